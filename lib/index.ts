@@ -1,0 +1,16 @@
+/**
+ * e2ee-backup: end-to-end encrypted chat backups for web apps.
+ *
+ * This is the browser-safe entry: no Node built-ins, no server code.
+ *
+ * @packageDocumentation
+ */
+export { BackupError, isBackupError, ARCHIVE_AUTH_MESSAGE } from './errors.js';
+export type { BackupErrorCode, BackupErrorDetails, BackupErrorOptions } from './errors.js';
+export { LABELS } from './labels.js';
+export type { LabelName } from './labels.js';
+export { createMemoryStore, createIndexedDbStore } from './storage/kv.js';
+export type { KeyValueStore, StoredValue, IndexedDbStoreOptions } from './storage/kv.js';
+export { pinnedFleets } from './recovery/fleet-trust.js';
+export type { FleetTrust, TrustedFleet } from './recovery/fleet-trust.js';
+export type { CipherEngine, ChunkCipher } from './archive/engine.js';

@@ -1,0 +1,40 @@
+/**
+ * The one label table for every HKDF derivation and every signature / MAC domain separator in the
+ * SDK. Each label is versioned; changing what a derivation means takes a new label, never a reuse.
+ * docs/FORMAT.md, docs/PROTOCOL.md and docs/TRUST.md cite these by name.
+ *
+ * @module
+ */
+
+/** HKDF `info` / domain-separation labels, UTF-8 encoded where used. */
+export const LABELS = {
+  /** Archive: payload key (32 bytes) from BK and the header salt. */
+  archivePayloadKey: 'e2ee-backup/v1/archive/payload-key',
+  /** Archive: 16-byte XChaCha20 nonce prefix. */
+  archiveNoncePrefix: 'e2ee-backup/v1/archive/nonce-prefix',
+  /** Archive: 32-byte key commitment over the header. */
+  archiveCommitment: 'e2ee-backup/v1/archive/commitment',
+  /** Escrow: KEK from the OPAQUE export key, fleetId and accountId. */
+  escrowKek: 'e2ee-backup/v1/escrow/kek',
+  /** Escrow: transport key from the OPAQUE session key, wrapping the released escrow. */
+  escrowTransport: 'e2ee-backup/v1/escrow/transport',
+  /** Keyring: key from the self-custody recovery key. */
+  selfCustodyKek: 'e2ee-backup/v1/keyring/self-custody-kek',
+  /** Keyring: associated data of a sealed keyring. */
+  keyringAad: 'e2ee-backup/v1/keyring/aad',
+  /** Manifest: key that seals backup manifests, from BK. */
+  manifestKey: 'e2ee-backup/v1/manifest/key',
+  /** Device cache: associated data for the keyring sealed by the non-extractable device key. */
+  deviceCacheAad: 'e2ee-backup/v1/device-cache/aad',
+  /** OPAQUE: context string prefix bound into every OPAQUE run. */
+  opaqueContext: 'e2ee-backup/v1/opaque/context',
+  /** Trust: witness signature domain separator. */
+  witnessSignature: 'e2ee-backup/v1/trust/witness-signature',
+  /** Trust: operator counter-signature domain separator. */
+  operatorSignature: 'e2ee-backup/v1/trust/operator-signature',
+  /** Trust: bundle digest domain separator. */
+  bundleDigest: 'e2ee-backup/v1/trust/bundle',
+} as const;
+
+/** A label name. */
+export type LabelName = keyof typeof LABELS;

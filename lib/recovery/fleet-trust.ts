@@ -1,0 +1,42 @@
+/**
+ * The small interface through which the vault client asks "is this fleet key trusted?". Pinned
+ * configuration implements it directly ({@link pinnedFleets}); the trust store (lib/trust/)
+ * implements it with bundles, audit-log proofs and rotation.
+ *
+ * @module
+ */
+
+/** A vault fleet the client may talk to. */
+export interface TrustedFleet {
+  /** The fleet's name, e.g. `"fleet-eu-1"`. */
+  readonly fleetId: string;
+  /** OPAQUE suite id the fleet runs, e.g. `"opaque-ts/P256-SHA256-scrypt/v1"`. */
+  readonly suite: string;
+  /** The fleet's OPAQUE server public key (exact bytes the vault presents). */
+  readonly publicKey: Uint8Array;
+}
+
+/** Answers which fleets and keys are currently trusted. */
+export interface FleetTrust {
+  /** Every currently trusted fleet (not retired, within its validity window). */
+  trustedFleets(): Promise<readonly TrustedFleet[]>;
+  /**
+   * The vault presented `publicKey` for `fleetId` and it is not currently trusted. Implementations
+   * may fetch and verify a bundle that proves it; resolve with the fleet when it is now trusted,
+   * `undefined` otherwise. Pinned trust always answers `undefined`.
+   */
+  resolveUnknown?(fleetId: string, publicKey: Uint8Array): Promise<TrustedFleet | undefined>;
+}
+
+/**
+ * Pinned mode (WhatsApp's): the fleet keys ship in the app's configuration.
+ *
+ * @example
+ * ```ts
+ * const trust = pinnedFleets([{ fleetId: 'fleet-1', suite: 'opaque-ts/P256-SHA256-scrypt/v1', publicKey }]);
+ * ```
+ */
+export function pinnedFleets(fleets: readonly TrustedFleet[]): FleetTrust {
+  const copy = fleets.map((f) => Object.freeze({ ...f, publicKey: Uint8Array.from(f.publicKey) }));
+  return { trustedFleets: async () => copy };
+}

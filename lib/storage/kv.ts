@@ -1,0 +1,126 @@
+/**
+ * The device key-value store the SDK keeps its state in: trust state, enrollment metadata, upload
+ * sessions, the optional sealed device cache. Values are structured-clonable (plain objects,
+ * strings, numbers, `Uint8Array`s). Never a raw key or a code: callers seal secrets first.
+ *
+ * @module
+ */
+import { createStore, get, set, del, keys, update, type UseStore } from 'idb-keyval';
+import { BackupError } from '../errors.js';
+
+/** A structured-clonable value. */
+export type StoredValue =
+  | string
+  | number
+  | boolean
+  | null
+  | Uint8Array
+  | readonly StoredValue[]
+  | { readonly [key: string]: StoredValue | undefined };
+
+/**
+ * Minimal async key-value store. `update` is atomic with respect to other `update`s on the same
+ * store (an IndexedDB readwrite transaction; a synchronous step in memory).
+ */
+export interface KeyValueStore {
+  get<T extends StoredValue>(key: string): Promise<T | undefined>;
+  set(key: string, value: StoredValue): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Atomically read-modify-write one key. Returning `undefined` deletes it. */
+  update<T extends StoredValue>(key: string, fn: (old: T | undefined) => T | undefined): Promise<void>;
+  /** Every key with the given prefix. */
+  keys(prefix?: string): Promise<string[]>;
+}
+
+/**
+ * In-memory store for Node and tests. Values are structured-cloned on the way in and out, as
+ * IndexedDB would, so a caller can never mutate stored state by accident.
+ *
+ * @example
+ * ```ts
+ * const store = createMemoryStore();
+ * await store.set('a', 1);
+ * ```
+ */
+export function createMemoryStore(): KeyValueStore {
+  const map = new Map<string, StoredValue>();
+  return {
+    async get<T extends StoredValue>(key: string) {
+      const v = map.get(key);
+      return (v === undefined ? undefined : structuredClone(v)) as T | undefined;
+    },
+    async set(key, value) {
+      map.set(key, structuredClone(value));
+    },
+    async delete(key) {
+      map.delete(key);
+    },
+    async update<T extends StoredValue>(key: string, fn: (old: T | undefined) => T | undefined) {
+      const old = map.get(key) as T | undefined;
+      const next = fn(old === undefined ? undefined : structuredClone(old));
+      if (next === undefined) map.delete(key);
+      else map.set(key, structuredClone(next));
+    },
+    async keys(prefix = '') {
+      return [...map.keys()].filter((k) => k.startsWith(prefix));
+    },
+  };
+}
+
+/** Options for {@link createIndexedDbStore}. */
+export interface IndexedDbStoreOptions {
+  /** Database name; the SDK's own database by default, never shared with the app. */
+  readonly dbName?: string;
+  /** Object store name. */
+  readonly storeName?: string;
+}
+
+function wrapIdbError(e: unknown): BackupError {
+  const name = typeof e === 'object' && e !== null ? (e as { name?: unknown }).name : undefined;
+  if (name === 'QuotaExceededError') {
+    return new BackupError('QUOTA_EXCEEDED', 'the device is out of storage space for IndexedDB', { cause: e });
+  }
+  return new BackupError('STORAGE_UNAVAILABLE', 'IndexedDB is unavailable or failed', { cause: e });
+}
+
+async function guard<T>(p: () => Promise<T>): Promise<T> {
+  try {
+    return await p();
+  } catch (e) {
+    throw wrapIdbError(e);
+  }
+}
+
+/**
+ * IndexedDB store (idb-keyval) in its own database, `e2ee-backup` by default.
+ *
+ * @example
+ * ```ts
+ * const store = createIndexedDbStore({ dbName: 'e2ee-backup' });
+ * ```
+ */
+export function createIndexedDbStore(options: IndexedDbStoreOptions = {}): KeyValueStore {
+  let idb: UseStore | undefined;
+  const use = (): UseStore => {
+    if (idb === undefined) {
+      if (typeof indexedDB === 'undefined') {
+        throw new BackupError('STORAGE_UNAVAILABLE', 'IndexedDB is not available in this environment');
+      }
+      idb = createStore(options.dbName ?? 'e2ee-backup', options.storeName ?? 'state');
+    }
+    return idb;
+  };
+  return {
+    get: <T extends StoredValue>(key: string) => guard(() => get<T>(key, use())),
+    set: (key, value) => guard(() => set(key, value, use())),
+    delete: (key) => guard(() => del(key, use())),
+    update: <T extends StoredValue>(key: string, fn: (old: T | undefined) => T | undefined) =>
+      guard(() => update<T | undefined>(key, fn, use())).then(async () => {
+        // idb-keyval stores `undefined` rather than deleting; honour the documented contract.
+        const v = await guard(() => get(key, use()));
+        if (v === undefined) await guard(() => del(key, use()));
+      }),
+    keys: (prefix = '') =>
+      guard(async () => (await keys(use())).map(String).filter((k) => k.startsWith(prefix))),
+  };
+}
