@@ -27,6 +27,11 @@ export interface ChunkCipher {
 
 /** A source of {@link ChunkCipher}s. */
 export interface CipherEngine {
+  /**
+   * How many chunks the archive streams should keep in flight with this engine (1 for a
+   * synchronous engine; the worker pool answers its worker count).
+   */
+  readonly parallelism?: number;
   /** Short name for diagnostics and benchmarks (`noble`, `node`, `libsodium`, `workers`). */
   readonly name: string;
   /**
