@@ -93,6 +93,8 @@ export type BackupErrorCode =
   | 'BLOB_STORE_FAILED'
   /** The requested blob or backup does not exist. */
   | 'NOT_FOUND'
+  /** A conditional write lost: the blob changed (If-Match) or already exists (If-None-Match). */
+  | 'PRECONDITION_FAILED'
   /** Another backup for this account is running (in this tab or another). */
   | 'BACKUP_IN_PROGRESS'
   /** The client is not enabled (no enrollment / keyring) for this operation. */
