@@ -9,7 +9,22 @@
  * @module
  */
 
-/** Seals and opens the chunks of one archive. Created per archive; wipe with `dispose()`. */
+/**
+ * Seals and opens the chunks of one archive. Created per archive; wipe with `dispose()`.
+ *
+ * Contract for implementations: `seal` is single-use per nonce (an engine must refuse a second
+ * seal with a counter that is not above every earlier one, or any seal after the final chunk;
+ * {@link createSealGuard} does that), `open` returns `undefined` on a bad tag and releases no
+ * plaintext before the tag verified, and neither method retains or detaches its inputs after it
+ * returned (or its promise settled).
+ *
+ * @example
+ * ```ts
+ * const cipher = defaultEngine().create(payloadKey, noncePrefix);
+ * const sealed = await cipher.seal(chunkNonceTail(0, true), plaintext, aad);
+ * cipher.dispose();
+ * ```
+ */
 export interface ChunkCipher {
   /**
    * Seal one chunk. `nonceTail` is the 8-byte C = counter(7, big-endian) ‖ final-flag(1).
@@ -25,7 +40,16 @@ export interface ChunkCipher {
   dispose(): void;
 }
 
-/** A source of {@link ChunkCipher}s. */
+/**
+ * A source of {@link ChunkCipher}s: pure JS (`noble`, the default), `node:crypto`, libsodium or
+ * a worker pool. All produce the same bytes (docs/FORMAT.md §STREAM).
+ *
+ * @example
+ * ```ts
+ * import { encryptArchive, nobleEngine } from 'e2ee-backup';
+ * const archive = await encryptArchive(key, keyId, plaintext, { engine: nobleEngine() });
+ * ```
+ */
 export interface CipherEngine {
   /**
    * How many chunks the archive streams should keep in flight with this engine (1 for a
@@ -39,4 +63,68 @@ export interface CipherEngine {
    * The engine copies what it needs; the caller may wipe its inputs afterwards.
    */
   create(key: Uint8Array, noncePrefix: Uint8Array): ChunkCipher;
+}
+
+/** Length of the nonce tail C = counter(7, big-endian) ‖ final-flag(1). */
+export const NONCE_TAIL_LENGTH = 8;
+
+/** Largest chunk counter that fits the 7-byte counter (2^56 - 1 is above 2^53; we cap at safe integers). */
+const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The 8-byte nonce tail of chunk `index` (docs/FORMAT.md §Nonce): the 7-byte big-endian counter
+ * followed by 0x01 for the final chunk and 0x00 otherwise.
+ *
+ * @example
+ * ```ts
+ * chunkNonceTail(1, true); // 00 00 00 00 00 00 01 01
+ * ```
+ */
+export function chunkNonceTail(index: number, final: boolean): Uint8Array {
+  if (!Number.isSafeInteger(index) || index < 0 || index > MAX_COUNTER) {
+    throw new RangeError('index must be a non-negative safe integer');
+  }
+  const out = new Uint8Array(NONCE_TAIL_LENGTH);
+  // 7-byte big-endian counter: 3 high bytes from the upper 32 bits, 4 low bytes from the rest.
+  const hi = Math.floor(index / 2 ** 32);
+  const lo = index >>> 0;
+  out[0] = (hi >>> 16) & 0xff;
+  out[1] = (hi >>> 8) & 0xff;
+  out[2] = hi & 0xff;
+  out[3] = lo >>> 24;
+  out[4] = (lo >>> 16) & 0xff;
+  out[5] = (lo >>> 8) & 0xff;
+  out[6] = lo & 0xff;
+  out[7] = final ? 1 : 0;
+  return out;
+}
+
+/**
+ * Make nonce reuse impossible by construction for one {@link ChunkCipher}: the returned check
+ * throws unless each sealed chunk's counter is above every earlier one, no chunk follows the final
+ * one, and the final flag is 0 or 1. Call it at the top of `seal` (before any work), so a bug in a
+ * caller can never encrypt two messages under one (key, nonce).
+ *
+ * @example
+ * ```ts
+ * const guard = createSealGuard();
+ * guard(chunkNonceTail(0, false)); // ok
+ * guard(chunkNonceTail(0, false)); // throws: counter not increasing
+ * ```
+ */
+export function createSealGuard(): (nonceTail: Uint8Array) => void {
+  let next = 0;
+  let finished = false;
+  return (tail) => {
+    if (tail.length !== NONCE_TAIL_LENGTH) throw new RangeError(`nonceTail must be ${NONCE_TAIL_LENGTH} bytes`);
+    const flag = tail[7]!;
+    if (flag > 1) throw new RangeError('nonceTail final flag must be 0 or 1');
+    const counter =
+      (tail[0]! * 2 ** 48) + (tail[1]! * 2 ** 40) + (tail[2]! * 2 ** 32) +
+      ((tail[3]! << 24) >>> 0) + (tail[4]! << 16) + (tail[5]! << 8) + tail[6]!;
+    if (finished) throw new Error('cannot seal after the final chunk (nonce reuse)');
+    if (counter < next) throw new Error('cannot seal twice with the same nonce (counter not increasing)');
+    next = counter + 1;
+    if (flag === 1) finished = true;
+  };
 }
