@@ -44,6 +44,8 @@ export type BackupErrorCode =
   | 'RECOVERY_CODE_POLICY'
   /** The sealed keyring failed to authenticate (wrong self-custody key, or corruption). */
   | 'KEYRING_AUTH_FAILED'
+  /** A keyring encoding (or sealed keyring envelope) is malformed, over a limit, or of an unknown version. */
+  | 'KEYRING_MALFORMED'
   // --- vault protocol (docs/PROTOCOL.md) ---
   /** The recovery code was wrong; `details.guessesRemaining` says how many guesses are left. */
   | 'WRONG_CODE'

@@ -14,3 +14,17 @@ export type { KeyValueStore, StoredValue, IndexedDbStoreOptions } from './storag
 export { pinnedFleets } from './recovery/fleet-trust.js';
 export type { FleetTrust, TrustedFleet } from './recovery/fleet-trust.js';
 export type { CipherEngine, ChunkCipher } from './archive/engine.js';
+export {
+  createKeyring,
+  rotateKeyring,
+  keyForId,
+  wipeKeyring,
+  encodeKeyring,
+  decodeKeyring,
+  deriveEscrowKek,
+  sealKeyring,
+  openKeyring,
+  BACKUP_KEY_LENGTH,
+  MAX_KEYRING_GENERATIONS,
+} from './recovery/keyring.js';
+export type { Keyring, KeyGeneration } from './recovery/keyring.js';
