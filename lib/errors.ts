@@ -22,6 +22,8 @@ export type BackupErrorCode =
   | 'TIMEOUT'
   /** An argument was well-typed but semantically invalid (a bad option combination, say). */
   | 'INVALID_ARGUMENT'
+  /** A cipher engine could not start or failed (worker script blocked, WebAssembly unavailable). */
+  | 'ENGINE_UNAVAILABLE'
   // --- archive format (docs/FORMAT.md) ---
   /** Any authentication failure: bad tag, truncation, reorder, header tampering, wrong key. */
   | 'ARCHIVE_AUTH_FAILED'
