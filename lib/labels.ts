@@ -24,6 +24,8 @@ export const LABELS = {
   keyringAad: 'e2ee-backup/v1/keyring/aad',
   /** Manifest: key that seals backup manifests, from BK. */
   manifestKey: 'e2ee-backup/v1/manifest/key',
+  /** Client: key that seals a persisted upload session (salt, upload id, part hashes), from BK. */
+  uploadSessionKey: 'e2ee-backup/v1/client/upload-session-key',
   /** Device cache: associated data for the keyring sealed by the non-extractable device key. */
   deviceCacheAad: 'e2ee-backup/v1/device-cache/aad',
   /** OPAQUE: context string prefix bound into every OPAQUE run. */
