@@ -1,0 +1,305 @@
+/**
+ * The reference vault's {@link VaultStore} on etcd: Raft majority consensus, so a guess counter
+ * survives the loss of any minority of members and cannot be rolled back by one of them.
+ *
+ * Every `compareAndSwap` is ONE etcd transaction (etcd API v3 `Txn`): compare the key's
+ * `mod_revision` with the version the vault read (`create_revision == 0` for "absent"), then put
+ * or delete. Every `get` is a linearizable range read (`serializable: false`, etcd's ReadIndex
+ * path), so a vault process never acts on a counter another process already moved. With no quorum
+ * neither can complete: each call retries other members until its deadline, then rejects with
+ * `VAULT_UNAVAILABLE`, and the vault answers that instead of an unrecorded guess.
+ *
+ * The one subtle case is a write whose answer is lost (a member dies, a deadline passes) after
+ * etcd may already have committed it. Reporting that as a version conflict would make the vault
+ * re-read and spend a second guess for one attempt; reporting success could be a lie. So every
+ * value is stored in a small envelope carrying a random 16-byte write token (docs/OPERATIONS.md,
+ * "Stored format"), and a retried transaction reads the key back in its `else` branch: our token
+ * means our earlier attempt committed (`true`); a conflict with no earlier ambiguous attempt is a
+ * real conflict (`false`); anything else is an unknown outcome and rejects. A rejected write may
+ * still have committed, exactly as the {@link VaultStore} contract allows: the vault's
+ * per-attempt idempotency key makes the client's retry safe either way.
+ *
+ * @module
+ */
+import {
+  ClientClosedError,
+  Etcd3,
+  EtcdAuthenticationFailedError,
+  EtcdPermissionDeniedError,
+  GRPCInvalidArgumentError,
+  GRPCUnauthenticatedError,
+  type IKeyValue,
+  type IOptions,
+  type IRequestOp,
+  type ITxnResponse,
+} from 'etcd3';
+import { BackupError } from '../../errors.js';
+import { abytes, equalBytes, isBytes, secureRandom, utf8, type RandomSource } from '../../util/bytes.js';
+import type { VaultStore, Versioned } from '../vault-store.js';
+
+/** Largest value the store accepts, in bytes (etcd's default request limit is 1.5 MiB). */
+export const ETCD_MAX_VALUE_BYTES = 1 << 20;
+/** Largest key (namespace excluded), in UTF-8 bytes. */
+export const ETCD_MAX_KEY_BYTES = 1024;
+/** Longest namespace prefix, in UTF-8 bytes. */
+const MAX_NAMESPACE_BYTES = 256;
+
+/** Envelope: format byte ‖ 16-byte write token ‖ value. */
+const ENVELOPE_FORMAT = 0x01;
+const TOKEN_BYTES = 16;
+const HEADER_BYTES = 1 + TOKEN_BYTES;
+
+/** etcd revisions are positive int64s, sent as decimal strings (etcd3 loads longs as strings). */
+const REVISION = /^[1-9][0-9]{0,18}$/;
+
+/** Client settings passed through to `etcd3` (TLS, user/password auth, gRPC channel options). */
+export type EtcdClientOptions = Pick<IOptions, 'credentials' | 'auth' | 'grpcOptions' | 'dialTimeout'>;
+
+/** Options for {@link createEtcdVaultStore}. */
+export interface EtcdVaultStoreOptions {
+  /**
+   * Client URLs of the members, e.g. `['http://10.0.0.1:2379', 'http://10.0.0.2:2379']`. List
+   * every member: a call whose member is down is retried on another one.
+   */
+  readonly hosts: string | readonly string[];
+  /**
+   * Prefix put in front of every key (default `"e2ee-backup/vault/"`), so one cluster can hold
+   * several vaults or other data. Two vaults must never share a namespace.
+   */
+  readonly namespace?: string;
+  /**
+   * Upper bound for one `get` or `compareAndSwap`, retries included, in ms (default 5000). When
+   * it passes without a quorum answer the call rejects with `VAULT_UNAVAILABLE`.
+   */
+  readonly timeoutMs?: number;
+  /** Upper bound for one RPC inside a call, in ms (default `min(2000, timeoutMs)`). */
+  readonly attemptTimeoutMs?: number;
+  /** Source of the per-write tokens (default: WebCrypto `getRandomValues`). */
+  readonly random?: RandomSource;
+  /** TLS and authentication for the etcd connection. Fault handling is the store's own. */
+  readonly client?: EtcdClientOptions;
+}
+
+/** A {@link VaultStore} on etcd; `close()` releases the gRPC connections. */
+export interface EtcdVaultStore extends VaultStore {
+  close(): Promise<void>;
+}
+
+/**
+ * Create a {@link VaultStore} backed by an etcd v3 cluster (tested against etcd 3.4).
+ *
+ * @example
+ * ```ts
+ * import { createEtcdVaultStore } from 'e2ee-backup/server';
+ *
+ * const store = createEtcdVaultStore({
+ *   hosts: ['http://127.0.0.1:2379', 'http://127.0.0.1:22379', 'http://127.0.0.1:32379'],
+ *   namespace: 'chat-app/vault-eu1/',
+ *   timeoutMs: 5000,
+ * });
+ * const before = await store.get('account/alice');
+ * const written = await store.compareAndSwap('account/alice', before?.version ?? null, record);
+ * await store.close();
+ * ```
+ */
+export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultStore {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  const hosts = typeof options.hosts === 'string' ? [options.hosts] : options.hosts;
+  if (!Array.isArray(hosts) || hosts.length === 0) {
+    throw new TypeError('options.hosts must be a URL or a non-empty array of URLs');
+  }
+  for (const h of hosts) {
+    if (typeof h !== 'string' || !/^https?:\/\/[^/\s]+\/?$/.test(h)) {
+      throw new TypeError('options.hosts must be http(s)://host:port URLs');
+    }
+  }
+  const namespace = options.namespace ?? 'e2ee-backup/vault/';
+  if (typeof namespace !== 'string') throw new TypeError('options.namespace must be a string');
+  const prefix = Buffer.from(utf8(namespace));
+  if (prefix.length > MAX_NAMESPACE_BYTES) {
+    throw new RangeError(`options.namespace must be at most ${MAX_NAMESPACE_BYTES} bytes`);
+  }
+  const timeoutMs = options.timeoutMs ?? 5000;
+  checkMs(timeoutMs, 'options.timeoutMs');
+  const attemptTimeoutMs = options.attemptTimeoutMs ?? Math.min(2000, timeoutMs);
+  checkMs(attemptTimeoutMs, 'options.attemptTimeoutMs');
+  const random = options.random ?? secureRandom;
+  if (typeof random !== 'function') throw new TypeError('options.random must be a function');
+
+  const client = new Etcd3({
+    ...options.client,
+    hosts: [...hosts],
+    faultHandling: {
+      // No blind retries inside etcd3: a retried Txn whose first try committed must be told apart
+      // from a real conflict, which only this module can do (see the module comment). The default
+      // per-member circuit breaker stays, so a dead member is skipped after a few failures.
+      global: runOnce,
+    },
+  });
+  let closed = false;
+
+  function fullKey(key: unknown): Buffer {
+    if (typeof key !== 'string') throw new TypeError('key must be a string');
+    const k = utf8(key);
+    if (k.length === 0) throw new RangeError('key must not be empty');
+    if (k.length > ETCD_MAX_KEY_BYTES) throw new RangeError(`key must be at most ${ETCD_MAX_KEY_BYTES} bytes`);
+    return Buffer.concat([prefix, k]);
+  }
+
+  function assertOpen(): void {
+    if (closed) throw new BackupError('VAULT_UNAVAILABLE', 'etcd store is closed');
+  }
+
+  /**
+   * Run `attempt` until it settles or the call's deadline passes. Errors that no retry can fix
+   * (bad credentials, a closed client) stop at once.
+   */
+  async function withRetries<T>(what: string, attempt: (deadline: number) => Promise<T>, onError?: () => void): Promise<T> {
+    const end = Date.now() + timeoutMs;
+    let lastError: unknown;
+    for (let i = 0; ; i++) {
+      assertOpen();
+      const now = Date.now();
+      if (now >= end) break;
+      try {
+        return await attempt(Math.min(end, now + attemptTimeoutMs));
+      } catch (e) {
+        if (e instanceof BackupError) throw e;
+        onError?.();
+        lastError = e;
+        if (isPermanent(e)) break;
+      }
+      // Back off 25, 50, 100 ... 400 ms: a leader election on a healthy cluster takes about one
+      // election timeout, so a few retries ride it out without hammering the survivors.
+      const pause = Math.min(400, 25 << Math.min(i, 4));
+      if (Date.now() + pause >= end) break;
+      await new Promise<void>((r) => setTimeout(r, pause));
+    }
+    throw new BackupError('VAULT_UNAVAILABLE', `etcd store: ${what} got no quorum answer within ${timeoutMs} ms`, {
+      cause: lastError,
+      retryAfterMs: 1000,
+    });
+  }
+
+  return {
+    async get(key: string): Promise<Versioned | undefined> {
+      const k = fullKey(key);
+      assertOpen();
+      const res = await withRetries('read', (deadline) =>
+        // serializable: false is etcd's default, spelled out: a linearizable read goes through the
+        // leader's ReadIndex and therefore needs a quorum (etcd API guarantees, "Linearizability").
+        client.kv.range({ key: k, serializable: false, limit: 2 }, { deadline }),
+      );
+      if (res.kvs.length > 1) throw malformed('read returned more than one key');
+      const kv = res.kvs[0];
+      if (!kv) return undefined;
+      return { value: openEnvelope(kv).value, version: revision(kv.mod_revision) };
+    },
+
+    async compareAndSwap(key: string, expected: string | null, value: Uint8Array | null): Promise<boolean> {
+      const k = fullKey(key);
+      if (expected !== null && (typeof expected !== 'string' || !REVISION.test(expected))) {
+        throw new TypeError('expected must be null or a version returned by get()');
+      }
+      if (value !== null) {
+        abytes(value, 'value');
+        if (value.length > ETCD_MAX_VALUE_BYTES) {
+          throw new RangeError(`value must be at most ${ETCD_MAX_VALUE_BYTES} bytes`);
+        }
+      }
+      assertOpen();
+      const token = value === null ? undefined : abytes(random(TOKEN_BYTES), 'random output', TOKEN_BYTES);
+      const compare =
+        expected === null
+          ? { key: k, target: 'Create' as const, result: 'Equal' as const, create_revision: 0 }
+          : { key: k, target: 'Mod' as const, result: 'Equal' as const, mod_revision: expected };
+      const then: IRequestOp =
+        value === null
+          ? { request_delete_range: { key: k } }
+          : { request_put: { key: k, value: sealEnvelope(token!, value) } };
+      // On a failed compare, read the key back in the same transaction (same revision).
+      const otherwise: IRequestOp = { request_range: { key: k, limit: 2 } };
+
+      // Set once an attempt may have reached etcd without us seeing its answer.
+      let ambiguous = false;
+      const res: ITxnResponse = await withRetries(
+        'write',
+        (deadline) => client.kv.txn({ compare: [compare], success: [then], failure: [otherwise] }, { deadline }),
+        () => {
+          ambiguous = true;
+        },
+      );
+      if (res.succeeded) return true;
+      const kvs = res.responses[0]?.response_range?.kvs;
+      if (!kvs || kvs.length > 1) throw malformed('conflicting transaction returned no single key');
+      const current = kvs[0];
+      if (token && current && equalBytes(openEnvelope(current).token, token)) return true;
+      if (!ambiguous) return false;
+      // An earlier attempt may have committed and been overwritten since, or (for a delete) may
+      // have removed the key: we cannot tell, so neither `true` nor `false` would be honest.
+      throw new BackupError('VAULT_UNAVAILABLE', 'etcd store: outcome of an interrupted write is unknown', {
+        retryAfterMs: 1000,
+      });
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      client.close();
+    },
+  };
+}
+
+function checkMs(v: unknown, name: string): void {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${name} must be an integer`);
+  if (v < 1 || v > 600_000) throw new RangeError(`${name} must be between 1 and 600000 ms`);
+}
+
+function isPermanent(e: unknown): boolean {
+  return (
+    e instanceof ClientClosedError ||
+    e instanceof GRPCInvalidArgumentError ||
+    e instanceof GRPCUnauthenticatedError ||
+    e instanceof EtcdAuthenticationFailedError ||
+    e instanceof EtcdPermissionDeniedError
+  );
+}
+
+/** A global fault-handling policy that runs the call exactly once (etcd3's policy shape). */
+const runOnce = {
+  execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
+    return Promise.resolve().then(() => fn({ signal: signal ?? new AbortController().signal }));
+  },
+} as unknown as NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+
+function malformed(what: string): BackupError {
+  return new BackupError('VAULT_UNAVAILABLE', `etcd store: ${what}`);
+}
+
+function revision(r: unknown): string {
+  if (typeof r !== 'string' || !REVISION.test(r)) throw malformed('bad revision');
+  return r;
+}
+
+function sealEnvelope(token: Uint8Array, value: Uint8Array): Buffer {
+  const out = Buffer.alloc(HEADER_BYTES + value.length);
+  out[0] = ENVELOPE_FORMAT;
+  out.set(token, 1);
+  out.set(value, HEADER_BYTES);
+  return out;
+}
+
+/** Parse a stored envelope; every length is capped before use. */
+function openEnvelope(kv: IKeyValue): { token: Uint8Array; value: Uint8Array } {
+  const raw: unknown = kv.value;
+  if (!isBytes(raw)) throw malformed('stored value is not bytes');
+  if (raw.length < HEADER_BYTES || raw.length > HEADER_BYTES + ETCD_MAX_VALUE_BYTES) {
+    throw malformed('stored value has an impossible length');
+  }
+  if (raw[0] !== ENVELOPE_FORMAT) throw malformed('stored value is not in this store\u2019s format');
+  // Copies: callers get plain, unshared Uint8Arrays, not views into gRPC's buffers.
+  return {
+    token: new Uint8Array(raw.subarray(1, HEADER_BYTES)),
+    value: new Uint8Array(raw.subarray(HEADER_BYTES)),
+  };
+}
