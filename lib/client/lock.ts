@@ -1,0 +1,208 @@
+/**
+ * One backup at a time per account, across tabs (docs/CLIENT.md §Locking).
+ *
+ * Where the Web Locks API is present (`navigator.locks`, https://w3c.github.io/web-locks/), the
+ * browser holds the lock for us and releases it when the tab dies, which is exactly the semantics
+ * we want. Where it is not (Node, old WebViews), we fall back to a **lease** in the shared
+ * {@link KeyValueStore}: a record `{ owner, expiresAt }` taken with one atomic `update`, renewed by
+ * a heartbeat while held, and free to take once expired, so a crashed tab blocks others for at most
+ * one lease period. If a holder cannot renew (it stalled past expiry and someone else took the
+ * lease), its work is aborted rather than run without the lock.
+ *
+ * The default is to **wait** for the lock; with `wait: false` a busy lock fails at once with
+ * `BACKUP_IN_PROGRESS`.
+ *
+ * @module
+ */
+import { BackupError, throwIfAborted } from '../errors.js';
+import type { KeyValueStore } from '../storage/kv.js';
+import { secureRandom, toHex, type RandomSource } from '../util/bytes.js';
+
+/** The part of the Web Locks `LockManager` we use (so a platform object or a polyfill fits). */
+export interface LockManagerLike {
+  request<T>(
+    name: string,
+    options: { readonly mode?: 'exclusive'; readonly ifAvailable?: boolean; readonly signal?: AbortSignal },
+    callback: (lock: unknown) => Promise<T>,
+  ): Promise<T>;
+}
+
+/** An abortable sleep (injected for tests). */
+export type LockSleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+/** Options of {@link withExclusiveLock}. */
+export interface ExclusiveLockOptions {
+  /** Web Locks manager (`navigator.locks`); when absent the lease fallback is used. */
+  readonly locks?: LockManagerLike;
+  /** Store for the lease fallback (the same IndexedDB every tab of the origin sees). */
+  readonly store: KeyValueStore;
+  /** Wait for a busy lock (default) or fail at once with `BACKUP_IN_PROGRESS`. */
+  readonly wait?: boolean;
+  /** Give up waiting after this long with `TIMEOUT` (default: wait until `signal` aborts). */
+  readonly timeoutMs?: number;
+  /** Cancels the wait (and, once acquired, the work's signal). */
+  readonly signal?: AbortSignal;
+  /** Lease length for the fallback, ms (default 30 s). */
+  readonly leaseMs?: number;
+  /** How often a waiter polls the lease, ms (default leaseMs / 10, at least 10 ms). */
+  readonly pollMs?: number;
+  /** Clock (default `Date.now`). */
+  readonly now?: () => number;
+  /** Abortable sleep (default on `setTimeout`). */
+  readonly sleep?: LockSleep;
+  /** Randomness for the owner id. */
+  readonly random?: RandomSource;
+}
+
+interface LeaseRecord {
+  readonly owner: string;
+  readonly expiresAt: number;
+  readonly [key: string]: string | number;
+}
+
+/** Default abortable sleep. */
+export const timerSleep: LockSleep = (ms, signal) =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new BackupError('ABORTED', 'operation was aborted', { cause: signal.reason }));
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new BackupError('ABORTED', 'operation was aborted', { cause: signal?.reason }));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+function busy(): BackupError {
+  return new BackupError('BACKUP_IN_PROGRESS', 'another backup for this account is running (in this tab or another)');
+}
+
+/**
+ * Run `fn` while holding the exclusive lock `name`. `fn` receives a signal that aborts when the
+ * caller's signal does, or (lease fallback) when the lease is lost.
+ *
+ * @example
+ * ```ts
+ * await withExclusiveLock('e2ee-backup/alice/backup', { store, locks: navigator.locks }, async (signal) => {
+ *   await uploadEverything(signal);
+ * });
+ * ```
+ */
+export async function withExclusiveLock<T>(
+  name: string,
+  options: ExclusiveLockOptions,
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  if (typeof name !== 'string' || name.length === 0) throw new TypeError('name must be a non-empty string');
+  throwIfAborted(options.signal);
+  if (options.locks !== undefined) return webLock(name, options, fn);
+  return leaseLock(name, options, fn);
+}
+
+async function webLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const wait = o.wait ?? true;
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(o.signal?.reason);
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
+  if (wait && o.timeoutMs !== undefined) {
+    timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+    }, o.timeoutMs);
+  }
+  try {
+    const request = wait ? { mode: 'exclusive' as const, signal: ac.signal } : { mode: 'exclusive' as const, ifAvailable: true };
+    return await o.locks!.request(name, request, async (lock) => {
+      if (timer !== undefined) clearTimeout(timer);
+      if (lock === null) throw busy();
+      return fn(ac.signal);
+    });
+  } catch (e) {
+    // The Web Locks API rejects a request aborted while waiting with an AbortError DOMException.
+    if (timedOut) throw new BackupError('TIMEOUT', 'timed out waiting for the backup lock');
+    if (ac.signal.aborted && isAbortError(e)) {
+      throw new BackupError('ABORTED', 'operation was aborted', { cause: o.signal?.reason });
+    }
+    throw e;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    o.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function isAbortError(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'AbortError';
+}
+
+async function leaseLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const now = o.now ?? Date.now;
+  const sleep = o.sleep ?? timerSleep;
+  const leaseMs = o.leaseMs ?? 30_000;
+  if (!Number.isFinite(leaseMs) || leaseMs <= 0) throw new RangeError('leaseMs must be positive');
+  const pollMs = o.pollMs ?? Math.max(10, Math.floor(leaseMs / 10));
+  const key = `lock/${name}`;
+  const owner = toHex((o.random ?? secureRandom)(16));
+  const start = now();
+
+  const tryTake = async (): Promise<boolean> => {
+    let won = false;
+    await o.store.update<LeaseRecord>(key, (old) => {
+      const t = now();
+      if (old === undefined || typeof old.expiresAt !== 'number' || old.expiresAt <= t || old.owner === owner) {
+        won = true;
+        return { owner, expiresAt: t + leaseMs };
+      }
+      won = false;
+      return old;
+    });
+    return won;
+  };
+
+  for (;;) {
+    throwIfAborted(o.signal);
+    if (await tryTake()) break;
+    if (!(o.wait ?? true)) throw busy();
+    if (o.timeoutMs !== undefined && now() - start >= o.timeoutMs) {
+      throw new BackupError('TIMEOUT', 'timed out waiting for the backup lock');
+    }
+    await sleep(pollMs, o.signal);
+  }
+
+  // Held: renew at a third of the lease, abort the work if the lease was lost.
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(o.signal?.reason);
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  const stopHeartbeat = new AbortController();
+  const heartbeat = (async () => {
+    try {
+      for (;;) {
+        await sleep(Math.max(1, Math.floor(leaseMs / 3)), stopHeartbeat.signal);
+        if (!(await tryTake())) {
+          ac.abort(new BackupError('BACKUP_IN_PROGRESS', 'the backup lock lease was lost'));
+          return;
+        }
+      }
+    } catch (e) {
+      // Stopped by the finally below, or the store failed: then we can no longer prove we hold
+      // the lease, so stop the work (an interrupted upload resumes later; a concurrent one could not).
+      if (!stopHeartbeat.signal.aborted) ac.abort(e);
+    }
+  })();
+  try {
+    return await fn(ac.signal);
+  } finally {
+    stopHeartbeat.abort();
+    await heartbeat;
+    o.signal?.removeEventListener('abort', onAbort);
+    await o.store
+      .update<LeaseRecord>(key, (old) => (old !== undefined && old.owner === owner ? undefined : old))
+      .catch(() => undefined);
+  }
+}

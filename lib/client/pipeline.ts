@@ -1,0 +1,208 @@
+/**
+ * The upload pipeline (docs/CLIENT.md §Pipelining): cuts the archive's ciphertext stream into
+ * parts aligned to whole chunks and uploads up to `concurrency` parts at once while encryption
+ * continues, with backpressure: when every upload slot is busy the cutter stops reading, so the
+ * encrypt stream (and the source behind it) stops too. Memory is bounded by about
+ * `(concurrency + 1) × partSize` plus the encrypt stream's own queue. A backup therefore takes
+ * about max(encrypt time, upload time), not their sum.
+ *
+ * Resume: parts the store already confirmed (`listParts`) are re-encrypted but not re-sent, after
+ * checking that their ciphertext hash equals the one recorded when they were first sent.
+ *
+ * @module
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { BackupError, isBackupError, throwIfAborted } from '../errors.js';
+import type { BlobStore, CompletedPart, UploadRef, UploadedPart } from '../storage/blob/types.js';
+import { toHex } from '../util/bytes.js';
+
+/** An abortable sleep. */
+export type PipelineSleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+/** How the ciphertext is cut: part 1 is `firstPartSize` bytes, every later part `partSize`, the last one the rest. */
+export interface PartPlan {
+  readonly firstPartSize: number;
+  readonly partSize: number;
+}
+
+/** Thrown (internally) when a part that storage may already have seen would now differ. */
+export class SourceChangedError extends Error {
+  constructor(readonly partNumber: number) {
+    super(`the source changed: part ${partNumber} no longer encrypts to the bytes already sent`);
+    this.name = 'SourceChangedError';
+  }
+}
+
+/** Options of {@link uploadParts}. */
+export interface UploadPartsOptions {
+  readonly store: BlobStore;
+  readonly upload: UploadRef;
+  /** The archive ciphertext, from the start (header included). */
+  readonly ciphertext: ReadableStream<Uint8Array>;
+  readonly plan: PartPlan;
+  /** Parts the store confirmed before this run, by part number. */
+  readonly confirmed: ReadonlyMap<number, UploadedPart>;
+  /** Hex SHA-256 of every part ever started, by part number (from the session). */
+  readonly started: Readonly<Record<string, string>>;
+  /** Persist "part n with this hash is about to be sent"; awaited before the first byte goes out. */
+  readonly onPartStart: (partNumber: number, hashHex: string) => Promise<void>;
+  /** Parts uploading at once (default 3). */
+  readonly concurrency?: number;
+  /** Extra attempts per part on a retryable failure (default 4), on top of the transport's. */
+  readonly retries?: number;
+  /** Sleep between part attempts. */
+  readonly sleep: PipelineSleep;
+  /** Jitter source in [0, 1). */
+  readonly random?: () => number;
+  readonly signal?: AbortSignal;
+  /** Ciphertext bytes confirmed so far (skipped + uploaded). */
+  readonly onProgress?: (confirmedBytes: number) => void;
+}
+
+/** What {@link uploadParts} returns. */
+export interface UploadPartsResult {
+  readonly parts: readonly CompletedPart[];
+  /** Total ciphertext bytes. */
+  readonly size: number;
+}
+
+/** Codes a part upload may be retried on: the part is idempotent (same number, same bytes). */
+const RETRYABLE = new Set(['OFFLINE', 'TIMEOUT', 'BLOB_STORE_FAILED', 'PROTOCOL']);
+
+/** SHA-256 of a part, native where WebCrypto has it (fast), @noble/hashes otherwise. */
+async function hashPart(part: Uint8Array<ArrayBuffer>): Promise<string> {
+  const subtle = globalThis.crypto?.subtle;
+  if (subtle !== undefined) return toHex(new Uint8Array(await subtle.digest('SHA-256', part)));
+  return toHex(sha256(part));
+}
+
+/**
+ * Upload the ciphertext stream as parts (see the module comment).
+ *
+ * @example
+ * ```ts
+ * const { parts } = await uploadParts({ store, upload, ciphertext, plan, confirmed: new Map(), started: {},
+ *   onPartStart: async () => {}, sleep });
+ * await store.completeUpload(upload, parts);
+ * ```
+ */
+export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsResult> {
+  const concurrency = o.concurrency ?? 3;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 16) {
+    throw new RangeError('concurrency must be an integer in 1..16');
+  }
+  const retries = o.retries ?? 4;
+  const random = o.random ?? Math.random;
+  const internal = new AbortController();
+  const onAbort = () => internal.abort(o.signal?.reason);
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  const signal = internal.signal;
+
+  const reader = o.ciphertext.getReader();
+  const parts: CompletedPart[] = [];
+  const inflight = new Set<Promise<void>>();
+  let failure: unknown;
+  let confirmedBytes = 0;
+  let total = 0;
+
+  const putWithRetries = async (partNumber: number, bytes: Uint8Array<ArrayBuffer>): Promise<string> => {
+    for (let attempt = 0; ; attempt++) {
+      throwIfAborted(signal);
+      try {
+        const { etag } = await o.store.putPart(o.upload, partNumber, bytes, { signal });
+        return etag;
+      } catch (e) {
+        if (signal.aborted) throw new BackupError('ABORTED', 'operation was aborted', { cause: o.signal?.reason });
+        if (!isBackupError(e) || !RETRYABLE.has(e.code) || attempt >= retries) throw e;
+        // Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"), capped at 8 s.
+        const cap = Math.min(8000, 200 * 2 ** attempt);
+        await o.sleep(Math.floor(random() * cap), signal);
+      }
+    }
+  };
+
+  const dispatch = (partNumber: number, bytes: Uint8Array<ArrayBuffer>, hash: string) => {
+    const task = (async () => {
+      const prior = o.confirmed.get(partNumber);
+      if (prior !== undefined && prior.size === bytes.length && o.started[String(partNumber)] === hash) {
+        parts.push({ partNumber, etag: prior.etag });
+      } else {
+        if (o.started[String(partNumber)] !== hash) await o.onPartStart(partNumber, hash);
+        const etag = await putWithRetries(partNumber, bytes);
+        parts.push({ partNumber, etag });
+      }
+      confirmedBytes += bytes.length;
+      o.onProgress?.(confirmedBytes);
+    })().then(
+      () => {
+        inflight.delete(task);
+      },
+      (e: unknown) => {
+        inflight.delete(task);
+        if (failure === undefined) failure = e;
+        internal.abort(e);
+      },
+    );
+    inflight.add(task);
+  };
+
+  try {
+    let partNumber = 1;
+    let want = o.plan.firstPartSize;
+    let buf = new Uint8Array(want);
+    let fill = 0;
+    for (;;) {
+      if (failure !== undefined) break;
+      throwIfAborted(signal);
+      const r = await reader.read();
+      if (r.done) break;
+      let chunk = r.value;
+      while (chunk.length > 0) {
+        const n = Math.min(chunk.length, want - fill);
+        buf.set(chunk.subarray(0, n), fill);
+        fill += n;
+        chunk = chunk.subarray(n);
+        if (fill === want) {
+          await emit();
+          if (failure !== undefined) break;
+        }
+      }
+    }
+    if (failure === undefined && fill > 0) await emit();
+
+    async function emit(): Promise<void> {
+      const bytes = fill === buf.length ? buf : buf.slice(0, fill);
+      total += bytes.length;
+      const hash = await hashPart(bytes);
+      const known = o.started[String(partNumber)];
+      // A part storage may already have seen must re-encrypt to the very same bytes; otherwise we
+      // would expose two plaintexts under one nonce. Stop before sending anything of it.
+      if (known !== undefined && known !== hash) throw new SourceChangedError(partNumber);
+      dispatch(partNumber, bytes, hash);
+      partNumber++;
+      want = o.plan.partSize;
+      buf = new Uint8Array(want);
+      fill = 0;
+      while (inflight.size >= concurrency && failure === undefined) await Promise.race(inflight);
+    }
+
+    while (inflight.size > 0) await Promise.race(inflight);
+    if (failure !== undefined) throw failure;
+    throwIfAborted(o.signal);
+    // A part confirmed by the store beyond the end of this archive means the state is inconsistent.
+    for (const n of o.confirmed.keys()) {
+      if (n >= partNumber) throw new SourceChangedError(n);
+    }
+    parts.sort((a, b) => a.partNumber - b.partNumber);
+    return { parts, size: total };
+  } catch (e) {
+    internal.abort(e);
+    await Promise.allSettled([...inflight]);
+    await reader.cancel(e).catch(() => undefined);
+    if (failure !== undefined && !(e instanceof SourceChangedError)) throw failure;
+    throw e;
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+    reader.releaseLock();
+  }
+}
