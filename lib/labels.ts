@@ -20,6 +20,10 @@ export const LABELS = {
   escrowTransport: 'e2ee-backup/v1/escrow/transport',
   /** Keyring: key from the self-custody recovery key. */
   selfCustodyKek: 'e2ee-backup/v1/keyring/self-custody-kek',
+  /** Recovery code: prefix of the OPAQUE password bytes from a generated code (docs/RECOVERY-CODE.md). */
+  recoveryCodeSecret: 'e2ee-backup/v1/secret/recovery-code',
+  /** Recovery code: prefix of the OPAQUE password bytes from an app-chosen PIN or password. */
+  passwordSecret: 'e2ee-backup/v1/secret/password',
   /** Keyring: associated data of a sealed keyring. */
   keyringAad: 'e2ee-backup/v1/keyring/aad',
   /** Manifest: key that seals backup manifests, from BK. */
