@@ -40,6 +40,10 @@ export const LABELS = {
   operatorSignature: 'e2ee-backup/v1/trust/operator-signature',
   /** Trust: bundle digest domain separator. */
   bundleDigest: 'e2ee-backup/v1/trust/bundle',
+  /** Trust: audit-log entry (the leaf data the witness logs for a bundle). */
+  logEntry: 'e2ee-backup/v1/trust/log-entry',
+  /** Trust: checksum of the persisted trust-store record (corruption detection). */
+  trustState: 'e2ee-backup/v1/trust/state',
 } as const;
 
 /** A label name. */
