@@ -32,6 +32,8 @@ export const LABELS = {
   uploadSessionKey: 'e2ee-backup/v1/client/upload-session-key',
   /** Device cache: associated data for the keyring sealed by the non-extractable device key. */
   deviceCacheAad: 'e2ee-backup/v1/device-cache/aad',
+  /** Vault: key sealing a pending login's server state (expected KE3 MAC, session key) in the store. */
+  vaultPendingLogin: 'e2ee-backup/v1/vault/pending-login',
   /** OPAQUE: context string prefix bound into every OPAQUE run. */
   opaqueContext: 'e2ee-backup/v1/opaque/context',
   /** Trust: witness signature domain separator. */
