@@ -61,8 +61,16 @@ export interface LibsodiumEngineOptions {
 
 let loading: Promise<LibsodiumAead> | undefined;
 
-/** Import and initialise libsodium-wrappers once per realm. */
-function loadSodium(): Promise<LibsodiumAead> {
+/**
+ * Import and initialise libsodium-wrappers once per realm (the worker script uses it too).
+ *
+ * @example
+ * ```ts
+ * const sodium = await loadLibsodium();
+ * ```
+ * @internal
+ */
+export function loadLibsodium(): Promise<LibsodiumAead> {
   loading ??= import('libsodium-wrappers').then(async (mod) => {
     const sodium = mod.default;
     await sodium.ready;
@@ -101,7 +109,7 @@ export async function createLibsodiumEngine(options: LibsodiumEngineOptions = {}
   ) {
     throw new TypeError('options.sodium must be a ready libsodium-wrappers instance');
   }
-  const sodium = given ?? (await loadSodium());
+  const sodium = given ?? (await loadLibsodium());
   return libsodiumEngineFrom(sodium);
 }
 
