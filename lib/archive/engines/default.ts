@@ -1,20 +1,33 @@
 /**
  * The engine the archive functions use when the caller passes none.
  *
+ * In Node (≥ 20.16, with an OpenSSL that has ChaCha20-Poly1305) that is the native engine; in
+ * browsers and workers, the pure-JS one. Both give the same bytes (docs/ENGINES.md). The
+ * choice is made without any static `node:` import (`process.getBuiltinModule`), so browser
+ * bundles of this module contain no Node built-in; `scripts/size.ts` checks that.
+ *
  * @module
  */
 import type { CipherEngine } from '../engine.js';
+import { createNodeEngine, nodeCryptoFromRuntime } from './node.js';
 import { nobleEngine } from './noble.js';
 
+let chosen: CipherEngine | undefined;
+
 /**
- * The default {@link CipherEngine}: pure JS (@noble/ciphers) everywhere for now.
+ * The default {@link CipherEngine}: `node` (native ChaCha20-Poly1305) in Node, `noble` (pure JS)
+ * elsewhere. Chosen once per realm; the engine is stateless, so the one instance is shared.
  *
  * @example
  * ```ts
  * const engine = defaultEngine();
- * console.log(engine.name); // 'noble'
+ * console.log(engine.name); // 'node' in Node, 'noble' in a browser
  * ```
  */
 export function defaultEngine(): CipherEngine {
-  return nobleEngine();
+  if (chosen === undefined) {
+    const nodeCrypto = nodeCryptoFromRuntime();
+    chosen = nodeCrypto === undefined ? nobleEngine() : createNodeEngine(nodeCrypto);
+  }
+  return chosen;
 }
