@@ -28,3 +28,13 @@ export {
   MAX_KEYRING_GENERATIONS,
 } from './recovery/keyring.js';
 export type { Keyring, KeyGeneration } from './recovery/keyring.js';
+export {
+  generateRecoveryCode,
+  parseRecoveryCode,
+  normalizePassword,
+  RECOVERY_CODE_ALPHABET,
+  RECOVERY_CODE_VERSION,
+  RECOVERY_CODE_SYMBOLS,
+  RECOVERY_CODE_BITS,
+} from './recovery/code.js';
+export type { PasswordPolicy } from './recovery/code.js';
