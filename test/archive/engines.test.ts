@@ -1,0 +1,198 @@
+import * as nodeCrypto from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import fc from 'fast-check';
+import sodium from 'libsodium-wrappers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { chunkNonceTail, type CipherEngine } from '../../lib/archive/engine.js';
+import { defaultEngine } from '../../lib/archive/engines/default.js';
+import { createLibsodiumEngine } from '../../lib/archive/engines/libsodium.js';
+import { createNodeEngine, nodeCryptoFromRuntime } from '../../lib/archive/engines/node.js';
+import { nobleEngine } from '../../lib/archive/engines/noble.js';
+import { concatBytes, equalBytes } from '../../lib/util/bytes.js';
+import { wycheproofAead } from './engines-support.js';
+
+let engines: CipherEngine[];
+
+beforeAll(async () => {
+  await sodium.ready;
+  engines = [nobleEngine(), createNodeEngine(nodeCrypto), await createLibsodiumEngine()];
+});
+
+/** A view with a non-zero byteOffset into a larger buffer, with the same contents. */
+function offsetView(b: Uint8Array, offset: number): Uint8Array {
+  const big = new Uint8Array(b.length + offset + 3).fill(0xa5);
+  big.set(b, offset);
+  return big.subarray(offset, offset + b.length);
+}
+
+describe('engines: Wycheproof XChaCha20-Poly1305', () => {
+  const vectors = wycheproofAead('xchacha20_poly1305_test.json');
+
+  it('uses the whole file (315 cases)', () => {
+    expect(vectors.length).toBe(315);
+  });
+
+  it.each(['noble', 'node', 'libsodium'])('%s accepts every valid case and rejects every invalid one', async (name) => {
+    const engine = engines.find((e) => e.name === name)!;
+    let valid = 0;
+    let invalid = 0;
+    for (const v of vectors) {
+      const sealed = concatBytes(v.ct, v.tag);
+      if (v.iv.length !== 24) {
+        // Only 24-byte nonces exist in this format: any other length is refused as misuse.
+        expect(v.result).toBe('invalid');
+        expect(() => engine.create(v.key, v.iv.subarray(0, 16)).open(v.iv.subarray(16), sealed, v.aad)).toThrow(RangeError);
+        invalid++;
+        continue;
+      }
+      const prefix = v.iv.subarray(0, 16);
+      const tail = v.iv.subarray(16);
+      const cipher = engine.create(v.key, prefix);
+      const opened = await cipher.open(tail, sealed, v.aad);
+      if (v.result === 'valid') {
+        expect(opened && equalBytes(opened, v.msg), `tcId ${v.tcId}`).toBe(true);
+        const again = await engine.create(v.key, prefix).seal(tail, v.msg, v.aad);
+        expect(equalBytes(again, sealed), `tcId ${v.tcId}`).toBe(true);
+        valid++;
+      } else {
+        expect(opened, `tcId ${v.tcId}`).toBeUndefined();
+        invalid++;
+      }
+      cipher.dispose();
+    }
+    expect(valid).toBe(246);
+    expect(invalid).toBe(69);
+  });
+});
+
+describe('engines: equivalence', () => {
+  it('every engine seals to the bytes of libsodium crypto_aead_xchacha20poly1305_ietf_encrypt, and opens them', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 24, maxLength: 24 }),
+        fc.uint8Array({ maxLength: 3000 }),
+        fc.uint8Array({ maxLength: 80 }),
+        fc.integer({ min: 0, max: 9 }),
+        async (key, nonce, pt, aad, offset) => {
+          // libsodium-wrappers' XChaCha20-Poly1305: an independent implementation that does
+          // HChaCha20 itself on every call.
+          const expected = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(pt, aad, null, nonce, key);
+          for (const engine of engines) {
+            const cipher = engine.create(offsetView(key, offset), offsetView(nonce.subarray(0, 16), offset));
+            const sealed = await cipher.seal(offsetView(nonce.subarray(16), offset), offsetView(pt, offset), offsetView(aad, offset));
+            expect(equalBytes(sealed, expected), engine.name).toBe(true);
+            const opened = await cipher.open(offsetView(nonce.subarray(16), offset), offsetView(sealed, offset), offsetView(aad, offset));
+            expect(opened && equalBytes(opened, pt), engine.name).toBe(true);
+            cipher.dispose();
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a sequence of chunks (counter ‖ final flag) gives the same bytes on every engine', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.array(fc.uint8Array({ maxLength: 700 }), { minLength: 1, maxLength: 8 }),
+        async (key, prefix, chunks) => {
+          const outs: Uint8Array[][] = [];
+          for (const engine of engines) {
+            const cipher = engine.create(key, prefix);
+            const sealed: Uint8Array[] = [];
+            for (let i = 0; i < chunks.length; i++) sealed.push(await cipher.seal(chunkNonceTail(i, i === chunks.length - 1), chunks[i]!, new Uint8Array([i])));
+            outs.push(sealed);
+            cipher.dispose();
+          }
+          for (const o of outs.slice(1)) o.forEach((s, i) => expect(equalBytes(s, outs[0]![i]!)).toBe(true));
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it('every engine rejects any single flipped bit, a wrong AAD, a wrong tail and a short input', async () => {
+    const key = nodeCrypto.randomBytes(32);
+    const prefix = nodeCrypto.randomBytes(16);
+    const pt = nodeCrypto.randomBytes(100);
+    const aad = new Uint8Array([1, 2, 3]);
+    for (const engine of engines) {
+      const cipher = engine.create(key, prefix);
+      const sealed = await cipher.seal(chunkNonceTail(5, false), pt, aad);
+      for (let bit = 0; bit < sealed.length * 8; bit += 7) {
+        const bad = sealed.slice();
+        bad[bit >> 3]! ^= 1 << (bit & 7);
+        expect(await cipher.open(chunkNonceTail(5, false), bad, aad), `${engine.name} bit ${bit}`).toBeUndefined();
+      }
+      expect(await cipher.open(chunkNonceTail(5, false), sealed, new Uint8Array([1, 2, 4]))).toBeUndefined();
+      expect(await cipher.open(chunkNonceTail(5, true), sealed, aad)).toBeUndefined();
+      expect(await cipher.open(chunkNonceTail(6, false), sealed, aad)).toBeUndefined();
+      expect(await cipher.open(chunkNonceTail(5, false), sealed.subarray(0, 15), aad)).toBeUndefined();
+      expect(equalBytes((await cipher.open(chunkNonceTail(5, false), sealed, aad))!, pt)).toBe(true);
+      cipher.dispose();
+    }
+  });
+});
+
+describe('engines: misuse', () => {
+  it('refuses a repeated or decreasing nonce, use after dispose, and wrong lengths', async () => {
+    for (const engine of engines) {
+      const cipher = engine.create(new Uint8Array(32), new Uint8Array(16));
+      await cipher.seal(chunkNonceTail(0, false), new Uint8Array(1), new Uint8Array(0));
+      expect(() => cipher.seal(chunkNonceTail(0, false), new Uint8Array(1), new Uint8Array(0)), engine.name).toThrow();
+      expect(() => cipher.seal(new Uint8Array(7), new Uint8Array(1), new Uint8Array(0)), engine.name).toThrow(RangeError);
+      expect(() => cipher.seal(chunkNonceTail(1, false), 'x' as unknown as Uint8Array, new Uint8Array(0)), engine.name).toThrow(TypeError);
+      cipher.dispose();
+      expect(() => cipher.seal(chunkNonceTail(2, false), new Uint8Array(1), new Uint8Array(0)), engine.name).toThrow();
+      expect(() => engine.create(new Uint8Array(31), new Uint8Array(16)), engine.name).toThrow(RangeError);
+      expect(() => engine.create(new Uint8Array(32), new Uint8Array(24)), engine.name).toThrow(RangeError);
+    }
+  });
+
+  it('the engines wipe the subkey on dispose (the caller’s key is untouched)', () => {
+    const key = new Uint8Array(32).fill(7);
+    for (const engine of engines) {
+      const cipher = engine.create(key, new Uint8Array(16));
+      cipher.dispose();
+      expect(key.every((b) => b === 7)).toBe(true);
+    }
+  });
+
+  it('createNodeEngine and createLibsodiumEngine check their arguments', async () => {
+    expect(() => createNodeEngine({} as never)).toThrow(TypeError);
+    await expect(createLibsodiumEngine({ sodium: {} as never })).rejects.toThrow(TypeError);
+    const injected = await createLibsodiumEngine({ sodium });
+    expect(injected.name).toBe('libsodium');
+  });
+});
+
+describe('defaultEngine', () => {
+  it('is the node:crypto engine in Node, found without a static import', () => {
+    expect(nodeCryptoFromRuntime()).toBeDefined();
+    expect(defaultEngine().name).toBe('node');
+    expect(defaultEngine()).toBe(defaultEngine());
+  });
+
+  it('a browser bundle of the default engine has no node: import and no node:crypto', async () => {
+    const out = await build({
+      entryPoints: [fileURLToPath(new URL('../../lib/archive/engines/default.ts', import.meta.url))],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      minify: true,
+      logLevel: 'silent',
+      metafile: true,
+    });
+    const text = out.outputFiles[0]!.text;
+    expect(text).not.toMatch(/from\s*["']node:|import\(["']node:|require\(["']node:/);
+    const inputs = Object.keys(out.metafile.inputs);
+    expect(inputs.some((p) => p.includes('libsodium'))).toBe(false);
+    // The Node engine is still in there, reached only through process.getBuiltinModule.
+    expect(text).toContain('getBuiltinModule');
+  });
+});
