@@ -38,3 +38,13 @@ export {
   RECOVERY_CODE_BITS,
 } from './recovery/code.js';
 export type { PasswordPolicy } from './recovery/code.js';
+export {
+  generateSelfCustodyKey,
+  formatSelfCustodyKey,
+  parseSelfCustodyKey,
+  sealKeyringWithRecoveryKey,
+  openKeyringWithRecoveryKey,
+  SELF_CUSTODY_KEY_LENGTH,
+  SELF_CUSTODY_DIGITS,
+} from './recovery/self-custody.js';
+export type { SelfCustodyKey } from './recovery/self-custody.js';
