@@ -1,0 +1,120 @@
+/**
+ * `e2ee-backup/server`: the Node entry with the reference servers (vault, stores, witness, blob
+ * store) and {@link serveHandler}, which serves any fetch-style handler
+ * `(Request) => Promise<Response>` over `node:http`, so the reference servers run unchanged
+ * in-process (tests), inside the Vite dev server and as real HTTP services.
+ *
+ * These are references: production vaults run the vault logic inside HSMs with majority-consensus
+ * replication, and object storage carries the scale (docs/PROTOCOL.md).
+ *
+ * @packageDocumentation
+ */
+export { createVaultHandler, generateVaultSetup } from './vault.js';
+export type { FetchHandler, VaultHandlerOptions, VaultSetup } from './vault.js';
+export type { VaultStore, Versioned } from './vault-store.js';
+export { createMemoryVaultStore } from './stores/memory.js';
+export type { MemoryVaultStore } from './stores/memory.js';
+export { createFileVaultStore } from './stores/file.js';
+export type { FileVaultStoreOptions } from './stores/file.js';
+
+// --- serveHandler: a fetch-style handler over node:http -------------------------------------
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+
+/** Options of {@link serveHandler}. */
+export interface ServeOptions {
+  /** TCP port; 0 (the default) picks a free one. */
+  readonly port?: number;
+  /** Interface to bind; `127.0.0.1` by default (loopback only). */
+  readonly host?: string;
+}
+
+/** A running server. */
+export interface ServedHandler {
+  /** Base URL, e.g. `http://127.0.0.1:40123`. */
+  readonly url: string;
+  /** The bound port. */
+  readonly port: number;
+  /** Stop accepting connections and close idle ones. */
+  close(): Promise<void>;
+}
+
+function toRequest(req: IncomingMessage, base: string): Request {
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (Array.isArray(v)) for (const x of v) headers.append(k, x);
+    else if (v !== undefined) headers.set(k, v);
+  }
+  const method = req.method ?? 'GET';
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  return new Request(new URL(req.url ?? '/', base), {
+    method,
+    headers,
+    ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' } : {}),
+  } as RequestInit);
+}
+
+async function writeResponse(res: ServerResponse, r: Response): Promise<void> {
+  const headers: Record<string, string[]> = {};
+  r.headers.forEach((v, k) => {
+    (headers[k] ??= []).push(v);
+  });
+  res.writeHead(r.status, headers);
+  if (r.body === null) {
+    res.end();
+    return;
+  }
+  const reader = r.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (!res.write(value)) await new Promise((resolve) => res.once('drain', resolve));
+  }
+  res.end();
+}
+
+/**
+ * Serve `handler` on `host:port` (loopback, a free port by default).
+ *
+ * @example
+ * ```ts
+ * const served = await serveHandler(createVaultHandler({ ... }), { port: 0 });
+ * const vault = createVaultClient({ baseUrl: served.url, ... });
+ * await served.close();
+ * ```
+ */
+export async function serveHandler(
+  handler: (request: Request) => Promise<Response>,
+  options: ServeOptions = {},
+): Promise<ServedHandler> {
+  if (typeof handler !== 'function') throw new TypeError('handler must be a function');
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError('options.port must be 0..65535');
+  const base = `http://${host.includes(':') ? `[${host}]` : host}`;
+  const server = createServer((req, res) => {
+    void (async () => {
+      try {
+        await writeResponse(res, await handler(toRequest(req, base)));
+      } catch {
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      }
+    })();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const bound = (server.address() as AddressInfo).port;
+  return {
+    url: `${base}:${bound}`,
+    port: bound,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((e) => (e ? reject(e) : resolve()));
+        server.closeIdleConnections();
+      }),
+  };
+}

@@ -1,0 +1,624 @@
+/**
+ * The reference vault: an OPAQUE server with a durable per-account guess counter and an escrow,
+ * as a fetch-style handler `(Request) => Promise<Response>` (docs/PROTOCOL.md).
+ *
+ * Production vaults run this logic inside HSMs with majority-consensus replication (WhatsApp's and
+ * Messenger's Backup Key Vaults); this one shows the contract, serves the demo and the tests, and
+ * keeps all state behind the {@link VaultStore} compare-and-swap contract, so several processes
+ * sharing one linearizable store (etcd) still spend exactly one guess per attempt.
+ *
+ * Rules it enforces:
+ * - a guess is spent by one durable CAS **before** KE2 leaves the vault; a store that cannot
+ *   confirm the write gives `VAULT_UNAVAILABLE` and no KE2;
+ * - a verified KE3 resets the counter and releases the escrow, sealed again under a key from the
+ *   OPAQUE session key; the pending login is deleted in the same CAS, so a replayed KE3 is refused;
+ * - at zero guesses with no login left in flight, record and escrow are erased and every later
+ *   call says `LOCKED_OUT`;
+ * - a record is replaced only with a grant from a login that just proved the old code, or by an
+ *   explicit reset that destroys the old escrow;
+ * - a retried request with the same attempt id never spends a second guess.
+ *
+ * @module
+ */
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { BackupError, isBackupError, type BackupErrorCode } from '../errors.js';
+import { LABELS } from '../labels.js';
+import { opaqueTsSuite } from '../recovery/opaque/opaque-ts.js';
+import type { OpaqueServer, OpaqueSuite } from '../recovery/opaque/suite.js';
+import {
+  ATTEMPT_ID_BYTES,
+  ByteReader,
+  ByteWriter,
+  GRANT_BYTES,
+  MAX_ESCROW_BYTES,
+  MAX_GUESS_LIMIT,
+  MAX_MESSAGE_BYTES,
+  MAX_OPAQUE_FIELD_BYTES,
+  checkFleetId,
+  encodeVaultMessage,
+  opaqueBinding,
+  parseVaultMessage,
+  sealEscrowTransport,
+  type MessageHeader,
+  type VaultRequest,
+  type VaultResponse,
+} from '../recovery/protocol.js';
+import { abytes, concatBytes, equalBytes, secureRandom, utf8, wipe, type RandomSource } from '../util/bytes.js';
+import type { VaultStore, Versioned } from './vault-store.js';
+
+/** A fetch-style HTTP handler. */
+export type FetchHandler = (request: Request) => Promise<Response>;
+
+/** Options of {@link createVaultHandler}. */
+export interface VaultHandlerOptions {
+  /** The fleet this vault serves; requests naming another fleet are refused. */
+  readonly fleetId: string;
+  /** The OPAQUE server setup (secret: OPRF seed and private key), from {@link generateVaultSetup}. */
+  readonly setup: Uint8Array;
+  /** Durable, linearizable CAS store for account state. */
+  readonly store: VaultStore;
+  /** Maps a bearer token to the account it authorizes, or `undefined` to refuse it. */
+  readonly verifyToken: (token: string) => Promise<string | undefined>;
+  /** OPAQUE suite (default: {@link opaqueTsSuite}). */
+  readonly suite?: OpaqueSuite;
+  /** Guesses per account between two successful logins (default 10, at most 1000). */
+  readonly guessLimit?: number;
+  /** How long a login may wait for its KE3, in ms (default 120 000). */
+  readonly loginTtlMs?: number;
+  /** How long a change-code grant stays valid, in ms (default 300 000). */
+  readonly grantTtlMs?: number;
+  /** Clock in ms since the epoch (default `Date.now`). */
+  readonly now?: () => number;
+  /** Randomness (default WebCrypto). */
+  readonly random?: RandomSource;
+}
+
+/** A vault's secret setup and its public key (what fleet trust pins). */
+export interface VaultSetup {
+  /** Secret: keep it in the HSM / secret store. */
+  readonly setup: Uint8Array;
+  /** The OPAQUE server public key clients must trust for this fleet. */
+  readonly publicKey: Uint8Array;
+}
+
+/**
+ * Make a fresh vault setup (OPRF seed and AKE key pair) for a suite.
+ *
+ * @example
+ * ```ts
+ * const { setup, publicKey } = await generateVaultSetup();
+ * const trust = pinnedFleets([{ fleetId: 'fleet-1', suite: OPAQUE_TS_SUITE_ID, publicKey }]);
+ * ```
+ */
+export async function generateVaultSetup(suite: OpaqueSuite = opaqueTsSuite()): Promise<VaultSetup> {
+  const setup = await suite.generateServerSetup();
+  return { setup, publicKey: suite.setupPublicKey(setup) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Account state: one value per account, so every change is ONE compare-and-swap.
+
+const STATE_MAGIC = Uint8Array.of(0x45, 0x32, 0x56, 0x41); // "E2VA"
+const STATE_VERSION = 1;
+/** Logins in flight per account; the oldest is dropped beyond this (its guess stays spent). */
+const MAX_PENDING = 16;
+/** Finished attempt ids remembered per account, so a retry is recognized, not re-run. */
+const MAX_DONE = 32;
+const MAX_CAS_ATTEMPTS = 64;
+const SEALED_EXPECTED_MAX = 24 + 256 + 16;
+
+type Outcome = 'success' | 'wrong' | 'aborted' | 'expired';
+const OUTCOMES: readonly Outcome[] = ['success', 'wrong', 'aborted', 'expired'];
+
+interface PendingLogin {
+  attemptId: Uint8Array;
+  ke1Hash: Uint8Array;
+  ke2: Uint8Array;
+  /** nonce ‖ XChaCha20-Poly1305(pending key, OPAQUE expected state). */
+  sealedExpected: Uint8Array;
+  createdAt: number;
+  guessesRemaining: number;
+}
+
+interface AccountState {
+  lockedOut: boolean;
+  guessLimit: number;
+  guessesRemaining: number;
+  enrolledBy: Uint8Array;
+  record: Uint8Array;
+  escrow: Uint8Array;
+  grantHash: Uint8Array;
+  grantExpiresAt: number;
+  pending: PendingLogin[];
+  done: { attemptId: Uint8Array; outcome: Outcome }[];
+}
+
+function corrupt(message: string): Error {
+  return new BackupError('VAULT_UNAVAILABLE', `stored account state is corrupt: ${message}`);
+}
+
+/** @internal Encode an account state (docs/PROTOCOL.md §Vault state). */
+export function encodeAccountState(s: AccountState): Uint8Array {
+  const w = new ByteWriter()
+    .raw(STATE_MAGIC)
+    .u8(STATE_VERSION)
+    .u8(s.lockedOut ? 1 : 0)
+    .u32(s.guessLimit)
+    .u32(s.guessesRemaining)
+    .raw(s.enrolledBy)
+    .field(s.record)
+    .field(s.escrow)
+    .field(s.grantHash)
+    .u64(s.grantExpiresAt)
+    .u8(s.pending.length);
+  for (const p of s.pending) {
+    w.raw(p.attemptId).raw(p.ke1Hash).field(p.ke2).field(p.sealedExpected).u64(p.createdAt).u32(p.guessesRemaining);
+  }
+  w.u8(s.done.length);
+  for (const d of s.done) w.raw(d.attemptId).u8(OUTCOMES.indexOf(d.outcome));
+  return w.finish();
+}
+
+/** @internal Decode an account state; a corrupt value is `VAULT_UNAVAILABLE` (never guessed around). */
+export function decodeAccountState(b: Uint8Array): AccountState {
+  const r = new ByteReader(b, corrupt);
+  const magic = r.bytes(4, 'magic');
+  if (!equalBytes(magic, STATE_MAGIC) || r.u8('version') !== STATE_VERSION) throw corrupt('unknown format');
+  const flag = r.u8('status');
+  if (flag > 1) throw corrupt('status');
+  const guessLimit = r.u32Max(MAX_GUESS_LIMIT, 'guessLimit');
+  const guessesRemaining = r.u32Max(guessLimit, 'guessesRemaining');
+  const enrolledBy = r.bytes(ATTEMPT_ID_BYTES, 'enrolledBy');
+  const record = r.field(MAX_OPAQUE_FIELD_BYTES, 'record');
+  const escrow = r.field(MAX_ESCROW_BYTES, 'escrow');
+  const grantHash = r.field(32, 'grantHash');
+  const grantExpiresAt = r.u64('grantExpiresAt');
+  const np = r.u8('pending count');
+  if (np > MAX_PENDING) throw corrupt('pending count');
+  const pending: PendingLogin[] = [];
+  for (let i = 0; i < np; i++) {
+    pending.push({
+      attemptId: r.bytes(ATTEMPT_ID_BYTES, 'attemptId'),
+      ke1Hash: r.bytes(32, 'ke1Hash'),
+      ke2: r.field(MAX_OPAQUE_FIELD_BYTES, 'ke2'),
+      sealedExpected: r.field(SEALED_EXPECTED_MAX, 'sealedExpected'),
+      createdAt: r.u64('createdAt'),
+      guessesRemaining: r.u32Max(MAX_GUESS_LIMIT, 'guessesRemaining'),
+    });
+  }
+  const nd = r.u8('done count');
+  if (nd > MAX_DONE) throw corrupt('done count');
+  const done: AccountState['done'] = [];
+  for (let i = 0; i < nd; i++) {
+    const attemptId = r.bytes(ATTEMPT_ID_BYTES, 'attemptId');
+    const outcome = OUTCOMES[r.u8('outcome')];
+    if (outcome === undefined) throw corrupt('outcome');
+    done.push({ attemptId, outcome });
+  }
+  r.end();
+  return { lockedOut: flag === 1, guessLimit, guessesRemaining, enrolledBy, record, escrow, grantHash, grantExpiresAt, pending, done };
+}
+
+function tombstone(s: AccountState): void {
+  // Lockout: the OPAQUE record and the escrow are gone for good (DESIGN.md "Escrow").
+  wipe(s.record, s.escrow);
+  s.lockedOut = true;
+  s.guessesRemaining = 0;
+  s.record = new Uint8Array(0);
+  s.escrow = new Uint8Array(0);
+  s.grantHash = new Uint8Array(0);
+  s.grantExpiresAt = 0;
+  s.pending = [];
+}
+
+function remember(s: AccountState, attemptId: Uint8Array, outcome: Outcome): void {
+  s.done.push({ attemptId, outcome });
+  while (s.done.length > MAX_DONE) s.done.shift();
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP mapping.
+
+const HTTP_STATUS: Partial<Record<BackupErrorCode, number>> = {
+  PROTOCOL: 400,
+  UNAUTHORIZED: 401,
+  WRONG_CODE: 403,
+  NOT_ENROLLED: 404,
+  ALREADY_ENROLLED: 409,
+  LOCKED_OUT: 410,
+  VAULT_UNAVAILABLE: 503,
+};
+
+interface Answer {
+  status: number;
+  body: VaultResponse;
+}
+
+type ResponseBody = VaultResponse extends infer R ? (R extends { type: infer _T } ? Omit<R, keyof MessageHeader> : never) : never;
+
+function answer(h: MessageHeader, body: ResponseBody, status = 200): Answer {
+  return { status, body: { ...h, ...body } as VaultResponse };
+}
+
+function fail(h: MessageHeader, code: BackupErrorCode, extra: { guessesRemaining?: number; retryAfterMs?: number } = {}): Answer {
+  return answer(h, { type: 'error', code, ...extra }, HTTP_STATUS[code] ?? 400);
+}
+
+function toResponse(a: Answer): Response {
+  const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' };
+  if (a.body.type === 'error' && a.body.retryAfterMs !== undefined) {
+    headers['retry-after'] = String(Math.ceil(a.body.retryAfterMs / 1000));
+  }
+  return new Response(encodeVaultMessage(a.body) as Uint8Array<ArrayBuffer>, { status: a.status, headers });
+}
+
+async function readCapped(req: Request, max: number): Promise<Uint8Array | undefined> {
+  const len = req.headers.get('content-length');
+  if (len !== null && (!/^\d+$/.test(len) || Number(len) > max)) return undefined;
+  if (req.body === null) return new Uint8Array(0);
+  const reader = req.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > max) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    parts.push(value);
+  }
+  return concatBytes(...parts);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The reference vault as a fetch-style handler. Serves `POST …/v1/vault` with the binary messages
+ * of docs/PROTOCOL.md and a bearer token in `Authorization`.
+ *
+ * @example
+ * ```ts
+ * const { setup, publicKey } = await generateVaultSetup();
+ * const handler = createVaultHandler({
+ *   fleetId: 'fleet-1', setup, store: createMemoryVaultStore(),
+ *   verifyToken: async (t) => sessions.get(t), // accountId or undefined
+ * });
+ * const server = await serveHandler(handler, { port: 0 });
+ * ```
+ */
+export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  const fleetId = checkFleetId(options.fleetId, 'options.fleetId');
+  abytes(options.setup, 'options.setup');
+  const store = options.store;
+  if (typeof store?.get !== 'function' || typeof store.compareAndSwap !== 'function') {
+    throw new TypeError('options.store must be a VaultStore');
+  }
+  if (typeof options.verifyToken !== 'function') throw new TypeError('options.verifyToken must be a function');
+  const verifyToken = options.verifyToken;
+  const suite = options.suite ?? opaqueTsSuite();
+  const guessLimit = options.guessLimit ?? 10;
+  if (!Number.isInteger(guessLimit) || guessLimit < 1 || guessLimit > MAX_GUESS_LIMIT) {
+    throw new RangeError(`options.guessLimit must be an integer in 1..${MAX_GUESS_LIMIT}`);
+  }
+  const loginTtlMs = options.loginTtlMs ?? 120_000;
+  const grantTtlMs = options.grantTtlMs ?? 300_000;
+  for (const [name, v] of [['loginTtlMs', loginTtlMs], ['grantTtlMs', grantTtlMs]] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`options.${name} must be a positive integer`);
+  }
+  const now = options.now ?? Date.now;
+  const random = options.random ?? secureRandom;
+  const publicKey = suite.setupPublicKey(options.setup);
+  const serverIdentity = opaqueBinding(fleetId, suite.id, 'server', publicKey).serverIdentity;
+  const opaque: OpaqueServer = suite.server(options.setup, { serverIdentity });
+  // Pending logins are sealed in the store: the store (etcd, a disk) never holds an OPAQUE
+  // session key or expected MAC in the clear.
+  const pendingKey = hkdf(sha256, options.setup, new Uint8Array(0), utf8(LABELS.vaultPendingLogin), 32);
+
+  const storeKey = (accountId: string): string => `e2ee-backup/v1/vault/${fleetId}/account/${encodeURIComponent(accountId)}`;
+  const pendingAad = (accountId: string, attemptId: Uint8Array): Uint8Array =>
+    concatBytes(utf8(`${LABELS.vaultPendingLogin}\0${fleetId}\0${accountId}\0`), attemptId);
+
+  function sealExpected(accountId: string, attemptId: Uint8Array, expected: Uint8Array): Uint8Array {
+    const nonce = abytes(random(24), 'random(24)', 24);
+    return concatBytes(nonce, xchacha20poly1305(pendingKey, nonce, pendingAad(accountId, attemptId)).encrypt(expected));
+  }
+
+  function openExpected(accountId: string, attemptId: Uint8Array, sealed: Uint8Array): Uint8Array {
+    try {
+      return xchacha20poly1305(pendingKey, sealed.subarray(0, 24), pendingAad(accountId, attemptId)).decrypt(sealed.subarray(24));
+    } catch {
+      throw corrupt('pending login does not authenticate');
+    }
+  }
+
+  /** Expire logins that waited too long; at zero guesses with none in flight, erase. */
+  function settle(s: AccountState, t: number): boolean {
+    if (s.lockedOut) return false;
+    let changed = false;
+    const live: PendingLogin[] = [];
+    for (const p of s.pending) {
+      if (t - p.createdAt > loginTtlMs) {
+        remember(s, p.attemptId, 'expired');
+        changed = true;
+      } else live.push(p);
+    }
+    s.pending = live;
+    if (s.grantHash.length > 0 && t > s.grantExpiresAt) {
+      s.grantHash = new Uint8Array(0);
+      s.grantExpiresAt = 0;
+      changed = true;
+    }
+    if (s.guessesRemaining === 0 && s.pending.length === 0) {
+      tombstone(s);
+      changed = true;
+    }
+    return changed;
+  }
+
+  interface Step {
+    /** `undefined`: no write; `null`: delete; else the new state. */
+    write?: AccountState | null;
+    result: Answer;
+  }
+
+  /**
+   * Read-modify-CAS loop. `step` is re-run from a fresh read on every version conflict, so each
+   * committed change is computed from the state it replaces (no lost update, no free guess).
+   */
+  async function transact(accountId: string, step: (s: AccountState | undefined, t: number) => Promise<Step>): Promise<Answer> {
+    const key = storeKey(accountId);
+    for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
+      let cur: Versioned | undefined;
+      try {
+        cur = await store.get(key);
+      } catch (e) {
+        throw new BackupError('VAULT_UNAVAILABLE', 'the vault store cannot be read', { cause: e });
+      }
+      const state = cur === undefined ? undefined : decodeAccountState(cur.value);
+      const { write, result } = await step(state, now());
+      if (write === undefined) return result;
+      let ok: boolean;
+      try {
+        ok = await store.compareAndSwap(key, cur?.version ?? null, write === null ? null : encodeAccountState(write));
+      } catch (e) {
+        // Durability unknown: never answer as if the guess were recorded.
+        throw new BackupError('VAULT_UNAVAILABLE', 'the vault store cannot confirm a durable write', { cause: e });
+      }
+      if (ok) return result;
+    }
+    throw new BackupError('VAULT_UNAVAILABLE', 'too much contention on this account', { retryAfterMs: 1000 });
+  }
+
+  const settled = (s: AccountState, t: number): AccountState | undefined => (settle(s, t) ? s : undefined);
+
+  async function loginInit(m: Extract<VaultRequest, { type: 'login-init' }>): Promise<Answer> {
+    const ke1Hash = sha256(m.ke1);
+    const binding = opaqueBinding(fleetId, suite.id, m.accountId, publicKey);
+    let memo: { record: Uint8Array; ke2: Uint8Array; expected: Uint8Array } | undefined;
+    try {
+      return await transact(m.accountId, async (s, t) => {
+        if (s === undefined) return { result: fail(m, 'NOT_ENROLLED') };
+        const changed = settled(s, t);
+        if (s.lockedOut) return { write: changed, result: fail(m, 'LOCKED_OUT', { guessesRemaining: 0 }) };
+        const p = s.pending.find((x) => equalBytes(x.attemptId, m.attemptId));
+        if (p !== undefined) {
+          // A retry of an attempt already answered: the same KE2, no second guess.
+          if (!equalBytes(p.ke1Hash, ke1Hash)) return { write: changed, result: fail(m, 'PROTOCOL') };
+          return {
+            write: changed,
+            result: answer(m, { type: 'login-response', guessesRemaining: p.guessesRemaining, serverPublicKey: publicKey, ke2: p.ke2 }),
+          };
+        }
+        if (s.done.some((d) => equalBytes(d.attemptId, m.attemptId))) return { write: changed, result: fail(m, 'PROTOCOL') };
+        if (s.guessesRemaining === 0) {
+          // The last guesses are in flight in other logins; nothing is left for this one.
+          return { write: changed, result: fail(m, 'LOCKED_OUT', { guessesRemaining: 0 }) };
+        }
+        if (memo === undefined || !equalBytes(memo.record, s.record)) {
+          if (memo) wipe(memo.expected);
+          const { ke2, expected } = await opaque.startLogin(m.ke1, s.record, binding);
+          memo = { record: s.record, ke2, expected };
+        }
+        s.guessesRemaining -= 1;
+        s.pending.push({
+          attemptId: m.attemptId,
+          ke1Hash,
+          ke2: memo.ke2,
+          sealedExpected: sealExpected(m.accountId, m.attemptId, memo.expected),
+          createdAt: t,
+          guessesRemaining: s.guessesRemaining,
+        });
+        while (s.pending.length > MAX_PENDING) remember(s, s.pending.shift()!.attemptId, 'expired');
+        return {
+          write: s,
+          result: answer(m, { type: 'login-response', guessesRemaining: s.guessesRemaining, serverPublicKey: publicKey, ke2: memo.ke2 }),
+        };
+      });
+    } finally {
+      if (memo) wipe(memo.expected);
+    }
+  }
+
+  async function loginFinish(m: Extract<VaultRequest, { type: 'login-finish' }>): Promise<Answer> {
+    return transact(m.accountId, async (s, t) => {
+      if (s === undefined) return { result: fail(m, 'NOT_ENROLLED') };
+      const changed = settled(s, t);
+      if (s.lockedOut) return { write: changed, result: fail(m, 'LOCKED_OUT', { guessesRemaining: 0 }) };
+      const i = s.pending.findIndex((x) => equalBytes(x.attemptId, m.attemptId));
+      // Unknown, finished or expired attempt: a replayed KE3 lands here and is refused.
+      if (i < 0) return { write: changed, result: fail(m, 'PROTOCOL') };
+      const p = s.pending[i]!;
+      let sessionKey: Uint8Array | undefined;
+      if (m.intent !== 'abort') {
+        const expected = openExpected(m.accountId, m.attemptId, p.sealedExpected);
+        try {
+          sessionKey = opaque.finishLogin(m.ke3, expected);
+        } finally {
+          wipe(expected);
+        }
+      }
+      s.pending.splice(i, 1);
+      if (sessionKey === undefined) {
+        remember(s, p.attemptId, m.intent === 'abort' ? 'aborted' : 'wrong');
+        settle(s, t);
+        return {
+          write: s,
+          result: s.lockedOut
+            ? fail(m, 'LOCKED_OUT', { guessesRemaining: 0 })
+            : fail(m, 'WRONG_CODE', { guessesRemaining: s.guessesRemaining }),
+        };
+      }
+      try {
+        s.guessesRemaining = s.guessLimit;
+        remember(s, p.attemptId, 'success');
+        let grant: Uint8Array = new Uint8Array(0);
+        if (m.intent === 'change') {
+          grant = abytes(random(GRANT_BYTES), 'random(32)', GRANT_BYTES);
+          s.grantHash = sha256(grant);
+          s.grantExpiresAt = t + grantTtlMs;
+        }
+        const sealed = sealEscrowTransport(sessionKey, m, s.escrow, grant, random);
+        wipe(grant);
+        return { write: s, result: answer(m, { type: 'login-result', guessesRemaining: s.guessesRemaining, sealed }) };
+      } finally {
+        wipe(sessionKey);
+      }
+    });
+  }
+
+  async function registerInit(m: Extract<VaultRequest, { type: 'register-init' }>): Promise<Answer> {
+    // Fail early (before the client spends its KSF) when the enrollment cannot succeed; the
+    // authoritative check is the CAS in registerFinish.
+    const cur = await readState(m.accountId);
+    if (cur !== undefined) settle(cur, now());
+    if (m.mode === 'new' && cur !== undefined) return fail(m, cur.lockedOut ? 'LOCKED_OUT' : 'ALREADY_ENROLLED');
+    if (m.mode === 'replace' && (cur === undefined || cur.lockedOut)) return fail(m, cur ? 'LOCKED_OUT' : 'NOT_ENROLLED');
+    const binding = opaqueBinding(fleetId, suite.id, m.accountId, publicKey);
+    const response = await opaque.registrationResponse(m.request, binding);
+    return answer(m, { type: 'register-response', response });
+  }
+
+  async function readState(accountId: string): Promise<AccountState | undefined> {
+    let cur: Versioned | undefined;
+    try {
+      cur = await store.get(storeKey(accountId));
+    } catch (e) {
+      throw new BackupError('VAULT_UNAVAILABLE', 'the vault store cannot be read', { cause: e });
+    }
+    return cur === undefined ? undefined : decodeAccountState(cur.value);
+  }
+
+  async function registerFinish(m: Extract<VaultRequest, { type: 'register-finish' }>): Promise<Answer> {
+    opaque.checkRecord(m.record);
+    return transact(m.accountId, async (s, t) => {
+      const changed = s === undefined ? undefined : settled(s, t);
+      // A retry of the enrollment that already landed: same answer, no change.
+      if (s !== undefined && !s.lockedOut && equalBytes(s.enrolledBy, m.attemptId) && equalBytes(s.record, m.record)) {
+        return { write: changed, result: answer(m, { type: 'registered', guessLimit: s.guessLimit }) };
+      }
+      if (m.mode === 'new' && s !== undefined) {
+        return { write: changed, result: fail(m, s.lockedOut ? 'LOCKED_OUT' : 'ALREADY_ENROLLED') };
+      }
+      if (m.mode === 'replace') {
+        if (s === undefined) return { result: fail(m, 'NOT_ENROLLED') };
+        if (s.lockedOut) return { write: changed, result: fail(m, 'LOCKED_OUT', { guessesRemaining: 0 }) };
+        const ok = s.grantHash.length === 32 && t <= s.grantExpiresAt && equalBytes(sha256(m.grant), s.grantHash);
+        if (!ok) return { write: changed, result: fail(m, 'UNAUTHORIZED') };
+      }
+      // 'reset' (or a first enrollment, or a granted replacement): a fresh record; any old
+      // record, escrow, pending login and grant are destroyed in this one write.
+      const next: AccountState = {
+        lockedOut: false,
+        guessLimit,
+        guessesRemaining: guessLimit,
+        enrolledBy: m.attemptId,
+        record: m.record,
+        escrow: m.escrow,
+        grantHash: new Uint8Array(0),
+        grantExpiresAt: 0,
+        pending: [],
+        done: [],
+      };
+      return { write: next, result: answer(m, { type: 'registered', guessLimit }) };
+    });
+  }
+
+  async function status(m: Extract<VaultRequest, { type: 'status' }>): Promise<Answer> {
+    return transact(m.accountId, async (s, t) => {
+      if (s === undefined) return { result: answer(m, { type: 'status-result', state: 'not-enrolled', guessesRemaining: 0, guessLimit }) };
+      const changed = settled(s, t);
+      return {
+        write: changed,
+        result: answer(m, {
+          type: 'status-result',
+          state: s.lockedOut ? 'locked-out' : 'enrolled',
+          guessesRemaining: s.guessesRemaining,
+          guessLimit: s.guessLimit,
+        }),
+      };
+    });
+  }
+
+  async function remove(m: Extract<VaultRequest, { type: 'remove' }>): Promise<Answer> {
+    return transact(m.accountId, async (s) => ({
+      write: s === undefined ? undefined : null,
+      result: answer(m, { type: 'removed' }),
+    }));
+  }
+
+  const placeholder = (): MessageHeader => ({ fleetId, suite: suite.id, accountId: '-', attemptId: new Uint8Array(ATTEMPT_ID_BYTES) });
+
+  async function handle(req: Request): Promise<Answer> {
+    if (req.method !== 'POST' || !new URL(req.url).pathname.endsWith('/v1/vault')) return fail(placeholder(), 'PROTOCOL');
+    const body = await readCapped(req, MAX_MESSAGE_BYTES);
+    if (body === undefined) return fail(placeholder(), 'PROTOCOL');
+    let m: VaultRequest;
+    try {
+      m = parseVaultMessage(body, 'request');
+    } catch (e) {
+      if (isBackupError(e, 'PROTOCOL')) return fail(placeholder(), 'PROTOCOL');
+      throw e;
+    }
+    const auth = req.headers.get('authorization') ?? '';
+    const match = /^Bearer ([\x21-\x7e]{1,4096})$/.exec(auth);
+    const accountId = match ? await verifyToken(match[1]!) : undefined;
+    // The token must be for exactly the account the message (and so the OPAQUE binding) names.
+    if (accountId === undefined || accountId !== m.accountId) return fail(m, 'UNAUTHORIZED');
+    if (m.fleetId !== fleetId || m.suite !== suite.id) return fail(m, 'PROTOCOL');
+    try {
+      switch (m.type) {
+        case 'register-init':
+          return await registerInit(m);
+        case 'register-finish':
+          return await registerFinish(m);
+        case 'login-init':
+          return await loginInit(m);
+        case 'login-finish':
+          return await loginFinish(m);
+        case 'status':
+          return await status(m);
+        case 'remove':
+          return await remove(m);
+      }
+    } catch (e) {
+      if (isBackupError(e, 'PROTOCOL')) return fail(m, 'PROTOCOL');
+      if (isBackupError(e, 'VAULT_UNAVAILABLE')) return fail(m, 'VAULT_UNAVAILABLE', { retryAfterMs: e.details.retryAfterMs ?? 1000 });
+      throw e;
+    }
+  }
+
+  return async (req: Request): Promise<Response> => {
+    try {
+      return toResponse(await handle(req));
+    } catch (e) {
+      // Anything unexpected: no detail leaves the vault, and nothing was committed after it.
+      if (isBackupError(e, 'VAULT_UNAVAILABLE')) return toResponse(fail(placeholder(), 'VAULT_UNAVAILABLE', { retryAfterMs: 1000 }));
+      return new Response(null, { status: 500 });
+    }
+  };
+}
