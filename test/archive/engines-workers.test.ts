@@ -1,0 +1,191 @@
+/**
+ * The worker pool on real threads: Node's worker_threads running the same request handler as the
+ * browser worker script (engines-worker-thread.ts). The browser run is engines-browser.test.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chunkNonceTail } from '../../lib/archive/engine.js';
+import { nobleEngine } from '../../lib/archive/engines/noble.js';
+import { createWorkerEngine, type WorkerEngine, type WorkerLike } from '../../lib/archive/engines/workers.js';
+import { isBackupError } from '../../lib/errors.js';
+import { equalBytes } from '../../lib/util/bytes.js';
+import { adaptNodeWorker, nodeWorkerFactory } from './engines-support.js';
+
+let factory: Awaited<ReturnType<typeof nodeWorkerFactory>>;
+const pools: WorkerEngine[] = [];
+
+/** A pool that is terminated after the file's tests. */
+function pool(options: Parameters<typeof createWorkerEngine>[0]): WorkerEngine {
+  const p = createWorkerEngine({ createWorker: factory.make, ...options });
+  pools.push(p);
+  return p;
+}
+
+beforeAll(async () => {
+  factory = await nodeWorkerFactory();
+});
+
+afterAll(() => {
+  for (const p of pools) p.terminate();
+  factory.cleanup();
+});
+
+describe('worker pool engine', () => {
+  it.each(['noble', 'libsodium'] as const)('with %s workers: same bytes as noble on random chunk sequences, opened back', async (kind) => {
+    const engine = pool({ workers: 2, engine: kind });
+    await engine.ready();
+    expect(engine.name).toBe('workers');
+    expect(engine.parallelism).toBe(4);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.array(fc.uint8Array({ maxLength: 2000 }), { minLength: 1, maxLength: 12 }),
+        fc.uint8Array({ maxLength: 40 }),
+        async (key, prefix, chunks, aad) => {
+          const ref = nobleEngine().create(key, prefix);
+          const cipher = engine.create(key, prefix);
+          const tails = chunks.map((_, i) => chunkNonceTail(i, i === chunks.length - 1));
+          // All in flight at once: results must still match chunk by chunk.
+          const sealed = await Promise.all(chunks.map((c, i) => cipher.seal(tails[i]!, c, aad)));
+          sealed.forEach((s, i) => expect(equalBytes(s, ref.seal(tails[i]!, chunks[i]!, aad) as Uint8Array)).toBe(true));
+          const opened = await Promise.all(sealed.map((s, i) => cipher.open(tails[i]!, s, aad)));
+          opened.forEach((o, i) => expect(o && equalBytes(o, chunks[i]!)).toBe(true));
+          cipher.dispose();
+          ref.dispose();
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
+  it('never detaches or changes the caller’s buffers (Buffer views into a shared pool included)', async () => {
+    const engine = pool({ workers: 1 });
+    const slab = randomBytes(4096); // a Node pool slice: byteOffset ≠ 0, shared ArrayBuffer
+    const pt = slab.subarray(100, 1100);
+    const before = Buffer.from(pt);
+    const cipher = engine.create(randomBytes(32), randomBytes(16));
+    const sealed = await cipher.seal(chunkNonceTail(0, true), pt, slab.subarray(0, 5));
+    expect(pt.buffer.byteLength).toBeGreaterThan(0);
+    expect(Buffer.from(pt).equals(before)).toBe(true);
+    const opened = await cipher.open(chunkNonceTail(0, true), sealed, slab.subarray(0, 5));
+    expect(sealed.length).toBe(1016);
+    expect(opened && equalBytes(opened, before)).toBe(true);
+  });
+
+  it('a tampered chunk opens to undefined, like every engine', async () => {
+    const engine = pool({ workers: 1 });
+    const cipher = engine.create(randomBytes(32), randomBytes(16));
+    const sealed = await cipher.seal(chunkNonceTail(0, false), randomBytes(300), new Uint8Array(0));
+    sealed[299]! ^= 0x40;
+    expect(await cipher.open(chunkNonceTail(0, false), sealed, new Uint8Array(0))).toBeUndefined();
+    expect(await cipher.open(chunkNonceTail(0, false), sealed.subarray(0, 10), new Uint8Array(0))).toBeUndefined();
+  });
+
+  it('backpressure: each worker holds at most perWorker chunks; the rest wait in order on this thread', async () => {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const posted: number[] = [];
+    const counting = (): WorkerLike => {
+      const inner = factory.make();
+      return {
+        postMessage: (m, t) => {
+          const req = m as { op: string; id: number };
+          if (req.op !== 'init') {
+            inFlight++;
+            maxInFlight = Math.max(maxInFlight, inFlight);
+            posted.push(req.id);
+          }
+          inner.postMessage(m, t);
+        },
+        addEventListener: (type, l) =>
+          inner.addEventListener(type, (ev) => {
+            if (type === 'message' && (ev.data as { data?: unknown }).data !== undefined) inFlight--;
+            l(ev);
+          }),
+        terminate: () => inner.terminate(),
+      };
+    };
+    const engine = pool({ workers: 2, perWorker: 2, createWorker: counting });
+    await engine.ready();
+    const cipher = engine.create(randomBytes(32), randomBytes(16));
+    const chunks = Array.from({ length: 40 }, () => randomBytes(20_000));
+    const sealed = await Promise.all(chunks.map((c, i) => cipher.seal(chunkNonceTail(i, i === 39), c, new Uint8Array(0))));
+    expect(maxInFlight).toBeLessThanOrEqual(4);
+    expect(maxInFlight).toBeGreaterThanOrEqual(2);
+    // Dispatched in submission order (FIFO), so ids increase.
+    expect(posted).toEqual([...posted].sort((a, b) => a - b));
+    expect(sealed.every((s, i) => s.length === chunks[i]!.length + 16)).toBe(true);
+  });
+
+  it('AbortSignal: pending calls reject with ABORTED, the workers stop, later calls fail', async () => {
+    const ac = new AbortController();
+    const engine = pool({ workers: 2, signal: ac.signal });
+    await engine.ready();
+    const cipher = engine.create(randomBytes(32), randomBytes(16));
+    const pending = Array.from({ length: 30 }, (_, i) => cipher.seal(chunkNonceTail(i, false), randomBytes(50_000), new Uint8Array(0)));
+    ac.abort(new Error('user cancelled'));
+    const results = await Promise.allSettled(pending);
+    expect(results.some((r) => r.status === 'rejected')).toBe(true);
+    for (const r of results) if (r.status === 'rejected') expect(isBackupError(r.reason, 'ABORTED')).toBe(true);
+    await expect(cipher.seal(chunkNonceTail(99, false), new Uint8Array(1), new Uint8Array(0))).rejects.toSatisfy((e) => isBackupError(e, 'ABORTED'));
+    expect(() => engine.create(randomBytes(32), randomBytes(16))).toThrow(expect.objectContaining({ code: 'ABORTED' }));
+    expect(() => createWorkerEngine({ createWorker: factory.make, signal: ac.signal })).toThrow(expect.objectContaining({ code: 'ABORTED' }));
+  });
+
+  it('terminate() rejects what is pending with ABORTED', async () => {
+    const engine = pool({ workers: 1 });
+    const cipher = engine.create(randomBytes(32), randomBytes(16));
+    const p = cipher.seal(chunkNonceTail(0, false), randomBytes(100_000), new Uint8Array(0));
+    engine.terminate();
+    engine.terminate();
+    await expect(p).rejects.toSatisfy((e) => isBackupError(e, 'ABORTED'));
+  });
+
+  it('a worker that fails to load makes every call fail with ENGINE_UNAVAILABLE', async () => {
+    const engine = pool({ createWorker: () => adaptNodeWorker(new Worker('throw new Error("blocked by CSP")', { eval: true })) });
+    await expect(engine.ready()).rejects.toSatisfy((e) => isBackupError(e, 'ENGINE_UNAVAILABLE'));
+    expect(() => engine.create(randomBytes(32), randomBytes(16))).toThrow(expect.objectContaining({ code: 'ENGINE_UNAVAILABLE' }));
+  });
+
+  it('a worker that answers garbage is treated as failed, not as a bad tag', async () => {
+    const liar = `const { parentPort } = require('node:worker_threads');
+      parentPort.on('message', (m) => parentPort.postMessage(m.op === 'init' ? { id: m.id, ok: true } : { id: m.id, ok: true, data: new Uint8Array(3) }));`;
+    const engine = pool({ workers: 1, createWorker: () => adaptNodeWorker(new Worker(liar, { eval: true })) });
+    await engine.ready();
+    const cipher = engine.create(randomBytes(32), randomBytes(16));
+    await expect(cipher.seal(chunkNonceTail(0, false), new Uint8Array(10), new Uint8Array(0))).rejects.toSatisfy((e) => isBackupError(e, 'ENGINE_UNAVAILABLE'));
+    await expect(cipher.open(chunkNonceTail(0, false), new Uint8Array(40), new Uint8Array(0))).rejects.toSatisfy((e) => isBackupError(e, 'ENGINE_UNAVAILABLE'));
+    const unknownId = `const { parentPort } = require('node:worker_threads');
+      parentPort.on('message', (m) => parentPort.postMessage({ id: m.id + 1000, ok: true }));`;
+    const broken = pool({ workers: 1, createWorker: () => adaptNodeWorker(new Worker(unknownId, { eval: true })) });
+    await expect(broken.ready()).rejects.toSatisfy((e) => isBackupError(e, 'ENGINE_UNAVAILABLE'));
+  });
+
+  it('refuses a repeated nonce at call time, and chunks queued behind a dispose()', async () => {
+    const engine = pool({ workers: 1, perWorker: 1 });
+    await engine.ready();
+    const cipher = engine.create(randomBytes(32), randomBytes(16));
+    const first = cipher.seal(chunkNonceTail(0, false), randomBytes(200_000), new Uint8Array(0));
+    expect(() => cipher.seal(chunkNonceTail(0, false), new Uint8Array(1), new Uint8Array(0))).toThrow();
+    const queued = cipher.seal(chunkNonceTail(1, false), new Uint8Array(1), new Uint8Array(0));
+    cipher.dispose();
+    const queuedFails = expect(queued).rejects.toThrow(TypeError);
+    await first; // already posted with its own copy of the subkey
+    await queuedFails;
+    expect(() => cipher.seal(chunkNonceTail(2, false), new Uint8Array(1), new Uint8Array(0))).toThrow(TypeError);
+  });
+
+  it('checks its options', () => {
+    expect(() => createWorkerEngine({ workers: 0, createWorker: factory.make })).toThrow(RangeError);
+    expect(() => createWorkerEngine({ workers: 1.5, createWorker: factory.make })).toThrow(RangeError);
+    expect(() => createWorkerEngine({ workers: '2' as unknown as number, createWorker: factory.make })).toThrow(TypeError);
+    expect(() => createWorkerEngine({ perWorker: 17, createWorker: factory.make })).toThrow(RangeError);
+    expect(() => createWorkerEngine({ engine: 'wasm' as never, createWorker: factory.make })).toThrow(TypeError);
+    expect(() => createWorkerEngine(null as never)).toThrow(TypeError);
+    // No Worker in Node and no factory: a typed error, not a ReferenceError.
+    expect(() => createWorkerEngine({ workers: 1 })).toThrow(expect.objectContaining({ code: 'ENGINE_UNAVAILABLE' }));
+  });
+});
