@@ -86,6 +86,12 @@ export interface EtcdCluster {
   isRunning(i: number): boolean;
   /** SIGKILL member `i` (a crash: no graceful shutdown) and wait for the process to exit. */
   kill(i: number): Promise<void>;
+  /**
+   * Freeze member `i` (SIGSTOP): it holds its sockets but answers nothing, like a member cut off
+   * by a partition. {@link EtcdCluster.resume} (SIGCONT) brings it back with whatever it missed.
+   */
+  pause(i: number): void;
+  resume(i: number): void;
   /** Start member `i` again on its existing data directory (it rejoins from its WAL). */
   restart(i: number): Promise<void>;
   /**
@@ -253,6 +259,12 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
       if (!p) return;
       p.kill('SIGKILL');
       await Promise.race([exited[i], sleep(10_000)]);
+    },
+    pause(i) {
+      procs[i]?.kill('SIGSTOP');
+    },
+    resume(i) {
+      procs[i]?.kill('SIGCONT');
     },
     async restart(i) {
       if (procs[i]) throw new Error(`member ${i} is running`);

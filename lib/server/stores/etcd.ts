@@ -131,9 +131,12 @@ export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultS
     hosts: [...hosts],
     faultHandling: {
       // No blind retries inside etcd3: a retried Txn whose first try committed must be told apart
-      // from a real conflict, which only this module can do (see the module comment). The default
-      // per-member circuit breaker stays, so a dead member is skipped after a few failures.
+      // from a real conflict, which only this module can do (see the module comment).
       global: runOnce,
+      // etcd3's default breaker shuts a member out for 5 s after 3 failures, which after a lost
+      // quorum shuts out every member for 5 s once the quorum is back. A short per-member
+      // cool-down skips a dead member without that stall.
+      host: () => coolDownGate(MEMBER_COOL_DOWN_MS),
     },
   });
   let closed = false;
@@ -263,6 +266,35 @@ function isPermanent(e: unknown): boolean {
     e instanceof EtcdAuthenticationFailedError ||
     e instanceof EtcdPermissionDeniedError
   );
+}
+
+/** How long a member that just failed a call is skipped while another member can be tried. */
+const MEMBER_COOL_DOWN_MS = 1000;
+
+/** Thrown (never to callers: etcd3 moves on to the next member) while a member cools down. */
+class MemberCoolingDown extends Error {}
+
+/**
+ * Per-member policy: run the call; after a failure, refuse calls to this member for `ms` so that
+ * etcd3 tries the next member instead. When every member is cooling down the call fails and the
+ * store's own retry loop backs off.
+ */
+function coolDownGate(ms: number): NonNullable<NonNullable<IOptions['faultHandling']>['global']> {
+  let until = 0;
+  const gate = {
+    async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
+      if (Date.now() < until) throw new MemberCoolingDown('member is cooling down after a failure');
+      try {
+        const out = await fn({ signal: signal ?? new AbortController().signal });
+        until = 0;
+        return out;
+      } catch (e) {
+        until = Date.now() + ms;
+        throw e;
+      }
+    },
+  };
+  return gate as unknown as NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
 }
 
 /** A global fault-handling policy that runs the call exactly once (etcd3's policy shape). */
