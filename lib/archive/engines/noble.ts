@@ -65,12 +65,16 @@ class NobleChunkCipher implements ChunkCipher {
 
   seal(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
     const nonce = this.#nonce(nonceTail);
+    abytes(plaintext, 'plaintext');
+    abytes(aad, 'aad');
     this.#guard(nonceTail);
     return chacha20poly1305(this.#subkey, nonce, aad).encrypt(plaintext);
   }
 
   open(nonceTail: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
     const nonce = this.#nonce(nonceTail);
+    abytes(sealed, 'sealed');
+    abytes(aad, 'aad');
     if (sealed.length < 16) return undefined;
     try {
       // noble verifies the Poly1305 tag before it decrypts (RFC 8439 §2.8), so no plaintext of

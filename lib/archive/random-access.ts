@@ -1,0 +1,203 @@
+/**
+ * Random access into a stored archive (docs/FORMAT.md §Random access): fetch and decrypt only the
+ * chunks a byte range needs, so a client can restore the newest messages first with ranged GETs.
+ *
+ * @module
+ */
+import { BackupError, archiveAuthFailed, throwIfAborted } from '../errors.js';
+import { isBytes, wipe } from '../util/bytes.js';
+import { chunkNonceTail, type ChunkCipher } from './engine.js';
+import { HEADER_FIXED_LENGTH, TAG_LENGTH, bodyLayout, checkHeaderStart, parseHeader, type ArchiveHeader } from './format.js';
+import {
+  InOrderPipeline,
+  checkKeySource,
+  openHeader,
+  resolveCommon,
+  resolveKey,
+  type ArchiveKeySource,
+  type ArchiveOptions,
+  type ArchiveProgress,
+} from './options.js';
+
+/**
+ * Where {@link openArchive} reads the archive from.
+ *
+ * @example
+ * ```ts
+ * const source: OpenArchiveOptions = {
+ *   size: blob.size,
+ *   readAt: async (offset, length) => new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()),
+ *   key: bk,
+ * };
+ * ```
+ */
+export interface OpenArchiveOptions extends Omit<ArchiveOptions, 'onProgress'> {
+  /** The archive's total size in bytes (from the blob store's metadata, say). */
+  readonly size: number;
+  /**
+   * Read exactly `length` bytes at `offset` (an HTTP Range request, `Blob.slice`, a file read).
+   * The signal is the operation's own, for cancelling the request.
+   */
+  readonly readAt: (offset: number, length: number, signal?: AbortSignal) => Promise<Uint8Array>;
+  /** The 32-byte backup key, or a lookup from keyId to key. */
+  readonly key: ArchiveKeySource;
+  /** How many chunk reads to keep in flight in one `read` (default 4, at least the engine's parallelism). */
+  readonly concurrency?: number;
+}
+
+/**
+ * Options of {@link ArchiveReader.read}.
+ *
+ * @example
+ * ```ts
+ * await reader.read(0, 1024, { signal: AbortSignal.timeout(5000) });
+ * ```
+ */
+export interface ReadOptions {
+  /** Cancels this read (`BackupError('ABORTED')`). */
+  readonly signal?: AbortSignal;
+  /** Called after each chunk of the range is decrypted; `total` is the requested length. */
+  readonly onProgress?: (progress: ArchiveProgress) => void;
+}
+
+/**
+ * An opened archive: its authenticated header and plaintext size, and ranged reads.
+ *
+ * @example
+ * ```ts
+ * const reader = await openArchive({ size, readAt, key: bk });
+ * const newest = await reader.read(reader.plaintextSize - 65536, 65536);
+ * reader.close();
+ * ```
+ */
+export interface ArchiveReader {
+  /** The header, authenticated by the key commitment. */
+  readonly header: ArchiveHeader;
+  /** Plaintext size, authenticated: the final chunk has been verified at open time. */
+  readonly plaintextSize: number;
+  /**
+   * Decrypt `length` plaintext bytes at `offset`, reading only the chunks that hold them. Each
+   * chunk's tag is checked before its bytes are used; any failure is `ARCHIVE_AUTH_FAILED`.
+   */
+  read(offset: number, length: number, opts?: ReadOptions): Promise<Uint8Array>;
+  /** Wipe the chunk key and the cached final chunk. Reads fail afterwards. */
+  close(): void;
+}
+
+function checkRead(value: unknown, length: number): Uint8Array {
+  if (!isBytes(value)) throw new TypeError('readAt must resolve to a Uint8Array');
+  // A short or long read means the stored bytes are not the archive of the size we were told.
+  if (value.length !== length) throw archiveAuthFailed();
+  return value;
+}
+
+/**
+ * Open a stored archive for random access. Reads and checks the header and key commitment, then
+ * reads and verifies the final chunk, so truncation or extension is detected here and
+ * `plaintextSize` can be trusted.
+ *
+ * @param opts - Size, reader, key, and optionally engine, signal and concurrency.
+ * @returns A reader for byte ranges of the plaintext.
+ * @example
+ * ```ts
+ * const reader = await openArchive({
+ *   size: Number(res.headers.get('content-length')),
+ *   readAt: (offset, length) => rangedGet(url, offset, length),
+ *   key: (_id, hex) => keyring.get(hex),
+ * });
+ * const tail = await reader.read(Math.max(0, reader.plaintextSize - 1 << 20), 1 << 20);
+ * ```
+ */
+export async function openArchive(opts: OpenArchiveOptions): Promise<ArchiveReader> {
+  if (typeof opts !== 'object' || opts === null) throw new TypeError('opts must be an object');
+  const { size, readAt } = opts;
+  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError('opts.size must be a non-negative safe integer');
+  if (typeof readAt !== 'function') throw new TypeError('opts.readAt must be a function');
+  const source = checkKeySource(opts.key);
+  const common = resolveCommon(opts);
+  const concurrency = opts.concurrency ?? Math.max(4, common.limit);
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new RangeError('opts.concurrency must be a positive integer');
+  const signal = common.signal;
+  throwIfAborted(signal);
+
+  // Header: the fixed part first (its metadata length says how much more to read).
+  const first = checkRead(await readAt(0, Math.min(size, HEADER_FIXED_LENGTH), signal), Math.min(size, HEADER_FIXED_LENGTH));
+  const total = checkHeaderStart(first);
+  if (total === undefined || size < total) throw archiveAuthFailed();
+  const headBytes = new Uint8Array(total);
+  headBytes.set(first);
+  headBytes.set(checkRead(await readAt(HEADER_FIXED_LENGTH, total - HEADER_FIXED_LENGTH, signal), total - HEADER_FIXED_LENGTH), HEADER_FIXED_LENGTH);
+  const header = parseHeader(headBytes);
+  const bk = await resolveKey(source, header);
+  throwIfAborted(signal);
+  const layout = bodyLayout(size, header.chunkSize, header.length);
+  if (layout === undefined) throw archiveAuthFailed();
+  const opened: { cipher: ChunkCipher; aad: Uint8Array } = openHeader(bk, header, headBytes, common.engine);
+  const { cipher, aad } = opened;
+  const chunkSize = header.chunkSize;
+  const sealedSize = chunkSize + TAG_LENGTH;
+  const last = layout.count - 1;
+  let closed = false;
+
+  const readChunk = async (i: number, sig: AbortSignal | undefined): Promise<Uint8Array> => {
+    const length = i === last ? layout.finalSealed : sealedSize;
+    const sealed = checkRead(await readAt(header.length + i * sealedSize, length, sig), length);
+    if (closed) throw new BackupError('INVALID_ARGUMENT', 'the archive reader was closed');
+    const plain = await cipher.open(chunkNonceTail(i, i === last), sealed, aad);
+    if (plain === undefined || plain.length !== length - TAG_LENGTH) throw archiveAuthFailed();
+    return plain;
+  };
+
+  let finalPlain: Uint8Array;
+  try {
+    finalPlain = await readChunk(last, signal);
+  } catch (e) {
+    cipher.dispose();
+    throw e;
+  }
+
+  return {
+    header,
+    plaintextSize: layout.plaintext,
+    async read(offset: number, length: number, ropts: ReadOptions = {}): Promise<Uint8Array> {
+      if (closed) throw new BackupError('INVALID_ARGUMENT', 'the archive reader was closed');
+      if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be a non-negative safe integer');
+      if (!Number.isSafeInteger(length) || length < 0) throw new RangeError('length must be a non-negative safe integer');
+      if (offset + length > layout.plaintext) throw new RangeError('offset + length is beyond the plaintext size');
+      const sig = ropts.signal ?? signal;
+      throwIfAborted(sig);
+      const out = new Uint8Array(length);
+      if (length === 0) return out;
+      const firstChunk = Math.floor(offset / chunkSize);
+      const lastChunk = Math.floor((offset + length - 1) / chunkSize);
+      let done = 0;
+      const pipeline = new InOrderPipeline<Uint8Array, number>(concurrency, (plain, i) => {
+        // Copy the part of chunk i that overlaps [offset, offset + length).
+        const chunkStart = i * chunkSize;
+        const from = Math.max(offset, chunkStart);
+        const to = Math.min(offset + length, chunkStart + plain.length);
+        out.set(plain.subarray(from - chunkStart, to - chunkStart), from - offset);
+        if (i !== last) wipe(plain);
+        done += to - from;
+        ropts.onProgress?.({ bytes: done, total: length });
+      });
+      let ok = false;
+      try {
+        for (let i = firstChunk; i <= lastChunk; i++) {
+          throwIfAborted(sig);
+          await pipeline.push(i === last ? finalPlain : readChunk(i, sig), i);
+        }
+        await pipeline.drain();
+        ok = true;
+        return out;
+      } finally {
+        if (!ok) wipe(out);
+      }
+    },
+    close(): void {
+      closed = true;
+      cipher.dispose();
+      wipe(finalPlain);
+    },
+  };
+}

@@ -1,0 +1,273 @@
+/**
+ * Streaming encryption and decryption as WHATWG `TransformStream`s (docs/FORMAT.md §STREAM).
+ *
+ * Input may arrive in pieces of any size (one byte at a time works). Each stream keeps at most
+ * `engine.parallelism` chunks in flight plus one chunk being filled, emits chunks in order, and
+ * lets the platform's backpressure hold the writer while the reader is slow (the transform is not
+ * called again until the readable side wants more). One written piece's output is emitted before
+ * the next piece is taken, so peak memory is a few chunks plus the largest piece the caller wrote.
+ *
+ * @module
+ */
+import { archiveAuthFailed, BackupError, throwIfAborted } from '../errors.js';
+import { isBytes, wipe } from '../util/bytes.js';
+import { chunkNonceTail, type ChunkCipher } from './engine.js';
+import { HEADER_FIXED_LENGTH, TAG_LENGTH, checkHeaderStart, parseHeader } from './format.js';
+import {
+  InOrderPipeline,
+  checkKeySource,
+  openHeader,
+  resolveCommon,
+  resolveKey,
+  setupEncrypt,
+  type ArchiveKeySource,
+  type DecryptOptions,
+  type EncryptOptions,
+} from './options.js';
+
+function abortError(signal: AbortSignal): BackupError {
+  return new BackupError('ABORTED', 'operation was aborted', { cause: signal.reason });
+}
+
+function checkPiece(piece: unknown): Uint8Array {
+  if (!isBytes(piece)) throw new TypeError('archive streams accept only Uint8Array chunks');
+  return piece;
+}
+
+/**
+ * Wire an AbortSignal to a stream controller: abort errors the stream at once (even while it
+ * waits on backpressure) and runs `cleanup`. Returns the function that unhooks it.
+ */
+function hookAbort(
+  signal: AbortSignal | undefined,
+  controller: TransformStreamDefaultController<Uint8Array>,
+  cleanup: () => void,
+): () => void {
+  if (signal === undefined) return () => undefined;
+  const onAbort = (): void => {
+    controller.error(abortError(signal));
+    cleanup();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
+}
+
+/**
+ * A `TransformStream` that encrypts plaintext bytes into an archive: the header first, then the
+ * sealed chunks. The last chunk is sealed as final when the writable side closes, so the archive
+ * is complete only after `close()`; an aborted or errored stream leaves a truncated archive that
+ * every decoder rejects.
+ *
+ * Misuse (a wrong key length, a bad keyId or option) throws `TypeError`/`RangeError` here; a
+ * non-`Uint8Array` chunk written later errors the stream with a `TypeError`; an abort errors it
+ * with `BackupError('ABORTED')`.
+ *
+ * @param key - The 32-byte backup key (keyring generation `keyId`).
+ * @param keyId - That key's id: {@link KEY_ID_LENGTH} bytes, or as many bytes in hex.
+ * @param opts - Chunk size, metadata, engine, signal, progress.
+ * @example
+ * ```ts
+ * await file.stream()
+ *   .pipeThrough(createEncryptStream(key, keyId, { totalBytes: file.size, onProgress }))
+ *   .pipeTo(uploadSink);
+ * ```
+ */
+export function createEncryptStream(
+  key: Uint8Array,
+  keyId: Uint8Array | string,
+  opts?: EncryptOptions,
+): TransformStream<Uint8Array, Uint8Array> {
+  const common = resolveCommon(opts);
+  throwIfAborted(common.signal);
+  const { header, cipher, aad, chunkSize } = setupEncrypt(key, keyId, opts, common);
+  // With one chunk in flight each seal finishes before transform() returns, so a caller's piece
+  // can be sealed in place; with more in flight we copy, since the caller may reuse its buffer.
+  const inPlace = common.limit === 1;
+  let buf = new Uint8Array(chunkSize);
+  let pos = 0;
+  let index = 0;
+  let done = 0;
+  let unhook: () => void = () => undefined;
+  let controllerRef: TransformStreamDefaultController<Uint8Array> | undefined;
+  const cleanup = (): void => {
+    unhook();
+    cipher.dispose();
+    wipe(buf);
+  };
+  const pipeline = new InOrderPipeline<Uint8Array, { plain: Uint8Array | undefined; length: number }>(
+    common.limit,
+    (sealed, meta) => {
+      if (sealed.length !== meta.length + TAG_LENGTH) throw new Error('cipher engine returned a sealed chunk of the wrong length');
+      wipe(meta.plain);
+      controllerRef!.enqueue(sealed);
+      done += meta.length;
+      common.onProgress?.({ bytes: done, ...(common.total === undefined ? {} : { total: common.total }) });
+    },
+  );
+  const seal = (plain: Uint8Array, owned: boolean, final: boolean): Promise<void> => {
+    const sealed = cipher.seal(chunkNonceTail(index++, final), plain, aad);
+    return pipeline.push(sealed, { plain: owned ? plain : undefined, length: plain.length });
+  };
+
+  return new TransformStream<Uint8Array, Uint8Array>({
+    start(controller) {
+      controllerRef = controller;
+      unhook = hookAbort(common.signal, controller, cleanup);
+      controller.enqueue(header);
+    },
+    async transform(piece, controller) {
+      try {
+        checkPiece(piece);
+        let off = 0;
+        while (off < piece.length) {
+          throwIfAborted(common.signal);
+          if (pos === chunkSize) {
+            // A full chunk followed by more input is not the last one.
+            await seal(buf, true, false);
+            buf = new Uint8Array(chunkSize);
+            pos = 0;
+          }
+          if (inPlace && pos === 0 && piece.length - off > chunkSize) {
+            await seal(piece.subarray(off, off + chunkSize), false, false);
+            off += chunkSize;
+            continue;
+          }
+          const n = Math.min(chunkSize - pos, piece.length - off);
+          buf.set(piece.subarray(off, off + n), pos);
+          pos += n;
+          off += n;
+        }
+      } catch (e) {
+        cleanup();
+        controller.error(e);
+        throw e;
+      }
+    },
+    async flush() {
+      try {
+        throwIfAborted(common.signal);
+        // The last chunk: non-empty unless the whole plaintext is empty (docs/FORMAT.md §Final chunk).
+        await seal(buf.subarray(0, pos), true, true);
+        await pipeline.drain();
+      } finally {
+        cleanup();
+      }
+    },
+  });
+}
+
+/**
+ * A `TransformStream` that decrypts an archive back to plaintext. It checks the header and the
+ * key commitment before any chunk, emits each chunk's plaintext only after that chunk's tag
+ * verified, and closes only after the final chunk verified. If the input ends early, is
+ * reordered, extended or modified, the stream errors with `BackupError('ARCHIVE_AUTH_FAILED')`
+ * (plaintext already emitted came from authentic chunks, but the restore is incomplete: treat
+ * anything short of a clean close as failure).
+ *
+ * @param key - The 32-byte backup key, or a lookup from the header's keyId to the key.
+ * @param opts - Engine, signal, progress.
+ * @example
+ * ```ts
+ * const response = await fetch(url);
+ * await response.body!
+ *   .pipeThrough(createDecryptStream((_id, hex) => keyring.get(hex)))
+ *   .pipeTo(restoreSink);
+ * ```
+ */
+export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions): TransformStream<Uint8Array, Uint8Array> {
+  const source = checkKeySource(key);
+  const common = resolveCommon(opts);
+  throwIfAborted(common.signal);
+  let head = new Uint8Array(HEADER_FIXED_LENGTH);
+  let headPos = 0;
+  let headTotal: number | undefined;
+  let cipher: ChunkCipher | undefined;
+  let aad: Uint8Array = new Uint8Array(0);
+  let sealedSize = 0;
+  let buf = new Uint8Array(0);
+  let pos = 0;
+  let index = 0;
+  let done = 0;
+  let unhook: () => void = () => undefined;
+  let controllerRef: TransformStreamDefaultController<Uint8Array> | undefined;
+  const cleanup = (): void => {
+    unhook();
+    cipher?.dispose();
+  };
+  const pipeline = new InOrderPipeline<Uint8Array | undefined, number>(common.limit, (plain, sealedLength) => {
+    if (plain === undefined || plain.length !== sealedLength - TAG_LENGTH) throw archiveAuthFailed();
+    controllerRef!.enqueue(plain);
+    done += sealedLength;
+    common.onProgress?.({ bytes: done, ...(common.total === undefined ? {} : { total: common.total }) });
+  });
+  const open = (sealed: Uint8Array, final: boolean): Promise<void> =>
+    pipeline.push(cipher!.open(chunkNonceTail(index++, final), sealed, aad), sealed.length);
+
+  return new TransformStream<Uint8Array, Uint8Array>({
+    start(controller) {
+      controllerRef = controller;
+      unhook = hookAbort(common.signal, controller, cleanup);
+    },
+    async transform(piece, controller) {
+      try {
+        checkPiece(piece);
+        let off = 0;
+        while (off < piece.length) {
+          throwIfAborted(common.signal);
+          if (cipher === undefined) {
+            // Header: collect the fixed part, learn the total length, collect the rest.
+            const n = Math.min((headTotal ?? HEADER_FIXED_LENGTH) - headPos, piece.length - off);
+            head.set(piece.subarray(off, off + n), headPos);
+            headPos += n;
+            off += n;
+            if (headTotal === undefined) {
+              headTotal = checkHeaderStart(head.subarray(0, headPos));
+              if (headTotal !== undefined) {
+                const grown = new Uint8Array(headTotal);
+                grown.set(head);
+                head = grown;
+              }
+            }
+            if (headTotal !== undefined && headPos === headTotal) {
+              const header = parseHeader(head);
+              const bk = await resolveKey(source, header);
+              throwIfAborted(common.signal);
+              ({ cipher, aad } = openHeader(bk, header, head, common.engine));
+              sealedSize = header.chunkSize + TAG_LENGTH;
+              buf = new Uint8Array(sealedSize);
+              done = header.length;
+            }
+            continue;
+          }
+          if (pos === sealedSize) {
+            // A full sealed chunk followed by more input is not the last one.
+            await open(buf, false);
+            buf = new Uint8Array(sealedSize);
+            pos = 0;
+          }
+          const n = Math.min(sealedSize - pos, piece.length - off);
+          buf.set(piece.subarray(off, off + n), pos);
+          pos += n;
+          off += n;
+        }
+      } catch (e) {
+        cleanup();
+        controller.error(e);
+        throw e;
+      }
+    },
+    async flush() {
+      try {
+        throwIfAborted(common.signal);
+        // Ended inside the header, or a final chunk too short to hold a tag, or an empty final
+        // chunk after other chunks (docs/FORMAT.md §Final chunk): truncated or not ours.
+        if (cipher === undefined) throw archiveAuthFailed();
+        if (pos < TAG_LENGTH || (pos === TAG_LENGTH && index > 0)) throw archiveAuthFailed();
+        await open(buf.subarray(0, pos), true);
+        await pipeline.drain();
+      } finally {
+        cleanup();
+      }
+    },
+  });
+}
