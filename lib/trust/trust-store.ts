@@ -1,0 +1,416 @@
+/**
+ * The trust store: which vault fleets this device trusts, and why. It implements
+ * {@link FleetTrust} for the vault client.
+ *
+ * - Roots and pins come from the app's config ({@link TrustStoreConfig}); they never change at
+ *   run time.
+ * - A signed bundle ({@link ./bundle.ts}) is applied only if it passes every stateless rule
+ *   ({@link verifySignedBundle}) **and** the stateful ones: its epoch is above the stored
+ *   high-water mark (`TRUST_ROLLBACK`), and its checkpoint is consistent with the last checkpoint
+ *   this device saw (RFC 9162 §2.1.4; `TRUST_SPLIT_VIEW`), so a log that shows this device a
+ *   different history than everyone else is caught.
+ * - State is ONE record in the {@link KeyValueStore}, written with one atomic `update`, carrying
+ *   a SHA-256 checksum. On every load the record's checksum is checked and the stored signed
+ *   bundle and checkpoint are verified again against the config's roots, so a corrupted,
+ *   truncated or forged record is ignored: the device falls back to its pins, never to trusting
+ *   anything it cannot prove.
+ * - Listeners registered with `on('change', …)` hear about every applied bundle.
+ *
+ * @module
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { BackupError, isBackupError } from '../errors.js';
+import { LABELS } from '../labels.js';
+import type { FleetTrust, TrustedFleet } from '../recovery/fleet-trust.js';
+import type { KeyValueStore, StoredValue } from '../storage/kv.js';
+import { abytes, equalBytes, isBytes, utf8 } from '../util/bytes.js';
+import { Writer } from './codec.js';
+import {
+  checkTrustRoots,
+  verifyLogCheckpoint,
+  verifySignedBundle,
+  type Bundle,
+  type FleetRole,
+  type TrustRoots,
+  type VerifiedBundle,
+} from './bundle.js';
+import type { Checkpoint } from './checkpoint.js';
+import { MAX_PROOF_HASHES, verifyConsistency } from './merkle.js';
+
+/** The app's trust configuration: roots for bundles plus optional pinned fleets. */
+export interface TrustStoreConfig extends TrustRoots {
+  /** Fleets trusted from the start (WhatsApp-style pins); a bundle can only retire them. */
+  readonly pins?: readonly TrustedFleet[];
+}
+
+/** A trusted fleet with what the trust store knows about it. */
+export interface TrustedFleetEntry extends TrustedFleet {
+  /** Allowed uses: pins may do both; bundle entries say. */
+  readonly roles: readonly FleetRole[];
+  /** Where the trust comes from. */
+  readonly source: 'pin' | 'bundle';
+  /** Unix seconds; absent for pins. */
+  readonly notBefore?: number;
+  /** Unix seconds (exclusive); absent for pins. */
+  readonly notAfter?: number;
+}
+
+/** Payload of a `change` event. */
+export interface TrustChangeEvent {
+  /** The new high-water mark. */
+  readonly epoch: number;
+  /** Fleets trusted right after the change. */
+  readonly fleets: readonly TrustedFleetEntry[];
+  /** Fleet ids the new bundle retires. */
+  readonly retired: readonly string[];
+}
+
+/** A snapshot of the store's state. */
+export interface TrustStateSnapshot {
+  /** Epoch high-water mark (0 before any bundle). */
+  readonly epoch: number;
+  /** The applied bundle, if any. */
+  readonly bundle?: Bundle;
+  /** The last checkpoint seen, if any. */
+  readonly checkpoint?: { readonly origin: string; readonly size: number; readonly root: Uint8Array };
+  /** True when a stored record existed but failed its checksum or verification and was ignored. */
+  readonly discardedCorruptState: boolean;
+}
+
+/** Options of {@link TrustStore.applyBundle}. */
+export interface ApplyBundleOptions {
+  /** Consistency proof between the last checkpoint seen and the bundle's (either direction). */
+  readonly consistencyProof?: readonly Uint8Array[];
+}
+
+/** Options of {@link createTrustStore}. */
+export interface TrustStoreOptions {
+  /** Roots, thresholds and pins. */
+  readonly config: TrustStoreConfig;
+  /** Where state is persisted: `createIndexedDbStore()` in browsers, `createMemoryStore()` in Node. */
+  readonly store: KeyValueStore;
+  /** Clock in milliseconds (`Date.now` by default). */
+  readonly now?: () => number;
+  /** Fetch a signed bundle proving `publicKey` for `fleetId` (used by `resolveUnknown`). */
+  readonly fetchBundle?: (fleetId: string, publicKey: Uint8Array) => Promise<Uint8Array | undefined>;
+  /** Fetch an RFC 9162 consistency proof between two tree sizes of the audit log. */
+  readonly fetchConsistencyProof?: (fromSize: number, toSize: number) => Promise<readonly Uint8Array[]>;
+  /** Storage key of the state record; `trust/v1/<namespace>` by default. */
+  readonly storageKey?: string;
+}
+
+/** The trust store: a {@link FleetTrust} that learns new fleets from verified bundles. */
+export interface TrustStore extends FleetTrust {
+  /** Every fleet trusted now (pins not retired, bundle fleets inside their window). */
+  trustedFleets(): Promise<readonly TrustedFleetEntry[]>;
+  /**
+   * Resolve a key the vault presented: already trusted, or proven by a bundle from
+   * `fetchBundle`. `undefined` when no bundle proves it (or the fetched one is not newer). A
+   * bundle that fails any other rule rejects with its `TRUST_*` error, so an attack is visible.
+   */
+  resolveUnknown(fleetId: string, publicKey: Uint8Array): Promise<TrustedFleetEntry | undefined>;
+  /** Verify and apply a signed bundle; rejects with a `TRUST_*` `BackupError` on any rule. */
+  applyBundle(bytes: Uint8Array, options?: ApplyBundleOptions): Promise<TrustChangeEvent>;
+  /** Current state (high-water mark, bundle, last checkpoint). */
+  state(): Promise<TrustStateSnapshot>;
+  /** Listen for trust changes; returns the function that removes the listener. */
+  on(type: 'change', listener: (event: TrustChangeEvent) => void): () => void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Persisted record
+
+const RECORD_VERSION = 1;
+
+interface StoredRecord {
+  readonly v: number;
+  readonly namespace: string;
+  readonly epoch: number;
+  /** Unix seconds at which the bundle was applied (its signatures are re-verified at this time). */
+  readonly appliedAt: number;
+  readonly bundle: Uint8Array;
+  /** Last checkpoint seen (note bytes) and when it was verified. */
+  readonly checkpoint: Uint8Array;
+  readonly checkpointAt: number;
+  readonly checksum: Uint8Array;
+}
+
+function recordChecksum(r: Omit<StoredRecord, 'checksum'>): Uint8Array {
+  const w = new Writer()
+    .bytes(utf8(LABELS.trustState))
+    .u8(0)
+    .u8(r.v)
+    .ascii(r.namespace)
+    .u64(r.epoch)
+    .u64(r.appliedAt)
+    .u32(r.bundle.length)
+    .bytes(r.bundle)
+    .u32(r.checkpoint.length)
+    .bytes(r.checkpoint)
+    .u64(r.checkpointAt);
+  return sha256(w.finish());
+}
+
+/** Shape + checksum check; `undefined` for anything else. Never throws. */
+function readRecord(raw: unknown, namespace: string): StoredRecord | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const o = raw as Record<string, unknown>;
+  const nat = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  if (o.v !== RECORD_VERSION || o.namespace !== namespace) return undefined;
+  if (!nat(o.epoch) || !nat(o.appliedAt) || !nat(o.checkpointAt)) return undefined;
+  if (!isBytes(o.bundle) || !isBytes(o.checkpoint) || !isBytes(o.checksum)) return undefined;
+  const rec: StoredRecord = {
+    v: o.v,
+    namespace: o.namespace,
+    epoch: o.epoch,
+    appliedAt: o.appliedAt,
+    bundle: Uint8Array.from(o.bundle),
+    checkpoint: Uint8Array.from(o.checkpoint),
+    checkpointAt: o.checkpointAt,
+    checksum: Uint8Array.from(o.checksum),
+  };
+  try {
+    if (!equalBytes(recordChecksum(rec), rec.checksum)) return undefined;
+  } catch {
+    return undefined;
+  }
+  return rec;
+}
+
+interface LoadedState {
+  readonly checksum?: Uint8Array;
+  readonly epoch: number;
+  readonly verified?: VerifiedBundle;
+  readonly checkpoint?: Checkpoint;
+  readonly checkpointNote?: Uint8Array;
+  readonly checkpointAt?: number;
+  readonly discarded: boolean;
+}
+
+const EMPTY: LoadedState = { epoch: 0, discarded: false };
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Create a trust store.
+ *
+ * @example
+ * ```ts
+ * const trust = createTrustStore({
+ *   config: {
+ *     namespace: 'chat.example',
+ *     witnessKeys: [{ name: 'witness.example/log', publicKey: witnessPk, notBefore: 1767225600 }],
+ *     operatorKeys: [{ publicKey: operatorPk, notBefore: 1767225600 }],
+ *     thresholds: { witnesses: 1, operators: 1 },
+ *     pins: [{ fleetId: 'eu-1', suite: 'opaque-ts/P256-SHA256-scrypt/v1', publicKey: eu1Key }],
+ *   },
+ *   store: createIndexedDbStore(),
+ *   fetchBundle: async () => new Uint8Array(await (await fetch('/fleet/bundle')).arrayBuffer()),
+ *   fetchConsistencyProof: (from, to) => fetchProof(from, to),
+ * });
+ * trust.on('change', (e) => console.log('fleet trust now at epoch', e.epoch));
+ * ```
+ */
+export function createTrustStore(options: TrustStoreOptions): TrustStore {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  const { config, store } = options;
+  checkTrustRoots(config);
+  if (typeof store?.update !== 'function' || typeof store.get !== 'function') {
+    throw new TypeError('options.store must be a KeyValueStore');
+  }
+  const pins: TrustedFleetEntry[] = (config.pins ?? []).map((p, i) => {
+    if (typeof p.fleetId !== 'string' || typeof p.suite !== 'string') {
+      throw new TypeError(`config.pins[${i}] must have fleetId and suite strings`);
+    }
+    abytes(p.publicKey, `config.pins[${i}].publicKey`);
+    return Object.freeze({
+      fleetId: p.fleetId,
+      suite: p.suite,
+      publicKey: Uint8Array.from(p.publicKey),
+      roles: Object.freeze(['enroll', 'recover'] as FleetRole[]),
+      source: 'pin' as const,
+    });
+  });
+  const now = options.now ?? Date.now;
+  const nowSec = (): number => Math.floor(now() / 1000);
+  const key = options.storageKey ?? `trust/v1/${config.namespace}`;
+  const listeners = new Set<(e: TrustChangeEvent) => void>();
+  let cache: LoadedState | undefined;
+  let chain: Promise<unknown> = Promise.resolve();
+
+  // Load and fully re-verify the stored record. Any failure means "no bundle": pins only.
+  async function load(): Promise<LoadedState> {
+    const raw = await store.get<StoredValue>(key);
+    if (raw === undefined) return EMPTY;
+    const rec = readRecord(raw, config.namespace);
+    if (rec === undefined) return { ...EMPTY, discarded: true };
+    if (cache?.checksum && equalBytes(cache.checksum, rec.checksum)) return cache;
+    try {
+      const verified = verifySignedBundle(rec.bundle, config, rec.appliedAt * 1000);
+      const checkpoint = verifyLogCheckpoint(rec.checkpoint, config, rec.checkpointAt);
+      if (verified.bundle.epoch !== rec.epoch) return { ...EMPTY, discarded: true };
+      cache = {
+        checksum: rec.checksum,
+        epoch: rec.epoch,
+        verified,
+        checkpoint,
+        checkpointNote: rec.checkpoint,
+        checkpointAt: rec.checkpointAt,
+        discarded: false,
+      };
+      return cache;
+    } catch {
+      return { ...EMPTY, discarded: true };
+    }
+  }
+
+  function fleetsOf(state: LoadedState, t: number): TrustedFleetEntry[] {
+    const bundle = state.verified?.bundle;
+    const retired = new Set(bundle?.retired ?? []);
+    const out: TrustedFleetEntry[] = pins.filter((p) => !retired.has(p.fleetId));
+    for (const f of bundle?.fleets ?? []) {
+      if (t < f.notBefore || t >= f.notAfter) continue;
+      // A pin with the same id and key already covers it; keep the bundle's (it has roles).
+      const dup = out.findIndex((p) => p.fleetId === f.fleetId && equalBytes(p.publicKey, f.publicKey));
+      const entry: TrustedFleetEntry = Object.freeze({
+        fleetId: f.fleetId,
+        suite: f.suite,
+        publicKey: Uint8Array.from(f.publicKey),
+        roles: f.roles,
+        source: 'bundle' as const,
+        notBefore: f.notBefore,
+        notAfter: f.notAfter,
+      });
+      if (dup >= 0) out[dup] = entry;
+      else out.push(entry);
+    }
+    return out.map((f) => ({ ...f, publicKey: Uint8Array.from(f.publicKey) }));
+  }
+
+  async function checkConsistency(
+    old: Checkpoint | undefined,
+    next: Checkpoint,
+    proof: readonly Uint8Array[] | undefined,
+  ): Promise<void> {
+    if (old === undefined) return;
+    if (old.size === next.size) {
+      if (!equalBytes(old.root, next.root)) {
+        throw new BackupError('TRUST_SPLIT_VIEW', 'two checkpoints of the same size disagree: the log forked');
+      }
+      return;
+    }
+    const [a, b] = old.size < next.size ? [old, next] : [next, old];
+    let p = proof;
+    if (p === undefined && options.fetchConsistencyProof) p = await options.fetchConsistencyProof(a.size, b.size);
+    if (p === undefined) {
+      throw new BackupError('TRUST_SPLIT_VIEW', 'no consistency proof from the last checkpoint seen; refusing');
+    }
+    if (!Array.isArray(p) || p.length > MAX_PROOF_HASHES) {
+      throw new BackupError('TRUST_MALFORMED', 'consistency proof is too long', { limit: MAX_PROOF_HASHES });
+    }
+    if (!verifyConsistency(a.size, b.size, p, a.root, b.root)) {
+      throw new BackupError('TRUST_SPLIT_VIEW', 'the new checkpoint is not consistent with the last one seen');
+    }
+  }
+
+  async function apply(bytes: Uint8Array, opts: ApplyBundleOptions): Promise<TrustChangeEvent> {
+    abytes(bytes, 'bytes');
+    const t = now();
+    const verified = verifySignedBundle(bytes, config, t);
+    const current = await load();
+    if (verified.bundle.epoch <= current.epoch) {
+      throw new BackupError('TRUST_ROLLBACK', `bundle epoch ${verified.bundle.epoch} is not above ${current.epoch}`);
+    }
+    await checkConsistency(current.checkpoint, verified.checkpoint, opts.consistencyProof);
+    // Keep whichever checkpoint is larger: the last one seen only ever moves forward.
+    const keepOld = current.checkpoint !== undefined && current.checkpoint.size > verified.checkpoint.size;
+    const sec = Math.floor(t / 1000);
+    const body = {
+      v: RECORD_VERSION,
+      namespace: config.namespace,
+      epoch: verified.bundle.epoch,
+      appliedAt: sec,
+      bundle: Uint8Array.from(bytes),
+      checkpoint: keepOld ? current.checkpointNote! : verified.checkpointNote,
+      checkpointAt: keepOld ? current.checkpointAt! : sec,
+    };
+    const record: StoredRecord = { ...body, checksum: recordChecksum(body) };
+    let raced = false;
+    await store.update<StoredValue>(key, (old) => {
+      // Atomic compare: another tab may have applied a newer bundle since we loaded.
+      const prev = readRecord(old, config.namespace);
+      if (prev !== undefined && prev.epoch >= record.epoch) {
+        raced = true;
+        return old;
+      }
+      return { ...record } as unknown as StoredValue;
+    });
+    if (raced) throw new BackupError('TRUST_ROLLBACK', 'a newer bundle was applied concurrently');
+    cache = undefined;
+    const state = await load();
+    const event: TrustChangeEvent = {
+      epoch: verified.bundle.epoch,
+      fleets: fleetsOf(state, nowSec()),
+      retired: verified.bundle.retired,
+    };
+    for (const l of [...listeners]) {
+      try {
+        l(event);
+      } catch {
+        // A listener's bug must not undo or hide an applied trust change.
+      }
+    }
+    return event;
+  }
+
+  const serialized = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = chain.then(fn, fn);
+    chain = p.catch(() => undefined);
+    return p;
+  };
+
+  const findTrusted = async (fleetId: string, publicKey: Uint8Array) =>
+    fleetsOf(await load(), nowSec()).find((f) => f.fleetId === fleetId && equalBytes(f.publicKey, publicKey));
+
+  return {
+    async trustedFleets() {
+      return fleetsOf(await load(), nowSec());
+    },
+    async resolveUnknown(fleetId, publicKey) {
+      if (typeof fleetId !== 'string') throw new TypeError('fleetId must be a string');
+      abytes(publicKey, 'publicKey');
+      const known = await findTrusted(fleetId, publicKey);
+      if (known || !options.fetchBundle) return known;
+      const bytes = await options.fetchBundle(fleetId, Uint8Array.from(publicKey));
+      if (bytes === undefined) return undefined;
+      try {
+        await serialized(() => apply(bytes, {}));
+      } catch (e) {
+        // An old or current bundle is not news; anything else is an attack or a broken
+        // publisher, and the caller must see it.
+        if (!isBackupError(e, 'TRUST_ROLLBACK')) throw e;
+      }
+      return findTrusted(fleetId, publicKey);
+    },
+    applyBundle(bytes, opts = {}) {
+      return serialized(() => apply(bytes, opts));
+    },
+    async state() {
+      const s = await load();
+      return {
+        epoch: s.epoch,
+        ...(s.verified ? { bundle: s.verified.bundle } : {}),
+        ...(s.checkpoint
+          ? { checkpoint: { origin: s.checkpoint.origin, size: s.checkpoint.size, root: Uint8Array.from(s.checkpoint.root) } }
+          : {}),
+        discardedCorruptState: s.discarded,
+      };
+    },
+    on(type, listener) {
+      if (type !== 'change') throw new RangeError(`unknown event type ${String(type)}`);
+      if (typeof listener !== 'function') throw new TypeError('listener must be a function');
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
