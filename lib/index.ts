@@ -89,3 +89,5 @@ export {
   SELF_CUSTODY_DIGITS,
 } from './recovery/self-custody.js';
 export type { SelfCustodyKey } from './recovery/self-custody.js';
+export { createDeviceCache, DEVICE_CACHE_VERSION, DEVICE_CACHE_KEY_PREFIX } from './storage/device-cache.js';
+export type { DeviceCache, DeviceCacheOptions } from './storage/device-cache.js';

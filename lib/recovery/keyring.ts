@@ -56,6 +56,8 @@ const MAGIC = /* @__PURE__ */ utf8('EBKR');
 const HEADER_LENGTH = 4 + 1 + 2; // magic ‖ version ‖ count
 const ENTRY_LENGTH = KEY_ID_LENGTH + BACKUP_KEY_LENGTH + 8;
 const MAX_ENCODED_LENGTH = HEADER_LENGTH + MAX_KEYRING_GENERATIONS * ENTRY_LENGTH;
+/** @internal Shortest and longest possible {@link encodeKeyring} output, for envelope length caps. */
+export const KEYRING_ENCODING_BOUNDS = Object.freeze({ min: HEADER_LENGTH + ENTRY_LENGTH, max: MAX_ENCODED_LENGTH });
 const NONCE_LENGTH = 24;
 const TAG_LENGTH = 16;
 const SEALED_MIN = 1 + NONCE_LENGTH + HEADER_LENGTH + ENTRY_LENGTH + TAG_LENGTH;
