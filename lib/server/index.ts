@@ -16,6 +16,8 @@ export { createMemoryVaultStore } from './stores/memory.js';
 export type { MemoryVaultStore } from './stores/memory.js';
 export { createFileVaultStore } from './stores/file.js';
 export type { FileVaultStoreOptions } from './stores/file.js';
+export { createWitnessLog, createWitnessHandler } from './witness.js';
+export type { WitnessLog, WitnessLogEntry, WitnessLogOptions, WitnessLogState, WitnessHandlerOptions } from './witness.js';
 
 // --- serveHandler: a fetch-style handler over node:http -------------------------------------
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
