@@ -91,3 +91,30 @@ export {
 export type { SelfCustodyKey } from './recovery/self-custody.js';
 export { createDeviceCache, DEVICE_CACHE_VERSION, DEVICE_CACHE_KEY_PREFIX } from './storage/device-cache.js';
 export type { DeviceCache, DeviceCacheOptions } from './storage/device-cache.js';
+export { createTrustStore } from './trust/trust-store.js';
+export type {
+  TrustStore,
+  TrustStoreConfig,
+  TrustStoreOptions,
+  TrustedFleetEntry,
+  TrustChangeEvent,
+  TrustStateSnapshot,
+  ApplyBundleOptions,
+} from './trust/trust-store.js';
+export { witnessLogClient } from './trust/log-client.js';
+export type { WitnessLogClient, WitnessLogClientOptions } from './trust/log-client.js';
+export { verifySignedBundle, decodeBundle, decodeSignedBundle } from './trust/bundle.js';
+export type {
+  Bundle,
+  BundleFleet,
+  FleetRole,
+  SignedBundle,
+  WitnessSignature,
+  OperatorSignature,
+  SignerKey,
+  WitnessKey,
+  TrustThresholds,
+  TrustRoots,
+  VerifiedBundle,
+} from './trust/bundle.js';
+export type { Checkpoint, CheckpointBody, NoteSignature } from './trust/checkpoint.js';
