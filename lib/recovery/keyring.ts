@@ -18,6 +18,7 @@
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { KEY_ID_LENGTH } from '../archive/format.js';
 import { BackupError } from '../errors.js';
 import { LABELS } from '../labels.js';
 import {
@@ -35,10 +36,10 @@ import {
 } from '../util/bytes.js';
 
 /**
- * Length of a `keyId` in bytes. The archive header carries the same 16 bytes (docs/FORMAT.md), so
- * a reader finds the generation that sealed an archive without trying every key.
+ * Length of a `keyId` in bytes: the archive format's constant (docs/FORMAT.md), so the keyId in an
+ * archive header finds the generation that sealed it without trying every key.
  */
-export const KEY_ID_LENGTH = 16;
+export { KEY_ID_LENGTH };
 /** Length of a backup key in bytes (256-bit XChaCha20-Poly1305 / HKDF-SHA-256 input). */
 export const BACKUP_KEY_LENGTH = 32;
 /**
