@@ -1,10 +1,15 @@
 /**
  * The VaultStore compare-and-swap contract (lib/server/vault-store.ts), run unchanged against every
- * store: the etcd store on a real 3-member cluster, and the in-memory store. A vault written
+ * store: the etcd store on a real 3-member cluster, the in-memory store and the file store. A vault written
  * against one store must behave the same on the other.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEtcdVaultStore, type EtcdVaultStore } from '../../lib/server/stores/etcd.js';
+import { createMemoryVaultStore } from '../../lib/server/stores/memory.js';
+import { createFileVaultStore } from '../../lib/server/stores/file.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { VaultStore } from '../../lib/server/vault-store.js';
 import { equalBytes, utf8 } from '../../lib/util/bytes.js';
 import { describeWithEtcd, startEtcdCluster, type EtcdCluster } from '../support/etcd-cluster.js';
@@ -90,6 +95,16 @@ function casContract(make: () => VaultStore): void {
 }
 
 let ns = 0;
+
+describe('VaultStore contract: memory', () => {
+  casContract(() => createMemoryVaultStore());
+});
+
+describe('VaultStore contract: file', () => {
+  const root = mkdtempSync(join(tmpdir(), 'e2ee-file-store-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  casContract(() => createFileVaultStore({ dir: join(root, String(ns++)) }));
+});
 
 describeWithEtcd({ describe, it }, 'VaultStore contract: etcd (3 members)', () => {
   let cluster: EtcdCluster;

@@ -137,17 +137,40 @@ function installExitHook(): void {
   });
 }
 
-/** A free TCP port on 127.0.0.1 (bind to 0, read it, release it). */
+/**
+ * A free TCP port on 127.0.0.1, chosen below the kernel's ephemeral range: a killed member's
+ * port must still be free when it restarts, and ports from the ephemeral range are handed out to
+ * outgoing connections (our own gRPC clients) in between.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: keep the usual default
+  }
+  const min = 10_000;
+  const max = Math.max(min + 1000, low) - 1;
+  for (let tries = 0; tries < 200; tries++) {
+    const port = min + Math.floor(Math.random() * (max - min));
+    if (handedOut.has(port)) continue;
+    if (await canBind(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port below the ephemeral range');
+}
+
+/** Ports this process already gave to a member (so two clusters never share one). */
+const handedOut = new Set<number>();
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error('no port'))));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 
@@ -175,6 +198,18 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * ```
  */
 export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promise<EtcdCluster> {
+  // A port can be taken by another process between our probe and etcd's bind: try fresh ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      console.warn(`etcd cluster start failed (attempt ${attempt}), retrying with new ports: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+}
+
+async function startOnce(options: EtcdClusterOptions): Promise<EtcdCluster> {
   const size = options.size ?? 3;
   const bin = options.etcdBin ?? findEtcd();
   if (!bin) throw new Error('etcd is not installed');
