@@ -1,0 +1,449 @@
+/**
+ * The vault client: enroll a keyring with a vault fleet under a recovery code, recover it on a new
+ * device, change the code, remove the enrollment, read the status (docs/PROTOCOL.md).
+ *
+ * - The recovery code (as password bytes from `parseRecoveryCode` / `normalizePassword`) never
+ *   leaves the device; OPAQUE (RFC 9807) proves it to the vault.
+ * - The keyring is sealed on the device under `KEK = deriveEscrowKek(export_key, fleetId,
+ *   accountId)` before it is sent; the vault never sees it in the clear.
+ * - Registration and login are refused unless the vault's OPAQUE public key is a trusted key of
+ *   the fleet (`FLEET_KEY_MISMATCH`; an unknown fleet: `FLEET_UNTRUSTED`).
+ * - Each attempt carries a random attempt id, reused by network retries, so a retry never spends
+ *   a second guess.
+ * - `fetch`, the bearer token, randomness and sleeping are injected; nothing global is touched.
+ *
+ * @module
+ */
+import { BackupError, isBackupError, throwIfAborted, type BackupErrorCode } from '../errors.js';
+import type { FleetTrust } from './fleet-trust.js';
+import { deriveEscrowKek, openKeyring, sealKeyring, wipeKeyring, type Keyring } from './keyring.js';
+import { opaqueTsSuite } from './opaque/opaque-ts.js';
+import type { OpaqueSuite } from './opaque/suite.js';
+import {
+  ATTEMPT_ID_BYTES,
+  MAX_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+  checkAccountId,
+  checkFleetId,
+  encodeVaultMessage,
+  openEscrowTransport,
+  opaqueBinding,
+  parseVaultMessage,
+  type EnrollmentState,
+  type LoginIntent,
+  type MessageHeader,
+  type VaultRequest,
+  type VaultResponse,
+} from './protocol.js';
+import { abytes, concatBytes, equalBytes, secureRandom, utf8, wipe, type RandomSource } from '../util/bytes.js';
+
+/** A fetch-compatible function: `globalThis.fetch` or a fetch-style handler. */
+export type VaultFetch = (request: Request) => Promise<Response>;
+
+/** Options of {@link createVaultClient}. */
+export interface VaultClientOptions {
+  /** The fleet to talk to. */
+  readonly fleetId: string;
+  /** The account the app backend's tokens are issued for. */
+  readonly accountId: string;
+  /** The vault's base URL; requests go to `${baseUrl}/v1/vault`. Give this or `endpoint`. */
+  readonly baseUrl?: string;
+  /** The vault's full endpoint URL. */
+  readonly endpoint?: string;
+  /** How HTTP requests are made (`globalThis.fetch`, or a handler in-process). */
+  readonly fetch: VaultFetch;
+  /** A short-lived bearer token for the vault, from the app backend; asked for before each request. */
+  readonly getToken: () => Promise<string>;
+  /** Which fleets and keys are trusted (`pinnedFleets(...)` or the trust store). */
+  readonly trust: FleetTrust;
+  /** The OPAQUE suite (default: the opaque-ts P-256 scrypt suite). */
+  readonly suite?: OpaqueSuite;
+  /** Randomness for attempt ids and nonces (default WebCrypto). */
+  readonly random?: RandomSource;
+  /** Per-request timeout in ms (default 30 000). */
+  readonly timeoutMs?: number;
+  /** Retries of one request after a network failure or `VAULT_UNAVAILABLE` (default 2). */
+  readonly retries?: number;
+  /** Wait between retries (default: a timer that rejects when `signal` aborts). */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/** Per-call options. */
+export interface VaultCallOptions {
+  /** Cancels the operation (`ABORTED`). */
+  readonly signal?: AbortSignal;
+}
+
+/** What {@link VaultClient.status} reports. */
+export interface VaultStatus {
+  /** The fleet asked. */
+  readonly fleetId: string;
+  /** Whether the account is enrolled, locked out (escrow erased) or not enrolled. */
+  readonly state: EnrollmentState;
+  /** Guesses left before lockout (0 unless enrolled). */
+  readonly guessesRemaining: number;
+  /** Guesses allowed between two successful recoveries. */
+  readonly guessLimit: number;
+}
+
+/** The vault client for one fleet and one account. */
+export interface VaultClient {
+  /** The fleet this client talks to. */
+  readonly fleetId: string;
+  /** The account this client acts for. */
+  readonly accountId: string;
+  /**
+   * Enroll: OPAQUE registration, then the keyring sealed under the escrow KEK is stored beside
+   * the record. `reset: true` replaces any existing enrollment (destroying its escrow) and clears
+   * a lockout; without it an existing enrollment gives `ALREADY_ENROLLED`.
+   */
+  enroll(input: { password: Uint8Array; keyring: Keyring; reset?: boolean } & VaultCallOptions): Promise<{ guessLimit: number }>;
+  /**
+   * Recover the keyring with the recovery code. A wrong code gives `WRONG_CODE` with
+   * `guessesRemaining`; the last wrong one gives `LOCKED_OUT`. The caller wipes the keyring
+   * (`wipeKeyring`) when done.
+   */
+  recover(input: { password: Uint8Array } & VaultCallOptions): Promise<Keyring>;
+  /** Prove the old code, then replace the record and escrow under the new code (same keyring). */
+  changeCode(input: { oldPassword: Uint8Array; newPassword: Uint8Array } & VaultCallOptions): Promise<void>;
+  /** Delete the enrollment (record and escrow) at this fleet. Succeeds when there is none. */
+  remove(input?: VaultCallOptions): Promise<void>;
+  /** The enrollment state and guess counter. */
+  status(input?: VaultCallOptions): Promise<VaultStatus>;
+}
+
+const VAULT_ERROR_CODES = new Set<BackupErrorCode>([
+  'WRONG_CODE',
+  'LOCKED_OUT',
+  'NOT_ENROLLED',
+  'ALREADY_ENROLLED',
+  'UNAUTHORIZED',
+  'PROTOCOL',
+  'VAULT_UNAVAILABLE',
+]);
+
+const MESSAGES: Partial<Record<BackupErrorCode, string>> = {
+  WRONG_CODE: 'the recovery code is wrong',
+  LOCKED_OUT: 'no guesses are left: the vault erased this backup key escrow',
+  NOT_ENROLLED: 'this account is not enrolled with the vault fleet',
+  ALREADY_ENROLLED: 'this account is already enrolled with the vault fleet',
+  UNAUTHORIZED: 'the vault refused the bearer token',
+  PROTOCOL: 'the vault refused the request as malformed or out of order',
+  VAULT_UNAVAILABLE: 'the vault is unavailable; try again later',
+};
+
+const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+async function readCapped(res: Response, max: number): Promise<Uint8Array | undefined> {
+  if (res.body === null) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > max) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    parts.push(value);
+  }
+  return concatBytes(...parts);
+}
+
+function sameHeader(a: MessageHeader, b: MessageHeader): boolean {
+  return a.fleetId === b.fleetId && a.suite === b.suite && a.accountId === b.accountId && equalBytes(a.attemptId, b.attemptId);
+}
+
+/**
+ * Create a vault client for one fleet and one account.
+ *
+ * @example
+ * ```ts
+ * const vault = createVaultClient({
+ *   fleetId: 'fleet-eu-1', accountId: user.id, baseUrl: 'https://vault.example',
+ *   fetch: (r) => fetch(r), getToken: () => api.vaultToken(), trust: pinnedFleets(config.fleets),
+ * });
+ * await vault.enroll({ password: parseRecoveryCode(code), keyring });
+ * const keyring2 = await vault.recover({ password: parseRecoveryCode(typed) });
+ * ```
+ */
+export function createVaultClient(options: VaultClientOptions): VaultClient {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  const fleetId = checkFleetId(options.fleetId, 'options.fleetId');
+  const accountId = checkAccountId(options.accountId, 'options.accountId');
+  if (typeof options.fetch !== 'function') throw new TypeError('options.fetch must be a function');
+  if (typeof options.getToken !== 'function') throw new TypeError('options.getToken must be a function');
+  if (typeof options.trust?.trustedFleets !== 'function') throw new TypeError('options.trust must be a FleetTrust');
+  let endpoint: string;
+  if (options.endpoint !== undefined) {
+    if (typeof options.endpoint !== 'string') throw new TypeError('options.endpoint must be a string');
+    endpoint = new URL(options.endpoint).href;
+  } else if (typeof options.baseUrl === 'string') {
+    endpoint = new URL('v1/vault', options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`).href;
+  } else {
+    throw new TypeError('options.baseUrl or options.endpoint must be a URL string');
+  }
+  const fetchFn = options.fetch;
+  const getToken = options.getToken;
+  const trust = options.trust;
+  const suite = options.suite ?? opaqueTsSuite();
+  const random = options.random ?? secureRandom;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const retries = options.retries ?? 2;
+  const sleep = options.sleep ?? defaultSleep;
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new RangeError('options.timeoutMs must be a positive integer');
+  if (!Number.isInteger(retries) || retries < 0 || retries > 10) throw new RangeError('options.retries must be an integer in 0..10');
+  // What the sealed keyring is for: its AAD (docs/KEYRING.md) names protocol, fleet, suite, account.
+  const escrowAad = utf8(JSON.stringify(['e2ee-backup/v1/escrow', PROTOCOL_VERSION, fleetId, suite.id, accountId]));
+
+  const header = (attemptId: Uint8Array): MessageHeader => ({ fleetId, suite: suite.id, accountId, attemptId });
+  const newAttempt = (): Uint8Array => Uint8Array.from(abytes(random(ATTEMPT_ID_BYTES), 'random(16)', ATTEMPT_ID_BYTES));
+
+  /** The fleet must publish our suite; a fleet with no entry may still be proven by its key later. */
+  async function fleetEntries() {
+    const mine = (await trust.trustedFleets()).filter((f) => f.fleetId === fleetId);
+    if (mine.length > 0 && !mine.some((f) => f.suite === suite.id)) {
+      throw new BackupError('FLEET_UNTRUSTED', 'the fleet does not publish this OPAQUE suite', { fleetId });
+    }
+    return mine;
+  }
+
+  /** Refuse any server key that is not a currently trusted key of this fleet (DESIGN.md). */
+  async function checkServerKey(key: Uint8Array): Promise<void> {
+    const mine = await fleetEntries();
+    if (mine.some((f) => f.suite === suite.id && equalBytes(f.publicKey, key))) return;
+    if (trust.resolveUnknown) {
+      const r = await trust.resolveUnknown(fleetId, Uint8Array.from(key));
+      if (r !== undefined && r.fleetId === fleetId && r.suite === suite.id && equalBytes(r.publicKey, key)) return;
+    }
+    if (mine.length === 0) throw new BackupError('FLEET_UNTRUSTED', 'the fleet is not trusted', { fleetId });
+    throw new BackupError('FLEET_KEY_MISMATCH', 'the vault presented a key that is not a trusted key of the fleet', { fleetId });
+  }
+
+  function vaultError(code: string, status: number, extra: { guessesRemaining?: number; retryAfterMs?: number }): BackupError {
+    const c = VAULT_ERROR_CODES.has(code as BackupErrorCode) ? (code as BackupErrorCode) : 'PROTOCOL';
+    return new BackupError(c, MESSAGES[c] ?? 'vault error', {
+      fleetId,
+      status,
+      ...(extra.guessesRemaining !== undefined ? { guessesRemaining: extra.guessesRemaining } : {}),
+      ...(c === 'LOCKED_OUT' ? { guessesRemaining: 0 } : {}),
+      ...(extra.retryAfterMs !== undefined ? { retryAfterMs: extra.retryAfterMs } : {}),
+    });
+  }
+
+  /**
+   * One request, retried (same bytes, same attempt id) after a network failure, a timeout or
+   * `VAULT_UNAVAILABLE`: safe for every message because the vault answers a repeated attempt id
+   * from its state instead of spending again.
+   */
+  async function call<T extends VaultResponse['type']>(
+    req: VaultRequest,
+    expect: T,
+    signal: AbortSignal | undefined,
+  ): Promise<{ msg: Extract<VaultResponse, { type: T }>; retried: boolean }> {
+    const body = encodeVaultMessage(req);
+    let last: BackupError | undefined;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      throwIfAborted(signal);
+      if (attempt > 0) {
+        const wait = Math.min(last?.details.retryAfterMs ?? 0, 10_000) || 200 * 2 ** (attempt - 1);
+        try {
+          await sleep(wait, signal);
+        } catch (e) {
+          throw new BackupError('ABORTED', 'operation was aborted', { cause: e });
+        }
+      }
+      let token: string;
+      try {
+        token = await getToken();
+      } catch (e) {
+        throw new BackupError('UNAUTHORIZED', 'no vault token could be obtained', { fleetId, cause: e });
+      }
+      if (typeof token !== 'string' || !/^[\x21-\x7e]{1,4096}$/.test(token)) {
+        throw new TypeError('getToken must resolve to a non-empty printable ASCII string');
+      }
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
+      let res: Response;
+      let bytes: Uint8Array | undefined;
+      try {
+        res = await fetchFn(
+          new Request(endpoint, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+            body: body as Uint8Array<ArrayBuffer>,
+            signal: both,
+          }),
+        );
+        bytes = await readCapped(res, MAX_MESSAGE_BYTES);
+      } catch (e) {
+        throwIfAborted(signal);
+        last = new BackupError('VAULT_UNAVAILABLE', 'the vault could not be reached', { fleetId, cause: e });
+        continue;
+      }
+      if (res.status >= 500 && res.status !== 503) {
+        last = new BackupError('VAULT_UNAVAILABLE', 'the vault failed', { fleetId, status: res.status });
+        continue;
+      }
+      if (bytes === undefined) throw new BackupError('PROTOCOL', 'the vault answer is over its limit', { fleetId, limit: MAX_MESSAGE_BYTES });
+      let msg: VaultResponse;
+      try {
+        msg = parseVaultMessage(bytes, 'response');
+      } catch (e) {
+        if (res.status === 503) {
+          last = new BackupError('VAULT_UNAVAILABLE', 'the vault is unavailable', { fleetId, status: 503 });
+          continue;
+        }
+        throw e;
+      }
+      // The answer must be for this request: same fleet, suite, account and attempt.
+      if (!sameHeader(msg, req)) throw new BackupError('PROTOCOL', 'the vault answered another request', { fleetId });
+      if (msg.type === 'error') {
+        const err = vaultError(msg.code, res.status, msg);
+        if (err.code === 'VAULT_UNAVAILABLE') {
+          last = err;
+          continue;
+        }
+        if (attempt > 0 && err.code === 'PROTOCOL' && req.type === 'login-finish') {
+          // Our first KE3 was processed but its answer was lost; the vault refuses a replay, so
+          // the escrow of this attempt is gone. A new recovery (one more guess, reset on success)
+          // is the way on.
+          throw new BackupError('VAULT_UNAVAILABLE', 'the vault answer was lost; try again', { fleetId });
+        }
+        throw err;
+      }
+      if (res.status !== 200 || msg.type !== expect) {
+        throw new BackupError('PROTOCOL', 'unexpected vault answer', { fleetId, status: res.status });
+      }
+      return { msg: msg as Extract<VaultResponse, { type: T }>, retried: attempt > 0 };
+    }
+    throw last ?? new BackupError('VAULT_UNAVAILABLE', 'the vault is unavailable', { fleetId });
+  }
+
+  async function register(
+    password: Uint8Array,
+    keyring: Keyring,
+    mode: 'new' | 'replace' | 'reset',
+    grant: Uint8Array,
+    signal: AbortSignal | undefined,
+  ): Promise<{ guessLimit: number }> {
+    await fleetEntries();
+    const attemptId = newAttempt();
+    const reg = await suite.startRegistration(password);
+    const { msg: r1 } = await call({ ...header(attemptId), type: 'register-init', mode, request: reg.request }, 'register-response', signal);
+    const serverKey = reg.serverPublicKey(r1.response);
+    await checkServerKey(serverKey);
+    throwIfAborted(signal);
+    const { record, exportKey } = await reg.finish(r1.response, opaqueBinding(fleetId, suite.id, accountId, serverKey));
+    let escrow: Uint8Array;
+    const kek = deriveEscrowKek(exportKey, fleetId, accountId);
+    try {
+      escrow = sealKeyring(keyring, kek, escrowAad, random);
+    } finally {
+      wipe(kek, exportKey);
+    }
+    const { msg } = await call(
+      { ...header(attemptId), type: 'register-finish', mode, record, escrow, grant },
+      'registered',
+      signal,
+    );
+    return { guessLimit: msg.guessLimit };
+  }
+
+  async function login(
+    password: Uint8Array,
+    intent: Exclude<LoginIntent, 'abort'>,
+    signal: AbortSignal | undefined,
+  ): Promise<{ keyring: Keyring; grant: Uint8Array }> {
+    await fleetEntries();
+    const attemptId = newAttempt();
+    const ls = await suite.startLogin(password);
+    const { msg: r1 } = await call({ ...header(attemptId), type: 'login-init', ke1: ls.ke1 }, 'login-response', signal);
+    // The announced key must be trusted; the OPAQUE binding then makes the login succeed only
+    // if it is also the key sealed in the envelope at enrollment.
+    await checkServerKey(r1.serverPublicKey);
+    throwIfAborted(signal);
+    const res = await ls.finish(r1.ke2, opaqueBinding(fleetId, suite.id, accountId, r1.serverPublicKey));
+    if (res === undefined) {
+      // Wrong code: the guess is already spent. Tell the vault so it can close the attempt (and
+      // erase at zero) now rather than at timeout; its answer carries the fresh counter.
+      try {
+        await call({ ...header(attemptId), type: 'login-finish', intent: 'abort', ke3: new Uint8Array(0) }, 'login-result', signal);
+      } catch (e) {
+        if (isBackupError(e, 'WRONG_CODE') || isBackupError(e, 'LOCKED_OUT')) throw e;
+      }
+      if (r1.guessesRemaining === 0) throw vaultError('LOCKED_OUT', 403, {});
+      throw vaultError('WRONG_CODE', 403, { guessesRemaining: r1.guessesRemaining });
+    }
+    let opened: { escrow: Uint8Array; grant: Uint8Array };
+    try {
+      const { msg: r2 } = await call({ ...header(attemptId), type: 'login-finish', intent, ke3: res.ke3 }, 'login-result', signal);
+      opened = openEscrowTransport(res.sessionKey, header(attemptId), r2.sealed);
+    } catch (e) {
+      wipe(res.exportKey);
+      throw e;
+    } finally {
+      wipe(res.sessionKey);
+    }
+    const kek = deriveEscrowKek(res.exportKey, fleetId, accountId);
+    try {
+      return { keyring: openKeyring(opened.escrow, kek, escrowAad), grant: opened.grant };
+    } catch (e) {
+      wipe(opened.grant);
+      throw e;
+    } finally {
+      wipe(kek, res.exportKey, opened.escrow);
+    }
+  }
+
+  return Object.freeze({
+    fleetId,
+    accountId,
+    async enroll(input) {
+      if (typeof input !== 'object' || input === null) throw new TypeError('input must be an object');
+      abytes(input.password, 'password');
+      return register(input.password, input.keyring, input.reset === true ? 'reset' : 'new', new Uint8Array(0), input.signal);
+    },
+    async recover(input) {
+      if (typeof input !== 'object' || input === null) throw new TypeError('input must be an object');
+      abytes(input.password, 'password');
+      const { keyring, grant } = await login(input.password, 'recover', input.signal);
+      wipe(grant);
+      return keyring;
+    },
+    async changeCode(input) {
+      if (typeof input !== 'object' || input === null) throw new TypeError('input must be an object');
+      abytes(input.oldPassword, 'oldPassword');
+      abytes(input.newPassword, 'newPassword');
+      const { keyring, grant } = await login(input.oldPassword, 'change', input.signal);
+      try {
+        if (grant.length === 0) throw new BackupError('PROTOCOL', 'the vault released no change grant', { fleetId });
+        await register(input.newPassword, keyring, 'replace', grant, input.signal);
+      } finally {
+        wipe(grant);
+        wipeKeyring(keyring);
+      }
+    },
+    async remove(input = {}) {
+      await call({ ...header(newAttempt()), type: 'remove' }, 'removed', input.signal);
+    },
+    async status(input = {}) {
+      const { msg } = await call({ ...header(newAttempt()), type: 'status' }, 'status-result', input.signal);
+      return { fleetId, state: msg.state, guessesRemaining: msg.guessesRemaining, guessLimit: msg.guessLimit };
+    },
+  } satisfies VaultClient);
+}

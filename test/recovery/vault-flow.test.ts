@@ -1,0 +1,215 @@
+// The vault client against the reference vault, in-process: the full flows, the guess counter,
+// lockout, idempotent retries, concurrency, fleet-key checks and auth. The OPAQUE suite is the
+// opaque-ts suite with the identity KSF (test-only; its suite id says INSECURE) so the P-256 work
+// stays; one flow with the real scrypt suite runs over HTTP in test/server/vault-http.test.ts.
+import { describe, expect, it } from 'vitest';
+import { isBackupError, type BackupErrorCode } from '../../lib/errors.js';
+import { pinnedFleets, type FleetTrust } from '../../lib/recovery/fleet-trust.js';
+import { createKeyring, type Keyring } from '../../lib/recovery/keyring.js';
+import { INSECURE_IDENTITY_KSF, OpaqueTsSuite } from '../../lib/recovery/opaque/opaque-ts.js';
+import { createVaultClient, type VaultFetch } from '../../lib/recovery/vault-client.js';
+import { createVaultHandler, generateVaultSetup, type VaultHandlerOptions } from '../../lib/server/vault.js';
+import { createMemoryVaultStore } from '../../lib/server/stores/memory.js';
+import type { VaultStore } from '../../lib/server/vault-store.js';
+import { equalBytes, utf8 } from '../../lib/util/bytes.js';
+
+const suite = new OpaqueTsSuite(INSECURE_IDENTITY_KSF);
+const FLEET = 'fleet-test-1';
+const setupA = await generateVaultSetup(suite);
+const setupB = await generateVaultSetup(suite);
+const tokens = new Map([
+  ['tok-alice', 'alice'],
+  ['tok-bob', 'bob'],
+]);
+const verifyToken = async (t: string) => tokens.get(t);
+const pw = (s: string) => utf8(`test-secret:${s}`);
+
+function vault(opts: Partial<VaultHandlerOptions> = {}) {
+  const store = opts.store ?? createMemoryVaultStore();
+  const handler = createVaultHandler({ fleetId: FLEET, setup: setupA.setup, store, verifyToken, suite, guessLimit: 5, ...opts });
+  return { handler, store };
+}
+
+function client(fetch: VaultFetch, o: { account?: string; token?: string; trust?: FleetTrust; retries?: number } = {}) {
+  return createVaultClient({
+    fleetId: FLEET,
+    accountId: o.account ?? 'alice',
+    baseUrl: 'http://vault.test',
+    fetch,
+    getToken: async () => o.token ?? 'tok-alice',
+    trust: o.trust ?? pinnedFleets([{ fleetId: FLEET, suite: suite.id, publicKey: setupA.publicKey }]),
+    suite,
+    retries: o.retries ?? 2,
+    sleep: async () => undefined,
+  });
+}
+
+async function code(p: Promise<unknown>): Promise<{ code: BackupErrorCode; guessesRemaining?: number }> {
+  try {
+    await p;
+  } catch (e) {
+    if (isBackupError(e)) return { code: e.code, ...(e.guessesRemaining === undefined ? {} : { guessesRemaining: e.guessesRemaining }) };
+    throw e;
+  }
+  throw new Error('expected a BackupError');
+}
+
+function sameKeyring(a: Keyring, b: Keyring): boolean {
+  return (
+    a.generations.length === b.generations.length &&
+    a.generations.every((g, i) => equalBytes(g.key, b.generations[i]!.key) && equalBytes(g.keyId, b.generations[i]!.keyId))
+  );
+}
+
+describe('vault flows (in-process)', () => {
+  it('enroll → recover → change code → recover with the new code; the old code is now wrong', async () => {
+    const { handler } = vault();
+    const c = client(handler);
+    const keyring = createKeyring();
+    expect(await c.enroll({ password: pw('one'), keyring })).toEqual({ guessLimit: 5 });
+    expect(await c.status()).toMatchObject({ state: 'enrolled', guessesRemaining: 5, guessLimit: 5 });
+    const r1 = await c.recover({ password: pw('one') });
+    expect(sameKeyring(r1, keyring)).toBe(true);
+    await c.changeCode({ oldPassword: pw('one'), newPassword: pw('two') });
+    const r2 = await c.recover({ password: pw('two') });
+    expect(sameKeyring(r2, keyring)).toBe(true);
+    expect(await code(c.recover({ password: pw('one') }))).toEqual({ code: 'WRONG_CODE', guessesRemaining: 4 });
+    // A second enrollment without the old code is refused.
+    expect((await code(c.enroll({ password: pw('three'), keyring }))).code).toBe('ALREADY_ENROLLED');
+  });
+
+  it('wrong codes count down, a right code resets, the last wrong code locks out and erases', async () => {
+    const { handler, store } = vault({ guessLimit: 3 });
+    const c = client(handler);
+    const keyring = createKeyring();
+    await c.enroll({ password: pw('right'), keyring });
+    expect(await code(c.recover({ password: pw('w1') }))).toEqual({ code: 'WRONG_CODE', guessesRemaining: 2 });
+    await c.recover({ password: pw('right') });
+    expect((await c.status()).guessesRemaining).toBe(3);
+    expect(await code(c.recover({ password: pw('x2') }))).toEqual({ code: 'WRONG_CODE', guessesRemaining: 2 });
+    expect(await code(c.recover({ password: pw('x1') }))).toEqual({ code: 'WRONG_CODE', guessesRemaining: 1 });
+    expect(await code(c.recover({ password: pw('x0') }))).toEqual({ code: 'LOCKED_OUT', guessesRemaining: 0 });
+    // Erased: the right code no longer helps, status says so, and the stored state holds no record.
+    expect(await code(c.recover({ password: pw('right') }))).toEqual({ code: 'LOCKED_OUT', guessesRemaining: 0 });
+    expect(await c.status()).toMatchObject({ state: 'locked-out', guessesRemaining: 0 });
+    const dump = store.dump();
+    expect(dump.size).toBe(1);
+    expect([...dump.values()][0]!.length).toBeLessThan(200); // a tombstone: no record, no escrow
+    // Only an explicit reset enrolls again.
+    expect((await code(c.enroll({ password: pw('new'), keyring }))).code).toBe('LOCKED_OUT');
+    await c.enroll({ password: pw('new'), keyring, reset: true });
+    expect(sameKeyring(await c.recover({ password: pw('new') }), keyring)).toBe(true);
+  });
+
+  it('not enrolled, remove, and status before and after', async () => {
+    const { handler } = vault();
+    const c = client(handler);
+    expect(await c.status()).toMatchObject({ state: 'not-enrolled' });
+    expect(await code(c.recover({ password: pw('a') }))).toEqual({ code: 'NOT_ENROLLED' });
+    await c.enroll({ password: pw('a'), keyring: createKeyring() });
+    await c.remove();
+    await c.remove(); // idempotent
+    expect(await c.status()).toMatchObject({ state: 'not-enrolled' });
+    expect((await code(c.recover({ password: pw('a') }))).code).toBe('NOT_ENROLLED');
+  });
+
+  it('concurrent logins each spend exactly one guess, across two vault processes sharing a store', async () => {
+    const store = createMemoryVaultStore();
+    const v1 = vault({ store });
+    const v2 = vault({ store });
+    await client(v1.handler).enroll({ password: pw('right'), keyring: createKeyring() });
+    const results = await Promise.all(
+      [0, 1, 2, 3].map((i) => code(client(i % 2 ? v1.handler : v2.handler).recover({ password: pw(`wrong${i}`) }))),
+    );
+    // Four attempts, four guesses: no interleaving gave a free one (the raw KE2 counters are
+    // checked one by one in test/server/vault-handler.test.ts).
+    expect(results.every((r) => r.code === 'WRONG_CODE')).toBe(true);
+    expect((await client(v1.handler).status()).guessesRemaining).toBe(1);
+  });
+
+  it('a retried request (lost answer) never spends a second guess', async () => {
+    const { handler } = vault();
+    await client(handler).enroll({ password: pw('right'), keyring: createKeyring() });
+    let dropped = 0;
+    // Every login-init reaches the vault, but the first answer is lost on the way back.
+    const lossy: VaultFetch = async (req) => {
+      const body = new Uint8Array(await req.clone().arrayBuffer());
+      const res = await handler(req);
+      if (body[5] === 0x03 && dropped++ === 0) throw new TypeError('network error');
+      return res;
+    };
+    expect(await code(client(lossy).recover({ password: pw('wrong') }))).toEqual({ code: 'WRONG_CODE', guessesRemaining: 4 });
+    expect(dropped).toBe(2);
+    expect((await client(handler).status()).guessesRemaining).toBe(4);
+  });
+
+  it('refuses a vault whose key is not a trusted key of the fleet, and an untrusted fleet', async () => {
+    const impostor = vault({ setup: setupB.setup });
+    const keyring = createKeyring();
+    expect((await code(client(impostor.handler).enroll({ password: pw('a'), keyring }))).code).toBe('FLEET_KEY_MISMATCH');
+    expect(impostor.store.dump().size).toBe(0); // the client never sent a record
+    // Unknown fleet: resolveUnknown is asked, then FLEET_UNTRUSTED.
+    const asked: Uint8Array[] = [];
+    const unknown: FleetTrust = {
+      trustedFleets: async () => [],
+      resolveUnknown: async (_f, key) => {
+        asked.push(key);
+        return undefined;
+      },
+    };
+    expect((await code(client(impostor.handler, { trust: unknown }).enroll({ password: pw('a'), keyring }))).code).toBe('FLEET_UNTRUSTED');
+    expect(asked.length).toBe(1);
+    expect(equalBytes(asked[0]!, setupB.publicKey)).toBe(true);
+    // A bundle that proves the key (resolveUnknown answers) lets the client proceed.
+    const proven: FleetTrust = {
+      trustedFleets: async () => [],
+      resolveUnknown: async (fleetId, publicKey) => ({ fleetId, suite: suite.id, publicKey }),
+    };
+    await client(impostor.handler, { trust: proven }).enroll({ password: pw('a'), keyring });
+    // The fleet rotated away from key B: recovery from B is refused before KE3 (no escrow released).
+    const rotated = pinnedFleets([{ fleetId: FLEET, suite: suite.id, publicKey: setupA.publicKey }]);
+    expect((await code(client(impostor.handler, { trust: rotated }).recover({ password: pw('a') }))).code).toBe('FLEET_KEY_MISMATCH');
+    // A fleet that does not publish this suite is untrusted.
+    const otherSuite = pinnedFleets([{ fleetId: FLEET, suite: 'opaque-ke/ristretto255/v1', publicKey: setupA.publicKey }]);
+    expect((await code(client(impostor.handler, { trust: otherSuite }).recover({ password: pw('a') }))).code).toBe('FLEET_UNTRUSTED');
+  });
+
+  it('a vault answering with another key pair cannot complete a login for a record made elsewhere', async () => {
+    const store = createMemoryVaultStore();
+    const a = vault({ store });
+    await client(a.handler).enroll({ password: pw('right'), keyring: createKeyring() });
+    // Vault B holds A's state (stolen store) but not A's key: both keys trusted, login fails.
+    const b = vault({ store, setup: setupB.setup });
+    const both = pinnedFleets([
+      { fleetId: FLEET, suite: suite.id, publicKey: setupA.publicKey },
+      { fleetId: FLEET, suite: suite.id, publicKey: setupB.publicKey },
+    ]);
+    expect((await code(client(b.handler, { trust: both }).recover({ password: pw('right') }))).code).toBe('WRONG_CODE');
+  });
+
+  it('bearer tokens: missing, unknown or for another account are UNAUTHORIZED', async () => {
+    const { handler } = vault();
+    expect((await code(client(handler, { token: 'nope' }).status())).code).toBe('UNAUTHORIZED');
+    expect((await code(client(handler, { token: 'tok-bob' }).status())).code).toBe('UNAUTHORIZED');
+    expect(await client(handler, { account: 'bob', token: 'tok-bob' }).status()).toMatchObject({ state: 'not-enrolled' });
+  });
+
+  it('a store that cannot confirm a write gives VAULT_UNAVAILABLE and spends nothing', async () => {
+    const inner = createMemoryVaultStore();
+    let down = false;
+    const store: VaultStore = {
+      get: (k) => inner.get(k),
+      compareAndSwap: async (k, e, v) => {
+        if (down) throw new Error('no quorum');
+        return inner.compareAndSwap(k, e, v);
+      },
+    };
+    const { handler } = vault({ store });
+    const c = client(handler, { retries: 1 });
+    await c.enroll({ password: pw('right'), keyring: createKeyring() });
+    down = true;
+    expect((await code(c.recover({ password: pw('right') }))).code).toBe('VAULT_UNAVAILABLE');
+    down = false;
+    expect((await c.status()).guessesRemaining).toBe(5);
+  });
+});

@@ -1,0 +1,281 @@
+// The reference vault driven with raw protocol messages: exact guess counting under concurrency
+// and retries, replayed KE3, expiry, grants, malformed input at every step, the file store across
+// a restart, and what the persisted state does NOT contain.
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isBackupError } from '../../lib/errors.js';
+import { pinnedFleets } from '../../lib/recovery/fleet-trust.js';
+import { createKeyring, encodeKeyring } from '../../lib/recovery/keyring.js';
+import { INSECURE_IDENTITY_KSF, OpaqueTsSuite } from '../../lib/recovery/opaque/opaque-ts.js';
+import {
+  encodeVaultMessage,
+  opaqueBinding,
+  openEscrowTransport,
+  parseVaultMessage,
+  type VaultRequest,
+  type VaultResponse,
+} from '../../lib/recovery/protocol.js';
+import { createVaultClient, type VaultFetch } from '../../lib/recovery/vault-client.js';
+import { createFileVaultStore } from '../../lib/server/stores/file.js';
+import { createMemoryVaultStore } from '../../lib/server/stores/memory.js';
+import { createVaultHandler, generateVaultSetup, type VaultHandlerOptions } from '../../lib/server/vault.js';
+import { toBase64, toHex, utf8 } from '../../lib/util/bytes.js';
+
+const suite = new OpaqueTsSuite(INSECURE_IDENTITY_KSF);
+const FLEET = 'fleet-h';
+const ACCOUNT = 'acct-1';
+const { setup, publicKey } = await generateVaultSetup(suite);
+const verifyToken = async (t: string) => (t === 'tok' ? ACCOUNT : undefined);
+const binding = opaqueBinding(FLEET, suite.id, ACCOUNT, publicKey);
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+function makeVault(opts: Partial<VaultHandlerOptions> = {}) {
+  return createVaultHandler({ fleetId: FLEET, setup, store: opts.store ?? createMemoryVaultStore(), verifyToken, suite, guessLimit: 5, ...opts });
+}
+
+let attemptCounter = 0;
+function attempt(): Uint8Array {
+  const a = new Uint8Array(16);
+  a[15] = ++attemptCounter;
+  a[14] = attemptCounter >> 8;
+  return a;
+}
+
+async function send(handler: VaultFetch, req: VaultRequest | Uint8Array, token = 'tok'): Promise<{ status: number; msg: VaultResponse }> {
+  const body = req instanceof Uint8Array ? req : encodeVaultMessage(req);
+  const res = await handler(
+    new Request('http://vault.test/v1/vault', { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: body as Uint8Array<ArrayBuffer> }),
+  );
+  return { status: res.status, msg: parseVaultMessage(new Uint8Array(await res.arrayBuffer()), 'response') };
+}
+
+const hdr = (attemptId: Uint8Array) => ({ fleetId: FLEET, suite: suite.id, accountId: ACCOUNT, attemptId });
+
+/** Enroll through raw messages; returns the escrow bytes stored. */
+async function enrollRaw(handler: VaultFetch, password: Uint8Array, escrow = new Uint8Array(64).fill(7)) {
+  const a = attempt();
+  const reg = await suite.startRegistration(password);
+  const r1 = await send(handler, { ...hdr(a), type: 'register-init', mode: 'new', request: reg.request });
+  if (r1.msg.type !== 'register-response') throw new Error(`unexpected ${r1.msg.type}`);
+  const { record } = await reg.finish(r1.msg.response, binding);
+  const fin: VaultRequest = { ...hdr(a), type: 'register-finish', mode: 'new', record, escrow, grant: new Uint8Array(0) };
+  const r2 = await send(handler, fin);
+  expect(r2.msg.type).toBe('registered');
+  return { fin, escrow };
+}
+
+async function status(handler: VaultFetch) {
+  const r = await send(handler, { ...hdr(attempt()), type: 'status' });
+  if (r.msg.type !== 'status-result') throw new Error('no status');
+  return r.msg;
+}
+
+function errorCode(m: VaultResponse): string {
+  return m.type === 'error' ? m.code : m.type;
+}
+
+describe('reference vault: the guess counter', () => {
+  it('concurrent login-inits spend one guess each, every one durably before its KE2; none is free', async () => {
+    const handler = makeVault();
+    await enrollRaw(handler, utf8('pw'));
+    const starts = await Promise.all([1, 2, 3, 4, 5, 6].map(() => suite.startLogin(utf8('guess'))));
+    const answers = await Promise.all(starts.map((s) => send(handler, { ...hdr(attempt()), type: 'login-init', ke1: s.ke1 })));
+    const remaining = answers.filter((a) => a.msg.type === 'login-response').map((a) => (a.msg as { guessesRemaining: number }).guessesRemaining);
+    expect(remaining.sort()).toEqual([0, 1, 2, 3, 4]);
+    const refused = answers.filter((a) => a.msg.type === 'error');
+    expect(refused.map((a) => [a.status, errorCode(a.msg)])).toEqual([[410, 'LOCKED_OUT']]);
+    // The last guesses are in flight: not erased yet; closing them (abort) erases.
+    expect((await status(handler)).state).toBe('enrolled');
+    const inFlight = answers.filter((a) => a.msg.type === 'login-response');
+    for (const a of inFlight) {
+      await send(handler, { ...hdr(a.msg.attemptId), type: 'login-finish', intent: 'abort', ke3: new Uint8Array(0) });
+    }
+    expect(await status(handler)).toMatchObject({ state: 'locked-out', guessesRemaining: 0 });
+  });
+
+  it('a repeated login-init (same attempt id, same KE1) gets the same KE2 and spends nothing more', async () => {
+    const handler = makeVault();
+    await enrollRaw(handler, utf8('pw'));
+    const s = await suite.startLogin(utf8('pw'));
+    const a = attempt();
+    const r1 = await send(handler, { ...hdr(a), type: 'login-init', ke1: s.ke1 });
+    const r2 = await send(handler, { ...hdr(a), type: 'login-init', ke1: s.ke1 });
+    expect(r1.msg.type).toBe('login-response');
+    expect(toHex(encodeVaultMessage(r2.msg))).toBe(toHex(encodeVaultMessage(r1.msg)));
+    expect((await status(handler)).guessesRemaining).toBe(4);
+    // Same attempt id with another KE1: refused, nothing spent.
+    const other = await suite.startLogin(utf8('pw'));
+    expect(errorCode((await send(handler, { ...hdr(a), type: 'login-init', ke1: other.ke1 })).msg)).toBe('PROTOCOL');
+    expect((await status(handler)).guessesRemaining).toBe(4);
+  });
+
+  it('a verified KE3 resets the counter and releases the escrow once; a replayed KE3 is refused', async () => {
+    const handler = makeVault();
+    const { escrow } = await enrollRaw(handler, utf8('pw'));
+    const s = await suite.startLogin(utf8('pw'));
+    const a = attempt();
+    const r1 = await send(handler, { ...hdr(a), type: 'login-init', ke1: s.ke1 });
+    if (r1.msg.type !== 'login-response') throw new Error('no KE2');
+    const fin = await s.finish(r1.msg.ke2, binding);
+    expect(fin).toBeDefined();
+    const finish: VaultRequest = { ...hdr(a), type: 'login-finish', intent: 'recover', ke3: fin!.ke3 };
+    const r2 = await send(handler, finish);
+    if (r2.msg.type !== 'login-result') throw new Error('no result');
+    expect(r2.msg.guessesRemaining).toBe(5);
+    expect(openEscrowTransport(fin!.sessionKey, hdr(a), r2.msg.sealed).escrow).toEqual(escrow);
+    const replay = await send(handler, finish);
+    expect([replay.status, errorCode(replay.msg)]).toEqual([400, 'PROTOCOL']);
+    // The same KE3 presented for another attempt fails its MAC: a wrong guess, no escrow.
+    const s2 = await suite.startLogin(utf8('pw'));
+    const b = attempt();
+    await send(handler, { ...hdr(b), type: 'login-init', ke1: s2.ke1 });
+    const cross = await send(handler, { ...hdr(b), type: 'login-finish', intent: 'recover', ke3: fin!.ke3 });
+    expect([cross.status, errorCode(cross.msg), (cross.msg as { guessesRemaining?: number }).guessesRemaining]).toEqual([403, 'WRONG_CODE', 4]);
+  });
+
+  it('a login that waits past its TTL is closed; at zero guesses that erases', async () => {
+    let t = 1_000_000;
+    const handler = makeVault({ now: () => t, guessLimit: 1, loginTtlMs: 1000 });
+    await enrollRaw(handler, utf8('pw'));
+    const s = await suite.startLogin(utf8('pw'));
+    const a = attempt();
+    const r1 = await send(handler, { ...hdr(a), type: 'login-init', ke1: s.ke1 });
+    if (r1.msg.type !== 'login-response') throw new Error('no KE2');
+    const fin = await s.finish(r1.msg.ke2, binding);
+    t += 1001;
+    const late = await send(handler, { ...hdr(a), type: 'login-finish', intent: 'recover', ke3: fin!.ke3 });
+    expect(errorCode(late.msg)).toBe('LOCKED_OUT');
+    expect(await status(handler)).toMatchObject({ state: 'locked-out' });
+  });
+
+  it('replacing a record needs a fresh grant from a login that proved the old code', async () => {
+    const handler = makeVault();
+    const { fin } = await enrollRaw(handler, utf8('pw'));
+    if (fin.type !== 'register-finish') throw new Error();
+    const forged = { ...fin, ...hdr(attempt()), mode: 'replace' as const, grant: new Uint8Array(32).fill(1) };
+    expect(errorCode((await send(handler, forged)).msg)).toBe('UNAUTHORIZED');
+    const fresh = { ...fin, ...hdr(attempt()), mode: 'new' as const };
+    expect(errorCode((await send(handler, fresh)).msg)).toBe('ALREADY_ENROLLED');
+    // A retry of the enrollment that already landed is answered, not refused.
+    expect(errorCode((await send(handler, fin)).msg)).toBe('registered');
+  });
+});
+
+describe('reference vault: malformed input', () => {
+  it('every truncation of every request is PROTOCOL and spends nothing', async () => {
+    const handler = makeVault();
+    const { fin } = await enrollRaw(handler, utf8('pw'));
+    const s = await suite.startLogin(utf8('pw'));
+    const reg = await suite.startRegistration(utf8('pw2'));
+    const requests: VaultRequest[] = [
+      { ...hdr(attempt()), type: 'register-init', mode: 'reset', request: reg.request },
+      fin,
+      { ...hdr(attempt()), type: 'login-init', ke1: s.ke1 },
+      { ...hdr(attempt()), type: 'login-finish', intent: 'recover', ke3: new Uint8Array(32) },
+      { ...hdr(attempt()), type: 'status' },
+      { ...hdr(attempt()), type: 'remove' },
+    ];
+    for (const req of requests) {
+      const bytes = encodeVaultMessage(req);
+      for (let n = 0; n < bytes.length; n++) {
+        const r = await send(handler, bytes.subarray(0, n));
+        expect([r.status, errorCode(r.msg)]).toEqual([400, 'PROTOCOL']);
+      }
+    }
+    expect(await status(handler)).toMatchObject({ state: 'enrolled', guessesRemaining: 5 });
+  });
+
+  it('an over-long body, a wrong method or path, a wrong fleet or suite are refused', async () => {
+    const handler = makeVault();
+    const big = await handler(new Request('http://v/v1/vault', { method: 'POST', headers: { authorization: 'Bearer tok' }, body: new Uint8Array(200_000) }));
+    expect(big.status).toBe(400);
+    expect((await handler(new Request('http://v/v1/vault', { method: 'GET' }))).status).toBe(400);
+    const st = { ...hdr(attempt()), type: 'status' } as const;
+    expect(errorCode((await send(handler, { ...st, fleetId: 'other' })).msg)).toBe('PROTOCOL');
+    expect(errorCode((await send(handler, { ...st, suite: 'opaque-ts/P256-SHA256-scrypt/v1' })).msg)).toBe('PROTOCOL');
+    expect(errorCode((await send(handler, st, 'bad')).msg)).toBe('UNAUTHORIZED');
+  });
+
+  it('property: a mutated login-init never crashes the vault and spends at most one guess', async () => {
+    const handler = makeVault({ guessLimit: 100 });
+    await enrollRaw(handler, utf8('pw'));
+    const s = await suite.startLogin(utf8('pw'));
+    const good = encodeVaultMessage({ ...hdr(attempt()), type: 'login-init', ke1: s.ke1 });
+    let spent = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: good.length - 1 }), fc.integer({ min: 1, max: 255 }), async (i, x) => {
+        const bad = Uint8Array.from(good);
+        bad[i]! ^= x;
+        const r = await send(handler, bad);
+        expect([200, 400, 401].includes(r.status)).toBe(true);
+        if (r.status === 200) spent++;
+        expect((await status(handler)).guessesRemaining).toBe(100 - spent);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('the client turns a malformed or truncated answer at every step into a typed error', async () => {
+    const handler = makeVault();
+    const trust = pinnedFleets([{ fleetId: FLEET, suite: suite.id, publicKey }]);
+    const keyring = createKeyring();
+    for (const step of [0, 1]) {
+      for (const cut of ['truncate', 'flip-header'] as const) {
+        let n = 0;
+        const broken: VaultFetch = async (req) => {
+          const res = await handler(req);
+          if (n++ !== step) return res;
+          const b = new Uint8Array(await res.arrayBuffer());
+          if (cut === 'truncate') return new Response(b.subarray(0, b.length - 1), { status: res.status });
+          b[10] ^= 1; // inside the fleet id / suite / account names
+          return new Response(b, { status: res.status });
+        };
+        const c = createVaultClient({ fleetId: FLEET, accountId: ACCOUNT, baseUrl: 'http://v', fetch: broken, getToken: async () => 'tok', trust, suite, retries: 0 });
+        for (const op of [() => c.enroll({ password: utf8('pw'), keyring, reset: true }), () => c.recover({ password: utf8('pw') })]) {
+          n = 0;
+          const e = await op().then(
+            () => undefined,
+            (err: unknown) => err,
+          );
+          expect(isBackupError(e, 'PROTOCOL')).toBe(true);
+        }
+      }
+    }
+  });
+});
+
+describe('reference vault: persistence', () => {
+  it('the file store keeps counters across a restart, and holds neither the backup key nor the code', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vault-file-'));
+    dirs.push(dir);
+    const trust = pinnedFleets([{ fleetId: FLEET, suite: suite.id, publicKey }]);
+    const code = 'K7QM-3XWD-9TNR-PLEASE-NOT-IN-STATE';
+    const password = utf8(`secret:${code}`);
+    const keyring = createKeyring();
+    const mk = () => {
+      const handler = makeVault({ store: createFileVaultStore({ dir }) });
+      return createVaultClient({ fleetId: FLEET, accountId: ACCOUNT, baseUrl: 'http://v', fetch: handler, getToken: async () => 'tok', trust, suite });
+    };
+    await mk().enroll({ password, keyring });
+    await mk()
+      .recover({ password: utf8('secret:wrong') })
+      .catch(() => undefined);
+    // A new handler and a new store instance over the same directory: the spent guess stays spent.
+    expect((await mk().status()).guessesRemaining).toBe(4);
+    const files = await readdir(dir);
+    expect(files.filter((f) => f.endsWith('.tmp') || f.endsWith('.lock'))).toEqual([]);
+    const bytes = Buffer.concat(await Promise.all(files.map((f) => readFile(join(dir, f)))));
+    const needles = [keyring.current.key, encodeKeyring(keyring), password, utf8(code)];
+    for (const n of needles) {
+      for (const form of [n, utf8(toHex(n)), utf8(toBase64(n))]) expect(bytes.indexOf(Buffer.from(form))).toBe(-1);
+    }
+    const keyring2 = await mk().recover({ password });
+    expect(toHex(keyring2.current.key)).toBe(toHex(keyring.current.key));
+  });
+});
