@@ -9,7 +9,7 @@ import { createKeyring, type Keyring } from '../../lib/recovery/keyring.js';
 import { INSECURE_IDENTITY_KSF, OpaqueTsSuite } from '../../lib/recovery/opaque/opaque-ts.js';
 import { createVaultClient, type VaultFetch } from '../../lib/recovery/vault-client.js';
 import { createVaultHandler, generateVaultSetup, type VaultHandlerOptions } from '../../lib/server/vault.js';
-import { createMemoryVaultStore } from '../../lib/server/stores/memory.js';
+import { createMemoryVaultStore, type MemoryVaultStore } from '../../lib/server/stores/memory.js';
 import type { VaultStore } from '../../lib/server/vault-store.js';
 import { equalBytes, utf8 } from '../../lib/util/bytes.js';
 
@@ -24,9 +24,9 @@ const tokens = new Map([
 const verifyToken = async (t: string) => tokens.get(t);
 const pw = (s: string) => utf8(`test-secret:${s}`);
 
-function vault(opts: Partial<VaultHandlerOptions> = {}) {
-  const store = opts.store ?? createMemoryVaultStore();
-  const handler = createVaultHandler({ fleetId: FLEET, setup: setupA.setup, store, verifyToken, suite, guessLimit: 5, ...opts });
+function vault<S extends VaultStore = MemoryVaultStore>(opts: Partial<Omit<VaultHandlerOptions, 'store'>> & { store?: S } = {}) {
+  const store = opts.store ?? (createMemoryVaultStore() as VaultStore as S);
+  const handler = createVaultHandler({ fleetId: FLEET, setup: setupA.setup, verifyToken, suite, guessLimit: 5, ...opts, store });
   return { handler, store };
 }
 
