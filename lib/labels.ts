@@ -40,6 +40,8 @@ export const LABELS = {
   witnessSignature: 'e2ee-backup/v1/trust/witness-signature',
   /** Trust: operator counter-signature domain separator. */
   operatorSignature: 'e2ee-backup/v1/trust/operator-signature',
+  /** Blob store: domain separator of the reference server's HMAC-signed ("presigned") URLs. */
+  blobPresign: 'e2ee-backup/v1/blob/presign',
   /** Trust: bundle digest domain separator. */
   bundleDigest: 'e2ee-backup/v1/trust/bundle',
   /** Trust: audit-log entry (the leaf data the witness logs for a bundle). */
