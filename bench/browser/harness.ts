@@ -1,0 +1,164 @@
+/**
+ * Headless Chromium harness for the engine benchmarks and the browser engine test: bundles
+ * bench/browser/page.ts and the worker script (lib/archive/engines/chacha-worker.ts) with
+ * esbuild, serves them from 127.0.0.1, and drives /usr/bin/chromium through playwright-core.
+ */
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, extname, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { api as PageApi } from './page.js';
+
+export const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** The page's API, as seen from Node. */
+export type PageApiType = typeof PageApi;
+
+/** A served bundle and a Chromium page on it. */
+export interface BrowserSession {
+  readonly page: Page;
+  /** Call a page API function by name. */
+  call<K extends keyof PageApiType>(name: K, ...args: Parameters<PageApiType[K]>): Promise<Awaited<ReturnType<PageApiType[K]>>>;
+  close(): Promise<void>;
+}
+
+async function bundle(outdir: string): Promise<void> {
+  const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
+  await build({
+    entryPoints: { page: here('./page.ts'), 'chacha-worker': here('../../lib/archive/engines/chacha-worker.ts') },
+    bundle: true,
+    splitting: true, // libsodium stays a separate chunk, loaded by dynamic import()
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    outdir,
+    logLevel: 'error',
+  });
+}
+
+function serve(dir: string): Promise<{ server: Server; origin: string }> {
+  const types: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html' };
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+    if (path === '/') {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<!doctype html><meta charset="utf-8"><title>e2ee-backup engines</title><script type="module" src="/page.js"></script>');
+      return;
+    }
+    const file = normalize(join(dir, path));
+    if (!file.startsWith(dir) || !existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' });
+    res.end(readFileSync(file));
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const addr = server.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      resolve({ server, origin: `http://127.0.0.1:${port}` });
+    });
+  });
+}
+
+/** Bundle, serve, launch Chromium and open the page; `close()` undoes all of it. */
+export async function openBrowserSession(): Promise<BrowserSession> {
+  const dir = mkdtempSync(join(tmpdir(), 'e2ee-browser-'));
+  await bundle(dir);
+  const { server, origin } = await serve(dir);
+  let browser: Browser | undefined;
+  try {
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => 'e2eeBench' in globalThis, undefined, { timeout: 30_000 }).catch((e: unknown) => {
+      throw new Error(`page did not load: ${errors.join('; ') || String(e)}`);
+    });
+    const b = browser;
+    return {
+      page,
+      call: (name, ...args) =>
+        page.evaluate(
+          ([n, a]) => (globalThis as unknown as { e2eeBench: Record<string, (...x: unknown[]) => unknown> }).e2eeBench[n]!(...a),
+          [name, args] as [string, unknown[]],
+        ) as never,
+      close: async () => {
+        await b.close();
+        server.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await browser?.close();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** The Chromium half of `npm run bench:engines`. */
+export async function runBrowserBench({ log, mib = 64, rounds = 3 }: { log: (line: string) => void; mib?: number; rounds?: number }): Promise<void> {
+  if (!existsSync(CHROMIUM)) {
+    log(`chromium: ${CHROMIUM} not found, browser benchmarks skipped`);
+    return;
+  }
+  const s = await openBrowserSession();
+  try {
+    const version = s.page.context().browser()?.version() ?? '?';
+    const cores = await s.page.evaluate(() => navigator.hardwareConcurrency);
+    log(`chromium ${version} (headless), hardwareConcurrency ${cores}, ${mib} MiB in 64 KiB chunks, ${rounds} interleaved rounds, medians`);
+    const rate = (ms: number): string => `${(mib / (ms / 1000)).toFixed(0)} MiB/s`;
+    // Warm-up: JIT, WASM compilation, worker start-up.
+    await s.call('encryptMs', 'default', 1, 4);
+    await s.call('encryptMs', 'workers-noble', 2, 4);
+    await s.call('encryptMs', 'workers-libsodium', 2, 4);
+    await s.call('secretstreamMs', 4);
+    const t: Record<string, number[]> = { single: [], w2: [], sodiumW: [], secretstream: [], sodium1: [] };
+    for (let r = 0; r < rounds; r++) {
+      t.single!.push(await s.call('encryptMs', 'default', 1, mib));
+      t.w2!.push(await s.call('encryptMs', 'workers-noble', 2, mib));
+      t.secretstream!.push(await s.call('secretstreamMs', mib));
+      t.sodiumW!.push(await s.call('encryptMs', 'workers-libsodium', 2, mib));
+      t.sodium1!.push(await s.call('encryptMs', 'libsodium', 1, mib));
+    }
+    const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)])) as Record<keyof typeof t, number>;
+    log(`chromium SDK default engine single-threaded: ${rate(m.single)}`);
+    log(`chromium SDK default engine in 2 workers: ${rate(m.w2)}`);
+    log(`chromium SDK libsodium engine single-threaded: ${rate(m.sodium1)} (context)`);
+    log(`chromium SDK libsodium engine in 2 workers: ${rate(m.sodiumW)}`);
+    log(`chromium libsodium-wrappers crypto_secretstream_xchacha20poly1305 single-threaded: ${rate(m.secretstream)}`);
+    log(`ratio: chromium default engine 2 workers / single-threaded = ${(m.single / m.w2).toFixed(2)} (target >= 1.4)`);
+    log(`ratio: chromium libsodium engine 2 workers / libsodium secretstream single-threaded = ${(m.secretstream / m.sodiumW).toFixed(2)} (target >= 1.5)`);
+    for (const choice of ['workers-noble', 'default'] as const) {
+      const lt = await s.call('longestTask', choice, 2, 256);
+      log(
+        `chromium longest main-thread task during a 256 MiB encryption [${choice === 'default' ? 'default engine, single-threaded' : 'default engine in 2 workers'}]: ` +
+          `${lt.maxMs.toFixed(0)} ms (${lt.count} long tasks ≥ 50 ms, ${(256 / (lt.ms / 1000)).toFixed(0)} MiB/s)` +
+          (choice === 'workers-noble' ? ' (target < 50 ms)' : ' (context)'),
+      );
+    }
+  } finally {
+    await s.close();
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * In-page code for the Chromium benchmarks and the browser engine test, bundled by esbuild
+ * (bench/browser/harness.ts) together with the worker script. Exposes `globalThis.e2eeBench`.
+ * The worker pool is created with its default worker URL, `new URL('./chacha-worker.js',
+ * import.meta.url)`, so the default path is what runs here.
+ */
+import { createEncryptStream, createDecryptStream } from '../../lib/archive/stream.js';
+import { encryptArchive, decryptArchive } from '../../lib/archive/archive.js';
+import { defaultEngine } from '../../lib/archive/engines/default.js';
+import { nobleEngine } from '../../lib/archive/engines/noble.js';
+import { createWorkerEngine, type WorkerEngine } from '../../lib/archive/engines/workers.js';
+import type { CipherEngine } from '../../lib/archive/engine.js';
+import { copyBytes, equalBytes } from '../../lib/util/bytes.js';
+
+const MiB = 1024 * 1024;
+const CHUNK = 64 * 1024;
+
+/** Engine configurations the harness asks for. */
+export type EngineChoice = 'default' | 'libsodium' | 'workers-noble' | 'workers-libsodium';
+
+/** One 1 MiB random piece, reused: contents do not change the cipher's speed. */
+function piece(): Uint8Array {
+  const p = new Uint8Array(MiB);
+  for (let i = 0; i < MiB; i += 65536) crypto.getRandomValues(p.subarray(i, i + 65536));
+  return p;
+}
+
+function source(mib: number, p: Uint8Array): ReadableStream<Uint8Array> {
+  let i = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (i++ < mib) c.enqueue(p);
+      else c.close();
+    },
+  });
+}
+
+async function engineFor(choice: EngineChoice, workers: number): Promise<{ engine: CipherEngine; done: () => void }> {
+  if (choice === 'default') return { engine: defaultEngine(), done: () => undefined };
+  if (choice === 'libsodium') {
+    const { createLibsodiumEngine } = await import('../../lib/archive/engines/libsodium.js');
+    return { engine: await createLibsodiumEngine(), done: () => undefined };
+  }
+  const pool: WorkerEngine = createWorkerEngine({ workers, engine: choice === 'workers-libsodium' ? 'libsodium' : 'noble' });
+  await pool.ready();
+  return { engine: pool, done: () => pool.terminate() };
+}
+
+/** Milliseconds to encrypt `mib` MiB through createEncryptStream with the chosen engine. */
+async function encryptMs(choice: EngineChoice, workers: number, mib: number): Promise<number> {
+  const { engine, done } = await engineFor(choice, workers);
+  try {
+    const p = piece();
+    let out = 0;
+    const t0 = performance.now();
+    await source(mib, p)
+      .pipeThrough(createEncryptStream(new Uint8Array(32).fill(1), new Uint8Array(16), { engine }))
+      .pipeTo(new WritableStream({ write: (c) => void (out += c.length) }));
+    const ms = performance.now() - t0;
+    if (out < mib * MiB) throw new Error('short output');
+    return ms;
+  } finally {
+    done();
+  }
+}
+
+/** Milliseconds for libsodium-wrappers' crypto_secretstream_xchacha20poly1305 over `mib` MiB in 64 KiB messages. */
+async function secretstreamMs(mib: number): Promise<number> {
+  const sodium = (await import('libsodium-wrappers')).default;
+  await sodium.ready;
+  const p = piece();
+  const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
+  const t0 = performance.now();
+  const { state } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
+  let out = 0;
+  const chunks = (mib * MiB) / CHUNK;
+  for (let i = 0; i < chunks; i++) {
+    const off = (i * CHUNK) % MiB;
+    const tag = i === chunks - 1 ? sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL : sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+    out += sodium.crypto_secretstream_xchacha20poly1305_push(state, p.subarray(off, off + CHUNK), null, tag).length;
+  }
+  const ms = performance.now() - t0;
+  if (out < mib * MiB) throw new Error('short output');
+  return ms;
+}
+
+/** Longest main-thread task (PerformanceObserver 'longtask', ≥ 50 ms by definition) while encrypting. */
+async function longestTask(choice: EngineChoice, workers: number, mib: number): Promise<{ maxMs: number; count: number; ms: number }> {
+  const durations: number[] = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) durations.push(e.duration);
+  });
+  obs.observe({ type: 'longtask', buffered: false });
+  const ms = await encryptMs(choice, workers, mib);
+  await new Promise((r) => setTimeout(r, 100));
+  obs.disconnect();
+  return { maxMs: durations.length ? Math.max(...durations) : 0, count: durations.length, ms };
+}
+
+/**
+ * Equivalence in the browser: archives from the worker pool (noble and libsodium inside) and
+ * from the single-threaded engines are byte-identical, and each decrypts the others.
+ */
+async function equivalence(): Promise<Record<string, unknown>> {
+  const key = new Uint8Array(32).map((_, i) => i * 7);
+  const random = (n: number): Uint8Array => new Uint8Array(n).fill(0x42);
+  const plain = piece().subarray(0, 300_000 + 123);
+  const reference = await encryptArchive(key, new Uint8Array(16), plain, { engine: nobleEngine(), chunkSize: 4096, random });
+  const out: Record<string, unknown> = { defaultEngine: defaultEngine().name, workerDefined: typeof Worker };
+  for (const choice of ['libsodium', 'workers-noble', 'workers-libsodium'] as const) {
+    const { engine, done } = await engineFor(choice, 2);
+    try {
+      const archive = await encryptArchive(key, new Uint8Array(16), plain, { engine, chunkSize: 4096, random });
+      const back = await decryptArchive(key, reference, { engine });
+      const tampered = reference.slice();
+      tampered[tampered.length - 40]! ^= 1;
+      let tamperCode = 'none';
+      try {
+        await decryptArchive(key, tampered, { engine });
+      } catch (e) {
+        tamperCode = (e as { code?: string }).code ?? String(e);
+      }
+      // Streaming decrypt through the same engine, piece by piece.
+      let streamed = 0;
+      await new Blob([copyBytes(reference)]).stream()
+        .pipeThrough(createDecryptStream(key, { engine }))
+        .pipeTo(new WritableStream({ write: (c) => void (streamed += c.length) }));
+      out[choice] = {
+        sameBytes: equalBytes(archive, reference),
+        decrypts: equalBytes(back, plain),
+        tamperCode,
+        streamed,
+      };
+    } finally {
+      done();
+    }
+  }
+  return out;
+}
+
+/** The page API the harness calls through `page.evaluate`. */
+export const api = { encryptMs, secretstreamMs, longestTask, equivalence };
+(globalThis as unknown as { e2eeBench: typeof api }).e2eeBench = api;

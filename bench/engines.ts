@@ -1,0 +1,136 @@
+/**
+ * Engine benchmarks (`npm run bench:engines`). Every ratio compares two runs made in this same
+ * process, interleaved, so noise from other work on the machine hits both sides alike.
+ *
+ * Node:
+ *   ratio: SDK streaming encrypt (createEncryptStream, default engine = node:crypto) vs raw
+ *          node:crypto chacha20-poly1305 over the same 64 KiB chunks (target ≥ 0.8).
+ * Chromium (headless, playwright-core, pages from 127.0.0.1; see bench/browser/):
+ *   ratio: default engine in 2 workers vs the default engine single-threaded (target ≥ 1.4);
+ *   ratio: libsodium engine in workers vs libsodium-wrappers crypto_secretstream single-threaded
+ *          (target ≥ 1.5);
+ *   longest main-thread task (PerformanceObserver 'longtask') during a 256 MiB encryption with
+ *   the worker engine (target < 50 ms).
+ *
+ * Flags: --node-only, --browser-only, --mib=N (Node data per round, default 32), --rounds=N (default 9).
+ */
+import * as nodeCrypto from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { createEncryptStream } from '../lib/archive/stream.js';
+import { defaultEngine } from '../lib/archive/engines/default.js';
+import { nobleEngine } from '../lib/archive/engines/noble.js';
+import { createLibsodiumEngine } from '../lib/archive/engines/libsodium.js';
+import type { CipherEngine } from '../lib/archive/engine.js';
+import { runBrowserBench } from './browser/harness.js';
+
+const args = new Map(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k!, v ?? 'true'] as const;
+  }),
+);
+const MiB = 1024 * 1024;
+const CHUNK = 64 * 1024;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function mbps(bytes: number, ms: number): string {
+  return `${((bytes / MiB) / (ms / 1000)).toFixed(0)} MiB/s`;
+}
+
+/** SDK path: the whole plaintext through createEncryptStream, as an app would pipe a file. */
+async function sdkEncrypt(engine: CipherEngine, pieces: Uint8Array[], key: Uint8Array): Promise<number> {
+  let out = 0;
+  const t0 = performance.now();
+  let i = 0;
+  const source = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (i < pieces.length) c.enqueue(pieces[i++]!);
+      else c.close();
+    },
+  });
+  await source.pipeThrough(createEncryptStream(key, new Uint8Array(16), { engine })).pipeTo(
+    new WritableStream({
+      write(chunk) {
+        out += chunk.length;
+      },
+    }),
+  );
+  const ms = performance.now() - t0;
+  if (out < pieces.reduce((n, p) => n + p.length, 0)) throw new Error('short output');
+  return ms;
+}
+
+/** Reference: raw node:crypto over the same 64 KiB chunks, same nonce layout, same AAD size. */
+function rawNode(pieces: Uint8Array[], subkey: Uint8Array): number {
+  const iv = new Uint8Array(12);
+  const aad = new Uint8Array(100);
+  let sink = 0;
+  const t0 = performance.now();
+  let counter = 0;
+  for (const piece of pieces) {
+    for (let off = 0; off < piece.length; off += CHUNK) {
+      iv[11] = counter++ & 0xff;
+      const c = nodeCrypto.createCipheriv('chacha20-poly1305', subkey, iv, { authTagLength: 16 });
+      c.setAAD(aad, { plaintextLength: Math.min(CHUNK, piece.length - off) });
+      sink += c.update(piece.subarray(off, off + CHUNK)).length;
+      c.final();
+      sink += c.getAuthTag().length;
+    }
+  }
+  const ms = performance.now() - t0;
+  if (sink === 0) throw new Error('unreachable');
+  return ms;
+}
+
+/** CPU time (user + system) of this process, in ms: immune to waiting for a core on a busy machine. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+async function nodeBench(): Promise<void> {
+  const mib = Number(args.get('mib') ?? 32);
+  const rounds = Number(args.get('rounds') ?? 9);
+  const total = mib * MiB;
+  // 1 MiB pieces, as a file stream would deliver them.
+  const pieces = Array.from({ length: mib }, () => nodeCrypto.randomBytes(MiB));
+  const key = nodeCrypto.randomBytes(32);
+  const subkey = nodeCrypto.randomBytes(32);
+  const engine = defaultEngine();
+  console.log(`node ${process.version}, ${mib} MiB in 64 KiB chunks, ${rounds} paired rounds (raw then SDK), medians; default engine = ${engine.name}`);
+  await sdkEncrypt(engine, pieces.slice(0, 8), key); // warm-up
+  rawNode(pieces.slice(0, 8), subkey);
+  const wall: { raw: number; sdk: number }[] = [];
+  const cpu: { raw: number; sdk: number }[] = [];
+  for (let r = 0; r < rounds; r++) {
+    let c0 = cpuMs();
+    const rawMs = rawNode(pieces, subkey);
+    const rawCpu = cpuMs() - c0;
+    c0 = cpuMs();
+    const sdkMs = await sdkEncrypt(engine, pieces, key);
+    const sdkCpu = cpuMs() - c0;
+    wall.push({ raw: rawMs, sdk: sdkMs });
+    cpu.push({ raw: rawCpu, sdk: sdkCpu });
+  }
+  const rawWall = median(wall.map((w) => w.raw));
+  const sdkWall = median(wall.map((w) => w.sdk));
+  console.log(`node raw node:crypto chacha20-poly1305: ${mbps(total, rawWall)} wall (median ${rawWall.toFixed(0)} ms)`);
+  console.log(`node SDK createEncryptStream [${engine.name}]: ${mbps(total, sdkWall)} wall (median ${sdkWall.toFixed(0)} ms)`);
+  console.log(`ratio: node SDK streaming encrypt / raw node:crypto (wall time, median of paired rounds) = ${median(wall.map((w) => w.raw / w.sdk)).toFixed(2)} (target >= 0.8)`);
+  console.log(`ratio: node SDK streaming encrypt / raw node:crypto (CPU time, median of paired rounds) = ${median(cpu.map((w) => w.raw / w.sdk)).toFixed(2)} (target >= 0.8)`);
+
+  // For context only: the other engines in Node, on a smaller input.
+  const small = pieces.slice(0, Math.min(16, mib));
+  const smallBytes = small.length * MiB;
+  const noble = median([await sdkEncrypt(nobleEngine(), small, key), await sdkEncrypt(nobleEngine(), small, key)]);
+  const sodium = await createLibsodiumEngine();
+  const so = median([await sdkEncrypt(sodium, small, key), await sdkEncrypt(sodium, small, key)]);
+  console.log(`node SDK createEncryptStream [noble]: ${mbps(smallBytes, noble)}; [libsodium]: ${mbps(smallBytes, so)} (wall, context, not targets)`);
+}
+
+if (!args.has('browser-only')) await nodeBench();
+if (!args.has('node-only')) await runBrowserBench({ log: console.log });
