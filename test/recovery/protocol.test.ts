@@ -24,7 +24,7 @@ import binding from '../vectors/protocol-binding.json' with { type: 'json' };
 const BYTE_FIELDS = new Set(['attemptId', 'request', 'record', 'escrow', 'grant', 'ke1', 'ke2', 'ke3', 'response', 'serverPublicKey', 'sealed']);
 
 function fromJson(m: Record<string, unknown>): VaultMessage {
-  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, BYTE_FIELDS.has(k) ? fromHex(v as string) : v])) as VaultMessage;
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, BYTE_FIELDS.has(k) ? fromHex(v as string) : v])) as unknown as VaultMessage;
 }
 
 function toJson(m: VaultMessage): Record<string, unknown> {
