@@ -118,3 +118,4 @@ export type {
   VerifiedBundle,
 } from './trust/bundle.js';
 export type { Checkpoint, CheckpointBody, NoteSignature } from './trust/checkpoint.js';
+export type { RandomSource } from './util/bytes.js';
