@@ -43,6 +43,10 @@ export {
   defaultEngine,
   nobleEngine,
 } from './archive/index.js';
+export { createWorkerEngine } from './archive/engines/workers.js';
+export type { WorkerEngine, WorkerEngineOptions, WorkerLike, WorkerCipherKind } from './archive/engines/workers.js';
+export { createNodeEngine, nodeCryptoFromRuntime } from './archive/engines/node.js';
+export type { NodeCryptoAead, NodeAeadCipher, NodeAeadDecipher } from './archive/engines/node.js';
 export type {
   ArchiveHeader,
   ArchiveReader,
