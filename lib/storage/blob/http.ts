@@ -1,0 +1,322 @@
+/**
+ * {@link BlobStore} over the simple presigned-URL HTTP protocol (docs/STORAGE.md §Presigned HTTP):
+ * plain PUT / GET with Range / HEAD / DELETE on objects, and a small JSON multipart protocol that
+ * the reference server (lib/server/blob-store.ts) and any app backend can implement.
+ *
+ * @module
+ */
+import { BackupError, throwIfAborted } from '../../errors.js';
+import { abytes, fromUtf8, utf8 } from '../../util/bytes.js';
+import { createTransport, type Transport, type TransportRequest, type TransportResponse } from '../../transport/http.js';
+import { checkCompletedParts, checkPartNumber, checkRange, checkUploadRef, resolveLimits } from './checks.js';
+import { resolvePresigned, type BlobOp, type PresignedBlobStoreOptions } from './presigned.js';
+import {
+  assertBlobKey,
+  assertBlobPrefix,
+  isBlobKey,
+  type BlobListEntry,
+  type BlobStore,
+  type BlobStoreLimits,
+  type UploadedPart,
+} from './types.js';
+
+/** Options of {@link createHttpBlobStore}. */
+export type HttpBlobStoreOptions = PresignedBlobStoreOptions;
+
+/** Cap on a JSON answer (lists, parts): 10 000 entries of ~1 KiB keys fit. */
+const MAX_JSON_BYTES = 16 * 2 ** 20;
+/** Cap on list pages followed, so a server cannot keep us paging forever. */
+const MAX_LIST_PAGES = 1000;
+/** Cap on an ETag header. */
+const MAX_ETAG = 1024;
+
+/** @internal The request helper both presigned adapters share. */
+export interface PresignedCaller {
+  readonly limits: BlobStoreLimits;
+  call(
+    op: BlobOp,
+    req: Omit<TransportRequest, 'url' | 'headers'> & { readonly headers?: Readonly<Record<string, string>>; readonly transferBytes?: number },
+  ): Promise<TransportResponse>;
+}
+
+/** @internal */
+export function createPresignedCaller(options: PresignedBlobStoreOptions, peerName: string): PresignedCaller {
+  if (typeof options?.presign !== 'function') throw new TypeError('options.presign must be a function');
+  const limits = resolveLimits(options.limits);
+  const minRate = options.minBytesPerSecond ?? 65_536;
+  if (!(minRate > 0)) throw new RangeError('options.minBytesPerSecond must be > 0');
+  const baseTimeout = options.timeoutMs ?? 30_000;
+  const transport: Transport = createTransport({ ...options, peerName, failureCode: 'BLOB_STORE_FAILED' });
+  return {
+    limits,
+    async call(op, req) {
+      throwIfAborted(req.signal);
+      const p = await resolvePresigned(options.presign, op, req.signal);
+      const extra = req.transferBytes ? Math.ceil((req.transferBytes / minRate) * 1000) : 0;
+      return transport.request({
+        ...req,
+        url: p.url,
+        headers: { ...(p.headers ?? {}), ...(req.headers ?? {}) },
+        timeoutMs: baseTimeout + extra,
+      });
+    },
+  };
+}
+
+/** @internal An ETag header, required and sane. */
+export function requireEtag(res: TransportResponse): string {
+  const etag = res.headers.get('etag');
+  if (etag === null || etag.length === 0 || etag.length > MAX_ETAG) {
+    throw new BackupError('PROTOCOL', 'the blob store sent no usable ETag');
+  }
+  return etag;
+}
+
+/** @internal Check a ranged answer (RFC 9110 §14.4 Content-Range) and return the bytes. */
+export function rangedBody(res: TransportResponse, offset: number, length: number): Uint8Array {
+  if (res.status === 200) {
+    // The server ignored Range (RFC 9110 §14.2 allows it) and sent the whole blob, within our cap.
+    return res.body.subarray(offset, offset + length);
+  }
+  const cr = res.headers.get('content-range');
+  const m = cr === null ? null : /^bytes (\d{1,16})-(\d{1,16})\/(\d{1,16}|\*)$/.exec(cr.trim());
+  if (m === null) throw new BackupError('PROTOCOL', 'the blob store sent a 206 without a valid Content-Range');
+  const first = Number(m[1]);
+  const last = Number(m[2]);
+  if (first !== offset || last < first || last - first + 1 > length || res.body.length !== last - first + 1) {
+    throw new BackupError('PROTOCOL', 'the blob store sent a range other than the one asked for');
+  }
+  return res.body;
+}
+
+/** @internal Parse a JSON answer within its cap. */
+function parseJson(body: Uint8Array): unknown {
+  try {
+    return JSON.parse(fromUtf8(body));
+  } catch (e) {
+    throw new BackupError('PROTOCOL', 'the blob store sent malformed JSON', { cause: e });
+  }
+}
+
+function protocol(what: string): BackupError {
+  return new BackupError('PROTOCOL', `the blob store sent ${what}`);
+}
+
+function asRecord(v: unknown, what: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw protocol(`a malformed ${what}`);
+  return v as Record<string, unknown>;
+}
+
+function asInt(v: unknown, max: number, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) throw protocol(`a bad ${what}`);
+  return v;
+}
+
+function asString(v: unknown, max: number, what: string): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw protocol(`a bad ${what}`);
+  return v;
+}
+
+/** @internal Content-Length of a HEAD answer. */
+export function headSize(res: TransportResponse, maxObjectSize: number): number {
+  const cl = res.headers.get('content-length');
+  if (cl === null || !/^\d{1,16}$/.test(cl) || Number(cl) > maxObjectSize) {
+    throw protocol('a HEAD answer without a valid Content-Length');
+  }
+  return Number(cl);
+}
+
+/**
+ * A {@link BlobStore} over the simple presigned HTTP protocol.
+ *
+ * @example
+ * ```ts
+ * const store = createHttpBlobStore({
+ *   fetch: globalThis.fetch.bind(globalThis),
+ *   presign: (op) => myBackend.blobUrl(op), // resolves to a short-lived URL
+ *   limits: { minPartSize: 5 << 20 },
+ * });
+ * const info = await store.head('backups/acct/latest');
+ * ```
+ */
+export function createHttpBlobStore(options: HttpBlobStoreOptions): BlobStore {
+  const c = createPresignedCaller(options, 'blob store');
+  const limits = c.limits;
+
+  return {
+    limits,
+
+    async createUpload(key, opts = {}) {
+      assertBlobKey(key);
+      const len = opts.contentLength;
+      if (len !== undefined && (!Number.isSafeInteger(len) || len < 0)) {
+        throw new RangeError('options.contentLength must be a non-negative safe integer');
+      }
+      if (len !== undefined && len > limits.maxObjectSize) {
+        throw new BackupError('QUOTA_EXCEEDED', 'the blob is over the store\'s size limit', { limit: limits.maxObjectSize });
+      }
+      const res = await c.call(
+        { op: 'createUpload', key, ...(len === undefined ? {} : { contentLength: len }) },
+        {
+          method: 'POST',
+          // Not idempotent: every POST makes a new upload, so a lost answer is not retried.
+          idempotent: false,
+          ...(len === undefined ? {} : { headers: { 'x-upload-content-length': String(len) } }),
+          signal: opts.signal,
+          maxResponseBytes: 64 * 1024,
+        },
+      );
+      const o = asRecord(parseJson(res.body), 'createUpload answer');
+      const uploadId = asString(o.uploadId, 1024, 'uploadId');
+      if (!/^[\x21-\x7e]+$/.test(uploadId)) throw protocol('a bad uploadId');
+      return { key, uploadId };
+    },
+
+    async putPart(upload, partNumber, bytes, opts = {}) {
+      checkUploadRef(upload);
+      checkPartNumber(partNumber, limits);
+      abytes(bytes, 'bytes');
+      if (bytes.length > limits.maxPartSize) {
+        throw new BackupError('QUOTA_EXCEEDED', 'the part is over the store\'s part size limit', { limit: limits.maxPartSize });
+      }
+      const res = await c.call(
+        { op: 'putPart', key: upload.key, uploadId: upload.uploadId, partNumber, contentLength: bytes.length },
+        { method: 'PUT', idempotent: true, body: bytes, signal: opts.signal, maxResponseBytes: 64 * 1024, transferBytes: bytes.length },
+      );
+      return { etag: requireEtag(res) };
+    },
+
+    async listParts(upload, opts = {}) {
+      checkUploadRef(upload);
+      const res = await c.call(
+        { op: 'listParts', key: upload.key, uploadId: upload.uploadId },
+        { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_JSON_BYTES },
+      );
+      const o = asRecord(parseJson(res.body), 'listParts answer');
+      if (!Array.isArray(o.parts) || o.parts.length > limits.maxParts) throw protocol('a bad part list');
+      const out: UploadedPart[] = [];
+      let prev = 0;
+      for (const raw of o.parts as unknown[]) {
+        const p = asRecord(raw, 'part');
+        const partNumber = asInt(p.partNumber, limits.maxParts, 'partNumber');
+        if (partNumber <= prev) throw protocol('parts out of order');
+        prev = partNumber;
+        out.push({ partNumber, etag: asString(p.etag, MAX_ETAG, 'etag'), size: asInt(p.size, limits.maxPartSize, 'part size') });
+      }
+      return out;
+    },
+
+    async completeUpload(upload, parts, opts = {}) {
+      checkUploadRef(upload);
+      checkCompletedParts(parts, limits);
+      const body = utf8(JSON.stringify({ parts: parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })) }));
+      const res = await c.call(
+        { op: 'completeUpload', key: upload.key, uploadId: upload.uploadId },
+        {
+          method: 'POST',
+          // The protocol requires completion to be idempotent: repeating it with the same part
+          // list returns the same result (docs/STORAGE.md), so a lost answer is safe to retry.
+          idempotent: true,
+          headers: { 'content-type': 'application/json' },
+          body,
+          signal: opts.signal,
+          maxResponseBytes: 64 * 1024,
+        },
+      );
+      const o = asRecord(parseJson(res.body), 'completeUpload answer');
+      return { size: asInt(o.size, limits.maxObjectSize, 'size'), etag: asString(o.etag, MAX_ETAG, 'etag') };
+    },
+
+    async abortUpload(upload, opts = {}) {
+      checkUploadRef(upload);
+      await c.call(
+        { op: 'abortUpload', key: upload.key, uploadId: upload.uploadId },
+        { method: 'DELETE', idempotent: true, signal: opts.signal, maxResponseBytes: 64 * 1024, passStatuses: [404] },
+      );
+    },
+
+    async put(key, bytes, opts = {}) {
+      assertBlobKey(key);
+      abytes(bytes, 'bytes');
+      if (opts.ifMatch !== undefined && typeof opts.ifMatch !== 'string') throw new TypeError('options.ifMatch must be a string');
+      if (opts.ifNoneMatch !== undefined && opts.ifNoneMatch !== '*') throw new TypeError("options.ifNoneMatch must be '*'");
+      if (bytes.length > limits.maxObjectSize) {
+        throw new BackupError('QUOTA_EXCEEDED', 'the blob is over the store\'s size limit', { limit: limits.maxObjectSize });
+      }
+      const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+      if (opts.ifMatch !== undefined) headers['if-match'] = opts.ifMatch;
+      if (opts.ifNoneMatch !== undefined) headers['if-none-match'] = opts.ifNoneMatch;
+      const res = await c.call(
+        { op: 'put', key, contentLength: bytes.length },
+        { method: 'PUT', idempotent: true, headers, body: bytes, signal: opts.signal, maxResponseBytes: 64 * 1024, transferBytes: bytes.length },
+      );
+      return { size: bytes.length, etag: requireEtag(res) };
+    },
+
+    async get(key, opts = {}) {
+      assertBlobKey(key);
+      const range = opts.range;
+      if (range !== undefined) checkRange(range);
+      throwIfAborted(opts.signal);
+      if (range !== undefined && range.length === 0) return new Uint8Array(0);
+      const cap = range === undefined ? limits.maxObjectSize : Math.min(range.length, limits.maxObjectSize);
+      const res = await c.call(
+        { op: 'get', key },
+        {
+          method: 'GET',
+          idempotent: true,
+          ...(range === undefined ? {} : { headers: { range: `bytes=${range.offset}-${range.offset + range.length - 1}` } }),
+          signal: opts.signal,
+          // A server that ignores Range (allowed, RFC 9110 §14.2) may answer 200 with the whole
+          // blob; within `cap` that is still correct, beyond it we refuse rather than buffer it.
+          maxResponseBytes: cap,
+          transferBytes: range?.length ?? 0,
+        },
+      );
+      return range === undefined ? res.body : rangedBody(res, range.offset, range.length);
+    },
+
+    async head(key, opts = {}) {
+      assertBlobKey(key);
+      const res = await c.call(
+        { op: 'head', key },
+        { method: 'HEAD', idempotent: true, signal: opts.signal, maxResponseBytes: 0, passStatuses: [404] },
+      );
+      if (res.status === 404) return undefined;
+      return { size: headSize(res, limits.maxObjectSize), etag: requireEtag(res) };
+    },
+
+    async delete(key, opts = {}) {
+      assertBlobKey(key);
+      await c.call(
+        { op: 'delete', key },
+        { method: 'DELETE', idempotent: true, signal: opts.signal, maxResponseBytes: 64 * 1024, passStatuses: [404] },
+      );
+    },
+
+    async list(prefix, opts = {}) {
+      assertBlobPrefix(prefix);
+      const out: BlobListEntry[] = [];
+      let token: string | undefined;
+      for (let page = 0; page < MAX_LIST_PAGES; page++) {
+        const res = await c.call(
+          { op: 'list', prefix, ...(token === undefined ? {} : { continuationToken: token }) },
+          { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_JSON_BYTES },
+        );
+        const o = asRecord(parseJson(res.body), 'list answer');
+        if (!Array.isArray(o.objects) || o.objects.length > 10_000) throw protocol('a bad object list');
+        for (const raw of o.objects as unknown[]) {
+          const e = asRecord(raw, 'list entry');
+          const key = asString(e.key, 1024, 'key');
+          if (!isBlobKey(key) || !key.startsWith(prefix)) throw protocol('a key outside the asked prefix');
+          const prev = out[out.length - 1];
+          if (prev !== undefined && prev.key >= key) throw protocol('keys out of order');
+          out.push({ key, size: asInt(e.size, limits.maxObjectSize, 'size'), etag: asString(e.etag, MAX_ETAG, 'etag') });
+        }
+        if (o.nextContinuationToken === undefined || o.nextContinuationToken === null) return out;
+        token = asString(o.nextContinuationToken, 2048, 'continuation token');
+      }
+      throw protocol('too many list pages');
+    },
+  };
+}
