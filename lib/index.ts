@@ -122,4 +122,26 @@ export type {
   VerifiedBundle,
 } from './trust/bundle.js';
 export type { Checkpoint, CheckpointBody, NoteSignature } from './trust/checkpoint.js';
+export { createVaultClient } from './recovery/vault-client.js';
+export type { VaultClient, VaultClientOptions, VaultCallOptions, VaultStatus, VaultFetch } from './recovery/vault-client.js';
+export { opaqueTsSuite, OPAQUE_TS_SUITE_ID } from './recovery/opaque/opaque-ts.js';
+export type {
+  OpaqueSuite,
+  OpaqueServer,
+  OpaqueRegistrationStart,
+  OpaqueRegistrationResult,
+  OpaqueLoginStart,
+  OpaqueLoginResult,
+} from './recovery/opaque/suite.js';
+export { PROTOCOL_VERSION, encodeVaultMessage, parseVaultMessage, opaqueBinding } from './recovery/protocol.js';
+export type {
+  VaultMessage,
+  VaultRequest,
+  VaultResponse,
+  MessageHeader,
+  EnrollMode,
+  LoginIntent,
+  EnrollmentState,
+  OpaqueBinding,
+} from './recovery/protocol.js';
 export type { RandomSource } from './util/bytes.js';
