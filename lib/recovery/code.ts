@@ -144,7 +144,8 @@ function format(symbols: ArrayLike<number>): string {
  * not persist it, and drop references to it. {@link parseRecoveryCode} turns it (or what the user
  * types back) into the password bytes.
  *
- * @param random - Source of randomness (WebCrypto by default).
+ * @param random - Source of randomness (WebCrypto by default). The 16 bytes it returns are wiped
+ *   after use.
  *
  * @example
  * ```ts

@@ -69,7 +69,8 @@ export function formatSelfCustodyKey(key: Uint8Array): string {
 /**
  * Generate a self-custody recovery key.
  *
- * @param random - Source of randomness (WebCrypto by default).
+ * @param random - Source of randomness (WebCrypto by default). The bytes it returns are copied
+ *   and then wiped.
  *
  * @example
  * ```ts

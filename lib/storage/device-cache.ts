@@ -119,7 +119,9 @@ export function createDeviceCache(store: KeyValueStore, accountId: string, optio
 
   return {
     async save(keyring) {
-      const plaintext = copyBytes(encodeKeyring(keyring));
+      const encoded = encodeKeyring(keyring);
+      const plaintext = copyBytes(encoded); // WebCrypto wants an ArrayBuffer-backed view
+      wipe(encoded);
       try {
         const s = subtle();
         const key = await s.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
