@@ -1,0 +1,366 @@
+/**
+ * {@link BlobStore} over S3 through presigned URLs (docs/STORAGE.md §S3 subset). The app backend
+ * holds the AWS credentials and presigns one URL per operation; the SDK sends exactly the
+ * requests S3 documents: PutObject, GetObject (Range), HeadObject, DeleteObject, ListObjectsV2,
+ * CreateMultipartUpload, UploadPart, ListParts, CompleteMultipartUpload, AbortMultipartUpload.
+ * S3's XML answers are read with a small capped reader (./xml.ts) and checked field by field.
+ *
+ * @module
+ */
+import { BackupError, isBackupError } from '../../errors.js';
+import { abytes, fromUtf8, utf8 } from '../../util/bytes.js';
+import { throwIfAborted } from '../../errors.js';
+import type { TransportResponse } from '../../transport/http.js';
+import { checkCompletedParts, checkPartNumber, checkRange, checkUploadRef } from './checks.js';
+import { createPresignedCaller, headSize, rangedBody, requireEtag } from './http.js';
+import type { PresignedBlobStoreOptions } from './presigned.js';
+import { childText, childrenNamed, escapeXml, parseXml, requireInt, requireText, type XmlElement } from './xml.js';
+import {
+  assertBlobKey,
+  assertBlobPrefix,
+  isBlobKey,
+  type BlobListEntry,
+  type BlobStore,
+  type BlobStoreLimits,
+  type UploadedPart,
+} from './types.js';
+
+/** Options of {@link createS3BlobStore}. */
+export type S3BlobStoreOptions = PresignedBlobStoreOptions;
+
+/** Cap on an XML answer: a 1000-entry page of ~1 KiB keys is ~1.3 MiB. */
+const MAX_XML_BYTES = 4 * 2 ** 20;
+/** Pages followed at most (ListObjectsV2, ListParts). */
+const MAX_PAGES = 1000;
+/** Statuses whose S3 error code we read ourselves (S3 reports several distinct errors as 400). */
+const S3_PASS = [400, 409];
+
+function protocol(what: string): BackupError {
+  return new BackupError('PROTOCOL', `S3 sent ${what}`);
+}
+
+/** Parse an XML body and check its root element's name. */
+export function parseS3Xml(body: Uint8Array, root: string): XmlElement {
+  let text: string;
+  try {
+    text = fromUtf8(body);
+  } catch (e) {
+    throw new BackupError('PROTOCOL', 'S3 sent XML that is not UTF-8', { cause: e });
+  }
+  const doc = parseXml(text, { maxLength: MAX_XML_BYTES, maxDepth: 8 });
+  if (doc.name === 'Error') throw s3Error(200, doc);
+  if (doc.name !== root) throw protocol(`<${doc.name}> where <${root}> was expected`);
+  return doc;
+}
+
+/** Map an S3 `<Error>` (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html). */
+function s3Error(status: number, doc: XmlElement | undefined): BackupError {
+  const code = doc === undefined ? undefined : childText(doc, 'Code');
+  const safe = code !== undefined && /^[A-Za-z]{1,64}$/.test(code) ? code : 'unknown';
+  const msg = `S3 answered ${status} ${safe}`;
+  switch (code) {
+    case 'EntityTooSmall':
+    case 'InvalidPart':
+    case 'InvalidPartOrder':
+    case 'InvalidArgument':
+      return new BackupError('INVALID_ARGUMENT', msg, { status });
+    case 'EntityTooLarge':
+      return new BackupError('QUOTA_EXCEEDED', msg, { status });
+    case 'NoSuchKey':
+    case 'NoSuchUpload':
+      return new BackupError('NOT_FOUND', msg, { status });
+    case 'PreconditionFailed':
+    case 'ConditionalRequestConflict':
+      return new BackupError('PRECONDITION_FAILED', msg, { status });
+    case 'AccessDenied':
+    case 'ExpiredToken':
+      return new BackupError('UNAUTHORIZED', msg, { status });
+    default:
+      return new BackupError('BLOB_STORE_FAILED', msg, { status });
+  }
+}
+
+/** Throw the mapped error for a passed-through 4xx. */
+function checkStatus(res: TransportResponse): void {
+  if (res.status >= 200 && res.status < 300) return;
+  let doc: XmlElement | undefined;
+  try {
+    doc = parseXml(fromUtf8(res.body), { maxLength: MAX_XML_BYTES, maxDepth: 8 });
+  } catch {
+    doc = undefined;
+  }
+  throw s3Error(res.status, doc?.name === 'Error' ? doc : undefined);
+}
+
+function parseBool(el: XmlElement, name: string): boolean {
+  const t = childText(el, name);
+  if (t === undefined) return false;
+  if (t === 'true') return true;
+  if (t === 'false') return false;
+  throw protocol(`a bad <${name}>`);
+}
+
+function etagOf(el: XmlElement): string {
+  const e = requireText(el, 'ETag');
+  if (e.length === 0 || e.length > 1024) throw protocol('a bad ETag');
+  return e;
+}
+
+/** Parse InitiateMultipartUploadResult → UploadId. */
+export function parseInitiate(body: Uint8Array): string {
+  const doc = parseS3Xml(body, 'InitiateMultipartUploadResult');
+  const id = requireText(doc, 'UploadId');
+  if (!/^[\x21-\x7e]{1,1024}$/.test(id)) throw protocol('a bad UploadId');
+  return id;
+}
+
+/** Parse one ListPartsResult page. */
+export function parseListParts(body: Uint8Array, limits: BlobStoreLimits): { parts: UploadedPart[]; next: number | undefined } {
+  const doc = parseS3Xml(body, 'ListPartsResult');
+  const parts = childrenNamed(doc, 'Part').map((p) => ({
+    partNumber: requireInt(p, 'PartNumber', 1, limits.maxParts),
+    etag: etagOf(p),
+    size: requireInt(p, 'Size', 0, limits.maxPartSize),
+  }));
+  for (let i = 1; i < parts.length; i++) if (parts[i]!.partNumber <= parts[i - 1]!.partNumber) throw protocol('parts out of order');
+  const truncated = parseBool(doc, 'IsTruncated');
+  if (!truncated) return { parts, next: undefined };
+  const next = requireInt(doc, 'NextPartNumberMarker', 1, limits.maxParts);
+  if (parts.length === 0 || next < parts[parts.length - 1]!.partNumber) throw protocol('a NextPartNumberMarker that does not advance');
+  return { parts, next };
+}
+
+/** Parse one ListBucketResult (ListObjectsV2) page. */
+export function parseListObjects(
+  body: Uint8Array,
+  prefix: string,
+  maxObjectSize: number,
+): { objects: BlobListEntry[]; next: string | undefined } {
+  const doc = parseS3Xml(body, 'ListBucketResult');
+  const objects = childrenNamed(doc, 'Contents').map((c) => {
+    const key = requireText(c, 'Key');
+    if (!isBlobKey(key) || !key.startsWith(prefix)) throw protocol('a key outside the asked prefix');
+    return { key, size: requireInt(c, 'Size', 0, maxObjectSize), etag: etagOf(c) };
+  });
+  if (!parseBool(doc, 'IsTruncated')) return { objects, next: undefined };
+  const next = requireText(doc, 'NextContinuationToken');
+  if (next.length === 0 || next.length > 4096) throw protocol('a bad NextContinuationToken');
+  return { objects, next };
+}
+
+/**
+ * A {@link BlobStore} over S3 (or an S3-compatible service) through presigned URLs.
+ *
+ * The browser needs the bucket's CORS rules to expose the `ETag` header (S3 CORS
+ * `ExposeHeaders`), or part ETags cannot be read.
+ *
+ * @example
+ * ```ts
+ * const store = createS3BlobStore({
+ *   fetch: globalThis.fetch.bind(globalThis),
+ *   presign: (op) => api.presignS3(op), // the app backend runs getSignedUrl(...) for op
+ * });
+ * const up = await store.createUpload('backups/acct/archive-1');
+ * ```
+ */
+export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
+  const c = createPresignedCaller(options, 'S3 store');
+  const limits = c.limits;
+  const small = 64 * 1024;
+
+  const store: BlobStore = {
+    limits,
+
+    async createUpload(key, opts = {}) {
+      assertBlobKey(key);
+      const len = opts.contentLength;
+      if (len !== undefined && (!Number.isSafeInteger(len) || len < 0)) {
+        throw new RangeError('options.contentLength must be a non-negative safe integer');
+      }
+      if (len !== undefined && len > limits.maxObjectSize) {
+        throw new BackupError('QUOTA_EXCEEDED', 'the blob is over the store\'s size limit', { limit: limits.maxObjectSize });
+      }
+      // CreateMultipartUpload is a POST that makes a new UploadId each time: never retried.
+      const res = await c.call(
+        { op: 'createUpload', key, ...(len === undefined ? {} : { contentLength: len }) },
+        { method: 'POST', idempotent: false, signal: opts.signal, maxResponseBytes: small, passStatuses: S3_PASS },
+      );
+      checkStatus(res);
+      return { key, uploadId: parseInitiate(res.body) };
+    },
+
+    async putPart(upload, partNumber, bytes, opts = {}) {
+      checkUploadRef(upload);
+      checkPartNumber(partNumber, limits);
+      abytes(bytes, 'bytes');
+      if (bytes.length > limits.maxPartSize) {
+        throw new BackupError('QUOTA_EXCEEDED', 'the part is over the store\'s part size limit', { limit: limits.maxPartSize });
+      }
+      // UploadPart overwrites the same part number: safe to repeat.
+      const res = await c.call(
+        { op: 'putPart', key: upload.key, uploadId: upload.uploadId, partNumber, contentLength: bytes.length },
+        { method: 'PUT', idempotent: true, body: bytes, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length, passStatuses: S3_PASS },
+      );
+      checkStatus(res);
+      return { etag: requireEtag(res) };
+    },
+
+    async listParts(upload, opts = {}) {
+      checkUploadRef(upload);
+      const out: UploadedPart[] = [];
+      let marker: number | undefined;
+      for (let page = 0; page < MAX_PAGES; page++) {
+        const res = await c.call(
+          { op: 'listParts', key: upload.key, uploadId: upload.uploadId, ...(marker === undefined ? {} : { partNumberMarker: marker }) },
+          { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_XML_BYTES, passStatuses: S3_PASS },
+        );
+        checkStatus(res);
+        const { parts, next } = parseListParts(res.body, limits);
+        for (const p of parts) {
+          if (out.length > 0 && p.partNumber <= out[out.length - 1]!.partNumber) throw protocol('parts out of order');
+          out.push(p);
+        }
+        if (next === undefined) return out;
+        marker = next;
+      }
+      throw protocol('too many ListParts pages');
+    },
+
+    async completeUpload(upload, parts, opts = {}) {
+      checkUploadRef(upload);
+      checkCompletedParts(parts, limits);
+      const body = utf8(
+        '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+          parts.map((p) => `<Part><PartNumber>${p.partNumber}</PartNumber><ETag>${escapeXml(p.etag)}</ETag></Part>`).join('') +
+          '</CompleteMultipartUpload>',
+      );
+      try {
+        // Repeating CompleteMultipartUpload with the same part list cannot produce a different
+        // object, and AWS's SDKs retry it; a repeat after a lost success answers NoSuchUpload,
+        // handled below.
+        const res = await c.call(
+          { op: 'completeUpload', key: upload.key, uploadId: upload.uploadId },
+          {
+            method: 'POST',
+            idempotent: true,
+            headers: { 'content-type': 'application/xml' },
+            body,
+            signal: opts.signal,
+            maxResponseBytes: small,
+            passStatuses: S3_PASS,
+          },
+        );
+        checkStatus(res);
+        // S3 may answer 200 and then report a failure in the body (API_CompleteMultipartUpload):
+        // parseS3Xml turns an <Error> root into a BackupError.
+        const doc = parseS3Xml(res.body, 'CompleteMultipartUploadResult');
+        const etag = etagOf(doc);
+        const head = await store.head(upload.key, opts);
+        if (head === undefined) throw protocol('a completed upload whose object is missing');
+        return { size: head.size, etag };
+      } catch (e) {
+        // The upload is gone: either an earlier attempt completed it (its answer lost), or it was
+        // aborted. Keys of archives are unique per upload, so an object present now is ours.
+        if (isBackupError(e, 'NOT_FOUND')) {
+          const head = await store.head(upload.key, opts);
+          if (head !== undefined) return head;
+        }
+        throw e;
+      }
+    },
+
+    async abortUpload(upload, opts = {}) {
+      checkUploadRef(upload);
+      const res = await c.call(
+        { op: 'abortUpload', key: upload.key, uploadId: upload.uploadId },
+        { method: 'DELETE', idempotent: true, signal: opts.signal, maxResponseBytes: small, passStatuses: [...S3_PASS, 404] },
+      );
+      if (res.status !== 404) checkStatus(res);
+    },
+
+    async put(key, bytes, opts = {}) {
+      assertBlobKey(key);
+      abytes(bytes, 'bytes');
+      if (opts.ifMatch !== undefined && typeof opts.ifMatch !== 'string') throw new TypeError('options.ifMatch must be a string');
+      if (opts.ifNoneMatch !== undefined && opts.ifNoneMatch !== '*') throw new TypeError("options.ifNoneMatch must be '*'");
+      if (bytes.length > limits.maxObjectSize) {
+        throw new BackupError('QUOTA_EXCEEDED', 'the blob is over the store\'s size limit', { limit: limits.maxObjectSize });
+      }
+      // S3 conditional writes: If-None-Match: * and If-Match (S3 User Guide, "conditional writes").
+      const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+      if (opts.ifMatch !== undefined) headers['if-match'] = opts.ifMatch;
+      if (opts.ifNoneMatch !== undefined) headers['if-none-match'] = opts.ifNoneMatch;
+      const res = await c.call(
+        { op: 'put', key, contentLength: bytes.length },
+        { method: 'PUT', idempotent: true, headers, body: bytes, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length, passStatuses: S3_PASS },
+      );
+      checkStatus(res);
+      return { size: bytes.length, etag: requireEtag(res) };
+    },
+
+    async get(key, opts = {}) {
+      assertBlobKey(key);
+      const range = opts.range;
+      if (range !== undefined) checkRange(range);
+      throwIfAborted(opts.signal);
+      if (range !== undefined && range.length === 0) return new Uint8Array(0);
+      const cap = range === undefined ? limits.maxObjectSize : Math.min(range.length, limits.maxObjectSize);
+      const res = await c.call(
+        { op: 'get', key },
+        {
+          method: 'GET',
+          idempotent: true,
+          ...(range === undefined ? {} : { headers: { range: `bytes=${range.offset}-${range.offset + range.length - 1}` } }),
+          signal: opts.signal,
+          maxResponseBytes: cap,
+          transferBytes: range?.length ?? 0,
+          passStatuses: S3_PASS,
+        },
+      );
+      checkStatus(res);
+      return range === undefined ? res.body : rangedBody(res, range.offset, range.length);
+    },
+
+    async head(key, opts = {}) {
+      assertBlobKey(key);
+      const res = await c.call(
+        { op: 'head', key },
+        { method: 'HEAD', idempotent: true, signal: opts.signal, maxResponseBytes: 0, passStatuses: [...S3_PASS, 404] },
+      );
+      if (res.status === 404) return undefined;
+      checkStatus(res);
+      return { size: headSize(res, limits.maxObjectSize), etag: requireEtag(res) };
+    },
+
+    async delete(key, opts = {}) {
+      assertBlobKey(key);
+      const res = await c.call(
+        { op: 'delete', key },
+        { method: 'DELETE', idempotent: true, signal: opts.signal, maxResponseBytes: small, passStatuses: [...S3_PASS, 404] },
+      );
+      if (res.status !== 404) checkStatus(res);
+    },
+
+    async list(prefix, opts = {}) {
+      assertBlobPrefix(prefix);
+      const out: BlobListEntry[] = [];
+      let token: string | undefined;
+      for (let page = 0; page < MAX_PAGES; page++) {
+        const res = await c.call(
+          { op: 'list', prefix, ...(token === undefined ? {} : { continuationToken: token }) },
+          { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_XML_BYTES, passStatuses: S3_PASS },
+        );
+        checkStatus(res);
+        const { objects, next } = parseListObjects(res.body, prefix, limits.maxObjectSize);
+        for (const o of objects) {
+          if (out.length > 0 && o.key <= out[out.length - 1]!.key) throw protocol('keys out of order');
+          out.push(o);
+        }
+        if (next === undefined) return out;
+        token = next;
+      }
+      throw protocol('too many ListObjectsV2 pages');
+    },
+  };
+  return store;
+}
