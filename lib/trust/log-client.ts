@@ -22,8 +22,8 @@ export interface WitnessLogClientOptions {
 
 /** The two callbacks the trust store needs. */
 export interface WitnessLogClient {
-  /** The newest signed bundle (the witness serves its latest; the arguments are advisory). */
-  fetchBundle(fleetId: string, publicKey: Uint8Array): Promise<Uint8Array | undefined>;
+  /** The newest signed bundle (the witness serves its latest; the arguments are ignored hints). */
+  fetchBundle(fleetId?: string, publicKey?: Uint8Array): Promise<Uint8Array | undefined>;
   /** An RFC 9162 consistency proof between two tree sizes. */
   fetchConsistencyProof(fromSize: number, toSize: number): Promise<readonly Uint8Array[]>;
 }

@@ -91,8 +91,11 @@ export interface TrustStoreOptions {
   readonly store: KeyValueStore;
   /** Clock in milliseconds (`Date.now` by default). */
   readonly now?: () => number;
-  /** Fetch a signed bundle proving `publicKey` for `fleetId` (used by `resolveUnknown`). */
-  readonly fetchBundle?: (fleetId: string, publicKey: Uint8Array) => Promise<Uint8Array | undefined>;
+  /**
+   * Fetch the newest signed bundle. `resolveUnknown` passes the fleet and key it is looking for
+   * (a hint: a publisher may serve a bundle that proves them); `refresh` passes nothing.
+   */
+  readonly fetchBundle?: (fleetId?: string, publicKey?: Uint8Array) => Promise<Uint8Array | undefined>;
   /** Fetch an RFC 9162 consistency proof between two tree sizes of the audit log. */
   readonly fetchConsistencyProof?: (fromSize: number, toSize: number) => Promise<readonly Uint8Array[]>;
   /** Storage key of the state record; `trust/v1/<namespace>` by default. */
@@ -109,6 +112,12 @@ export interface TrustStore extends FleetTrust {
    * bundle that fails any other rule rejects with its `TRUST_*` error, so an attack is visible.
    */
   resolveUnknown(fleetId: string, publicKey: Uint8Array): Promise<TrustedFleetEntry | undefined>;
+  /**
+   * Fetch the newest bundle through `fetchBundle` and apply it if it is newer (call it on app
+   * start or periodically, so a superseded fleet is noticed before a vault says so). Resolves
+   * `true` when trust changed, `false` when there was nothing newer; other refusals reject.
+   */
+  refresh(): Promise<boolean>;
   /** Verify and apply a signed bundle; rejects with a `TRUST_*` `BackupError` on any rule. */
   applyBundle(bytes: Uint8Array, options?: ApplyBundleOptions): Promise<TrustChangeEvent>;
   /** Current state (high-water mark, bundle, last checkpoint). */
@@ -391,6 +400,18 @@ export function createTrustStore(options: TrustStoreOptions): TrustStore {
         if (!isBackupError(e, 'TRUST_ROLLBACK')) throw e;
       }
       return findTrusted(fleetId, publicKey);
+    },
+    async refresh() {
+      if (!options.fetchBundle) return false;
+      const bytes = await options.fetchBundle();
+      if (bytes === undefined) return false;
+      try {
+        await serialized(() => apply(bytes, {}));
+        return true;
+      } catch (e) {
+        if (isBackupError(e, 'TRUST_ROLLBACK')) return false;
+        throw e;
+      }
     },
     applyBundle(bytes, opts = {}) {
       return serialized(() => apply(bytes, opts));
