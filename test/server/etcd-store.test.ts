@@ -184,7 +184,7 @@ describeWithEtcd({ describe, it }, 'etcd VaultStore', () => {
   });
 
   it('rejects with VAULT_UNAVAILABLE without a quorum, then serves the same data again', async () => {
-    const s = open({ timeoutMs: 1500, attemptTimeoutMs: 500 });
+    const s = open({ timeoutMs: 800, attemptTimeoutMs: 400 });
     expect(await s.compareAndSwap('q', null, utf8('before'))).toBe(true);
     const v = (await s.get('q'))!.version;
     await cluster.kill(0);

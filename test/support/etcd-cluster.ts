@@ -15,7 +15,23 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serveHandler } from '../../lib/server/index.js';
+import { createEtcdVaultStore } from '../../lib/server/stores/etcd.js';
+import { createVaultHandler } from '../../lib/server/vault.js';
+import type { VaultStore } from '../../lib/server/vault-store.js';
+import { INSECURE_IDENTITY_KSF, OpaqueTsSuite, opaqueTsSuite } from '../../lib/recovery/opaque/opaque-ts.js';
+import type { OpaqueLoginStart, OpaqueSuite } from '../../lib/recovery/opaque/suite.js';
+import {
+  encodeVaultMessage,
+  opaqueBinding,
+  openEscrowTransport,
+  parseVaultMessage,
+  type VaultRequest,
+  type VaultResponse,
+} from '../../lib/recovery/protocol.js';
+import { fromHex, secureRandom } from '../../lib/util/bytes.js';
 // Types only: the soak script imports this file outside vitest.
 import type { describe as Describe, it as It } from 'vitest';
 
@@ -99,6 +115,8 @@ export interface EtcdCluster {
    * it sees a leader and can serve a quorum read.
    */
   waitHealthy(i?: number, timeoutMs?: number): Promise<void>;
+  /** Index of the current Raft leader, as the running members report it (etcd's status API). */
+  leader(): Promise<number | undefined>;
   /** Kill every member and delete the data directory. */
   stop(): Promise<void>;
 }
@@ -321,6 +339,29 @@ async function startOnce(options: EtcdClusterOptions): Promise<EtcdCluster> {
         }
       }
     },
+    async leader() {
+      // etcd's gRPC gateway (v3 API over HTTP/JSON): Maintenance.Status names this member and
+      // the leader it follows.
+      const ids: (string | undefined)[] = [];
+      let leaderId: string | undefined;
+      for (let i = 0; i < size; i++) {
+        if (!procs[i]) continue;
+        try {
+          const res = await fetch(`${members[i]!.clientUrl}/v3/maintenance/status`, {
+            method: 'POST',
+            body: '{}',
+            signal: AbortSignal.timeout(1500),
+          });
+          const body = (await res.json()) as { header?: { member_id?: string }; leader?: string };
+          ids[i] = body.header?.member_id;
+          if (body.leader && body.leader !== '0') leaderId = body.leader;
+        } catch {
+          // not answering: not the leader we can use
+        }
+      }
+      const i = ids.findIndex((id) => id !== undefined && id === leaderId);
+      return i < 0 ? undefined : i;
+    },
     async stop() {
       await Promise.all(members.map((_, i) => cluster.kill(i)));
       rmSync(root, { recursive: true, force: true });
@@ -345,3 +386,311 @@ function readTail(file: string): string {
     return '(no log)';
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reference vault processes in front of the cluster.
+//
+// Each is a separate Node process (this file run with `--vault-process` under tsx) serving
+// B2's `createVaultHandler` over node:http on 127.0.0.1, on the etcd store. Separate processes
+// make "kill a vault" a real crash: no shared memory, no finally blocks, no flushed buffers.
+
+/** What a vault process is started with (sent over stdin: the setup is a secret). */
+export interface VaultProcessConfig {
+  /** etcd client URLs. */
+  readonly hosts: readonly string[];
+  /** etcd key prefix shared by every process of one fleet. */
+  readonly namespace: string;
+  readonly fleetId: string;
+  /** The fleet's OPAQUE server setup, hex. */
+  readonly setupHex: string;
+  readonly guessLimit: number;
+  /** `insecure`: the identity KSF (fast, tests only); `scrypt`: the production suite. */
+  readonly ksf: 'insecure' | 'scrypt';
+  /** The store's per-call bound, ms. */
+  readonly storeTimeoutMs: number;
+  /**
+   * Test-only fault: SIGKILL this process right after its first successful compare-and-swap, so
+   * the write is durable in etcd but no answer ever leaves the vault.
+   */
+  readonly crashAfterFirstWrite?: boolean;
+}
+
+/** A running vault process. */
+export interface VaultProcess {
+  readonly url: string;
+  readonly pid: number;
+  /** Resolves with the exit code or signal when the process ends. */
+  readonly exited: Promise<string>;
+  /** SIGKILL and wait. */
+  kill(): Promise<void>;
+}
+
+const THIS_FILE = fileURLToPath(import.meta.url);
+
+/** The OPAQUE suite a vault process and its test clients use. */
+export function suiteFor(ksf: VaultProcessConfig['ksf']): OpaqueSuite {
+  return ksf === 'scrypt' ? opaqueTsSuite() : new OpaqueTsSuite(INSECURE_IDENTITY_KSF);
+}
+
+/**
+ * Start one vault process and wait until it listens.
+ *
+ * @example
+ * ```ts
+ * const v = await startVaultProcess({ hosts: cluster.endpoints, namespace: 'v/', fleetId: 'f', setupHex, guessLimit: 10, ksf: 'insecure', storeTimeoutMs: 3000 });
+ * await fetch(`${v.url}/v1/vault`, { method: 'POST', body });
+ * await v.kill();
+ * ```
+ */
+export async function startVaultProcess(config: VaultProcessConfig, startTimeoutMs = 30_000): Promise<VaultProcess> {
+  installExitHook();
+  const p = spawn(process.execPath, ['--import', 'tsx', THIS_FILE, '--vault-process'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    cwd: dirname(dirname(dirname(THIS_FILE))),
+  });
+  live.add(p);
+  const exited = new Promise<string>((resolve) => {
+    p.once('exit', (code, signal) => {
+      live.delete(p);
+      resolve(signal ?? String(code));
+    });
+    p.once('error', (e) => resolve(`error: ${e.message}`));
+  });
+  p.stdin!.end(JSON.stringify(config));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('vault process did not start in time')), startTimeoutMs);
+    p.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const m = /READY (http:\/\/127\.0\.0\.1:\d+)\n/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    void exited.then((how) => {
+      clearTimeout(timer);
+      reject(new Error(`vault process exited at start (${how})`));
+    });
+  });
+  return {
+    url,
+    pid: p.pid!,
+    exited,
+    async kill() {
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+async function vaultProcessMain(): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const config = JSON.parse(Buffer.concat(chunks).toString('utf8')) as VaultProcessConfig;
+  const etcd = createEtcdVaultStore({ hosts: config.hosts, namespace: config.namespace, timeoutMs: config.storeTimeoutMs });
+  let store: VaultStore = etcd;
+  if (config.crashAfterFirstWrite) {
+    store = {
+      get: (key) => etcd.get(key),
+      async compareAndSwap(key, expected, value) {
+        const ok = await etcd.compareAndSwap(key, expected, value);
+        // The write is durable (a quorum has it); die before the handler can answer.
+        if (ok) process.kill(process.pid, 'SIGKILL');
+        return ok;
+      },
+    };
+  }
+  const handler = createVaultHandler({
+    fleetId: config.fleetId,
+    setup: fromHex(config.setupHex),
+    store,
+    suite: suiteFor(config.ksf),
+    guessLimit: config.guessLimit,
+    // Test tokens: "test-token:<accountId>" authorizes that account.
+    verifyToken: async (t) => (t.startsWith('test-token:') ? t.slice('test-token:'.length) : undefined),
+  });
+  const served = await serveHandler(handler, { port: 0 });
+  process.stdout.write(`READY ${served.url}\n`);
+  process.once('SIGTERM', () => {
+    void served.close().finally(() => etcd.close().finally(() => process.exit(0)));
+  });
+}
+
+if (process.argv.includes('--vault-process') && process.argv[1] && resolve(process.argv[1]) === THIS_FILE) {
+  vaultProcessMain().catch((e: unknown) => {
+    console.error('vault process failed:', e);
+    process.exit(1);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A minimal wire-protocol client for the fault tests and the soak: every message explicit, so a
+// test can hold an attempt, retry it with the same attempt id on another vault process, or stop
+// between KE1 and KE3. (The SDK's vault client is the product; this is a probe.)
+
+/** No answer at all: the connection failed or the vault process died. */
+export class NoAnswer extends Error {}
+
+/** Options for {@link vaultProbe}. */
+export interface VaultProbeOptions {
+  readonly fleetId: string;
+  readonly suite: OpaqueSuite;
+  /** The fleet's OPAQUE public key (what a real client pins). */
+  readonly publicKey: Uint8Array;
+  /** Per-request timeout, ms (default 20 000). */
+  readonly timeoutMs?: number;
+}
+
+/** One recover attempt that has sent (or will send) KE1. */
+export interface LoginAttempt {
+  readonly accountId: string;
+  readonly attemptId: Uint8Array;
+  readonly start: OpaqueLoginStart;
+}
+
+/**
+ * A wire-level vault client for tests.
+ *
+ * @example
+ * ```ts
+ * const probe = vaultProbe({ fleetId, suite, publicKey });
+ * await probe.enroll(() => vault.url, 'alice', utf8('right code'), escrow);
+ * const r = await probe.send(vault.url, probe.loginInit(await probe.newAttempt('alice', utf8('wrong'))));
+ * ```
+ */
+export function vaultProbe(options: VaultProbeOptions) {
+  const { fleetId, suite, publicKey } = options;
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const header = (accountId: string, attemptId: Uint8Array) => ({ fleetId, suite: suite.id, accountId, attemptId });
+  const binding = (accountId: string) => opaqueBinding(fleetId, suite.id, accountId, publicKey);
+  const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+  /** Send one request; an HTTP answer (errors included) is returned, no answer throws NoAnswer. */
+  async function send(url: string, req: VaultRequest): Promise<VaultResponse> {
+    let bytes: Uint8Array;
+    try {
+      const res = await fetch(`${url}/v1/vault`, {
+        method: 'POST',
+        headers: { authorization: `Bearer test-token:${req.accountId}`, 'content-type': 'application/octet-stream' },
+        body: encodeVaultMessage(req) as Uint8Array<ArrayBuffer>,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      bytes = new Uint8Array(await res.arrayBuffer());
+    } catch (e) {
+      throw new NoAnswer(`no answer from ${url}`, { cause: e });
+    }
+    return parseVaultMessage(bytes, 'response');
+  }
+
+  const unavailable = (r: VaultResponse) => r.type === 'error' && r.code === 'VAULT_UNAVAILABLE';
+
+  /**
+   * Send the same request until a vault answers with something other than VAULT_UNAVAILABLE
+   * (what a client does with its idempotency key). `pick` chooses the vault for each try.
+   */
+  async function untilAnswered(
+    pick: () => string,
+    req: VaultRequest,
+    stats?: { retries: number },
+    deadlineMs = 60_000,
+  ): Promise<VaultResponse> {
+    const end = Date.now() + deadlineMs;
+    for (let i = 0; ; i++) {
+      try {
+        const r = await send(pick(), req);
+        if (!unavailable(r)) return r;
+      } catch (e) {
+        if (!(e instanceof NoAnswer)) throw e;
+      }
+      if (stats) stats.retries++;
+      if (Date.now() > end) throw new Error(`no answer for ${req.type} within ${deadlineMs} ms`);
+      await sleepMs(Math.min(500, 50 * 2 ** Math.min(i, 4)));
+    }
+  }
+
+  function expectType<T extends VaultResponse['type']>(r: VaultResponse, type: T): Extract<VaultResponse, { type: T }> {
+    if (r.type !== type) {
+      const detail = r.type === 'error' ? ` ${r.code}` : '';
+      throw new Error(`expected ${type}, got ${r.type}${detail}`);
+    }
+    return r as Extract<VaultResponse, { type: T }>;
+  }
+
+  return {
+    send,
+    untilAnswered,
+    expectType,
+
+    /** Enroll `accountId` (mode `new`) with `password`, storing `escrow`. Retries until done. */
+    async enroll(pick: () => string, accountId: string, password: Uint8Array, escrow: Uint8Array): Promise<void> {
+      const attemptId = secureRandom(16);
+      const start = await suite.startRegistration(password);
+      const h = header(accountId, attemptId);
+      const resp = expectType(await untilAnswered(pick, { ...h, type: 'register-init', mode: 'new', request: start.request }), 'register-response');
+      const { record, exportKey } = await start.finish(resp.response, binding(accountId));
+      exportKey.fill(0);
+      const req: VaultRequest = { ...h, type: 'register-finish', mode: 'new', record, escrow, grant: new Uint8Array(0) };
+      expectType(await untilAnswered(pick, req), 'registered');
+    },
+
+    /** A fresh login attempt (KE1 made, nothing sent). */
+    async newAttempt(accountId: string, password: Uint8Array): Promise<LoginAttempt> {
+      return { accountId, attemptId: secureRandom(16), start: await suite.startLogin(password) };
+    },
+
+    loginInit(a: LoginAttempt): VaultRequest {
+      return { ...header(a.accountId, a.attemptId), type: 'login-init', ke1: a.start.ke1 };
+    },
+
+    /** The client found the code wrong: close the attempt (its guess stays spent). */
+    abort(a: LoginAttempt): VaultRequest {
+      return { ...header(a.accountId, a.attemptId), type: 'login-finish', intent: 'abort', ke3: new Uint8Array(0) };
+    },
+
+    /**
+     * Run a whole wrong-code attempt: KE1 (the vault spends a guess), then abort. Returns the
+     * guesses remaining the vault announced with KE2.
+     */
+    async wrongAttempt(pick: () => string, accountId: string, password: Uint8Array, stats?: { retries: number }): Promise<number> {
+      const a = await this.newAttempt(accountId, password);
+      const ke2 = expectType(await untilAnswered(pick, this.loginInit(a), stats), 'login-response');
+      const fin = await untilAnswered(pick, this.abort(a), stats);
+      // A retried abort whose first try landed finds no pending login: PROTOCOL, and that is fine.
+      if (fin.type !== 'error' || (fin.code !== 'WRONG_CODE' && fin.code !== 'PROTOCOL' && fin.code !== 'LOCKED_OUT')) {
+        throw new Error(`abort answered ${fin.type}`);
+      }
+      return ke2.guessesRemaining;
+    },
+
+    /** Recover with the right code: returns the released escrow. */
+    async recover(pick: () => string, accountId: string, password: Uint8Array, stats?: { retries: number }): Promise<Uint8Array> {
+      const a = await this.newAttempt(accountId, password);
+      const ke2 = expectType(await untilAnswered(pick, this.loginInit(a), stats), 'login-response');
+      const done = await a.start.finish(ke2.ke2, binding(accountId));
+      if (!done) throw new Error('the right code did not open the envelope');
+      done.exportKey.fill(0);
+      const h = header(accountId, a.attemptId);
+      const req: VaultRequest = { ...h, type: 'login-finish', intent: 'recover', ke3: done.ke3 };
+      const res = expectType(await untilAnswered(pick, req, stats), 'login-result');
+      try {
+        return openEscrowTransport(done.sessionKey, h, res.sealed).escrow;
+      } finally {
+        done.sessionKey.fill(0);
+      }
+    },
+
+    statusRequest(accountId: string): VaultRequest {
+      return { ...header(accountId, secureRandom(16)), type: 'status' };
+    },
+
+    /** Status, retried until answered. */
+    async status(pick: () => string, accountId: string): Promise<{ state: string; guessesRemaining: number }> {
+      const r = expectType(await untilAnswered(pick, this.statusRequest(accountId)), 'status-result');
+      return { state: r.state, guessesRemaining: r.guessesRemaining };
+    },
+  };
+}
+
+/** The probe's type. */
+export type VaultProbe = ReturnType<typeof vaultProbe>;
