@@ -9,7 +9,7 @@ import { encryptArchive, decryptArchive } from '../../lib/archive/archive.js';
 import { defaultEngine } from '../../lib/archive/engines/default.js';
 import { nobleEngine } from '../../lib/archive/engines/noble.js';
 import { createWorkerEngine, type WorkerEngine } from '../../lib/archive/engines/workers.js';
-import type { CipherEngine } from '../../lib/archive/engine.js';
+import { chunkNonceTail, type CipherEngine } from '../../lib/archive/engine.js';
 import { copyBytes, equalBytes } from '../../lib/util/bytes.js';
 
 const MiB = 1024 * 1024;
@@ -138,6 +138,38 @@ async function equivalence(): Promise<Record<string, unknown>> {
   return out;
 }
 
+/**
+ * Engine-level throughput without the archive stream: `chunks` seals of `size` bytes with up to
+ * `window` in flight. Separates the pool's own cost from the stream's.
+ */
+async function sealLoopMs(choice: EngineChoice, workers: number, size: number, chunks: number, window: number, perWorker = 2): Promise<number> {
+  let engine: CipherEngine;
+  let done: () => void;
+  if (choice === 'workers-noble' || choice === 'workers-libsodium') {
+    const pool = createWorkerEngine({ workers, perWorker, engine: choice === 'workers-libsodium' ? 'libsodium' : 'noble' });
+    await pool.ready();
+    engine = pool;
+    done = () => pool.terminate();
+  } else {
+    ({ engine, done } = await engineFor(choice, workers));
+  }
+  try {
+    const p = piece().subarray(0, size);
+    const cipher = engine.create(new Uint8Array(32), new Uint8Array(16));
+    const aad = new Uint8Array(100);
+    const inflight: (Uint8Array | Promise<Uint8Array>)[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < chunks; i++) {
+      inflight.push(cipher.seal(chunkNonceTail(i, i === chunks - 1), p, aad));
+      if (inflight.length >= window) await inflight.shift();
+    }
+    await Promise.all(inflight);
+    return performance.now() - t0;
+  } finally {
+    done();
+  }
+}
+
 /** The page API the harness calls through `page.evaluate`. */
-export const api = { encryptMs, secretstreamMs, longestTask, equivalence };
+export const api = { encryptMs, secretstreamMs, longestTask, equivalence, sealLoopMs };
 (globalThis as unknown as { e2eeBench: typeof api }).e2eeBench = api;

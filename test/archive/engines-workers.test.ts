@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunkNonceTail } from '../../lib/archive/engine.js';
 import { nobleEngine } from '../../lib/archive/engines/noble.js';
 import { createWorkerEngine, type WorkerEngine, type WorkerLike } from '../../lib/archive/engines/workers.js';
+import { decryptArchive, encryptArchive } from '../../lib/archive/archive.js';
 import { isBackupError } from '../../lib/errors.js';
 import { equalBytes } from '../../lib/util/bytes.js';
 import { adaptNodeWorker, nodeWorkerFactory } from './engines-support.js';
@@ -55,6 +56,29 @@ describe('worker pool engine', () => {
           opened.forEach((o, i) => expect(o && equalBytes(o, chunks[i]!)).toBe(true));
           cipher.dispose();
           ref.dispose();
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
+  it('whole archives through the pool are byte-identical to noble’s and decrypt, tampering fails as ARCHIVE_AUTH_FAILED', async () => {
+    const engine = pool({ workers: 2, engine: 'noble' });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ maxLength: 20_000 }),
+        fc.integer({ min: 64, max: 3000 }),
+        async (key, salt, plain, chunkSize) => {
+          const opts = { chunkSize, random: () => salt.slice() };
+          const reference = await encryptArchive(key, new Uint8Array(16), plain, { ...opts, engine: nobleEngine() });
+          const archive = await encryptArchive(key, new Uint8Array(16), plain, { ...opts, engine });
+          expect(equalBytes(archive, reference)).toBe(true);
+          expect(equalBytes(await decryptArchive(key, reference, { engine }), plain)).toBe(true);
+          const bad = reference.slice();
+          bad[bad.length - 1]! ^= 1;
+          await expect(decryptArchive(key, bad, { engine })).rejects.toSatisfy((e) => isBackupError(e, 'ARCHIVE_AUTH_FAILED'));
         },
       ),
       { numRuns: 15 },
