@@ -1,7 +1,8 @@
 /**
- * Opt-in engine on libsodium's WebAssembly build (`libsodium-wrappers`), about 3× the pure-JS
- * engine in browsers. Loaded by dynamic `import()` from {@link createLibsodiumEngine}, so it never
- * enters the default bundle: an app pays for the ~190 KB (gzipped) of WASM only if it asks.
+ * Opt-in engine on libsodium's WebAssembly build (`libsodium-wrappers`), faster than the pure-JS
+ * engine in browsers (docs/ENGINES.md has the measured figures). Loaded by dynamic `import()` from {@link createLibsodiumEngine}, so it never
+ * enters the default bundle: an app pays for libsodium.js (about 154 KB gzipped, measured with
+ * esbuild; WASM embedded as base64) only if it asks.
  *
  * Same bytes as every other engine: HChaCha20 once per archive (from @noble/ciphers; the standard
  * libsodium.js build does not export `crypto_core_hchacha20`), then libsodium's

@@ -1,7 +1,7 @@
 /**
  * The Node fast path: HChaCha20 from @noble/ciphers once per archive, then OpenSSL's
  * ChaCha20-Poly1305 (RFC 8439 §2.8) through `node:crypto` for every chunk. Same bytes as the
- * pure-JS engine (see `subkey.ts` and docs/ENGINES.md), about 8× faster.
+ * pure-JS engine (`noble.ts`, docs/ENGINES.md), several times faster (measured figures there).
  *
  * This module never imports `node:crypto` itself: the caller hands the module in (it is an
  * injected side effect), and {@link nodeCryptoFromRuntime} finds it through
@@ -91,7 +91,7 @@ export function nodeCryptoFromRuntime(): NodeCryptoAead | undefined {
  * @example
  * ```ts
  * import * as nodeCrypto from 'node:crypto';
- * import { createNodeEngine } from 'e2ee-backup/engines/node';
+ * import { createNodeEngine } from 'e2ee-backup';
  *
  * const engine = createNodeEngine(nodeCrypto);
  * const cipher = engine.create(payloadKey, noncePrefix);
