@@ -104,10 +104,14 @@ function checkTime(now: number, name: string): number {
 
 function newGeneration(random: RandomSource, now: () => number, taken: readonly KeyGeneration[]): KeyGeneration {
   const createdAt = checkTime(now(), 'now');
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     const keyId = Uint8Array.from(abytes(random(KEY_ID_LENGTH), 'random(16)', KEY_ID_LENGTH));
-    // 2^-128 per pair with a real RNG; the loop only matters for a broken injected one.
-    if (taken.some((g) => sameId(g.keyId, keyId))) continue;
+    // A repeat has probability 2^-128 per pair with a real RNG: retrying only matters for a broken
+    // injected source, and a source that keeps repeating itself is refused.
+    if (taken.some((g) => sameId(g.keyId, keyId))) {
+      if (attempt >= 3) throw new RangeError('random returned a repeated keyId: it is not a random source');
+      continue;
+    }
     const raw = abytes(random(BACKUP_KEY_LENGTH), 'random(32)', BACKUP_KEY_LENGTH);
     const key = Uint8Array.from(raw);
     wipe(raw);
@@ -148,6 +152,10 @@ function assertKeyring(keyring: unknown, name = 'keyring'): asserts keyring is K
       }
     }
   });
+  const current = (keyring as { current?: unknown }).current as Partial<KeyGeneration> | undefined;
+  if (typeof current !== 'object' || current === null || !isBytes(current.keyId) || !sameId(current.keyId, (gens[gens.length - 1] as KeyGeneration).keyId)) {
+    throw new RangeError(`${name}.current must be the last generation`);
+  }
 }
 
 /**

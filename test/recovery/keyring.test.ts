@@ -151,6 +151,11 @@ describe('keyring generations', () => {
       encodeKeyring({ generations: [k.current, k.current], current: k.current }),
     ).toThrow(/duplicates/);
     expect(() => createKeyring(() => new Uint8Array(3))).toThrow(RangeError);
+    // A "random" source that repeats itself is refused instead of looping for ever.
+    const zeros = (n: number) => new Uint8Array(n);
+    expect(() => rotateKeyring(createKeyring(zeros), zeros)).toThrow(/repeated keyId/);
+    const k2 = rotateKeyring(k);
+    expect(() => encodeKeyring({ generations: k2.generations, current: k2.generations[0]! })).toThrow(/current/);
     expect(() => createKeyring(undefined, () => -1)).toThrow(/now/);
     expect(() => sealKeyring(k, new Uint8Array(16), new Uint8Array())).toThrow(/kek/);
     expect(() => deriveEscrowKek(new Uint8Array(16), 'f', 'a')).toThrow(/exportKey/);
