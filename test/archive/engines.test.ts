@@ -8,7 +8,7 @@ import { chunkNonceTail, type CipherEngine } from '../../lib/archive/engine.js';
 import { defaultEngine } from '../../lib/archive/engines/default.js';
 import { createLibsodiumEngine } from '../../lib/archive/engines/libsodium.js';
 import { createNodeEngine, nodeCryptoFromRuntime } from '../../lib/archive/engines/node.js';
-import { nobleEngine } from '../../lib/archive/engines/noble.js';
+import { hchacha20, nobleEngine } from '../../lib/archive/engines/noble.js';
 import { decryptArchive, encryptArchive } from '../../lib/archive/archive.js';
 import { createDecryptStream, createEncryptStream } from '../../lib/archive/stream.js';
 import { isBackupError } from '../../lib/errors.js';
@@ -29,6 +29,16 @@ function offsetView(b: Uint8Array, offset: number): Uint8Array {
   big.set(b, offset);
   return big.subarray(offset, offset + b.length);
 }
+
+describe('engines: the per-archive subkey', () => {
+  it('HChaCha20 matches draft-irtf-cfrg-xchacha-03 §2.2.1', () => {
+    const key = fromHex('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f');
+    const input = fromHex('000000090000004a0000000031415927');
+    const expected = fromHex('82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc');
+    expect(equalBytes(hchacha20(key, input), expected)).toBe(true);
+    expect(equalBytes(hchacha20(offsetView(key, 3), offsetView(input, 5)), expected)).toBe(true);
+  });
+});
 
 describe('engines: Wycheproof XChaCha20-Poly1305', () => {
   const vectors = wycheproofAead('xchacha20_poly1305_test.json');
