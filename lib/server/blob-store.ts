@@ -302,12 +302,19 @@ export function createBlobStoreHandler(options: BlobStoreHandlerOptions = {}): (
       path = trimSlashes(path.slice(basePath.length));
     }
     const dialect: Dialect = path === 's3' || path.startsWith('s3/') ? 's3' : 'http';
-    if (!(await authorized(req, url, path))) return errorResponse(dialect, 403, 'AccessDenied');
+    let res: Response;
     try {
-      return dialect === 's3' ? await s3(req, url, path) : await simple(req, url, path);
+      if (!(await authorized(req, url, path))) res = errorResponse(dialect, 403, 'AccessDenied');
+      else res = dialect === 's3' ? await s3(req, url, path) : await simple(req, url, path);
     } catch (e) {
-      return failure(dialect, e, 'NoSuchKey');
+      res = failure(dialect, e, 'NoSuchKey');
     }
+    // A HEAD answer carries the headers a GET would, never a body (RFC 9110 §9.3.2).
+    if (req.method === 'HEAD' && res.body !== null) {
+      await res.body.cancel();
+      return new Response(null, { status: res.status, headers: res.headers });
+    }
+    return res;
   };
 
   async function getObject(req: Request, key: string, dialect: Dialect): Promise<Response> {

@@ -96,6 +96,8 @@ export interface Transport {
 
 /** Statuses that say "try again": RFC 9110 §15.5.9 (408), RFC 6585 §4 (429), §15.6 (5xx). */
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+/** How much of an error answer's body is kept (for its error code); the rest is dropped. */
+const ERROR_BODY_CAP = 64 * 1024;
 /** Retry-After longer than this many digits is nonsense; parse no further. */
 const MAX_RETRY_AFTER_DIGITS = 10;
 
@@ -217,9 +219,15 @@ export function createTransport(options: TransportOptions): Transport {
         signal: ctrl.signal,
       });
       const res = await raceAbort(fetchFn(request), ctrl.signal);
-      const bytes = await readCapped(res, req.maxResponseBytes, ctrl.signal, peer);
+      const ok = res.status >= 200 && res.status < 300;
+      // A HEAD answer has no body (RFC 9110 §9.3.2); an error body is only read for its code, so
+      // it gets its own small cap and is truncated rather than refused.
+      const bytes =
+        req.method === 'HEAD'
+          ? await discard(res)
+          : await readCapped(res, ok ? req.maxResponseBytes : ERROR_BODY_CAP, ctrl.signal, peer, !ok);
       const response: TransportResponse = { status: res.status, headers: res.headers, body: bytes };
-      if (res.status >= 200 && res.status < 300) return response;
+      if (ok) return response;
       return {
         kind: 'status',
         status: res.status,
@@ -312,10 +320,10 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
  * Read a response body in full, at most `cap` bytes, stopping when `signal` aborts. Reading
  * ourselves (not `arrayBuffer()`) lets us cap a lying or endless body before buffering it.
  */
-async function readCapped(res: Response, cap: number, signal: AbortSignal, peer: string): Promise<Uint8Array> {
+async function readCapped(res: Response, cap: number, signal: AbortSignal, peer: string, truncate: boolean): Promise<Uint8Array> {
   if (res.body === null) return new Uint8Array(0);
   const declared = res.headers.get('content-length');
-  if (declared !== null && /^\d{1,16}$/.test(declared) && Number(declared) > cap) {
+  if (!truncate && declared !== null && /^\d{1,16}$/.test(declared) && Number(declared) > cap) {
     await res.body.cancel().catch(() => undefined);
     throw new BackupError('PROTOCOL', `the ${peer} sent a body over the ${cap}-byte limit`, { limit: cap });
   }
@@ -331,6 +339,12 @@ async function readCapped(res: Response, cap: number, signal: AbortSignal, peer:
       const { done, value } = await reader.read();
       if (signal.aborted) throw signal.reason;
       if (done) break;
+      if (truncate && total + value.length > cap) {
+        chunks.push(value.subarray(0, cap - total));
+        total = cap;
+        await reader.cancel().catch(() => undefined);
+        break;
+      }
       total += value.length;
       if (total > cap) {
         await reader.cancel().catch(() => undefined);
@@ -349,6 +363,11 @@ async function readCapped(res: Response, cap: number, signal: AbortSignal, peer:
     off += c.length;
   }
   return out;
+}
+
+async function discard(res: Response): Promise<Uint8Array> {
+  await res.body?.cancel().catch(() => undefined);
+  return new Uint8Array(0);
 }
 
 function asArrayBufferView(b: Uint8Array): Uint8Array<ArrayBuffer> {

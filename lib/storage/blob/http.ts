@@ -39,8 +39,45 @@ export interface PresignedCaller {
   ): Promise<TransportResponse>;
 }
 
+/** Statuses whose error code the adapters read from the body (several distinct errors share 400). */
+const READ_ERROR_STATUS = [400, 409];
+
+/**
+ * @internal Map an error code in S3's vocabulary (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html),
+ * which the simple protocol's JSON errors reuse, to a {@link BackupError}.
+ */
+export function storeError(status: number, code: string | undefined, peer: string): BackupError {
+  const safe = code !== undefined && /^[A-Za-z]{1,64}$/.test(code) ? code : 'unknown error';
+  const msg = `the ${peer} answered ${status} ${safe}`;
+  switch (code) {
+    case 'EntityTooSmall':
+    case 'InvalidPart':
+    case 'InvalidPartOrder':
+    case 'InvalidArgument':
+    case 'InvalidRange':
+      return new BackupError('INVALID_ARGUMENT', msg, { status });
+    case 'EntityTooLarge':
+      return new BackupError('QUOTA_EXCEEDED', msg, { status });
+    case 'NoSuchKey':
+    case 'NoSuchUpload':
+      return new BackupError('NOT_FOUND', msg, { status });
+    case 'PreconditionFailed':
+    case 'ConditionalRequestConflict':
+      return new BackupError('PRECONDITION_FAILED', msg, { status });
+    case 'AccessDenied':
+    case 'ExpiredToken':
+      return new BackupError('UNAUTHORIZED', msg, { status });
+    default:
+      return new BackupError('BLOB_STORE_FAILED', msg, { status });
+  }
+}
+
 /** @internal */
-export function createPresignedCaller(options: PresignedBlobStoreOptions, peerName: string): PresignedCaller {
+export function createPresignedCaller(
+  options: PresignedBlobStoreOptions,
+  peerName: string,
+  readErrorCode: (body: Uint8Array) => string | undefined,
+): PresignedCaller {
   if (typeof options?.presign !== 'function') throw new TypeError('options.presign must be a function');
   const limits = resolveLimits(options.limits);
   const minRate = options.minBytesPerSecond ?? 65_536;
@@ -53,12 +90,23 @@ export function createPresignedCaller(options: PresignedBlobStoreOptions, peerNa
       throwIfAborted(req.signal);
       const p = await resolvePresigned(options.presign, op, req.signal);
       const extra = req.transferBytes ? Math.ceil((req.transferBytes / minRate) * 1000) : 0;
-      return transport.request({
+      const res = await transport.request({
         ...req,
         url: p.url,
         headers: { ...(p.headers ?? {}), ...(req.headers ?? {}) },
         timeoutMs: baseTimeout + extra,
+        passStatuses: [...(req.passStatuses ?? []), ...READ_ERROR_STATUS],
       });
+      if (READ_ERROR_STATUS.includes(res.status) && !(req.passStatuses ?? []).includes(res.status)) {
+        let code: string | undefined;
+        try {
+          code = readErrorCode(res.body);
+        } catch {
+          code = undefined;
+        }
+        throw storeError(res.status, code, peerName);
+      }
+      return res;
     },
   };
 }
@@ -140,7 +188,10 @@ export function headSize(res: TransportResponse, maxObjectSize: number): number 
  * ```
  */
 export function createHttpBlobStore(options: HttpBlobStoreOptions): BlobStore {
-  const c = createPresignedCaller(options, 'blob store');
+  const c = createPresignedCaller(options, 'blob store', (body) => {
+    const o = parseJson(body) as { error?: unknown } | null;
+    return typeof o?.error === 'string' ? o.error : undefined;
+  });
   const limits = c.limits;
 
   return {

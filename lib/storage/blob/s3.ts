@@ -10,9 +10,8 @@
 import { BackupError, isBackupError } from '../../errors.js';
 import { abytes, fromUtf8, utf8 } from '../../util/bytes.js';
 import { throwIfAborted } from '../../errors.js';
-import type { TransportResponse } from '../../transport/http.js';
 import { checkCompletedParts, checkPartNumber, checkRange, checkUploadRef } from './checks.js';
-import { createPresignedCaller, headSize, rangedBody, requireEtag } from './http.js';
+import { createPresignedCaller, headSize, rangedBody, requireEtag, storeError } from './http.js';
 import type { PresignedBlobStoreOptions } from './presigned.js';
 import { childText, childrenNamed, escapeXml, parseXml, requireInt, requireText, type XmlElement } from './xml.js';
 import {
@@ -32,8 +31,7 @@ export type S3BlobStoreOptions = PresignedBlobStoreOptions;
 const MAX_XML_BYTES = 4 * 2 ** 20;
 /** Pages followed at most (ListObjectsV2, ListParts). */
 const MAX_PAGES = 1000;
-/** Statuses whose S3 error code we read ourselves (S3 reports several distinct errors as 400). */
-const S3_PASS = [400, 409];
+
 
 function protocol(what: string): BackupError {
   return new BackupError('PROTOCOL', `S3 sent ${what}`);
@@ -53,43 +51,15 @@ export function parseS3Xml(body: Uint8Array, root: string): XmlElement {
   return doc;
 }
 
-/** Map an S3 `<Error>` (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html). */
+/** Map an S3 `<Error>` document (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html). */
 function s3Error(status: number, doc: XmlElement | undefined): BackupError {
-  const code = doc === undefined ? undefined : childText(doc, 'Code');
-  const safe = code !== undefined && /^[A-Za-z]{1,64}$/.test(code) ? code : 'unknown';
-  const msg = `S3 answered ${status} ${safe}`;
-  switch (code) {
-    case 'EntityTooSmall':
-    case 'InvalidPart':
-    case 'InvalidPartOrder':
-    case 'InvalidArgument':
-      return new BackupError('INVALID_ARGUMENT', msg, { status });
-    case 'EntityTooLarge':
-      return new BackupError('QUOTA_EXCEEDED', msg, { status });
-    case 'NoSuchKey':
-    case 'NoSuchUpload':
-      return new BackupError('NOT_FOUND', msg, { status });
-    case 'PreconditionFailed':
-    case 'ConditionalRequestConflict':
-      return new BackupError('PRECONDITION_FAILED', msg, { status });
-    case 'AccessDenied':
-    case 'ExpiredToken':
-      return new BackupError('UNAUTHORIZED', msg, { status });
-    default:
-      return new BackupError('BLOB_STORE_FAILED', msg, { status });
-  }
+  return storeError(status, doc === undefined ? undefined : childText(doc, 'Code'), 'S3 store');
 }
 
-/** Throw the mapped error for a passed-through 4xx. */
-function checkStatus(res: TransportResponse): void {
-  if (res.status >= 200 && res.status < 300) return;
-  let doc: XmlElement | undefined;
-  try {
-    doc = parseXml(fromUtf8(res.body), { maxLength: MAX_XML_BYTES, maxDepth: 8 });
-  } catch {
-    doc = undefined;
-  }
-  throw s3Error(res.status, doc?.name === 'Error' ? doc : undefined);
+/** The `<Code>` of an S3 error body, if it is one. */
+function errorCodeOf(body: Uint8Array): string | undefined {
+  const doc = parseXml(fromUtf8(body), { maxLength: MAX_XML_BYTES, maxDepth: 8 });
+  return doc.name === 'Error' ? childText(doc, 'Code') : undefined;
 }
 
 function parseBool(el: XmlElement, name: string): boolean {
@@ -164,7 +134,7 @@ export function parseListObjects(
  * ```
  */
 export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
-  const c = createPresignedCaller(options, 'S3 store');
+  const c = createPresignedCaller(options, 'S3 store', errorCodeOf);
   const limits = c.limits;
   const small = 64 * 1024;
 
@@ -183,9 +153,8 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
       // CreateMultipartUpload is a POST that makes a new UploadId each time: never retried.
       const res = await c.call(
         { op: 'createUpload', key, ...(len === undefined ? {} : { contentLength: len }) },
-        { method: 'POST', idempotent: false, signal: opts.signal, maxResponseBytes: small, passStatuses: S3_PASS },
+        { method: 'POST', idempotent: false, signal: opts.signal, maxResponseBytes: small },
       );
-      checkStatus(res);
       return { key, uploadId: parseInitiate(res.body) };
     },
 
@@ -199,9 +168,8 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
       // UploadPart overwrites the same part number: safe to repeat.
       const res = await c.call(
         { op: 'putPart', key: upload.key, uploadId: upload.uploadId, partNumber, contentLength: bytes.length },
-        { method: 'PUT', idempotent: true, body: bytes, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length, passStatuses: S3_PASS },
+        { method: 'PUT', idempotent: true, body: bytes, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
       );
-      checkStatus(res);
       return { etag: requireEtag(res) };
     },
 
@@ -212,10 +180,9 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
       for (let page = 0; page < MAX_PAGES; page++) {
         const res = await c.call(
           { op: 'listParts', key: upload.key, uploadId: upload.uploadId, ...(marker === undefined ? {} : { partNumberMarker: marker }) },
-          { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_XML_BYTES, passStatuses: S3_PASS },
+          { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_XML_BYTES },
         );
-        checkStatus(res);
-        const { parts, next } = parseListParts(res.body, limits);
+          const { parts, next } = parseListParts(res.body, limits);
         for (const p of parts) {
           if (out.length > 0 && p.partNumber <= out[out.length - 1]!.partNumber) throw protocol('parts out of order');
           out.push(p);
@@ -247,11 +214,9 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
             body,
             signal: opts.signal,
             maxResponseBytes: small,
-            passStatuses: S3_PASS,
-          },
+            },
         );
-        checkStatus(res);
-        // S3 may answer 200 and then report a failure in the body (API_CompleteMultipartUpload):
+          // S3 may answer 200 and then report a failure in the body (API_CompleteMultipartUpload):
         // parseS3Xml turns an <Error> root into a BackupError.
         const doc = parseS3Xml(res.body, 'CompleteMultipartUploadResult');
         const etag = etagOf(doc);
@@ -271,11 +236,10 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
 
     async abortUpload(upload, opts = {}) {
       checkUploadRef(upload);
-      const res = await c.call(
+      await c.call(
         { op: 'abortUpload', key: upload.key, uploadId: upload.uploadId },
-        { method: 'DELETE', idempotent: true, signal: opts.signal, maxResponseBytes: small, passStatuses: [...S3_PASS, 404] },
+        { method: 'DELETE', idempotent: true, signal: opts.signal, maxResponseBytes: small, passStatuses: [404] },
       );
-      if (res.status !== 404) checkStatus(res);
     },
 
     async put(key, bytes, opts = {}) {
@@ -292,9 +256,8 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
       if (opts.ifNoneMatch !== undefined) headers['if-none-match'] = opts.ifNoneMatch;
       const res = await c.call(
         { op: 'put', key, contentLength: bytes.length },
-        { method: 'PUT', idempotent: true, headers, body: bytes, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length, passStatuses: S3_PASS },
+        { method: 'PUT', idempotent: true, headers, body: bytes, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
       );
-      checkStatus(res);
       return { size: bytes.length, etag: requireEtag(res) };
     },
 
@@ -314,10 +277,8 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
           signal: opts.signal,
           maxResponseBytes: cap,
           transferBytes: range?.length ?? 0,
-          passStatuses: S3_PASS,
         },
       );
-      checkStatus(res);
       return range === undefined ? res.body : rangedBody(res, range.offset, range.length);
     },
 
@@ -325,20 +286,18 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
       assertBlobKey(key);
       const res = await c.call(
         { op: 'head', key },
-        { method: 'HEAD', idempotent: true, signal: opts.signal, maxResponseBytes: 0, passStatuses: [...S3_PASS, 404] },
+        { method: 'HEAD', idempotent: true, signal: opts.signal, maxResponseBytes: 0, passStatuses: [404] },
       );
       if (res.status === 404) return undefined;
-      checkStatus(res);
       return { size: headSize(res, limits.maxObjectSize), etag: requireEtag(res) };
     },
 
     async delete(key, opts = {}) {
       assertBlobKey(key);
-      const res = await c.call(
+      await c.call(
         { op: 'delete', key },
-        { method: 'DELETE', idempotent: true, signal: opts.signal, maxResponseBytes: small, passStatuses: [...S3_PASS, 404] },
+        { method: 'DELETE', idempotent: true, signal: opts.signal, maxResponseBytes: small, passStatuses: [404] },
       );
-      if (res.status !== 404) checkStatus(res);
     },
 
     async list(prefix, opts = {}) {
@@ -348,10 +307,9 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
       for (let page = 0; page < MAX_PAGES; page++) {
         const res = await c.call(
           { op: 'list', prefix, ...(token === undefined ? {} : { continuationToken: token }) },
-          { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_XML_BYTES, passStatuses: S3_PASS },
+          { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_XML_BYTES },
         );
-        checkStatus(res);
-        const { objects, next } = parseListObjects(res.body, prefix, limits.maxObjectSize);
+          const { objects, next } = parseListObjects(res.body, prefix, limits.maxObjectSize);
         for (const o of objects) {
           if (out.length > 0 && o.key <= out[out.length - 1]!.key) throw protocol('keys out of order');
           out.push(o);
