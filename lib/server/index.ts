@@ -16,6 +16,7 @@ export { createMemoryVaultStore } from './stores/memory.js';
 export type { MemoryVaultStore } from './stores/memory.js';
 export { createFileVaultStore } from './stores/file.js';
 export type { FileVaultStoreOptions } from './stores/file.js';
+export { createEtcdVaultStore, ETCD_MAX_KEY_BYTES, ETCD_MAX_VALUE_BYTES, type EtcdVaultStore, type EtcdVaultStoreOptions, type EtcdClientOptions } from './stores/etcd.js';
 export { createWitnessLog, createWitnessHandler } from './witness.js';
 export type { WitnessLog, WitnessLogEntry, WitnessLogOptions, WitnessLogState, WitnessHandlerOptions } from './witness.js';
 

@@ -35,10 +35,13 @@ import { fromHex, secureRandom } from '../../lib/util/bytes.js';
 // Types only: the soak script imports this file outside vitest.
 import type { describe as Describe, it as It } from 'vitest';
 
-/** Where the etcd binary is, or `undefined` when it is not installed. */
+/**
+ * Where the etcd binary is, or `undefined` when it is not installed. `ETCD_BIN`, when set, is
+ * the only place looked at (so `ETCD_BIN=/nonexistent CI=1` shows what CI does without etcd).
+ */
 export function findEtcd(): string | undefined {
-  const candidates = [process.env.ETCD_BIN, '/usr/bin/etcd', '/usr/local/bin/etcd'];
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir) candidates.push(join(dir, 'etcd'));
+  const candidates = process.env.ETCD_BIN ? [process.env.ETCD_BIN] : ['/usr/bin/etcd', '/usr/local/bin/etcd'];
+  if (!process.env.ETCD_BIN) for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir) candidates.push(join(dir, 'etcd'));
   for (const c of candidates) {
     if (!c) continue;
     try {

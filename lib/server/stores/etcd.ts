@@ -21,25 +21,30 @@
  *
  * @module
  */
-import {
-  ClientClosedError,
-  Etcd3,
-  EtcdAuthenticationFailedError,
-  EtcdPermissionDeniedError,
-  GRPCInvalidArgumentError,
-  GRPCUnauthenticatedError,
-  type IKeyValue,
-  type IOptions,
-  type IRequestOp,
-  type ITxnResponse,
-} from 'etcd3';
+// Types only at load time: etcd3 (gRPC) is loaded on first use, so `e2ee-backup/server` stays
+// importable by vaults that never use etcd and do not install it.
+import type { Etcd3, IKeyValue, IOptions, IRequestOp, ITxnResponse } from 'etcd3';
 import { BackupError } from '../../errors.js';
 import { abytes, equalBytes, isBytes, secureRandom, utf8, type RandomSource } from '../../util/bytes.js';
 import type { VaultStore, Versioned } from '../vault-store.js';
 
-/** Largest value the store accepts, in bytes (etcd's default request limit is 1.5 MiB). */
+/**
+ * Largest value the store accepts, in bytes (etcd's default request limit is 1.5 MiB).
+ *
+ * @example
+ * ```ts
+ * if (record.length > ETCD_MAX_VALUE_BYTES) throw new RangeError('record too large for etcd');
+ * ```
+ */
 export const ETCD_MAX_VALUE_BYTES = 1 << 20;
-/** Largest key (namespace excluded), in UTF-8 bytes. */
+/**
+ * Largest key (namespace excluded), in UTF-8 bytes.
+ *
+ * @example
+ * ```ts
+ * const fits = new TextEncoder().encode(key).length <= ETCD_MAX_KEY_BYTES;
+ * ```
+ */
 export const ETCD_MAX_KEY_BYTES = 1024;
 /** Longest namespace prefix, in UTF-8 bytes. */
 const MAX_NAMESPACE_BYTES = 256;
@@ -52,10 +57,27 @@ const HEADER_BYTES = 1 + TOKEN_BYTES;
 /** etcd revisions are positive int64s, sent as decimal strings (etcd3 loads longs as strings). */
 const REVISION = /^[1-9][0-9]{0,18}$/;
 
-/** Client settings passed through to `etcd3` (TLS, user/password auth, gRPC channel options). */
+/**
+ * Client settings passed through to `etcd3` (TLS, user/password auth, gRPC channel options).
+ *
+ * @example
+ * ```ts
+ * const client: EtcdClientOptions = {
+ *   credentials: { rootCertificate: readFileSync('ca.pem') },
+ *   auth: { username: 'vault', password: process.env.ETCD_PASSWORD! },
+ * };
+ * ```
+ */
 export type EtcdClientOptions = Pick<IOptions, 'credentials' | 'auth' | 'grpcOptions' | 'dialTimeout'>;
 
-/** Options for {@link createEtcdVaultStore}. */
+/**
+ * Options for {@link createEtcdVaultStore}.
+ *
+ * @example
+ * ```ts
+ * const options: EtcdVaultStoreOptions = { hosts: ['https://etcd-1:2379', 'https://etcd-2:2379', 'https://etcd-3:2379'], namespace: 'vault-eu1/' };
+ * ```
+ */
 export interface EtcdVaultStoreOptions {
   /**
    * Client URLs of the members, e.g. `['http://10.0.0.1:2379', 'http://10.0.0.2:2379']`. List
@@ -80,7 +102,15 @@ export interface EtcdVaultStoreOptions {
   readonly client?: EtcdClientOptions;
 }
 
-/** A {@link VaultStore} on etcd; `close()` releases the gRPC connections. */
+/**
+ * A {@link VaultStore} on etcd; `close()` releases the gRPC connections.
+ *
+ * @example
+ * ```ts
+ * const store: EtcdVaultStore = createEtcdVaultStore({ hosts: 'http://127.0.0.1:2379' });
+ * process.once('SIGTERM', () => void store.close());
+ * ```
+ */
 export interface EtcdVaultStore extends VaultStore {
   close(): Promise<void>;
 }
@@ -126,7 +156,7 @@ export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultS
   const random = options.random ?? secureRandom;
   if (typeof random !== 'function') throw new TypeError('options.random must be a function');
 
-  const client = new Etcd3({
+  const clientOptions: IOptions = {
     ...options.client,
     hosts: [...hosts],
     faultHandling: {
@@ -138,8 +168,27 @@ export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultS
       // cool-down skips a dead member without that stall.
       host: () => coolDownGate(MEMBER_COOL_DOWN_MS),
     },
-  });
+  };
   let closed = false;
+  let connecting: Promise<Connected> | undefined;
+  let connected: Connected | undefined;
+
+  function connect(): Promise<Connected> {
+    connecting ??= import('etcd3').then(
+      (mod) => {
+        const client = new mod.Etcd3(clientOptions);
+        connected = { client, isPermanent: permanentErrors(mod) };
+        // close() may have run while the module was loading.
+        if (closed) client.close();
+        return connected;
+      },
+      (e: unknown) => {
+        connecting = undefined;
+        throw new BackupError('VAULT_UNAVAILABLE', 'etcd store: the etcd3 package cannot be loaded (npm install etcd3)', { cause: e });
+      },
+    );
+    return connecting;
+  }
 
   function fullKey(key: unknown): Buffer {
     if (typeof key !== 'string') throw new TypeError('key must be a string');
@@ -157,15 +206,20 @@ export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultS
    * Run `attempt` until it settles or the call's deadline passes. Errors that no retry can fix
    * (bad credentials, a closed client) stop at once.
    */
-  async function withRetries<T>(what: string, attempt: (deadline: number) => Promise<T>, onError?: () => void): Promise<T> {
+  async function withRetries<T>(
+    what: string,
+    attempt: (client: Etcd3, deadline: number) => Promise<T>,
+    onError?: () => void,
+  ): Promise<T> {
     const end = Date.now() + timeoutMs;
+    const { client, isPermanent } = await connect();
     let lastError: unknown;
     for (let i = 0; ; i++) {
       assertOpen();
       const now = Date.now();
       if (now >= end) break;
       try {
-        return await attempt(Math.min(end, now + attemptTimeoutMs));
+        return await attempt(client, Math.min(end, now + attemptTimeoutMs));
       } catch (e) {
         if (e instanceof BackupError) throw e;
         onError?.();
@@ -188,7 +242,7 @@ export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultS
     async get(key: string): Promise<Versioned | undefined> {
       const k = fullKey(key);
       assertOpen();
-      const res = await withRetries('read', (deadline) =>
+      const res = await withRetries('read', (client, deadline) =>
         // serializable: false is etcd's default, spelled out: a linearizable read goes through the
         // leader's ReadIndex and therefore needs a quorum (etcd API guarantees, "Linearizability").
         client.kv.range({ key: k, serializable: false, limit: 2 }, { deadline }),
@@ -227,7 +281,7 @@ export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultS
       let ambiguous = false;
       const res: ITxnResponse = await withRetries(
         'write',
-        (deadline) => client.kv.txn({ compare: [compare], success: [then], failure: [otherwise] }, { deadline }),
+        (client, deadline) => client.kv.txn({ compare: [compare], success: [then], failure: [otherwise] }, { deadline }),
         () => {
           ambiguous = true;
         },
@@ -248,7 +302,7 @@ export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultS
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      client.close();
+      connected?.client.close();
     },
   };
 }
@@ -258,14 +312,21 @@ function checkMs(v: unknown, name: string): void {
   if (v < 1 || v > 600_000) throw new RangeError(`${name} must be between 1 and 600000 ms`);
 }
 
-function isPermanent(e: unknown): boolean {
-  return (
-    e instanceof ClientClosedError ||
-    e instanceof GRPCInvalidArgumentError ||
-    e instanceof GRPCUnauthenticatedError ||
-    e instanceof EtcdAuthenticationFailedError ||
-    e instanceof EtcdPermissionDeniedError
-  );
+interface Connected {
+  readonly client: Etcd3;
+  /** Errors no retry can fix: bad credentials, a rejected request, a closed client. */
+  readonly isPermanent: (e: unknown) => boolean;
+}
+
+function permanentErrors(mod: typeof import('etcd3')): (e: unknown) => boolean {
+  const kinds = [
+    mod.ClientClosedError,
+    mod.GRPCInvalidArgumentError,
+    mod.GRPCUnauthenticatedError,
+    mod.EtcdAuthenticationFailedError,
+    mod.EtcdPermissionDeniedError,
+  ];
+  return (e) => kinds.some((k) => e instanceof k);
 }
 
 /** How long a member that just failed a call is skipped while another member can be tried. */
