@@ -54,7 +54,7 @@ describeWithEtcd({ describe, it }, 'reference vault on etcd, under faults', () =
 
   async function expectRecovers(accountId: string): Promise<void> {
     const got = await probe.recover(anyVault, accountId, RIGHT);
-    expect(equalBytes(got, escrows.get(accountId)!)).toBe(true);
+    expect(equalBytes(got.escrow, escrows.get(accountId)!)).toBe(true);
     expect(await probe.status(anyVault, accountId)).toEqual({ state: 'enrolled', guessesRemaining: GUESS_LIMIT });
   }
 

@@ -535,6 +535,16 @@ if (process.argv.includes('--vault-process') && process.argv[1] && resolve(proce
 /** No answer at all: the connection failed or the vault process died. */
 export class NoAnswer extends Error {}
 
+/**
+ * A login whose KE3 was processed but whose answer was lost (the vault process died, say): the
+ * retry finds the attempt closed. `announced` is what KE2 said before.
+ */
+export class AnswerLost extends Error {
+  constructor(readonly announced: number) {
+    super('the answer to KE3 was lost and the attempt is closed');
+  }
+}
+
 /** Options for {@link vaultProbe}. */
 export interface VaultProbeOptions {
   readonly fleetId: string;
@@ -666,8 +676,17 @@ export function vaultProbe(options: VaultProbeOptions) {
       return ke2.guessesRemaining;
     },
 
-    /** Recover with the right code: returns the released escrow. */
-    async recover(pick: () => string, accountId: string, password: Uint8Array, stats?: { retries: number }): Promise<Uint8Array> {
+    /**
+     * Recover with the right code: the released escrow and the guesses remaining the vault
+     * announced with KE2. Throws {@link AnswerLost} when the KE3 answer was lost and the retry
+     * found the attempt already finished (the vault reset the counter; the escrow went nowhere).
+     */
+    async recover(
+      pick: () => string,
+      accountId: string,
+      password: Uint8Array,
+      stats?: { retries: number },
+    ): Promise<{ escrow: Uint8Array; announced: number }> {
       const a = await this.newAttempt(accountId, password);
       const ke2 = expectType(await untilAnswered(pick, this.loginInit(a), stats), 'login-response');
       const done = await a.start.finish(ke2.ke2, binding(accountId));
@@ -675,9 +694,14 @@ export function vaultProbe(options: VaultProbeOptions) {
       done.exportKey.fill(0);
       const h = header(accountId, a.attemptId);
       const req: VaultRequest = { ...h, type: 'login-finish', intent: 'recover', ke3: done.ke3 };
-      const res = expectType(await untilAnswered(pick, req, stats), 'login-result');
       try {
-        return openEscrowTransport(done.sessionKey, h, res.sealed).escrow;
+        const before = stats?.retries ?? 0;
+        const fin = await untilAnswered(pick, req, stats);
+        if (fin.type === 'error' && fin.code === 'PROTOCOL' && (stats?.retries ?? 0) > before) {
+          throw new AnswerLost(ke2.guessesRemaining);
+        }
+        const res = expectType(fin, 'login-result');
+        return { escrow: openEscrowTransport(done.sessionKey, h, res.sealed).escrow, announced: ke2.guessesRemaining };
       } finally {
         done.sessionKey.fill(0);
       }
