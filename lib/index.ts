@@ -145,3 +145,27 @@ export type {
   OpaqueBinding,
 } from './recovery/protocol.js';
 export type { RandomSource } from './util/bytes.js';
+export { createMemoryBlobStore } from './storage/blob/memory.js';
+export type { MemoryBlobStoreOptions } from './storage/blob/memory.js';
+export { createHttpBlobStore } from './storage/blob/http.js';
+export type { HttpBlobStoreOptions } from './storage/blob/http.js';
+export { createS3BlobStore } from './storage/blob/s3.js';
+export type { S3BlobStoreOptions } from './storage/blob/s3.js';
+export { assertBlobKey, isBlobKey, assertBlobPrefix } from './storage/blob/types.js';
+export type {
+  BlobStore,
+  BlobStoreLimits,
+  BlobCallOptions,
+  BlobGetOptions,
+  BlobPutOptions,
+  CreateUploadOptions,
+  BlobInfo,
+  BlobListEntry,
+  ByteRange,
+  UploadRef,
+  UploadedPart,
+  CompletedPart,
+} from './storage/blob/types.js';
+export type { BlobOp, BlobOpName, PresignFn, PresignedRequest, PresignedBlobStoreOptions } from './storage/blob/presigned.js';
+export { createTransport, defaultSleep, parseRetryAfter, statusToCode } from './transport/http.js';
+export type { FetchLike, SleepFn, RetryOptions, TransportOptions, TransportRequest, TransportResponse, Transport } from './transport/http.js';

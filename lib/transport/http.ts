@@ -59,9 +59,13 @@ export interface TransportOptions {
 
 /** One call through {@link Transport.request}. */
 export interface TransportRequest {
+  /** HTTP method. */
   readonly method: string;
+  /** Absolute URL. */
   readonly url: string;
+  /** Request headers. */
   readonly headers?: Readonly<Record<string, string>>;
+  /** Request body, sent as is on every attempt. */
   readonly body?: Uint8Array;
   /** True only if repeating the request leaves the same server state (GET, HEAD, PUT, DELETE). */
   readonly idempotent: boolean;
@@ -80,8 +84,11 @@ export interface TransportRequest {
 
 /** A response, its body read in full (within the cap and the timeout). */
 export interface TransportResponse {
+  /** HTTP status. */
   readonly status: number;
+  /** Response headers. */
   readonly headers: Headers;
+  /** The whole body (empty for HEAD; an error body truncated to 64 KiB). */
   readonly body: Uint8Array;
 }
 

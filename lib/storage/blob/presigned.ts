@@ -32,7 +32,9 @@ export type BlobOpName = BlobOp['op'];
 
 /** A URL to call, with any headers the backend wants sent (signed headers, a bearer token). */
 export interface PresignedRequest {
+  /** Absolute http(s) URL. */
   readonly url: string;
+  /** Headers to send with it. */
   readonly headers?: Readonly<Record<string, string>>;
 }
 

@@ -23,7 +23,9 @@ export interface BlobCallOptions {
 
 /** A byte range of a blob: `length` bytes starting at `offset` (both non-negative safe integers). */
 export interface ByteRange {
+  /** First byte. */
   readonly offset: number;
+  /** Number of bytes. */
   readonly length: number;
 }
 
@@ -95,7 +97,9 @@ export interface UploadedPart {
 
 /** A part named in {@link BlobStore.completeUpload}. */
 export interface CompletedPart {
+  /** 1-based part number. */
   readonly partNumber: number;
+  /** The ETag {@link BlobStore.putPart} or {@link BlobStore.listParts} returned for it. */
   readonly etag: string;
 }
 
