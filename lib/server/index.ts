@@ -17,6 +17,8 @@ export type { MemoryVaultStore } from './stores/memory.js';
 export { createFileVaultStore } from './stores/file.js';
 export type { FileVaultStoreOptions } from './stores/file.js';
 export { createEtcdVaultStore, ETCD_MAX_KEY_BYTES, ETCD_MAX_VALUE_BYTES, type EtcdVaultStore, type EtcdVaultStoreOptions, type EtcdClientOptions } from './stores/etcd.js';
+export { createBlobStoreHandler, createBlobPresigner } from './blob-store.js';
+export type { BlobStoreHandlerOptions, BlobPresignerOptions, BlobPresigner } from './blob-store.js';
 export { createWitnessLog, createWitnessHandler } from './witness.js';
 export type { WitnessLog, WitnessLogEntry, WitnessLogOptions, WitnessLogState, WitnessHandlerOptions } from './witness.js';
 
