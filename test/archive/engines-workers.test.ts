@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunkNonceTail } from '../../lib/archive/engine.js';
@@ -12,6 +13,8 @@ import { createWorkerEngine, type WorkerEngine, type WorkerLike } from '../../li
 import { decryptArchive, encryptArchive } from '../../lib/archive/archive.js';
 import { isBackupError } from '../../lib/errors.js';
 import { equalBytes } from '../../lib/util/bytes.js';
+import { createWorkerHandler } from '../../lib/archive/engines/worker-core.js';
+import { loadLibsodium } from '../../lib/archive/engines/libsodium.js';
 import { adaptNodeWorker, nodeWorkerFactory } from './engines-support.js';
 
 let factory: Awaited<ReturnType<typeof nodeWorkerFactory>>;
@@ -211,5 +214,58 @@ describe('worker pool engine', () => {
     expect(() => createWorkerEngine(null as never)).toThrow(TypeError);
     // No Worker in Node and no factory: a typed error, not a ReferenceError.
     expect(() => createWorkerEngine({ workers: 1 })).toThrow(expect.objectContaining({ code: 'ENGINE_UNAVAILABLE' }));
+  });
+});
+
+describe('worker request handler', () => {
+  it('answers every message exactly once and never throws, whatever it is sent', async () => {
+    const handle = createWorkerHandler(loadLibsodium);
+    const bytes = fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.constant(new Uint8Array(32)), fc.constant(new Uint8Array(8)));
+    const message = fc.oneof(
+      fc.anything(),
+      fc.record({
+        id: fc.oneof(fc.integer({ min: -3, max: 1000 }), fc.double(), fc.string()),
+        op: fc.constantFrom('init', 'seal', 'open', 'x', undefined),
+        engine: fc.constantFrom('noble', 'libsodium', 'wasm', undefined),
+        key: fc.oneof(bytes, fc.anything()),
+        nonceTail: fc.oneof(bytes, fc.anything()),
+        aad: fc.oneof(bytes, fc.anything()),
+        data: fc.oneof(bytes, fc.anything()),
+      }, { requiredKeys: [] }),
+    );
+    await fc.assert(
+      fc.asyncProperty(message, async (m) => {
+        const { response } = await handle(m);
+        expect(typeof response.id).toBe('number');
+        const valid = typeof m === 'object' && m !== null && Number.isSafeInteger((m as { id?: unknown }).id);
+        if (!valid) expect(response).toEqual({ id: -1, error: 'malformed request' });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('seals like noble, wipes the key and input it was sent, and reports a bad tag as ok: false', async () => {
+    const handle = createWorkerHandler(() => Promise.reject(new Error('offline')));
+    const key = randomBytes(32);
+    const tail = chunkNonceTail(3, true);
+    const pt = randomBytes(500);
+    const sentKey = Uint8Array.from(key);
+    const sentData = Uint8Array.from(pt);
+    const { response, transfer } = await handle({ op: 'seal', id: 7, key: sentKey, nonceTail: tail, aad: new Uint8Array(2), data: sentData });
+    expect(response.id).toBe(7);
+    const sealed = (response as { data: Uint8Array }).data;
+    // The worker gets the subkey itself: plain RFC 8439 with nonce 0x00000000 ‖ tail.
+    const iv = new Uint8Array(12);
+    iv.set(tail, 4);
+    expect(equalBytes(sealed, chacha20poly1305(key, iv, new Uint8Array(2)).encrypt(pt))).toBe(true);
+    expect(transfer).toEqual([sealed.buffer]);
+    expect(sentKey.every((b) => b === 0) && sentData.every((b) => b === 0)).toBe(true);
+    const opened = await handle({ op: 'open', id: 8, key: Uint8Array.from(key), nonceTail: tail, aad: new Uint8Array(2), data: sealed.slice() });
+    expect(equalBytes((opened.response as { data: Uint8Array }).data, pt)).toBe(true);
+    sealed[0]! ^= 1;
+    const bad = await handle({ op: 'open', id: 9, key: Uint8Array.from(key), nonceTail: tail, aad: new Uint8Array(2), data: sealed });
+    expect(bad.response).toEqual({ id: 9, ok: false });
+    // libsodium that cannot load is a worker failure, reported as such.
+    expect((await handle({ op: 'init', id: 10, engine: 'libsodium' })).response).toEqual({ id: 10, error: 'libsodium failed to load' });
   });
 });

@@ -110,14 +110,11 @@ function owned(a: Uint8Array): Uint8Array<ArrayBuffer> {
  */
 export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (message: unknown) => Promise<WorkerReply> {
   let aead: Promise<RawAead> = Promise.resolve(nobleAead);
-  return async (message) => {
-    const m = message as Partial<Record<string, unknown>> | null;
-    const id = typeof m === 'object' && m !== null && Number.isSafeInteger(m.id) ? (m.id as number) : -1;
-    const fail = (error: string): WorkerReply => ({ response: { id, error }, transfer: [] });
-    if (id < 0) return fail('malformed request');
-    if (m!.op === 'init') {
-      if (m!.engine === 'libsodium') aead = loadSodium().then(sodiumAead);
-      else if (m!.engine === 'noble') aead = Promise.resolve(nobleAead);
+  const handle = async (message: unknown, fail: (error: string) => WorkerReply, id: number): Promise<WorkerReply> => {
+    const m = message as Partial<Record<string, unknown>>;
+    if (m.op === 'init') {
+      if (m.engine === 'libsodium') aead = loadSodium().then(sodiumAead);
+      else if (m.engine === 'noble') aead = Promise.resolve(nobleAead);
       else return fail('unknown engine');
       try {
         await aead;
@@ -127,7 +124,7 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
       }
       return { response: { id, ok: true }, transfer: [] };
     }
-    const { op, key, nonceTail, aad, data } = m!;
+    const { op, key, nonceTail, aad, data } = m;
     if ((op !== 'seal' && op !== 'open') || !isBytes(key) || !isBytes(nonceTail) || !isBytes(aad) || !isBytes(data)) {
       return fail('malformed request');
     }
@@ -154,6 +151,19 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
     } finally {
       // Our copies: the subkey, and the plaintext we were sent to seal (or the ciphertext).
       wipe(key, data);
+    }
+  };
+  // Never rejects: every request gets exactly one reply, or the pool would wait for it forever.
+  return async (message) => {
+    const m = message as Partial<Record<string, unknown>> | null;
+    const id = typeof m === 'object' && m !== null && Number.isSafeInteger(m.id) ? (m.id as number) : -1;
+    const fail = (error: string): WorkerReply => ({ response: { id, error }, transfer: [] });
+    if (id < 0) return fail('malformed request');
+    try {
+      return await handle(message, fail, id);
+    } catch {
+      // An implementation error (not a bad tag, which is ok: false); no detail, it may be secret-adjacent.
+      return fail('cipher failed');
     }
   };
 }
