@@ -276,8 +276,12 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       if (typeof token !== 'string' || !/^[\x21-\x7e]{1,4096}$/.test(token)) {
         throw new TypeError('getToken must resolve to a non-empty printable ASCII string');
       }
-      const timeout = AbortSignal.timeout(timeoutMs);
-      const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
+      // Our own controller and timer (not AbortSignal.timeout): a Request follows its signal
+      // only weakly, and an unreferenced timeout signal may be collected before it fires.
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(new BackupError('TIMEOUT', 'the vault did not answer in time')), timeoutMs);
+      const onAbort = (): void => ac.abort(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
       let res: Response;
       let bytes: Uint8Array | undefined;
       try {
@@ -286,7 +290,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
             method: 'POST',
             headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
             body: body as Uint8Array<ArrayBuffer>,
-            signal: both,
+            signal: ac.signal,
           }),
         );
         bytes = await readCapped(res, MAX_MESSAGE_BYTES);
@@ -294,6 +298,9 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
         throwIfAborted(signal);
         last = new BackupError('VAULT_UNAVAILABLE', 'the vault could not be reached', { fleetId, cause: e });
         continue;
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
       }
       if (res.status >= 500 && res.status !== 503) {
         last = new BackupError('VAULT_UNAVAILABLE', 'the vault failed', { fleetId, status: res.status });

@@ -212,4 +212,34 @@ describe('vault flows (in-process)', () => {
     down = false;
     expect((await c.status()).guessesRemaining).toBe(5);
   });
+
+  it('timeouts and cancellation: a hanging vault times out per request; an aborted call says ABORTED', async () => {
+    let calls = 0;
+    const hanging: VaultFetch = (req) =>
+      new Promise((_resolve, reject) => {
+        calls++;
+        req.signal.addEventListener('abort', () => reject(req.signal.reason), { once: true });
+      });
+    const c = createVaultClient({
+      fleetId: FLEET,
+      accountId: 'alice',
+      endpoint: 'http://vault.test/v1/vault',
+      fetch: hanging,
+      getToken: async () => 'tok-alice',
+      trust: pinnedFleets([]),
+      suite,
+      timeoutMs: 20,
+      retries: 1,
+      sleep: async () => undefined,
+    });
+    expect((await code(c.status())).code).toBe('VAULT_UNAVAILABLE');
+    expect(calls).toBe(2); // one retry, same request
+    const ac = new AbortController();
+    const p = c.status({ signal: ac.signal });
+    ac.abort(new Error('user left'));
+    expect((await code(p)).code).toBe('ABORTED');
+    expect(() => createVaultClient({ fleetId: 'bad fleet', accountId: 'a', baseUrl: 'http://x', fetch: hanging, getToken: async () => 't', trust: pinnedFleets([]) })).toThrow(
+      /fleetId/,
+    );
+  });
 });
