@@ -150,9 +150,13 @@ export function parseRetryAfter(value: string | null, now: number): number | und
     if (v.length > MAX_RETRY_AFTER_DIGITS) return Number.MAX_SAFE_INTEGER;
     return Number(v) * 1000;
   }
-  // IMF-fixdate is 29 chars; obsolete forms are a little longer. Refuse anything long before parsing.
-  if (v.length > 40) return undefined;
-  const t = Date.parse(v);
+  // RFC 9110 §5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms a recipient must
+  // accept. Matched strictly first: Date.parse alone accepts far more than HTTP-dates.
+  const imf = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+  const rfc850 = /^[A-Z][a-z]{5,8}, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT$/;
+  const asctime = /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/;
+  if (!imf.test(v) && !rfc850.test(v) && !asctime.test(v)) return undefined;
+  const t = Date.parse(asctime.test(v) ? `${v} GMT` : v);
   if (Number.isNaN(t)) return undefined;
   return Math.max(0, t - now);
 }
