@@ -34,11 +34,12 @@ const SECONDS = Number(arg('seconds', '60'));
 const ACCOUNTS = Number(arg('accounts', '24'));
 const WORKERS = Number(arg('workers', '6'));
 const KSF = arg('ksf', 'scrypt') === 'insecure' ? 'insecure' : 'scrypt';
-const SEED = Number(arg('seed', String(Date.now() % 2 ** 31)));
+const SEED = Number(arg('seed', String(1 + (Date.now() % 1_000_000))));
 const GUESS_LIMIT = 10;
-for (const [k, v] of Object.entries({ SECONDS, ACCOUNTS, WORKERS, SEED })) {
-  if (!Number.isInteger(v) || v < 1 || v > 100_000) throw new RangeError(`${k} must be an integer in 1..100000`);
+for (const [k, v] of Object.entries({ SECONDS, ACCOUNTS, WORKERS })) {
+  if (!Number.isInteger(v) || v < 1 || v > 100_000) throw new RangeError(`--${k.toLowerCase()} must be an integer in 1..100000`);
 }
+if (!Number.isSafeInteger(SEED) || SEED < 0) throw new RangeError('--seed must be a non-negative integer');
 
 /** mulberry32: a seeded PRNG for the fault schedule and the workload, so a run can be replayed. */
 function prng(seed: number): () => number {

@@ -85,8 +85,9 @@ export interface EtcdVaultStoreOptions {
    */
   readonly hosts: string | readonly string[];
   /**
-   * Prefix put in front of every key (default `"e2ee-backup/vault/"`), so one cluster can hold
-   * several vaults or other data. Two vaults must never share a namespace.
+   * Prefix put in front of every key (default: none; the vault's own keys already start with
+   * `e2ee-backup/v1/vault/<fleetId>/`). Use it to give each deployment its own etcd RBAC prefix
+   * or to run several test vaults on one cluster.
    */
   readonly namespace?: string;
   /**
@@ -143,7 +144,7 @@ export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultS
       throw new TypeError('options.hosts must be http(s)://host:port URLs');
     }
   }
-  const namespace = options.namespace ?? 'e2ee-backup/vault/';
+  const namespace = options.namespace ?? '';
   if (typeof namespace !== 'string') throw new TypeError('options.namespace must be a string');
   const prefix = Buffer.from(utf8(namespace));
   if (prefix.length > MAX_NAMESPACE_BYTES) {
