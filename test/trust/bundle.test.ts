@@ -271,6 +271,15 @@ describe('verifySignedBundle: every refusal has its own code', () => {
       witnessKeys: roots.witnessKeys.map((k) => ({ ...k, notAfter: T0 - 10 })),
     });
     expectCode(() => verifySignedBundle(good, expired, NOW_MS), 'TRUST_BAD_SIGNATURE');
+    // A root that was current when it signed but has expired since no longer counts.
+    const since = config({ witnessKeys: roots.witnessKeys.map((k) => ({ ...k, notAfter: T0 + 100 })) });
+    expect(verifySignedBundle(good, since, NOW_MS).bundle.epoch).toBe(1);
+    expectCode(() => verifySignedBundle(good, since, NOW_MS + 200_000), 'TRUST_BAD_SIGNATURE');
+  });
+
+  it('TRUST_BAD_SIGNATURE: the only operator root has expired', () => {
+    const opExpired = config({ operatorKeys: roots.operatorKeys.map((k) => ({ ...k, notAfter: T0 - 10 })) });
+    expectCode(() => verifySignedBundle(good, opExpired, NOW_MS), 'TRUST_BAD_SIGNATURE');
   });
 
   it('TRUST_BAD_SIGNATURE: operator counter-signature altered, missing, or over other witness signatures', () => {
