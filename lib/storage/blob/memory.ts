@@ -90,9 +90,8 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
     return { size: s.bytes.length, etag: s.etag };
   }
 
+  /** Store `bytes` under `key`; the caller has already accounted for the quota change. */
   function replace(key: string, bytes: Uint8Array, etag: string): BlobInfo {
-    const old = objects.get(key);
-    if (old) totalBytes -= old.bytes.length;
     const s = { bytes, etag };
     objects.set(key, s);
     return info(s);
@@ -184,7 +183,7 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
       }
       // Parts not named are dropped (S3 does the same); their bytes leave the quota with the upload.
       for (const part of p.parts.values()) totalBytes -= part.bytes.length;
-      totalBytes += size;
+      totalBytes += size - (objects.get(upload.key)?.bytes.length ?? 0);
       uploads.delete(upload.uploadId);
       const result = replace(upload.key, bytes, `"${(++version).toString(16)}-${toHex(random(4))}-${parts.length}"`);
       completed.set(upload.uploadId, { signature, info: result });
@@ -216,7 +215,7 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
       if (opts.ifMatch !== undefined && (cur === undefined || cur.etag !== opts.ifMatch)) {
         throw new BackupError('PRECONDITION_FAILED', 'the blob changed since it was read');
       }
-      reserve(bytes.length);
+      reserve(bytes.length - (cur?.bytes.length ?? 0));
       return replace(key, bytes.slice(), nextEtag());
     },
 
