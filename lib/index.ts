@@ -169,3 +169,5 @@ export type {
 export type { BlobOp, BlobOpName, PresignFn, PresignedRequest, PresignedBlobStoreOptions } from './storage/blob/presigned.js';
 export { createTransport, defaultSleep, parseRetryAfter, statusToCode } from './transport/http.js';
 export type { FetchLike, SleepFn, RetryOptions, TransportOptions, TransportRequest, TransportResponse, Transport } from './transport/http.js';
+export { migrateFleet, planMigration, migrationKey } from './trust/migrate.js';
+export type { MigrateFleetOptions, MigrationResult, MigrationStep } from './trust/migrate.js';
