@@ -73,7 +73,14 @@ export interface TrustRootsJson {
   readonly thresholds: { witnesses: number; operators: number; checkpoint?: number };
 }
 
-/** Parse the JSON client config the tool writes. */
+/**
+ * Parse the JSON client config the tool writes (`client-config.json`) into {@link TrustRoots}.
+ *
+ * @example
+ * ```ts
+ * const roots = trustRootsFromJson(JSON.parse(readFileSync('client-config.json', 'utf8')));
+ * ```
+ */
 export function trustRootsFromJson(j: TrustRootsJson): TrustRoots {
   return {
     namespace: j.namespace,
