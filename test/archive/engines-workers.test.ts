@@ -244,27 +244,30 @@ describe('worker request handler', () => {
     );
   });
 
-  it('seals like noble, wipes the key and input it was sent, and reports a bad tag as ok: false', async () => {
+  it('seals and opens in place like noble, wipes the key it was sent, reports a bad tag as ok: false', async () => {
     const handle = createWorkerHandler(() => Promise.reject(new Error('offline')));
     const key = randomBytes(32);
     const tail = chunkNonceTail(3, true);
     const pt = randomBytes(500);
     const sentKey = Uint8Array.from(key);
-    const sentData = Uint8Array.from(pt);
-    const { response, transfer } = await handle({ op: 'seal', id: 7, key: sentKey, nonceTail: tail, aad: new Uint8Array(2), data: sentData });
+    const buf = new Uint8Array(516); // plaintext ‖ 16 spare bytes, as the pool sends it
+    buf.set(pt);
+    const { response, transfer } = await handle({ op: 'seal', id: 7, key: sentKey, nonceTail: tail, aad: new Uint8Array(2), data: buf });
     expect(response.id).toBe(7);
     const sealed = (response as { data: Uint8Array }).data;
+    expect(sealed).toBe(buf); // in place: the plaintext copy is gone, overwritten by ciphertext
+    expect(transfer).toEqual([buf.buffer]);
     // The worker gets the subkey itself: plain RFC 8439 with nonce 0x00000000 ‖ tail.
     const iv = new Uint8Array(12);
     iv.set(tail, 4);
     expect(equalBytes(sealed, chacha20poly1305(key, iv, new Uint8Array(2)).encrypt(pt))).toBe(true);
-    expect(transfer).toEqual([sealed.buffer]);
-    expect(sentKey.every((b) => b === 0) && sentData.every((b) => b === 0)).toBe(true);
+    expect(sentKey.every((b) => b === 0)).toBe(true);
     const opened = await handle({ op: 'open', id: 8, key: Uint8Array.from(key), nonceTail: tail, aad: new Uint8Array(2), data: sealed.slice() });
-    expect(equalBytes((opened.response as { data: Uint8Array }).data, pt)).toBe(true);
-    sealed[0]! ^= 1;
-    const bad = await handle({ op: 'open', id: 9, key: Uint8Array.from(key), nonceTail: tail, aad: new Uint8Array(2), data: sealed });
-    expect(bad.response).toEqual({ id: 9, ok: false });
+    expect(equalBytes((opened.response as { data: Uint8Array }).data.subarray(0, 500), pt)).toBe(true);
+    const bad = sealed.slice();
+    bad[0]! ^= 1;
+    expect((await handle({ op: 'open', id: 9, key: Uint8Array.from(key), nonceTail: tail, aad: new Uint8Array(2), data: bad })).response).toEqual({ id: 9, ok: false });
+    expect((await handle({ op: 'open', id: 11, key: Uint8Array.from(key), nonceTail: tail, aad: new Uint8Array(2), data: new Uint8Array(15) })).response).toEqual({ id: 11, error: 'malformed request' });
     // libsodium that cannot load is a worker failure, reported as such.
     expect((await handle({ op: 'init', id: 10, engine: 'libsodium' })).response).toEqual({ id: 10, error: 'libsodium failed to load' });
   });

@@ -6,8 +6,9 @@
  * A worker is stateless: each request carries the archive's 32-byte subkey K' (HChaCha20 is done
  * once per archive on the main thread), the 8-byte nonce tail, the AAD and the data, whose
  * buffer is transferred, not copied. The worker runs plain ChaCha20-Poly1305 (RFC 8439 §2.8) with
- * the nonce 0x00000000 ‖ tail, wipes its copies of the key and the input, and transfers the result
- * back. Statelessness means an abandoned archive leaves no key behind in any worker.
+ * the nonce 0x00000000 ‖ tail *in place* in that buffer (sealing overwrites the plaintext with
+ * the ciphertext, so no plaintext copy is left behind), wipes its copy of the key, and transfers
+ * the same buffer back. Statelessness means an abandoned archive leaves no key in any worker.
  *
  * @module
  * @internal
@@ -19,7 +20,10 @@ import type { LibsodiumAead } from './libsodium.js';
 /** Which implementation a worker runs. */
 export type WorkerCipherKind = 'noble' | 'libsodium';
 
-/** Main thread → worker. `data`'s buffer is transferred. */
+/**
+ * Main thread → worker. `data` is a whole, transferred buffer: `plaintext ‖ 16 spare bytes` to
+ * seal, `ciphertext ‖ tag` to open.
+ */
 export type WorkerRequest =
   | { readonly op: 'init'; readonly id: number; readonly engine: WorkerCipherKind }
   | {
@@ -32,7 +36,8 @@ export type WorkerRequest =
     };
 
 /**
- * Worker → main thread. `ok: true` with `data` (transferred) for a sealed or opened chunk,
+ * Worker → main thread. `ok: true` with `data` (the request's buffer, transferred back) holding
+ * `ciphertext ‖ tag` or `plaintext ‖ tag` for a sealed or opened chunk,
  * `ok: true` without data for `init`; `ok: false` for a tag that did not verify; `error` when the
  * worker itself failed (libsodium did not load, a malformed request).
  */
@@ -49,49 +54,56 @@ export interface WorkerReply {
   readonly transfer: ArrayBuffer[];
 }
 
+const TAG = 16;
+
 /** Largest chunk a worker accepts (the archive format caps chunks far below this). */
 const MAX_DATA = 64 * 1024 * 1024;
 /** Largest AAD a worker accepts. */
 const MAX_AAD = 64 * 1024;
 
+/**
+ * ChaCha20-Poly1305 in place on `buf` (plaintext or ciphertext length + 16 bytes): sealing turns
+ * `plaintext ‖ 16 spare bytes` into `ciphertext ‖ tag`; opening turns `ciphertext ‖ tag` into
+ * `plaintext ‖ (tag)` and returns false, leaving `buf` untouched, when the tag does not verify.
+ * In place means no allocation per chunk and no plaintext copy left behind to wipe.
+ */
 interface RawAead {
-  seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, data: Uint8Array): Uint8Array;
-  /** Plaintext, or undefined for a bad tag. */
-  open(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, data: Uint8Array): Uint8Array | undefined;
+  seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, buf: Uint8Array): void;
+  open(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, buf: Uint8Array): boolean;
 }
 
 const nobleAead: RawAead = {
-  seal: (key, iv, aad, data) => chacha20poly1305(key, iv, aad).encrypt(data),
-  open: (key, iv, aad, data) => {
+  // noble reads its input before writing the same bytes (same offset), so in place is exact.
+  seal: (key, iv, aad, buf) => void chacha20poly1305(key, iv, aad).encrypt(buf.subarray(0, buf.length - TAG), buf),
+  open: (key, iv, aad, buf) => {
     try {
-      return chacha20poly1305(key, iv, aad).decrypt(data);
+      // noble checks the tag before it writes any plaintext (RFC 8439 §2.8).
+      chacha20poly1305(key, iv, aad).decrypt(buf, buf.subarray(0, buf.length - TAG));
+      return true;
     } catch {
-      return undefined;
+      return false;
     }
   },
 };
 
 function sodiumAead(sodium: LibsodiumAead): RawAead {
   return {
-    seal: (key, iv, aad, data) => sodium.crypto_aead_chacha20poly1305_ietf_encrypt(data, aad, null, iv, key),
-    open: (key, iv, aad, data) => {
+    seal: (key, iv, aad, buf) => {
+      // The result is ciphertext ‖ tag; writing it over buf also overwrites our plaintext copy.
+      buf.set(sodium.crypto_aead_chacha20poly1305_ietf_encrypt(buf.subarray(0, buf.length - TAG), aad, null, iv, key));
+    },
+    open: (key, iv, aad, buf) => {
+      let pt: Uint8Array;
       try {
-        return sodium.crypto_aead_chacha20poly1305_ietf_decrypt(null, data, aad, iv, key);
+        pt = sodium.crypto_aead_chacha20poly1305_ietf_decrypt(null, buf, aad, iv, key);
       } catch {
-        return undefined;
+        return false;
       }
+      buf.set(pt);
+      wipe(pt);
+      return true;
     },
   };
-}
-
-/** A fresh, exclusively owned buffer, so transferring it detaches nothing else. */
-function owned(a: Uint8Array): Uint8Array<ArrayBuffer> {
-  if (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && a.buffer instanceof ArrayBuffer) {
-    return a as Uint8Array<ArrayBuffer>;
-  }
-  const out = new Uint8Array(a.length);
-  out.set(a);
-  return out;
 }
 
 /**
@@ -129,7 +141,7 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
       return fail('malformed request');
     }
     try {
-      if (key.length !== 32 || nonceTail.length !== 8 || aad.length > MAX_AAD || data.length > MAX_DATA) {
+      if (key.length !== 32 || nonceTail.length !== 8 || aad.length > MAX_AAD || data.length < TAG || data.length > MAX_DATA) {
         return fail('malformed request');
       }
       let impl: RawAead;
@@ -140,17 +152,14 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
       }
       const iv = new Uint8Array(12);
       iv.set(nonceTail, 4);
-      if (op === 'seal') {
-        const out = owned(impl.seal(key, iv, aad, data));
-        return { response: { id, ok: true, data: out }, transfer: [out.buffer] };
-      }
-      const pt = impl.open(key, iv, aad, data);
-      if (pt === undefined) return { response: { id, ok: false }, transfer: [] };
-      const out = owned(pt);
-      return { response: { id, ok: true, data: out }, transfer: [out.buffer] };
+      if (op === 'seal') impl.seal(key, iv, aad, data);
+      else if (!impl.open(key, iv, aad, data)) return { response: { id, ok: false }, transfer: [] };
+      // The same buffer goes back. It was transferred to us whole (the pool sends a fresh,
+      // zero-offset buffer), so transferring it back detaches nothing else.
+      const transfer = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? [data.buffer] : [];
+      return { response: { id, ok: true, data }, transfer };
     } finally {
-      // Our copies: the subkey, and the plaintext we were sent to seal (or the ciphertext).
-      wipe(key, data);
+      wipe(key); // our copy of the subkey
     }
   };
   // Never rejects: every request gets exactly one reply, or the pool would wait for it forever.

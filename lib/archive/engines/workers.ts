@@ -4,9 +4,10 @@
  * responsive. Same bytes as every other engine (docs/ENGINES.md).
  *
  * How it works: `create()` derives the archive's subkey K' = HChaCha20(K, prefix) on the calling
- * thread (one block, microseconds); each `seal`/`open` copies its input into a fresh buffer,
- * which is transferred (not cloned) to the least-busy worker together with K' and the nonce tail;
- * the worker runs ChaCha20-Poly1305 (RFC 8439 §2.8) and transfers the result back. Every call
+ * thread (one block, microseconds); each `seal`/`open` copies its input into a fresh buffer with
+ * room for the tag, which is transferred (not cloned) to the least-busy worker together with K'
+ * and the nonce tail; the worker runs ChaCha20-Poly1305 (RFC 8439 §2.8) in place in that buffer
+ * and transfers it back, so a chunk costs one allocation and one copy on this thread. Every call
  * returns its own promise, so a caller that awaits chunk i before emitting chunk i + 1 gets its
  * output in order while up to `parallelism` chunks run at once; the archive streams do that.
  * Requests beyond what the workers hold wait in a FIFO queue, and nothing is read ahead of the
@@ -335,7 +336,10 @@ class WorkerChunkCipher implements ChunkCipher {
     abytes(aad, 'aad');
     this.#guard(nonceTail); // single use per nonce, checked in call order on this thread
     const len = plaintext.length;
-    const task = { cipher: this, op: 'seal', nonceTail: copyBytes(nonceTail), aad: copyBytes(aad), data: copyBytes(plaintext) } as const;
+    // plaintext ‖ 16 spare bytes: the worker seals in place and sends this buffer back.
+    const data = new Uint8Array(len + TAG);
+    data.set(plaintext);
+    const task = { cipher: this, op: 'seal', nonceTail: copyBytes(nonceTail), aad: copyBytes(aad), data } as const;
     return this.#pool.submit(task).then(({ ok, data }) => {
       if (!ok || data === undefined || data.length !== len + TAG) throw malformed();
       return data;
@@ -352,11 +356,12 @@ class WorkerChunkCipher implements ChunkCipher {
     const task = { cipher: this, op: 'open', nonceTail: copyBytes(nonceTail), aad: copyBytes(aad), data: copyBytes(sealed) } as const;
     return this.#pool.submit(task).then(({ ok, data }) => {
       if (!ok) return undefined;
-      if (data === undefined || data.length !== len) {
+      if (data === undefined || data.length !== len + TAG) {
         wipe(data);
         throw malformed();
       }
-      return data;
+      // plaintext ‖ tag, opened in place; the tag behind the view is public.
+      return data.subarray(0, len);
     });
   }
 
