@@ -34,6 +34,8 @@ export const LABELS = {
   deviceCacheAad: 'e2ee-backup/v1/device-cache/aad',
   /** Vault: key sealing a pending login's server state (expected KE3 MAC, session key) in the store. */
   vaultPendingLogin: 'e2ee-backup/v1/vault/pending-login',
+  /** Vault: key sealing a registration ticket (the fresh per-registration OPRF salt) to the client. */
+  vaultRegistrationTicket: 'e2ee-backup/v1/vault/registration-ticket',
   /** OPAQUE: context string prefix bound into every OPAQUE run. */
   opaqueContext: 'e2ee-backup/v1/opaque/context',
   /** Trust: witness signature domain separator. */
