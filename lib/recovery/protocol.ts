@@ -47,6 +47,8 @@ export const MAX_GUESS_LIMIT = 1000;
 export const ATTEMPT_ID_BYTES = 16;
 /** Largest server public key of any suite, in bytes. */
 export const MAX_PUBLIC_KEY_BYTES = 256;
+/** Largest registration ticket, in bytes. */
+export const MAX_TICKET_BYTES = 128;
 /** Length of a change-code grant, in bytes. */
 export const GRANT_BYTES = 32;
 
@@ -107,6 +109,8 @@ export type VaultRequest = MessageHeader &
         readonly escrow: Uint8Array;
         /** The change-code grant (32 bytes) for mode `replace`, empty otherwise. */
         readonly grant: Uint8Array;
+        /** The vault's registration ticket from `register-response`, echoed unchanged. */
+        readonly ticket: Uint8Array;
       }
     | { readonly type: 'login-init'; readonly ke1: Uint8Array }
     | { readonly type: 'login-finish'; readonly intent: LoginIntent; readonly ke3: Uint8Array }
@@ -117,7 +121,12 @@ export type VaultRequest = MessageHeader &
 /** A message from the vault to the client. */
 export type VaultResponse = MessageHeader &
   (
-    | { readonly type: 'register-response'; readonly response: Uint8Array }
+    | {
+        readonly type: 'register-response';
+        readonly response: Uint8Array;
+        /** Opaque to the client: names the fresh per-registration OPRF key (docs/PROTOCOL.md §6). */
+        readonly ticket: Uint8Array;
+      }
     | { readonly type: 'registered'; readonly guessLimit: number }
     | {
         readonly type: 'login-response';
@@ -407,7 +416,7 @@ export function encodeVaultMessage(m: VaultMessage): Uint8Array {
       if ((m.mode === 'replace') !== (grant.length === GRANT_BYTES)) {
         throw new RangeError('grant must be 32 bytes exactly when mode is "replace"');
       }
-      w.field(grant);
+      w.field(grant).field(checkField(m.ticket, 'ticket', MAX_TICKET_BYTES, 1));
       break;
     }
     case 'login-init':
@@ -426,7 +435,7 @@ export function encodeVaultMessage(m: VaultMessage): Uint8Array {
     case 'removed':
       break;
     case 'register-response':
-      w.field(checkField(m.response, 'response', MAX_OPAQUE_FIELD_BYTES, 1));
+      w.field(checkField(m.response, 'response', MAX_OPAQUE_FIELD_BYTES, 1)).field(checkField(m.ticket, 'ticket', MAX_TICKET_BYTES, 1));
       break;
     case 'registered':
       w.u32(checkCount(m.guessLimit, 'guessLimit', MAX_GUESS_LIMIT));
@@ -536,7 +545,8 @@ export function parseVaultMessage(bytes: Uint8Array, direction: 'request' | 'res
       const escrow = r.field(MAX_ESCROW_BYTES, 'escrow', 1);
       const grant = r.field(GRANT_BYTES, 'grant');
       if ((mode === 'replace') !== (grant.length === GRANT_BYTES)) throw protocolError('grant does not match mode');
-      m = { ...h, type, mode, record, escrow, grant };
+      const ticket = r.field(MAX_TICKET_BYTES, 'ticket', 1);
+      m = { ...h, type, mode, record, escrow, grant, ticket };
       break;
     }
     case 'login-init':
@@ -555,7 +565,7 @@ export function parseVaultMessage(bytes: Uint8Array, direction: 'request' | 'res
       m = { ...h, type };
       break;
     case 'register-response':
-      m = { ...h, type, response: r.field(MAX_OPAQUE_FIELD_BYTES, 'response', 1) };
+      m = { ...h, type, response: r.field(MAX_OPAQUE_FIELD_BYTES, 'response', 1), ticket: r.field(MAX_TICKET_BYTES, 'ticket', 1) };
       break;
     case 'registered':
       m = { ...h, type, guessLimit: r.u32Max(MAX_GUESS_LIMIT, 'guessLimit') };
@@ -616,7 +626,10 @@ export interface OpaqueBinding {
   readonly clientIdentity: Uint8Array;
   /** Server identity (RFC 9807 §4.1.2 CleartextCredentials). */
   readonly serverIdentity: Uint8Array;
-  /** The credential identifier the server's per-user OPRF key is derived from (RFC 9807 §5.2.2). */
+  /**
+   * The credential identifier the server's per-user OPRF key is derived from (RFC 9807 §5.2.2).
+   * Used by the vault only; it includes the record's random OPRF salt (docs/PROTOCOL.md §6).
+   */
   readonly credentialIdentifier: Uint8Array;
 }
 
@@ -638,6 +651,7 @@ export function opaqueBinding(
   suite: string,
   accountId: string,
   serverPublicKey: Uint8Array,
+  credentialSalt: Uint8Array = new Uint8Array(0),
 ): OpaqueBinding {
   checkFleetId(fleetId);
   checkSuiteId(suite);
@@ -649,9 +663,10 @@ export function opaqueBinding(
     context: enc('context', PROTOCOL_VERSION, fleetId, suite, accountId),
     clientIdentity: enc('client', PROTOCOL_VERSION, fleetId, suite, accountId),
     serverIdentity: enc('server', PROTOCOL_VERSION, fleetId, suite, toHex(serverPublicKey)),
-    // The per-account OPRF key (RFC 9807 §5.2.2) is derived from this; it does not name the
-    // server key, so the same account under a rotated key still gets a distinct, stable OPRF key.
-    credentialIdentifier: enc('credential', PROTOCOL_VERSION, fleetId, suite, accountId),
+    // The per-record OPRF key (RFC 9807 §5.2.2) is derived from this. The vault adds a random
+    // salt chosen afresh at every registration, so a registration response (an OPRF evaluation)
+    // is never an oracle for the key of an existing or future record.
+    credentialIdentifier: enc('credential', PROTOCOL_VERSION, fleetId, suite, accountId, toHex(abytes(credentialSalt, 'credentialSalt'))),
   };
 }
 

@@ -364,7 +364,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       wipe(kek, exportKey);
     }
     const { msg } = await call(
-      { ...header(attemptId), type: 'register-finish', mode, record, escrow, grant },
+      { ...header(attemptId), type: 'register-finish', mode, record, escrow, grant, ticket: r1.ticket },
       'registered',
       signal,
     );

@@ -108,6 +108,7 @@ const MAX_PENDING = 16;
 const MAX_DONE = 32;
 const MAX_CAS_ATTEMPTS = 64;
 const SEALED_EXPECTED_MAX = 24 + 256 + 16;
+const OPRF_SALT_BYTES = 32;
 
 type Outcome = 'success' | 'wrong' | 'aborted' | 'expired';
 const OUTCOMES: readonly Outcome[] = ['success', 'wrong', 'aborted', 'expired'];
@@ -127,6 +128,8 @@ interface AccountState {
   guessLimit: number;
   guessesRemaining: number;
   enrolledBy: Uint8Array;
+  /** Random per registration; part of the OPRF credential identifier (docs/PROTOCOL.md §6). */
+  oprfSalt: Uint8Array;
   record: Uint8Array;
   escrow: Uint8Array;
   grantHash: Uint8Array;
@@ -148,6 +151,7 @@ export function encodeAccountState(s: AccountState): Uint8Array {
     .u32(s.guessLimit)
     .u32(s.guessesRemaining)
     .raw(s.enrolledBy)
+    .field(s.oprfSalt)
     .field(s.record)
     .field(s.escrow)
     .field(s.grantHash)
@@ -171,6 +175,7 @@ export function decodeAccountState(b: Uint8Array): AccountState {
   const guessLimit = r.u32Max(MAX_GUESS_LIMIT, 'guessLimit');
   const guessesRemaining = r.u32Max(guessLimit, 'guessesRemaining');
   const enrolledBy = r.bytes(ATTEMPT_ID_BYTES, 'enrolledBy');
+  const oprfSalt = r.field(OPRF_SALT_BYTES, 'oprfSalt');
   const record = r.field(MAX_OPAQUE_FIELD_BYTES, 'record');
   const escrow = r.field(MAX_ESCROW_BYTES, 'escrow');
   const grantHash = r.field(32, 'grantHash');
@@ -198,7 +203,7 @@ export function decodeAccountState(b: Uint8Array): AccountState {
     done.push({ attemptId, outcome });
   }
   r.end();
-  return { lockedOut: flag === 1, guessLimit, guessesRemaining, enrolledBy, record, escrow, grantHash, grantExpiresAt, pending, done };
+  return { lockedOut: flag === 1, guessLimit, guessesRemaining, enrolledBy, oprfSalt, record, escrow, grantHash, grantExpiresAt, pending, done };
 }
 
 function tombstone(s: AccountState): void {
@@ -208,6 +213,7 @@ function tombstone(s: AccountState): void {
   s.guessesRemaining = 0;
   s.record = new Uint8Array(0);
   s.escrow = new Uint8Array(0);
+  s.oprfSalt = new Uint8Array(0);
   s.grantHash = new Uint8Array(0);
   s.grantExpiresAt = 0;
   s.pending = [];
@@ -318,6 +324,7 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
   // Pending logins are sealed in the store: the store (etcd, a disk) never holds an OPAQUE
   // session key or expected MAC in the clear.
   const pendingKey = hkdf(sha256, options.setup, new Uint8Array(0), utf8(LABELS.vaultPendingLogin), 32);
+  const ticketKey = hkdf(sha256, options.setup, new Uint8Array(0), utf8(LABELS.vaultRegistrationTicket), 32);
 
   const storeKey = (accountId: string): string => `e2ee-backup/v1/vault/${fleetId}/account/${encodeURIComponent(accountId)}`;
   const pendingAad = (accountId: string, attemptId: Uint8Array): Uint8Array =>
@@ -326,6 +333,25 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
   function sealExpected(accountId: string, attemptId: Uint8Array, expected: Uint8Array): Uint8Array {
     const nonce = abytes(random(24), 'random(24)', 24);
     return concatBytes(nonce, xchacha20poly1305(pendingKey, nonce, pendingAad(accountId, attemptId)).encrypt(expected));
+  }
+
+  /**
+   * A registration ticket: the fresh OPRF salt of one registration, sealed to this vault and bound
+   * to the account and attempt, so register-finish stores the salt register-init evaluated under.
+   */
+  function sealTicket(accountId: string, attemptId: Uint8Array, salt: Uint8Array): Uint8Array {
+    const nonce = abytes(random(24), 'random(24)', 24);
+    return concatBytes(nonce, xchacha20poly1305(ticketKey, nonce, pendingAad(accountId, attemptId)).encrypt(salt));
+  }
+
+  function openTicket(accountId: string, attemptId: Uint8Array, ticket: Uint8Array): Uint8Array {
+    try {
+      const salt = xchacha20poly1305(ticketKey, ticket.subarray(0, 24), pendingAad(accountId, attemptId)).decrypt(ticket.subarray(24));
+      if (salt.length !== OPRF_SALT_BYTES) throw new Error('bad salt length');
+      return salt;
+    } catch {
+      throw new BackupError('PROTOCOL', 'registration ticket does not authenticate');
+    }
   }
 
   function openExpected(accountId: string, attemptId: Uint8Array, sealed: Uint8Array): Uint8Array {
@@ -398,7 +424,6 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
 
   async function loginInit(m: Extract<VaultRequest, { type: 'login-init' }>): Promise<Answer> {
     const ke1Hash = sha256(m.ke1);
-    const binding = opaqueBinding(fleetId, suite.id, m.accountId, publicKey);
     let memo: { record: Uint8Array; ke2: Uint8Array; expected: Uint8Array } | undefined;
     try {
       return await transact(m.accountId, async (s, t) => {
@@ -421,6 +446,7 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
         }
         if (memo === undefined || !equalBytes(memo.record, s.record)) {
           if (memo) wipe(memo.expected);
+          const binding = opaqueBinding(fleetId, suite.id, m.accountId, publicKey, s.oprfSalt);
           const { ke2, expected } = await opaque.startLogin(m.ke1, s.record, binding);
           memo = { record: s.record, ke2, expected };
         }
@@ -498,9 +524,13 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
     if (cur !== undefined) settle(cur, now());
     if (m.mode === 'new' && cur !== undefined) return fail(m, cur.lockedOut ? 'LOCKED_OUT' : 'ALREADY_ENROLLED');
     if (m.mode === 'replace' && (cur === undefined || cur.lockedOut)) return fail(m, cur ? 'LOCKED_OUT' : 'NOT_ENROLLED');
-    const binding = opaqueBinding(fleetId, suite.id, m.accountId, publicKey);
+    // A fresh random OPRF salt per registration: this evaluation is under a key no existing or
+    // future record uses unless this very registration finishes, so register-init is never a free
+    // OPRF oracle for guessing an enrolled code offline (each login still costs a guess).
+    const salt = abytes(random(OPRF_SALT_BYTES), 'random(32)', OPRF_SALT_BYTES);
+    const binding = opaqueBinding(fleetId, suite.id, m.accountId, publicKey, salt);
     const response = await opaque.registrationResponse(m.request, binding);
-    return answer(m, { type: 'register-response', response });
+    return answer(m, { type: 'register-response', response, ticket: sealTicket(m.accountId, m.attemptId, salt) });
   }
 
   async function readState(accountId: string): Promise<AccountState | undefined> {
@@ -515,6 +545,7 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
 
   async function registerFinish(m: Extract<VaultRequest, { type: 'register-finish' }>): Promise<Answer> {
     opaque.checkRecord(m.record);
+    const oprfSalt = openTicket(m.accountId, m.attemptId, m.ticket);
     return transact(m.accountId, async (s, t) => {
       const changed = s === undefined ? undefined : settled(s, t);
       // A retry of the enrollment that already landed: same answer, no change.
@@ -537,6 +568,7 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
         guessLimit,
         guessesRemaining: guessLimit,
         enrolledBy: m.attemptId,
+        oprfSalt,
         record: m.record,
         escrow: m.escrow,
         grantHash: new Uint8Array(0),

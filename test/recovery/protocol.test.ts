@@ -21,7 +21,7 @@ import { concatBytes, fromHex, fromUtf8, toHex, utf8 } from '../../lib/util/byte
 import messages from '../vectors/protocol-messages.json' with { type: 'json' };
 import binding from '../vectors/protocol-binding.json' with { type: 'json' };
 
-const BYTE_FIELDS = new Set(['attemptId', 'request', 'record', 'escrow', 'grant', 'ke1', 'ke2', 'ke3', 'response', 'serverPublicKey', 'sealed']);
+const BYTE_FIELDS = new Set(['ticket', 'attemptId', 'request', 'record', 'escrow', 'grant', 'ke1', 'ke2', 'ke3', 'response', 'serverPublicKey', 'sealed']);
 
 function fromJson(m: Record<string, unknown>): VaultMessage {
   return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, BYTE_FIELDS.has(k) ? fromHex(v as string) : v])) as unknown as VaultMessage;
@@ -72,7 +72,7 @@ describe('vault messages: frozen vectors', () => {
 
   it('OPAQUE binding strings match the vector', () => {
     const b = binding.binding;
-    const out = opaqueBinding(b.fleetId, b.suite, b.accountId, fromHex(b.serverPublicKey));
+    const out = opaqueBinding(b.fleetId, b.suite, b.accountId, fromHex(b.serverPublicKey), fromHex(b.credentialSalt));
     expect(fromUtf8(out.context)).toBe(b.context);
     expect(fromUtf8(out.clientIdentity)).toBe(b.clientIdentity);
     expect(fromUtf8(out.serverIdentity)).toBe(b.serverIdentity);
@@ -130,14 +130,21 @@ const header = fc.record({
 const body: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   fc.record({ type: fc.constant('register-init'), mode: fc.constantFrom('new', 'replace', 'reset'), request: bytes(1, 80) }),
   fc.constantFrom('new', 'reset').chain((mode) =>
-    fc.record({ type: fc.constant('register-finish'), mode: fc.constant(mode), record: bytes(1, 200), escrow: bytes(1, 300), grant: fc.constant(new Uint8Array(0)) }),
+    fc.record({
+      type: fc.constant('register-finish'),
+      mode: fc.constant(mode),
+      record: bytes(1, 200),
+      escrow: bytes(1, 300),
+      grant: fc.constant(new Uint8Array(0)),
+      ticket: bytes(1, 128),
+    }),
   ),
-  fc.record({ type: fc.constant('register-finish'), mode: fc.constant('replace'), record: bytes(1, 200), escrow: bytes(1, 300), grant: bytes(32, 32) }),
+  fc.record({ type: fc.constant('register-finish'), mode: fc.constant('replace'), record: bytes(1, 200), escrow: bytes(1, 300), grant: bytes(32, 32), ticket: bytes(1, 128) }),
   fc.record({ type: fc.constant('login-init'), ke1: bytes(1, 120) }),
   fc.record({ type: fc.constantFrom('login-finish'), intent: fc.constantFrom('recover', 'change'), ke3: bytes(1, 64) }),
   fc.record({ type: fc.constant('login-finish'), intent: fc.constant('abort'), ke3: fc.constant(new Uint8Array(0)) }),
   fc.record({ type: fc.constantFrom('status', 'remove', 'removed') }),
-  fc.record({ type: fc.constant('register-response'), response: bytes(1, 100) }),
+  fc.record({ type: fc.constant('register-response'), response: bytes(1, 100), ticket: bytes(1, 128) }),
   fc.record({ type: fc.constant('registered'), guessLimit: count }),
   fc.record({ type: fc.constant('login-response'), guessesRemaining: count, serverPublicKey: bytes(1, 65), ke2: bytes(1, 300) }),
   fc.record({ type: fc.constant('login-result'), guessesRemaining: count, sealed: bytes(44, 200) }),

@@ -64,7 +64,7 @@ async function enrollRaw(handler: VaultFetch, password: Uint8Array, escrow = new
   const r1 = await send(handler, { ...hdr(a), type: 'register-init', mode: 'new', request: reg.request });
   if (r1.msg.type !== 'register-response') throw new Error(`unexpected ${r1.msg.type}`);
   const { record } = await reg.finish(r1.msg.response, binding);
-  const fin: VaultRequest = { ...hdr(a), type: 'register-finish', mode: 'new', record, escrow, grant: new Uint8Array(0) };
+  const fin: VaultRequest = { ...hdr(a), type: 'register-finish', mode: 'new', record, escrow, grant: new Uint8Array(0), ticket: r1.msg.ticket };
   const r2 = await send(handler, fin);
   expect(r2.msg.type).toBe('registered');
   return { fin, escrow };
@@ -158,12 +158,33 @@ describe('reference vault: the guess counter', () => {
     const handler = makeVault();
     const { fin } = await enrollRaw(handler, utf8('pw'));
     if (fin.type !== 'register-finish') throw new Error();
-    const forged = { ...fin, ...hdr(attempt()), mode: 'replace' as const, grant: new Uint8Array(32).fill(1) };
+    const reg = await suite.startRegistration(utf8('new'));
+    const b = attempt();
+    const r1 = await send(handler, { ...hdr(b), type: 'register-init', mode: 'replace', request: reg.request });
+    if (r1.msg.type !== 'register-response') throw new Error('no response');
+    const forged = { ...fin, ...hdr(b), mode: 'replace' as const, grant: new Uint8Array(32).fill(1), ticket: r1.msg.ticket };
     expect(errorCode((await send(handler, forged)).msg)).toBe('UNAUTHORIZED');
-    const fresh = { ...fin, ...hdr(attempt()), mode: 'new' as const };
+    // A ticket is bound to its attempt: replayed into another one it does not authenticate.
+    expect(errorCode((await send(handler, { ...forged, ...hdr(attempt()) })).msg)).toBe('PROTOCOL');
+    const fresh = { ...hdr(attempt()), type: 'register-init' as const, mode: 'new' as const, request: reg.request };
     expect(errorCode((await send(handler, fresh)).msg)).toBe('ALREADY_ENROLLED');
     // A retry of the enrollment that already landed is answered, not refused.
     expect(errorCode((await send(handler, fin)).msg)).toBe('registered');
+  });
+});
+
+describe('reference vault: registration is not an OPRF oracle', () => {
+  it('the same request evaluated twice gives unrelated answers (a fresh OPRF key per registration)', async () => {
+    const handler = makeVault();
+    await enrollRaw(handler, utf8('pw'));
+    const reg = await suite.startRegistration(utf8('guess'));
+    const answers = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await send(handler, { ...hdr(attempt()), type: 'register-init', mode: 'reset', request: reg.request });
+      if (r.msg.type !== 'register-response') throw new Error('no response');
+      answers.push(toHex(r.msg.response.subarray(0, 33))); // the OPRF evaluation
+    }
+    expect(answers[0]).not.toBe(answers[1]);
   });
 });
 
