@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import fc from 'fast-check';
 import sodium from 'libsodium-wrappers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { chunkNonceTail, type CipherEngine } from '../../lib/archive/engine.js';
 import { defaultEngine } from '../../lib/archive/engines/default.js';
 import { createLibsodiumEngine } from '../../lib/archive/engines/libsodium.js';
@@ -277,5 +277,17 @@ describe('defaultEngine', () => {
     expect(inputs.some((p) => p.includes('libsodium'))).toBe(false);
     // The Node engine is still in there, reached only through process.getBuiltinModule.
     expect(text).toContain('getBuiltinModule');
+  });
+});
+
+describe('engines: public types', () => {
+  it('the real node:crypto module satisfies NodeCryptoAead, and the factories return CipherEngines', () => {
+    expectTypeOf(nodeCrypto).toExtend<Parameters<typeof createNodeEngine>[0]>();
+    expectTypeOf(createNodeEngine).returns.toEqualTypeOf<CipherEngine>();
+    expectTypeOf(createLibsodiumEngine).returns.toEqualTypeOf<Promise<CipherEngine>>();
+    expectTypeOf(defaultEngine).returns.toEqualTypeOf<CipherEngine>();
+    expectTypeOf<ReturnType<CipherEngine['create']>['open']>().returns.toEqualTypeOf<Uint8Array | undefined | Promise<Uint8Array | undefined>>();
+    // @ts-expect-error a key is bytes, not a string
+    expect(() => createNodeEngine(nodeCrypto).create('k', new Uint8Array(16))).toThrow(TypeError);
   });
 });
