@@ -26,6 +26,7 @@ import {
 import { signCheckpoint } from '../trust/checkpoint.js';
 import { ed25519PublicKey, verifyEd25519 } from '../trust/ed25519.js';
 import { MerkleTree } from '../trust/merkle-tree.js';
+import { readBodyCapped } from '../trust/codec.js';
 import { BackupError } from '../errors.js';
 import { abytes, fromBase64, toBase64 } from '../util/bytes.js';
 
@@ -231,8 +232,8 @@ function errorResponse(e: unknown): Response {
 }
 
 async function readBody(req: Request): Promise<Uint8Array> {
-  const buf = new Uint8Array(await req.arrayBuffer());
-  if (buf.length > MAX_BODY) throw new RangeError('request body is too large');
+  const buf = await readBodyCapped(req, MAX_BODY);
+  if (buf === undefined) throw new RangeError('request body is too large');
   return buf;
 }
 

@@ -11,6 +11,7 @@ import { BackupError } from '../errors.js';
 import { fromBase64 } from '../util/bytes.js';
 import { MAX_SIGNED_BUNDLE_BYTES } from './bundle.js';
 import { MAX_PROOF_HASHES } from './merkle.js';
+import { readBodyCapped } from './codec.js';
 
 /** Options of {@link witnessLogClient}. */
 export interface WitnessLogClientOptions {
@@ -31,10 +32,8 @@ export interface WitnessLogClient {
 const MAX_JSON_BYTES = 16384;
 
 async function readCapped(res: Response, cap: number): Promise<Uint8Array> {
-  const len = Number(res.headers.get('content-length') ?? '0');
-  if (len > cap) throw new BackupError('TRUST_MALFORMED', 'witness response is too large', { limit: cap });
-  const buf = new Uint8Array(await res.arrayBuffer());
-  if (buf.length > cap) throw new BackupError('TRUST_MALFORMED', 'witness response is too large', { limit: cap });
+  const buf = await readBodyCapped(res, cap);
+  if (buf === undefined) throw new BackupError('TRUST_MALFORMED', 'witness response is too large', { limit: cap });
   return buf;
 }
 

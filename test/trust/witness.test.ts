@@ -6,6 +6,8 @@ import { parseCheckpoint } from '../../lib/trust/checkpoint.js';
 import { verifyConsistency, verifyInclusion, leafHash } from '../../lib/trust/merkle.js';
 import { logEntry } from '../../lib/trust/bundle.js';
 import { fromBase64, toBase64, utf8 } from '../../lib/util/bytes.js';
+import { witnessLogClient } from '../../lib/trust/log-client.js';
+import { isBackupError } from '../../lib/errors.js';
 import { bundle, config, fleet, NOW_MS, ORIGIN, OP1, W1, W1_NAME } from './fixtures.js';
 
 const post = (path: string, body: BodyInit) => new Request(`http://w.test${path}`, { method: 'POST', body });
@@ -60,6 +62,7 @@ describe('reference witness handler', () => {
     expect((await handler(get('/proof/consistency?from=x'))).status).toBe(400);
     expect((await handler(get('/proof/consistency?from=9'))).status).toBe(400);
     expect((await handler(get('/nope'))).status).toBe(404);
+    expect((await handler(post('/witness', new Uint8Array(70_000)))).status).toBe(400); // over the body cap
   });
 
   it('state exported and re-imported gives the same log', () => {
@@ -82,5 +85,20 @@ describe('reference witness handler', () => {
     } finally {
       await served.close();
     }
+  });
+});
+
+describe('witness log client', () => {
+  const answer = (body: BodyInit, status = 200) => witnessLogClient({ baseUrl: 'http://w.test/', fetch: async () => new Response(body, { status }) });
+  const code = (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => (isBackupError(e) ? e.code : String(e)));
+
+  it('caps and shape-checks what a hostile witness answers', async () => {
+    expect(await code(answer(new Uint8Array(40_000)).fetchBundle())).toBe('TRUST_MALFORMED');
+    expect(await answer('', 404).fetchBundle()).toBeUndefined();
+    expect(await code(answer('', 502).fetchBundle())).toBe('VAULT_UNAVAILABLE');
+    expect(await code(answer('not json').fetchConsistencyProof(1, 2))).toBe('TRUST_MALFORMED');
+    expect(await code(answer(JSON.stringify({ proof: Array(65).fill('AAAA') })).fetchConsistencyProof(1, 2))).toBe('TRUST_MALFORMED');
+    expect(await code(answer(JSON.stringify({ proof: ['%%%'] })).fetchConsistencyProof(1, 2))).toBe('TRUST_MALFORMED');
+    await expect(answer('{}').fetchConsistencyProof(2, 1)).rejects.toThrow(RangeError);
   });
 });
