@@ -169,6 +169,9 @@ class NodeChunkCipher implements ChunkCipher {
       wipe(pt);
       return undefined;
     }
+    // Node allocates update()'s output as its own ArrayBuffer; when it is (checked, not assumed),
+    // hand out a plain Uint8Array view of it instead of copying the plaintext once more.
+    if (pt.byteOffset === 0 && pt.buffer.byteLength === ctLen) return new Uint8Array(pt.buffer, 0, ctLen);
     const out = new Uint8Array(ctLen);
     out.set(pt);
     wipe(pt);
