@@ -21,7 +21,13 @@ import {
 import { createVaultClient, type VaultFetch } from '../../lib/recovery/vault-client.js';
 import { createFileVaultStore } from '../../lib/server/stores/file.js';
 import { createMemoryVaultStore } from '../../lib/server/stores/memory.js';
-import { createVaultHandler, generateVaultSetup, type VaultHandlerOptions } from '../../lib/server/vault.js';
+import {
+  createVaultHandler,
+  decodeAccountState,
+  encodeAccountState,
+  generateVaultSetup,
+  type VaultHandlerOptions,
+} from '../../lib/server/vault.js';
 import { toBase64, toHex, utf8 } from '../../lib/util/bytes.js';
 
 const suite = new OpaqueTsSuite(INSECURE_IDENTITY_KSF);
@@ -97,6 +103,19 @@ describe('reference vault: the guess counter', () => {
       await send(handler, { ...hdr(a.msg.attemptId), type: 'login-finish', intent: 'abort', ke3: new Uint8Array(0) });
     }
     expect(await status(handler)).toMatchObject({ state: 'locked-out', guessesRemaining: 0 });
+  });
+
+  it('two vault instances over one file-store directory (two store instances, lock files) count exactly', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vault-two-'));
+    dirs.push(dir);
+    const h1 = makeVault({ store: createFileVaultStore({ dir }) });
+    const h2 = makeVault({ store: createFileVaultStore({ dir }) });
+    await enrollRaw(h1, utf8('pw'));
+    const starts = await Promise.all([1, 2, 3, 4].map(() => suite.startLogin(utf8('guess'))));
+    const answers = await Promise.all(starts.map((s, i) => send(i % 2 ? h1 : h2, { ...hdr(attempt()), type: 'login-init', ke1: s.ke1 })));
+    const remaining = answers.map((a) => (a.msg.type === 'login-response' ? a.msg.guessesRemaining : -1));
+    expect(remaining.sort()).toEqual([1, 2, 3, 4]);
+    expect((await status(h2)).guessesRemaining).toBe(1);
   });
 
   it('a repeated login-init (same attempt id, same KE1) gets the same KE2 and spends nothing more', async () => {
@@ -185,6 +204,32 @@ describe('reference vault: registration is not an OPRF oracle', () => {
       answers.push(toHex(r.msg.response.subarray(0, 33))); // the OPRF evaluation
     }
     expect(answers[0]).not.toBe(answers[1]);
+  });
+});
+
+describe('reference vault: stored state parser', () => {
+  it('round-trips, and corrupt bytes only ever fail as VAULT_UNAVAILABLE', async () => {
+    const store = createMemoryVaultStore();
+    const handler = makeVault({ store });
+    await enrollRaw(handler, utf8('pw'));
+    const s = await suite.startLogin(utf8('x'));
+    await send(handler, { ...hdr(attempt()), type: 'login-init', ke1: s.ke1 });
+    const value = [...store.dump().values()][0]!;
+    expect(toHex(encodeAccountState(decodeAccountState(value)))).toBe(toHex(value));
+    fc.assert(
+      fc.property(fc.nat(value.length - 1), fc.integer({ min: 1, max: 255 }), fc.nat(value.length), (i, x, cut) => {
+        const b = Uint8Array.from(value);
+        b[i]! ^= x;
+        for (const bytes of [b, value.subarray(0, cut)]) {
+          try {
+            decodeAccountState(bytes);
+          } catch (e) {
+            expect(isBackupError(e, 'VAULT_UNAVAILABLE')).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
