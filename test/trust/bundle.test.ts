@@ -126,6 +126,7 @@ describe('canonical bundle encoding', () => {
     };
     const valid = encodeBundle(bundle(3, [fleet('eu-1'), fleet('us-1')], { retired: ['old'] }));
     const signed = witnessLog().publish(bundle(3, [fleet('eu-1')]));
+    const note = decodeSignedBundle(signed).checkpoint;
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 600 }), fc.nat(), fc.nat(255), fc.nat(40), (junk, pos, val, cut) => {
         check(junk, decodeBundle);
@@ -134,6 +135,7 @@ describe('canonical bundle encoding', () => {
         for (const [src, f] of [
           [valid, decodeBundle],
           [signed, decodeSignedBundle],
+          [note, parseCheckpoint],
         ] as const) {
           const m = Uint8Array.from(src);
           m[pos % m.length] = val;
