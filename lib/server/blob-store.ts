@@ -41,6 +41,12 @@ export interface BlobStoreHandlerOptions {
   readonly now?: () => number;
   /** The S3 bucket name in S3-dialect paths [`backups`]. */
   readonly bucket?: string;
+  /**
+   * Allow browser pages from this origin (e.g. `http://127.0.0.1:5173`, or `*`) to call the server
+   * cross-origin: answers CORS preflights and exposes `ETag` and `Content-Range`, which the SDK
+   * must read (Fetch standard, CORS protocol). Omit when the page and the server share an origin.
+   */
+  readonly corsOrigin?: string;
 }
 
 /** Options of {@link createBlobPresigner}. */
@@ -266,6 +272,18 @@ export function createBlobStoreHandler(options: BlobStoreHandlerOptions = {}): (
   const now = options.now ?? Date.now;
   const basePath = trimSlashes(options.basePath ?? '/');
   const bucket = checkBucket(options.bucket ?? 'backups');
+  const corsOrigin = options.corsOrigin;
+  if (corsOrigin !== undefined && (typeof corsOrigin !== 'string' || !/^(\*|https?:\/\/[^\s/]+)$/.test(corsOrigin))) {
+    throw new RangeError('options.corsOrigin must be "*" or an origin like http://host:port');
+  }
+  const corsHeaders: Record<string, string> =
+    corsOrigin === undefined
+      ? {}
+      : {
+          'access-control-allow-origin': corsOrigin,
+          'access-control-expose-headers': 'etag, content-range, content-length, retry-after',
+          ...(corsOrigin === '*' ? {} : { vary: 'origin' }),
+        };
 
   async function authorized(req: Request, url: URL, rel: string): Promise<boolean> {
     if (signingKey === undefined && verifyToken === undefined) return true;
@@ -290,6 +308,26 @@ export function createBlobStoreHandler(options: BlobStoreHandlerOptions = {}): (
   }
 
   return async function handle(req: Request): Promise<Response> {
+    if (corsOrigin !== undefined && req.method === 'OPTIONS') {
+      // CORS preflight: no credentials are sent with it, so it is answered before authorization.
+      return new Response(null, {
+        status: 204,
+        headers: {
+          ...corsHeaders,
+          'access-control-allow-methods': 'GET, HEAD, PUT, POST, DELETE',
+          'access-control-allow-headers': 'authorization, content-type, range, if-match, if-none-match, x-upload-content-length',
+          'access-control-max-age': '600',
+        },
+      });
+    }
+    const res = await handleRequest(req);
+    if (corsOrigin === undefined) return res;
+    const headers = new Headers(res.headers);
+    for (const [k, v] of Object.entries(corsHeaders)) headers.set(k, v);
+    return new Response(res.body, { status: res.status, headers });
+  };
+
+  async function handleRequest(req: Request): Promise<Response> {
     let url: URL;
     try {
       url = new URL(req.url);
@@ -315,7 +353,7 @@ export function createBlobStoreHandler(options: BlobStoreHandlerOptions = {}): (
       return new Response(null, { status: res.status, headers: res.headers });
     }
     return res;
-  };
+  }
 
   async function getObject(req: Request, key: string, dialect: Dialect): Promise<Response> {
     const info = await store.head(key);
