@@ -1,0 +1,41 @@
+// Type-level tests of the public vault API, as a caller of the browser entry sees it.
+import { describe, expectTypeOf, it } from 'vitest';
+import {
+  createVaultClient,
+  opaqueTsSuite,
+  parseVaultMessage,
+  type Keyring,
+  type OpaqueSuite,
+  type VaultClient,
+  type VaultClientOptions,
+  type VaultRequest,
+  type VaultResponse,
+  type VaultStatus,
+} from '../../lib/index.js';
+import { createVaultHandler, serveHandler, type FetchHandler, type VaultHandlerOptions } from '../../lib/server/index.js';
+
+describe('vault API types', () => {
+  it('the client', () => {
+    expectTypeOf(createVaultClient).parameter(0).toEqualTypeOf<VaultClientOptions>();
+    expectTypeOf(createVaultClient).returns.toEqualTypeOf<VaultClient>();
+    expectTypeOf<VaultClient['recover']>().returns.toEqualTypeOf<Promise<Keyring>>();
+    expectTypeOf<VaultClient['status']>().returns.toEqualTypeOf<Promise<VaultStatus>>();
+    expectTypeOf<VaultStatus['state']>().toEqualTypeOf<'not-enrolled' | 'enrolled' | 'locked-out'>();
+    expectTypeOf<Parameters<VaultClient['enroll']>[0]['password']>().toEqualTypeOf<Uint8Array>();
+    // The handler is a valid `fetch` for the client: in-process tests need no network.
+    expectTypeOf<FetchHandler>().toExtend<VaultClientOptions['fetch']>();
+    expectTypeOf<typeof fetch>().toExtend<VaultClientOptions['fetch']>();
+    expectTypeOf(opaqueTsSuite).returns.toEqualTypeOf<OpaqueSuite>();
+    // The KSF is not a parameter of the public suite factory.
+    expectTypeOf(opaqueTsSuite).parameters.toEqualTypeOf<[]>();
+  });
+
+  it('messages and the server', () => {
+    expectTypeOf(() => parseVaultMessage(new Uint8Array(), 'request')).returns.toEqualTypeOf<VaultRequest>();
+    expectTypeOf(() => parseVaultMessage(new Uint8Array(), 'response')).returns.toEqualTypeOf<VaultResponse>();
+    expectTypeOf<Extract<VaultResponse, { type: 'login-response' }>['guessesRemaining']>().toEqualTypeOf<number>();
+    expectTypeOf(createVaultHandler).parameter(0).toEqualTypeOf<VaultHandlerOptions>();
+    expectTypeOf<VaultHandlerOptions['verifyToken']>().toEqualTypeOf<(token: string) => Promise<string | undefined>>();
+    expectTypeOf(serveHandler).returns.resolves.toHaveProperty('url').toEqualTypeOf<string>();
+  });
+});
