@@ -6,6 +6,7 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import fc from 'fast-check';
+import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBackupError } from '../../lib/errors.js';
 import { createEtcdVaultStore, ETCD_MAX_KEY_BYTES, ETCD_MAX_VALUE_BYTES, type EtcdVaultStore } from '../../lib/server/stores/etcd.js';
@@ -49,6 +50,54 @@ describeWithEtcd({ describe, it }, 'etcd VaultStore', () => {
     // The largest allowed value goes through (etcd's own limit is 1.5 MiB per request).
     expect(await s.compareAndSwap('big', null, new Uint8Array(ETCD_MAX_VALUE_BYTES).fill(7))).toBe(true);
     expect((await s.get('big'))!.value.length).toBe(ETCD_MAX_VALUE_BYTES);
+  });
+
+  it('parses what it finds in etcd with every length capped; anything not its envelope is VAULT_UNAVAILABLE (fast-check)', async () => {
+    const ns = freshNamespace();
+    const s = open({ namespace: ns });
+    // Raw access to the same keys, as another program (or an attacker with etcd access) would write them.
+    const raw = new Etcd3({ hosts: [...cluster.endpoints] });
+    try {
+      let n = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(
+            fc.uint8Array({ maxLength: 64 }),
+            fc.tuple(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.uint8Array({ maxLength: 48 })).map(([t, v]) =>
+              Uint8Array.of(1, ...t, ...v),
+            ),
+          ),
+          async (bytes) => {
+            const key = `raw${n++}`;
+            await raw.put(ns + key).value(Buffer.from(bytes));
+            const got = await s.get(key).then(
+              (v) => v,
+              (e: unknown) => e,
+            );
+            if (bytes.length >= 17 && bytes[0] === 1) {
+              expect(equalBytes((got as { value: Uint8Array }).value, bytes.subarray(17))).toBe(true);
+            } else {
+              expect(isBackupError(got, 'VAULT_UNAVAILABLE')).toBe(true);
+            }
+          },
+        ),
+        { numRuns: 40 },
+      );
+      // Over the cap: etcd would take it, the store refuses to hand it to the vault.
+      await raw.put(ns + 'huge').value(Buffer.alloc(17 + ETCD_MAX_VALUE_BYTES + 1, 1));
+      expect(isBackupError(await s.get('huge').catch((e: unknown) => e), 'VAULT_UNAVAILABLE')).toBe(true);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('after close(), calls reject with VAULT_UNAVAILABLE', async () => {
+    const s = open();
+    expect(await s.compareAndSwap('c', null, utf8('x'))).toBe(true);
+    await s.close();
+    await s.close(); // idempotent
+    expect(isBackupError(await s.get('c').catch((e: unknown) => e), 'VAULT_UNAVAILABLE')).toBe(true);
+    expect(isBackupError(await s.compareAndSwap('c', null, utf8('y')).catch((e: unknown) => e), 'VAULT_UNAVAILABLE')).toBe(true);
   });
 
   it('uses mod_revision as the version and keeps namespaces apart', async () => {
