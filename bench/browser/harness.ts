@@ -134,13 +134,14 @@ export async function runBrowserBench({ log, mib = 64, rounds = 3 }: { log: (lin
     await s.call('encryptMs', 'workers-noble', 2, 4);
     await s.call('encryptMs', 'workers-libsodium', 2, 4);
     await s.call('secretstreamMs', 4);
-    const t: Record<string, number[]> = { single: [], w2: [], sodiumW: [], secretstream: [], sodium1: [] };
+    const t: Record<string, number[]> = { single: [], w2: [], sodiumW: [], secretstream: [], sodium1: [], echo: [] };
     for (let r = 0; r < rounds; r++) {
       t.single!.push(await s.call('encryptMs', 'default', 1, mib));
       t.w2!.push(await s.call('encryptMs', 'workers-noble', 2, mib));
       t.secretstream!.push(await s.call('secretstreamMs', mib));
       t.sodiumW!.push(await s.call('encryptMs', 'workers-libsodium', 2, mib));
       t.sodium1!.push(await s.call('encryptMs', 'libsodium', 1, mib));
+      t.echo!.push(await s.call('encryptMs', 'workers-echo', 2, mib));
     }
     const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)])) as Record<keyof typeof t, number>;
     log(`chromium SDK default engine single-threaded: ${rate(m.single)}`);
@@ -148,6 +149,7 @@ export async function runBrowserBench({ log, mib = 64, rounds = 3 }: { log: (lin
     log(`chromium SDK libsodium engine single-threaded: ${rate(m.sodium1)} (context)`);
     log(`chromium SDK libsodium engine in 2 workers: ${rate(m.sodiumW)}`);
     log(`chromium libsodium-wrappers crypto_secretstream_xchacha20poly1305 single-threaded: ${rate(m.secretstream)}`);
+    log(`chromium SDK through 2 echo workers (no crypto; the pool's main-thread ceiling): ${rate(m.echo)} (context)`);
     log(`ratio: chromium default engine 2 workers / single-threaded = ${(m.single / m.w2).toFixed(2)} (target >= 1.4)`);
     log(`ratio: chromium libsodium engine 2 workers / libsodium secretstream single-threaded = ${(m.secretstream / m.sodiumW).toFixed(2)} (target >= 1.5)`);
     for (const choice of ['workers-noble', 'default'] as const) {

@@ -16,7 +16,13 @@ const MiB = 1024 * 1024;
 const CHUNK = 64 * 1024;
 
 /** Engine configurations the harness asks for. */
-export type EngineChoice = 'default' | 'libsodium' | 'workers-noble' | 'workers-libsodium';
+export type EngineChoice = 'default' | 'libsodium' | 'workers-noble' | 'workers-libsodium' | 'workers-echo';
+
+/**
+ * A worker that answers every request with its own buffer, unencrypted: the pool's cost on the
+ * main thread with free crypto, i.e. the fastest any worker engine could stream on this page.
+ */
+const ECHO_WORKER = `onmessage = (e) => { const m = e.data; postMessage(m.op === 'init' ? { id: m.id, ok: true } : { id: m.id, ok: true, data: m.data }, m.data ? [m.data.buffer] : []); };`;
 
 /** One 1 MiB random piece, reused: contents do not change the cipher's speed. */
 function piece(): Uint8Array {
@@ -46,7 +52,12 @@ async function engineFor(choice: EngineChoice, workers: number): Promise<{ engin
   const id = `${choice}/${workers}`;
   let pool = pools.get(id);
   if (pool === undefined) {
-    pool = createWorkerEngine({ workers, engine: choice === 'workers-libsodium' ? 'libsodium' : 'noble' });
+    const echo = URL.createObjectURL(new Blob([ECHO_WORKER], { type: 'text/javascript' }));
+    pool = createWorkerEngine({
+      workers,
+      engine: choice === 'workers-libsodium' ? 'libsodium' : 'noble',
+      ...(choice === 'workers-echo' ? { createWorker: () => new Worker(echo) } : {}),
+    });
     pools.set(id, pool);
   }
   await pool.ready();
