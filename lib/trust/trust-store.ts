@@ -355,7 +355,17 @@ export function createTrustStore(options: TrustStoreOptions): TrustStore {
       return { ...record } as unknown as StoredValue;
     });
     if (raced) throw new BackupError('TRUST_ROLLBACK', 'a newer bundle was applied concurrently');
-    cache = undefined;
+    // We just verified exactly what we wrote: prime the cache (keyed by the record's checksum) so
+    // the reload below does not verify it a second time.
+    cache = {
+      checksum: record.checksum,
+      epoch: record.epoch,
+      verified,
+      checkpoint: keepOld ? current.checkpoint! : verified.checkpoint,
+      checkpointNote: record.checkpoint,
+      checkpointAt: record.checkpointAt,
+      discarded: false,
+    };
     const state = await load();
     const event: TrustChangeEvent = {
       epoch: verified.bundle.epoch,
