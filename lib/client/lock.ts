@@ -184,6 +184,8 @@ async function leaseLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: 
     try {
       for (;;) {
         await sleep(Math.max(1, Math.floor(leaseMs / 3)), stopHeartbeat.signal);
+        // An injected sleep may ignore its signal: check before renewing a lease we are releasing.
+        if (stopHeartbeat.signal.aborted) return;
         if (!(await tryTake())) {
           ac.abort(new BackupError('BACKUP_IN_PROGRESS', 'the backup lock lease was lost'));
           return;
@@ -201,8 +203,11 @@ async function leaseLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: 
     stopHeartbeat.abort();
     await heartbeat;
     o.signal?.removeEventListener('abort', onAbort);
+    // Release by writing an expired record rather than deleting: the IndexedDB store's `update`
+    // turns a deletion into a put plus a separate delete, and that delete could remove a lease
+    // another tab took in between.
     await o.store
-      .update<LeaseRecord>(key, (old) => (old !== undefined && old.owner === owner ? undefined : old))
+      .update<LeaseRecord>(key, (old) => (old !== undefined && old.owner === owner ? { owner: '', expiresAt: 0 } : old))
       .catch(() => undefined);
   }
 }
