@@ -317,6 +317,12 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
         }
         throw e;
       }
+      if (res.status === 503 && msg.type === 'error') {
+        // Unavailable is retried even when the vault could not echo our header (it may have
+        // failed before it parsed the request); nothing in it is trusted beyond the delay.
+        last = vaultError('VAULT_UNAVAILABLE', 503, { ...(msg.retryAfterMs === undefined ? {} : { retryAfterMs: msg.retryAfterMs }) });
+        continue;
+      }
       // The answer must be for this request: same fleet, suite, account and attempt.
       if (!sameHeader(msg, req)) throw new BackupError('PROTOCOL', 'the vault answered another request', { fleetId });
       if (msg.type === 'error') {
