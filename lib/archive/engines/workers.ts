@@ -25,7 +25,7 @@ export type { WorkerCipherKind } from './worker-core.js';
 
 /**
  * What the pool needs of a worker: a Web `Worker` fits, and so does a thin adapter over
- * `node:worker_threads` (see test/archive/engines-workers.test.ts).
+ * `node:worker_threads` (see test/archive/engines-support.ts).
  */
 export interface WorkerLike {
   /** Post a message, transferring the listed buffers. */
