@@ -618,7 +618,13 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
     }
     const auth = req.headers.get('authorization') ?? '';
     const match = /^Bearer ([\x21-\x7e]{1,4096})$/.exec(auth);
-    const accountId = match ? await verifyToken(match[1]!) : undefined;
+    let accountId: string | undefined;
+    try {
+      accountId = match ? await verifyToken(match[1]!) : undefined;
+    } catch {
+      // The token verifier (the app's auth backend) failed: not the caller's fault, retry later.
+      return fail(m, 'VAULT_UNAVAILABLE', { retryAfterMs: 1000 });
+    }
     // The token must be for exactly the account the message (and so the OPAQUE binding) names.
     if (accountId === undefined || accountId !== m.accountId) return fail(m, 'UNAUTHORIZED');
     if (m.fleetId !== fleetId || m.suite !== suite.id) return fail(m, 'PROTOCOL');

@@ -266,6 +266,13 @@ describe('reference vault: malformed input', () => {
     expect(errorCode((await send(handler, { ...st, fleetId: 'other' })).msg)).toBe('PROTOCOL');
     expect(errorCode((await send(handler, { ...st, suite: 'opaque-ts/P256-SHA256-scrypt/v1' })).msg)).toBe('PROTOCOL');
     expect(errorCode((await send(handler, st, 'bad')).msg)).toBe('UNAUTHORIZED');
+    const authDown = makeVault({
+      verifyToken: async () => {
+        throw new Error('auth backend down');
+      },
+    });
+    const down = await send(authDown, st);
+    expect([down.status, errorCode(down.msg)]).toEqual([503, 'VAULT_UNAVAILABLE']);
   });
 
   it('property: a mutated login-init never crashes the vault and spends at most one guess', async () => {
