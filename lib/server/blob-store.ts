@@ -47,6 +47,8 @@ export interface BlobStoreHandlerOptions {
    * must read (Fetch standard, CORS protocol). Omit when the page and the server share an origin.
    */
   readonly corsOrigin?: string;
+  /** Entries per page of a list or ListParts answer, 1-1000 [1000, S3's maximum]; small in tests. */
+  readonly pageSize?: number;
 }
 
 /** Options of {@link createBlobPresigner}. */
@@ -76,7 +78,7 @@ const EXP_PARAM = 'X-Expires';
 /** Cap on XML / JSON request bodies (a CompleteMultipartUpload of 10 000 parts is ~1 MiB). */
 const MAX_SMALL_BODY = 2 * 2 ** 20;
 /** S3's default and maximum page size (ListObjectsV2 MaxKeys, ListParts MaxParts). */
-const PAGE = 1000;
+const MAX_PAGE = 1000;
 
 function trimSlashes(p: string): string {
   return p.replace(/^\/+|\/+$/g, '');
@@ -272,6 +274,8 @@ export function createBlobStoreHandler(options: BlobStoreHandlerOptions = {}): (
   const now = options.now ?? Date.now;
   const basePath = trimSlashes(options.basePath ?? '/');
   const bucket = checkBucket(options.bucket ?? 'backups');
+  const pageSize = options.pageSize ?? MAX_PAGE;
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE) throw new RangeError('options.pageSize must be 1-1000');
   const corsOrigin = options.corsOrigin;
   if (corsOrigin !== undefined && (typeof corsOrigin !== 'string' || !/^(\*|https?:\/\/[^\s/]+)$/.test(corsOrigin))) {
     throw new RangeError('options.corsOrigin must be "*" or an origin like http://host:port');
@@ -412,8 +416,8 @@ export function createBlobStoreHandler(options: BlobStoreHandlerOptions = {}): (
       const after = url.searchParams.get('continuation-token');
       const all = await store.list(prefix);
       const start = after === null ? 0 : all.findIndex((e) => e.key > after);
-      const page = start < 0 ? [] : all.slice(start, start + PAGE);
-      const more = start >= 0 && start + PAGE < all.length;
+      const page = start < 0 ? [] : all.slice(start, start + pageSize);
+      const more = start >= 0 && start + pageSize < all.length;
       return json(200, { objects: page, ...(more ? { nextContinuationToken: page[page.length - 1]!.key } : {}) });
     }
     const kind = path.slice(0, 2);
@@ -480,7 +484,7 @@ export function createBlobStoreHandler(options: BlobStoreHandlerOptions = {}): (
       const prefix = url.searchParams.get('prefix') ?? '';
       const token = url.searchParams.get('continuation-token');
       const mk = url.searchParams.get('max-keys');
-      const maxKeys = mk !== null && /^\d{1,4}$/.test(mk) ? Math.min(Number(mk), PAGE) : PAGE;
+      const maxKeys = mk !== null && /^\d{1,4}$/.test(mk) ? Math.min(Number(mk), pageSize) : pageSize;
       let after: string | undefined;
       if (token !== null) {
         try {
@@ -528,7 +532,7 @@ export function createBlobStoreHandler(options: BlobStoreHandlerOptions = {}): (
         const marker = url.searchParams.get('part-number-marker');
         const mp = url.searchParams.get('max-parts');
         const after = marker !== null && /^\d{1,5}$/.test(marker) ? Number(marker) : 0;
-        const maxParts = mp !== null && /^\d{1,4}$/.test(mp) ? Math.max(1, Math.min(Number(mp), PAGE)) : PAGE;
+        const maxParts = mp !== null && /^\d{1,4}$/.test(mp) ? Math.max(1, Math.min(Number(mp), pageSize)) : pageSize;
         const all = (await store.listParts(upload)).filter((p) => p.partNumber > after);
         const page = all.slice(0, maxParts);
         const more = all.length > maxParts;
