@@ -25,6 +25,34 @@ import {
   type EncryptOptions,
 } from './options.js';
 
+/** Fixed-size buffers recycled between chunks, so a long stream allocates only a handful. */
+class BufferPool {
+  readonly #size: number;
+  readonly #free: Uint8Array[] = [];
+  readonly #all: Uint8Array[] = [];
+
+  constructor(size: number) {
+    this.#size = size;
+  }
+
+  take(): Uint8Array {
+    const b = this.#free.pop();
+    if (b !== undefined) return b;
+    const fresh = new Uint8Array(this.#size);
+    this.#all.push(fresh);
+    return fresh;
+  }
+
+  /** Return a buffer (or a view of the start of one) taken from this pool. */
+  release(b: Uint8Array): void {
+    if (b.byteOffset === 0 && b.length === this.#size) this.#free.push(b);
+  }
+
+  wipeAll(): void {
+    wipe(...this.#all);
+  }
+}
+
 function abortError(signal: AbortSignal): BackupError {
   return new BackupError('ABORTED', 'operation was aborted', { cause: signal.reason });
 }
@@ -83,7 +111,10 @@ export function createEncryptStream(
   // With one chunk in flight each seal finishes before transform() returns, so a caller's piece
   // can be sealed in place; with more in flight we copy, since the caller may reuse its buffer.
   const inPlace = common.limit === 1;
-  let buf = new Uint8Array(chunkSize);
+  // Plaintext chunk buffers are recycled once their chunk is emitted (at most parallelism + 1
+  // exist), and all of them are wiped when the stream ends, errors or aborts.
+  const pool = new BufferPool(chunkSize);
+  let buf = pool.take();
   let pos = 0;
   let index = 0;
   let done = 0;
@@ -92,21 +123,21 @@ export function createEncryptStream(
   const cleanup = (): void => {
     unhook();
     cipher.dispose();
-    wipe(buf);
+    pool.wipeAll();
   };
-  const pipeline = new InOrderPipeline<Uint8Array, { plain: Uint8Array | undefined; length: number }>(
+  const pipeline = new InOrderPipeline<Uint8Array, { owned: Uint8Array | undefined; length: number }>(
     common.limit,
     (sealed, meta) => {
       if (sealed.length !== meta.length + TAG_LENGTH) throw new Error('cipher engine returned a sealed chunk of the wrong length');
-      wipe(meta.plain);
+      if (meta.owned !== undefined) pool.release(meta.owned);
       controllerRef!.enqueue(sealed);
       done += meta.length;
       common.onProgress?.({ bytes: done, ...(common.total === undefined ? {} : { total: common.total }) });
     },
   );
-  const seal = (plain: Uint8Array, owned: boolean, final: boolean): Promise<void> => {
+  const seal = (plain: Uint8Array, owned: Uint8Array | undefined, final: boolean): Promise<void> => {
     const sealed = cipher.seal(chunkNonceTail(index++, final), plain, aad);
-    return pipeline.push(sealed, { plain: owned ? plain : undefined, length: plain.length });
+    return pipeline.push(sealed, { owned, length: plain.length });
   };
 
   return new TransformStream<Uint8Array, Uint8Array>({
@@ -123,12 +154,12 @@ export function createEncryptStream(
           throwIfAborted(common.signal);
           if (pos === chunkSize) {
             // A full chunk followed by more input is not the last one.
-            await seal(buf, true, false);
-            buf = new Uint8Array(chunkSize);
+            await seal(buf, buf, false);
+            buf = pool.take();
             pos = 0;
           }
           if (inPlace && pos === 0 && piece.length - off > chunkSize) {
-            await seal(piece.subarray(off, off + chunkSize), false, false);
+            await seal(piece.subarray(off, off + chunkSize), undefined, false);
             off += chunkSize;
             continue;
           }
@@ -147,7 +178,7 @@ export function createEncryptStream(
       try {
         throwIfAborted(common.signal);
         // The last chunk: non-empty unless the whole plaintext is empty (docs/FORMAT.md §Final chunk).
-        await seal(buf.subarray(0, pos), true, true);
+        await seal(buf.subarray(0, pos), buf, true);
         await pipeline.drain();
       } finally {
         cleanup();
@@ -184,7 +215,8 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
   let cipher: ChunkCipher | undefined;
   let aad: Uint8Array = new Uint8Array(0);
   let sealedSize = 0;
-  let buf = new Uint8Array(0);
+  let pool = new BufferPool(0);
+  let buf: Uint8Array = new Uint8Array(0);
   let pos = 0;
   let index = 0;
   let done = 0;
@@ -194,14 +226,16 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
     unhook();
     cipher?.dispose();
   };
-  const pipeline = new InOrderPipeline<Uint8Array | undefined, number>(common.limit, (plain, sealedLength) => {
-    if (plain === undefined || plain.length !== sealedLength - TAG_LENGTH) throw archiveAuthFailed();
+  const pipeline = new InOrderPipeline<Uint8Array | undefined, Uint8Array>(common.limit, (plain, sealed) => {
+    if (plain === undefined || plain.length !== sealed.length - TAG_LENGTH) throw archiveAuthFailed();
+    // Sealed buffers are recycled once their chunk is out (at most parallelism + 1 exist).
+    pool.release(sealed);
     controllerRef!.enqueue(plain);
-    done += sealedLength;
+    done += sealed.length;
     common.onProgress?.({ bytes: done, ...(common.total === undefined ? {} : { total: common.total }) });
   });
   const open = (sealed: Uint8Array, final: boolean): Promise<void> =>
-    pipeline.push(cipher!.open(chunkNonceTail(index++, final), sealed, aad), sealed.length);
+    pipeline.push(cipher!.open(chunkNonceTail(index++, final), sealed, aad), sealed);
 
   return new TransformStream<Uint8Array, Uint8Array>({
     start(controller) {
@@ -234,7 +268,8 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
               throwIfAborted(common.signal);
               ({ cipher, aad } = openHeader(bk, header, head, common.engine));
               sealedSize = header.chunkSize + TAG_LENGTH;
-              buf = new Uint8Array(sealedSize);
+              pool = new BufferPool(sealedSize);
+              buf = pool.take();
               done = header.length;
             }
             continue;
@@ -242,7 +277,7 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
           if (pos === sealedSize) {
             // A full sealed chunk followed by more input is not the last one.
             await open(buf, false);
-            buf = new Uint8Array(sealedSize);
+            buf = pool.take();
             pos = 0;
           }
           const n = Math.min(sealedSize - pos, piece.length - off);
