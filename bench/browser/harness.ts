@@ -76,13 +76,13 @@ function serve(dir: string): Promise<{ server: Server; origin: string }> {
 }
 
 /** Bundle, serve, launch Chromium and open the page; `close()` undoes all of it. */
-export async function openBrowserSession(): Promise<BrowserSession> {
+export async function openBrowserSession(extraArgs: string[] = []): Promise<BrowserSession> {
   const dir = mkdtempSync(join(tmpdir(), 'e2ee-browser-'));
   await bundle(dir);
   const { server, origin } = await serve(dir);
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...extraArgs] });
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
