@@ -317,6 +317,8 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
     p.then(
       (v) => {
         signal.removeEventListener('abort', onAbort);
+        // Answered after we gave up: release its body so the connection is not held open.
+        if (signal.aborted && v instanceof Response) v.body?.cancel().catch(() => undefined);
         resolve(v);
       },
       (e) => {

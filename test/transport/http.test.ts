@@ -185,6 +185,21 @@ describe('transport retries', () => {
     expect(f2.log.length).toBe(1);
   });
 
+  it('a fetch that ignores the signal and never settles still times out', async () => {
+    let calls = 0;
+    const t = createTransport({
+      fetch: () => {
+        calls++;
+        return new Promise<Response>(() => undefined);
+      },
+      sleep: recordingSleep().sleep,
+      timeoutMs: 20,
+      retry: { retries: 1 },
+    });
+    expect(await codeOf(t.request(GET))).toBe('TIMEOUT');
+    expect(calls).toBe(2);
+  });
+
   it('an over-cap response body is PROTOCOL and is not retried', async () => {
     const f = faultyFetch(echoServer().handler);
     const t = createTransport({ fetch: f.fetch, sleep: recordingSleep().sleep });
