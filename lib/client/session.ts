@@ -44,6 +44,8 @@ export interface UploadSessionState {
   readonly started: { readonly [partNumber: string]: string };
   /** Set once `completeUpload` succeeded: the archive exists, only the manifest is missing. */
   readonly completed?: { readonly archiveSize: number; readonly plaintextSize: number };
+  /** The app metadata (JSON) given when the backup started, for a manifest written by a later run. */
+  readonly metadata?: string;
 }
 
 interface StoredSession {
@@ -159,6 +161,7 @@ function parseState(o: unknown): UploadSessionState | undefined {
   for (const [k, v] of Object.entries(started)) {
     if (!/^[1-9][0-9]{0,4}$/.test(k) || !isHex(v, 64)) return undefined;
   }
+  if (s.metadata !== undefined && (typeof s.metadata !== 'string' || s.metadata.length > 256 * 1024)) return undefined;
   if (s.completed !== undefined) {
     const c = s.completed as Record<string, unknown>;
     if (typeof c !== 'object' || c === null || !isInt(c.archiveSize) || !isInt(c.plaintextSize)) return undefined;

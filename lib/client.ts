@@ -1,0 +1,489 @@
+/**
+ * The BackupClient facade: one object whose calls follow the user's story (docs/CLIENT.md).
+ *
+ * - `enable` makes a keyring, enrolls it with the vault under the recovery code, and (opt-in) seals
+ *   it into the device cache so a nightly `backup` needs no code.
+ * - `backup` encrypts and uploads a source as a resumable multipart upload, then writes the sealed
+ *   manifest and moves the latest pointer; one backup at a time per account across tabs.
+ * - `restore` recovers the keyring (code or device cache), opens the newest (or a named) backup and
+ *   returns its plaintext as a verified stream plus random access.
+ * - `changeRecoveryCode`, `disable`, `status`, `listBackups`, `pruneBackups`, and events.
+ *
+ * Every side effect (vault fetch, blob store, device storage, clock, randomness, locks) comes in
+ * through the options.
+ *
+ * @module
+ */
+import type { CipherEngine } from './archive/engine.js';
+import { runBackup, type BackupProgress, type BackupSource } from './client/backup.js';
+import { withExclusiveLock, timerSleep, type LockManagerLike, type LockSleep } from './client/lock.js';
+import { toHex as hexOf } from './util/bytes.js';
+import type { BackupManifest, BackupMetadata } from './client/manifest.js';
+import {
+  listBackups as listCatalog,
+  openBackup,
+  pruneBackups as pruneCatalog,
+  type BackupSummary,
+  type CatalogContext,
+  type RestoreProgress,
+} from './client/restore.js';
+import { clearSession, SESSION_KEY_PREFIX } from './client/session.js';
+import { BackupError, throwIfAborted } from './errors.js';
+import { generateRecoveryCode, parseRecoveryCode } from './recovery/code.js';
+import type { FleetTrust } from './recovery/fleet-trust.js';
+import { createKeyring, keyForId, wipeKeyring, type Keyring } from './recovery/keyring.js';
+import type { VaultClient, VaultStatus } from './recovery/vault-client.js';
+import type { BlobStore } from './storage/blob/types.js';
+import { assertBlobPrefix } from './storage/blob/types.js';
+import { createDeviceCache, type DeviceCache } from './storage/device-cache.js';
+import type { KeyValueStore } from './storage/kv.js';
+import { equalBytes, isBytes, secureRandom, wipe, type RandomSource } from './util/bytes.js';
+
+export type { BackupSource, BackupProgress } from './client/backup.js';
+export type { BackupSummary, RestoreProgress } from './client/restore.js';
+export type { BackupManifest, BackupMetadata, JsonValue } from './client/manifest.js';
+export type { LockManagerLike } from './client/lock.js';
+
+/** Options of {@link createBackupClient}. */
+export interface BackupClientOptions {
+  /** The account (the app's user id); binds manifests, sessions, locks and the device cache. */
+  readonly accountId: string;
+  /** The vault client for this account (`createVaultClient`). */
+  readonly vault: VaultClient;
+  /** Device storage (`createIndexedDbStore()` in browsers): upload sessions, lease, device cache. */
+  readonly storage: KeyValueStore;
+  /** Fleet trust, reported by `status()` (the vault client enforces it on every call). */
+  readonly trust?: FleetTrust;
+  /** Where archives and manifests go. */
+  readonly store: BlobStore;
+  /** Keep the keyring sealed under a non-extractable device key so backups need no code (opt-in). */
+  readonly deviceCache?: boolean;
+  /** Prefix of every blob key of this account, e.g. `users/42/` (default: none). */
+  readonly keyPrefix?: string;
+  /** Web Locks (`navigator.locks`); without it a lease in `storage` is used (docs/CLIENT.md §Locking). */
+  readonly locks?: LockManagerLike;
+  /** Wait for a running backup to finish (default) or fail at once with `BACKUP_IN_PROGRESS`. */
+  readonly waitForLock?: boolean;
+  /** Give up waiting for the lock after this long (`TIMEOUT`). */
+  readonly lockTimeoutMs?: number;
+  /** Lease length of the fallback lock, ms (default 30 000). */
+  readonly leaseMs?: number;
+  /** Cipher engine for archives (default engine otherwise). */
+  readonly engine?: CipherEngine;
+  /** Archive chunk size (default 64 KiB). */
+  readonly chunkSize?: number;
+  /** Target upload part size, rounded to whole chunks and raised to the store's minimum (default 8 MiB). */
+  readonly partSize?: number;
+  /** Parts uploading at once (default 3). */
+  readonly concurrency?: number;
+  /** Extra attempts per part after the transport's own retries (default 4). */
+  readonly partRetries?: number;
+  /** Clock (ms since the epoch). */
+  readonly now?: () => number;
+  /** Randomness. */
+  readonly random?: RandomSource;
+  /** Abortable sleep (backoff between part attempts, lock polling). */
+  readonly sleep?: LockSleep;
+}
+
+/** A recovery code as typed (`string`, parsed with `parseRecoveryCode`) or password bytes from `normalizePassword`. */
+export type RecoveryCodeInput = string | Uint8Array;
+
+/** Options of {@link BackupClient.backup}. */
+export interface BackupOptions {
+  /** Progress of the upload (archive bytes confirmed by the store). */
+  readonly onProgress?: (progress: BackupProgress) => void;
+  /** Cancels the backup (`ABORTED`); the upload session stays, so the next call resumes. */
+  readonly signal?: AbortSignal;
+  /** App metadata stored encrypted in the manifest. */
+  readonly metadata?: BackupMetadata;
+  /**
+   * A string that changes whenever the source's content changes (a message-store revision, say).
+   * Needed to resume a `ReadableStream` source; optional for bytes and Blobs (docs/CLIENT.md §Source changes).
+   */
+  readonly version?: string;
+}
+
+/** What {@link BackupClient.backup} resolves with. */
+export interface BackupResult {
+  /** Hex id of the new backup. */
+  readonly backupId: string;
+  readonly createdAt: number;
+  readonly plaintextSize: number;
+  readonly archiveSize: number;
+  /** True when this call continued an interrupted upload. */
+  readonly resumed: boolean;
+}
+
+/** Options of {@link BackupClient.restore}. */
+export interface RestoreOptions {
+  /** The recovery code; not needed when the keyring is unlocked or in the device cache. */
+  readonly recoveryCode?: RecoveryCodeInput;
+  /** Which backup (hex id from `listBackups`); the latest by default. */
+  readonly backupId?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** What {@link BackupClient.restore} resolves with. */
+export interface RestoredBackup {
+  /** Hex id of the backup. */
+  readonly backupId: string;
+  readonly createdAt: number;
+  readonly metadata: BackupMetadata;
+  readonly plaintextSize: number;
+  /**
+   * The plaintext, verified chunk by chunk; errors with `ARCHIVE_AUTH_FAILED` on any tampering
+   * and never releases a chunk whose tag did not verify.
+   */
+  readonly stream: ReadableStream<Uint8Array>;
+  /** Random access to the plaintext (e.g. the newest messages first). */
+  read(offset: number, length: number, options?: { readonly signal?: AbortSignal }): Promise<Uint8Array>;
+  /** Another pass over the whole plaintext. */
+  openStream(options?: { readonly signal?: AbortSignal; readonly onProgress?: (p: RestoreProgress) => void }): ReadableStream<Uint8Array>;
+  /** Wipe the archive key held for reads. */
+  close(): void;
+}
+
+/** What {@link BackupClient.status} reports. */
+export interface BackupClientStatus {
+  /** The vault's view: enrolled / locked out / not enrolled, guesses remaining. */
+  readonly vault: VaultStatus;
+  /** Whether the vault's fleet is among the currently trusted fleets (when `trust` was given). */
+  readonly fleetTrusted?: boolean;
+  /** Whether a keyring is held in memory (backups need no code now). */
+  readonly unlocked: boolean;
+  /** Whether the device cache holds a keyring. */
+  readonly deviceCached: boolean;
+  /** Whether an interrupted upload is waiting to be resumed. */
+  readonly uploadPending: boolean;
+}
+
+/** Events a {@link BackupClient} emits, by name. */
+export interface BackupClientEvents {
+  enabled: { readonly accountId: string };
+  disabled: { readonly accountId: string };
+  'code-changed': { readonly accountId: string };
+  'backup-started': { readonly accountId: string };
+  'backup-progress': BackupProgress;
+  'backup-completed': BackupResult;
+  'backup-failed': { readonly error: unknown };
+  restored: { readonly backupId: string };
+}
+
+/** The facade. */
+export interface BackupClient {
+  readonly accountId: string;
+  /**
+   * Turn backups on: a new keyring, enrolled with the vault under the recovery code. Without a
+   * code, one is generated and returned for the user to write down.
+   */
+  enable(options?: { readonly recoveryCode?: RecoveryCodeInput; readonly reset?: boolean; readonly signal?: AbortSignal }): Promise<{ readonly recoveryCode?: string }>;
+  /** Back up `source` (see {@link BackupOptions}). */
+  backup(source: BackupSource, options?: BackupOptions): Promise<BackupResult>;
+  /** Open the latest (or a named) backup. */
+  restore(options?: RestoreOptions): Promise<RestoredBackup>;
+  /** Replace the recovery code (the keyring and archives are unchanged). */
+  changeRecoveryCode(options: { readonly oldCode: RecoveryCodeInput; readonly newCode: RecoveryCodeInput; readonly signal?: AbortSignal }): Promise<void>;
+  /** Turn backups off: delete the vault enrollment, the device cache and any upload session; optionally every backup. */
+  disable(options?: { readonly deleteBackups?: boolean; readonly signal?: AbortSignal }): Promise<void>;
+  status(options?: { readonly signal?: AbortSignal }): Promise<BackupClientStatus>;
+  /** Every readable backup, newest first (needs the keyring unlocked or cached). */
+  listBackups(options?: { readonly recoveryCode?: RecoveryCodeInput; readonly signal?: AbortSignal }): Promise<BackupSummary[]>;
+  /** Delete all but the newest `keep` backups; never the latest. Resolves with the deleted ids. */
+  pruneBackups(options: { readonly keep: number; readonly signal?: AbortSignal }): Promise<string[]>;
+  /** Listen to an event; returns the unsubscribe function. */
+  on<K extends keyof BackupClientEvents>(type: K, listener: (event: BackupClientEvents[K]) => void): () => void;
+  /** Wipe the keyring held in memory. */
+  close(): void;
+}
+
+function toPassword(code: RecoveryCodeInput, name: string): Uint8Array {
+  if (typeof code === 'string') return parseRecoveryCode(code);
+  if (isBytes(code)) return Uint8Array.from(code);
+  throw new TypeError(`${name} must be a string or a Uint8Array`);
+}
+
+/**
+ * Create a backup client.
+ *
+ * @example
+ * ```ts
+ * const client = createBackupClient({
+ *   accountId: user.id,
+ *   vault: createVaultClient({ fleetId, accountId: user.id, baseUrl, fetch, getToken, trust }),
+ *   storage: createIndexedDbStore(),
+ *   trust,
+ *   store: createS3BlobStore({ fetch, presign }),
+ *   deviceCache: true,
+ *   locks: navigator.locks,
+ * });
+ * const { recoveryCode } = await client.enable();   // show the code once
+ * await client.backup(file, { onProgress, metadata: { chats: 12 } });
+ * const { stream } = await client.restore({ recoveryCode });
+ * ```
+ */
+export function createBackupClient(options: BackupClientOptions): BackupClient {
+  const o = options;
+  if (typeof o !== 'object' || o === null) throw new TypeError('options must be an object');
+  if (typeof o.accountId !== 'string' || o.accountId.length === 0 || o.accountId.length > 1024) {
+    throw new TypeError('options.accountId must be a non-empty string of at most 1024 characters');
+  }
+  if (typeof o.vault !== 'object' || o.vault === null) throw new TypeError('options.vault must be a VaultClient');
+  if (typeof o.storage !== 'object' || o.storage === null) throw new TypeError('options.storage must be a KeyValueStore');
+  if (typeof o.store !== 'object' || o.store === null) throw new TypeError('options.store must be a BlobStore');
+  if (o.vault.accountId !== o.accountId) throw new RangeError('options.vault is for another accountId');
+  const keyPrefix = o.keyPrefix ?? '';
+  assertBlobPrefix(keyPrefix, 'options.keyPrefix');
+  const accountId = o.accountId;
+  const now = o.now ?? Date.now;
+  const random = o.random ?? secureRandom;
+  const sleep = o.sleep ?? timerSleep;
+  const cache: DeviceCache | undefined = o.deviceCache === true ? createDeviceCache(o.storage, accountId) : undefined;
+  let keyring: Keyring | undefined;
+
+  const listeners = new Map<string, Set<(e: never) => void>>();
+  const emit = <K extends keyof BackupClientEvents>(type: K, event: BackupClientEvents[K]) => {
+    for (const l of listeners.get(type) ?? []) {
+      try {
+        (l as (e: BackupClientEvents[K]) => void)(event);
+      } catch {
+        // A listener's failure is the app's; it must not break a backup.
+      }
+    }
+  };
+
+  const hold = (k: Keyring) => {
+    if (keyring !== undefined && keyring !== k) wipeKeyring(keyring);
+    keyring = k;
+  };
+
+  /** The keyring: in memory, else from the code via the vault, else from the device cache. */
+  const unlock = async (code: RecoveryCodeInput | undefined, signal: AbortSignal | undefined): Promise<Keyring> => {
+    if (code !== undefined) {
+      const password = toPassword(code, 'recoveryCode');
+      try {
+        const k = await o.vault.recover({ password, ...(signal === undefined ? {} : { signal }) });
+        hold(k);
+        if (cache !== undefined) await cache.save(k);
+        return k;
+      } finally {
+        wipe(password);
+      }
+    }
+    if (keyring !== undefined) return keyring;
+    if (cache !== undefined) {
+      const k = await cache.load().catch(() => undefined);
+      if (k !== undefined) {
+        hold(k);
+        return k;
+      }
+    }
+    throw new BackupError('NOT_ENABLED', 'no keyring on this device: enable backups or give the recovery code');
+  };
+
+  /** Borrowed key (not a copy): for the archive reader and manifest opening, which do not wipe. */
+  const borrowed = (k: Keyring) => (keyId: Uint8Array) => k.generations.find((g) => equalBytes(g.keyId, keyId))?.key;
+
+  const catalog = (k: Keyring, signal: AbortSignal | undefined): CatalogContext => ({
+    accountId,
+    blobs: o.store,
+    keyPrefix,
+    keyLookup: borrowed(k),
+    ...(signal === undefined ? {} : { signal }),
+  });
+
+  const client: BackupClient = {
+    accountId,
+
+    async enable(opts = {}) {
+      throwIfAborted(opts.signal);
+      const generated = opts.recoveryCode === undefined ? generateRecoveryCode(random) : undefined;
+      const password = toPassword(opts.recoveryCode ?? generated!, 'recoveryCode');
+      const k = createKeyring(random, now);
+      try {
+        await o.vault.enroll({
+          password,
+          keyring: k,
+          ...(opts.reset === undefined ? {} : { reset: opts.reset }),
+          ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        });
+      } catch (e) {
+        wipeKeyring(k);
+        throw e;
+      } finally {
+        wipe(password);
+      }
+      hold(k);
+      if (cache !== undefined) await cache.save(k);
+      emit('enabled', { accountId });
+      return generated === undefined ? {} : { recoveryCode: generated };
+    },
+
+    async backup(source, opts = {}) {
+      if (!isBytes(source) && !(typeof source === 'object' && source !== null)) {
+        throw new TypeError('source must be a Uint8Array, a Blob or a ReadableStream');
+      }
+      const k = await unlock(undefined, opts.signal);
+      return withExclusiveLock(
+        `e2ee-backup/${accountId}/backup`,
+        {
+          store: o.storage,
+          ...(o.locks === undefined ? {} : { locks: o.locks }),
+          ...(o.waitForLock === undefined ? {} : { wait: o.waitForLock }),
+          ...(o.lockTimeoutMs === undefined ? {} : { timeoutMs: o.lockTimeoutMs }),
+          ...(o.leaseMs === undefined ? {} : { leaseMs: o.leaseMs }),
+          ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+          now,
+          sleep,
+          random,
+        },
+        async (signal) => {
+          emit('backup-started', { accountId });
+          try {
+            const { manifest, resumed } = await runBackup({
+              accountId,
+              blobs: o.store,
+              kv: o.storage,
+              keyPrefix,
+              key: k.current,
+              keyLookup: (id) => keyForId(k, id),
+              source,
+              ...(opts.metadata === undefined ? {} : { metadata: opts.metadata }),
+              ...(opts.version === undefined ? {} : { version: opts.version }),
+              ...(o.chunkSize === undefined ? {} : { chunkSize: o.chunkSize }),
+              ...(o.partSize === undefined ? {} : { partSize: o.partSize }),
+              ...(o.concurrency === undefined ? {} : { concurrency: o.concurrency }),
+              ...(o.partRetries === undefined ? {} : { partRetries: o.partRetries }),
+              ...(o.engine === undefined ? {} : { engine: o.engine }),
+              signal,
+              onProgress: (p) => {
+                opts.onProgress?.(p);
+                emit('backup-progress', p);
+              },
+              now,
+              random,
+              sleep,
+            });
+            const result = summarize(manifest, resumed);
+            emit('backup-completed', result);
+            return result;
+          } catch (e) {
+            emit('backup-failed', { error: e });
+            throw e;
+          }
+        },
+      );
+    },
+
+    async restore(opts = {}) {
+      const k = await unlock(opts.recoveryCode, opts.signal);
+      const opened = await openBackup({ ...catalog(k, opts.signal), ...(o.engine === undefined ? {} : { engine: o.engine }) }, opts.backupId);
+      const m = opened.manifest;
+      const backupId = hexOf(m.backupId);
+      emit('restored', { backupId });
+      return {
+        backupId,
+        createdAt: m.createdAt,
+        metadata: m.metadata,
+        plaintextSize: m.plaintextSize,
+        stream: opened.stream(opts.signal === undefined ? {} : { signal: opts.signal }),
+        read: (offset, length, ro) => opened.read(offset, length, ro),
+        openStream: (so) => opened.stream(so),
+        close: () => opened.close(),
+      };
+    },
+
+    async changeRecoveryCode(opts) {
+      const oldPassword = toPassword(opts.oldCode, 'oldCode');
+      const newPassword = toPassword(opts.newCode, 'newCode');
+      try {
+        await o.vault.changeCode({ oldPassword, newPassword, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
+      } finally {
+        wipe(oldPassword, newPassword);
+      }
+      emit('code-changed', { accountId });
+    },
+
+    async disable(opts = {}) {
+      const signal = opts.signal;
+      if (opts.deleteBackups === true) {
+        // Needs no key: storage names are not secret. Manifests go first (a listing never shows
+        // a backup without its archive), the latest pointer last.
+        const entries = await o.store.list(keyPrefix, signal === undefined ? {} : { signal });
+        const order = (key: string) => (key.endsWith('latest') ? 2 : key.includes('manifests/') ? 0 : 1);
+        for (const e of [...entries].sort((a, b) => order(a.key) - order(b.key))) {
+          await o.store.delete(e.key, signal === undefined ? {} : { signal });
+        }
+      }
+      await o.vault.remove(signal === undefined ? {} : { signal });
+      if (cache !== undefined) await cache.clear();
+      else await createDeviceCache(o.storage, accountId).clear();
+      await clearSession(o.storage, accountId);
+      if (keyring !== undefined) wipeKeyring(keyring);
+      keyring = undefined;
+      emit('disabled', { accountId });
+    },
+
+    async status(opts = {}) {
+      const vault = await o.vault.status(opts.signal === undefined ? {} : { signal: opts.signal });
+      let deviceCached = false;
+      if (cache !== undefined) {
+        const k = await cache.load().catch(() => undefined);
+        deviceCached = k !== undefined;
+        if (k !== undefined && k !== keyring) wipeKeyring(k);
+      }
+      const uploadPending = (await o.storage.get(SESSION_KEY_PREFIX + accountId)) !== undefined;
+      let fleetTrusted: boolean | undefined;
+      if (o.trust !== undefined) {
+        fleetTrusted = (await o.trust.trustedFleets()).some((f) => f.fleetId === o.vault.fleetId);
+      }
+      return {
+        vault,
+        unlocked: keyring !== undefined,
+        deviceCached,
+        uploadPending,
+        ...(fleetTrusted === undefined ? {} : { fleetTrusted }),
+      };
+    },
+
+    async listBackups(opts = {}) {
+      const k = await unlock(opts.recoveryCode, opts.signal);
+      return listCatalog(catalog(k, opts.signal));
+    },
+
+    async pruneBackups(opts) {
+      if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
+      if (!Number.isSafeInteger(opts.keep) || opts.keep < 1) throw new RangeError('options.keep must be a positive integer');
+      const k = await unlock(undefined, opts.signal);
+      return withExclusiveLock(
+        `e2ee-backup/${accountId}/backup`,
+        { store: o.storage, ...(o.locks === undefined ? {} : { locks: o.locks }), now, sleep, random, ...(opts.signal === undefined ? {} : { signal: opts.signal }) },
+        (signal) => pruneCatalog(catalog(k, signal), opts.keep),
+      );
+    },
+
+    on(type, listener) {
+      if (typeof listener !== 'function') throw new TypeError('listener must be a function');
+      let set = listeners.get(type);
+      if (set === undefined) listeners.set(type, (set = new Set()));
+      set.add(listener as (e: never) => void);
+      return () => set.delete(listener as (e: never) => void);
+    },
+
+    close() {
+      if (keyring !== undefined) wipeKeyring(keyring);
+      keyring = undefined;
+    },
+  };
+  return client;
+}
+
+function summarize(m: BackupManifest, resumed: boolean): BackupResult {
+  return {
+    backupId: hexOf(m.backupId),
+    createdAt: m.createdAt,
+    plaintextSize: m.plaintextSize,
+    archiveSize: m.archiveSize,
+    resumed,
+  };
+}

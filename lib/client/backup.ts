@@ -1,0 +1,367 @@
+/**
+ * One backup run: source → archive encrypt stream → part pipeline → multipart upload → manifest →
+ * latest pointer, resumable through the sealed upload session (docs/CLIENT.md §Backup run).
+ *
+ * The order of durable steps is what makes "nothing lost" hold:
+ * 1. the session (with the salt, sealed) is saved before the upload is used;
+ * 2. each part's ciphertext hash is saved before the part's first byte is sent;
+ * 3. the archive object appears atomically on `completeUpload`; the session then records it;
+ * 4. the manifest is written, then the latest pointer, then the session is dropped.
+ * A crash between any two steps resumes at the next `backup()`; an earlier backup stays restorable
+ * throughout, because the latest pointer moves only after the new manifest exists.
+ *
+ * @module
+ */
+import { createEncryptStream } from '../archive/stream.js';
+import { HEADER_OVERHEAD, TAG_LENGTH, ciphertextSize, DEFAULT_CHUNK_SIZE } from '../archive/format.js';
+import type { CipherEngine } from '../archive/engine.js';
+import { BackupError, isBackupError, throwIfAborted } from '../errors.js';
+import type { KeyValueStore } from '../storage/kv.js';
+import type { BlobStore, UploadRef, UploadedPart } from '../storage/blob/types.js';
+import { fromHex, isBytes, toHex, type RandomSource } from '../util/bytes.js';
+import {
+  LATEST_NAME,
+  archiveName,
+  chunkCountFor,
+  manifestName,
+  sealLatest,
+  sealManifest,
+  type BackupManifest,
+  type BackupMetadata,
+} from './manifest.js';
+import { SourceChangedError, uploadParts, type PipelineSleep } from './pipeline.js';
+import { clearSession, loadSession, saveSession, type UploadSessionState } from './session.js';
+
+/** What can be backed up: bytes, a Blob/File, or a stream of bytes. */
+export type BackupSource = Uint8Array | Blob | ReadableStream<Uint8Array>;
+
+/** Progress of a backup. */
+export interface BackupProgress {
+  /** `encrypt`: bytes read from the source; `upload`: archive bytes the store confirmed. */
+  readonly phase: 'upload';
+  /** Archive (ciphertext) bytes confirmed by the store, including parts confirmed before a resume. */
+  readonly bytes: number;
+  /** Total archive bytes, when the source size is known. */
+  readonly total?: number;
+}
+
+/** @internal Everything a run needs; the facade fills it in. */
+export interface BackupRun {
+  readonly accountId: string;
+  readonly blobs: BlobStore;
+  readonly kv: KeyValueStore;
+  /** Prefix of every blob key of this account (ends with `/` or is empty). */
+  readonly keyPrefix: string;
+  /** The current backup-key generation. */
+  readonly key: { readonly keyId: Uint8Array; readonly key: Uint8Array };
+  /** Any generation by keyId (a session may belong to an older one); returns a copy. */
+  readonly keyLookup: (keyId: Uint8Array) => Uint8Array | undefined;
+  readonly source: BackupSource;
+  readonly metadata?: BackupMetadata;
+  /** Caller's version of the source; see docs/CLIENT.md §Source changes. */
+  readonly version?: string;
+  readonly chunkSize?: number;
+  readonly partSize?: number;
+  readonly concurrency?: number;
+  readonly partRetries?: number;
+  readonly engine?: CipherEngine;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: BackupProgress) => void;
+  readonly now: () => number;
+  readonly random: RandomSource;
+  readonly sleep: PipelineSleep;
+}
+
+/** @internal Outcome of a run. */
+export interface BackupRunResult {
+  readonly manifest: BackupManifest;
+  /** True when the run continued an upload a previous run had started. */
+  readonly resumed: boolean;
+}
+
+const SAMPLE = 64 * 1024;
+const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+
+function sourceSize(s: BackupSource): number | undefined {
+  if (isBytes(s)) return s.length;
+  if (isBlob(s)) return s.size;
+  return undefined;
+}
+
+function isBlob(s: unknown): s is Blob {
+  return typeof s === 'object' && s !== null && typeof (s as Blob).slice === 'function' && typeof (s as Blob).size === 'number' && typeof (s as Blob).arrayBuffer === 'function';
+}
+
+/** A fresh stream over the source each call for bytes and Blobs; the one stream only once. */
+function sourceOpener(s: BackupSource): () => ReadableStream<Uint8Array> {
+  if (isBytes(s)) {
+    return () => {
+      let off = 0;
+      const step = 1 << 20;
+      return new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (off >= s.length) {
+            c.close();
+            return;
+          }
+          // Copies, so the encryptor never holds a view of the caller's buffer across awaits.
+          c.enqueue(s.slice(off, Math.min(s.length, off + step)));
+          off += step;
+        },
+      }, { highWaterMark: 0 });
+    };
+  }
+  if (isBlob(s)) return () => s.stream() as ReadableStream<Uint8Array>;
+  let used = false;
+  return () => {
+    if (used) throw new BackupError('INVALID_ARGUMENT', 'a ReadableStream source can be read only once');
+    used = true;
+    return s;
+  };
+}
+
+/**
+ * The source fingerprint that decides whether to try resuming (docs/CLIENT.md §Source changes):
+ * size, the caller's version, and SHA-256 of the first and last 64 KiB. It only gates the attempt;
+ * the exact check is the per-part ciphertext hash.
+ */
+async function fingerprint(s: BackupSource, version: string | undefined, random: RandomSource): Promise<string> {
+  const v = version === undefined ? '' : encodeURIComponent(version);
+  if (isBytes(s) || isBlob(s)) {
+    const size = sourceSize(s)!;
+    const head = isBytes(s) ? s.subarray(0, SAMPLE) : new Uint8Array(await s.slice(0, SAMPLE).arrayBuffer());
+    const tailStart = Math.max(0, size - SAMPLE);
+    const tail = isBytes(s) ? s.subarray(tailStart) : new Uint8Array(await s.slice(tailStart).arrayBuffer());
+    const buf = new Uint8Array(head.length + tail.length);
+    buf.set(head);
+    buf.set(tail, head.length);
+    const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', buf));
+    return `v1;size=${size};version=${v};sample=${toHex(digest)}`;
+  }
+  // A stream cannot be sampled without consuming it: resumable only with a caller version.
+  if (version === undefined) return `v1;stream;nonce=${toHex(random(16))}`;
+  return `v1;stream;version=${v}`;
+}
+
+function assertPositiveInt(n: number | undefined, name: string): void {
+  if (n !== undefined && (!Number.isSafeInteger(n) || n < 1)) throw new RangeError(`${name} must be a positive integer`);
+}
+
+/** Plan parts: whole chunks per part, every part but the last at least the store's minimum. */
+function planChunksPerPart(blobs: BlobStore, chunkSize: number, partSize: number, ctSize: number | undefined): number {
+  const stride = chunkSize + TAG_LENGTH;
+  const { minPartSize, maxPartSize, maxParts, maxObjectSize } = blobs.limits;
+  let k = Math.max(1, Math.ceil(Math.max(partSize, minPartSize) / stride));
+  if (ctSize !== undefined) {
+    if (ctSize > maxObjectSize) {
+      throw new BackupError('QUOTA_EXCEEDED', 'the backup is larger than the blob store accepts', { limit: maxObjectSize });
+    }
+    const body = ctSize - HEADER_OVERHEAD;
+    while (Math.ceil(body / (k * stride)) > maxParts) k *= 2;
+  }
+  if (HEADER_OVERHEAD + k * stride > maxPartSize) {
+    throw new RangeError('partSize/chunkSize do not fit the blob store part limits');
+  }
+  return k;
+}
+
+const counter = (onBytes: (n: number) => void) =>
+  new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, c) {
+      onBytes(chunk.length);
+      c.enqueue(chunk);
+    },
+  });
+
+/** @internal Run one backup (see the module comment). */
+export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
+  assertPositiveInt(o.chunkSize, 'chunkSize');
+  assertPositiveInt(o.partSize, 'partSize');
+  const open = sourceOpener(o.source);
+  const size = sourceSize(o.source);
+  const fp = await fingerprint(o.source, o.version, o.random);
+  let resumed = false;
+
+  for (let attempt = 0; ; attempt++) {
+    throwIfAborted(o.signal);
+    const prior = await loadSession(o.kv, o.accountId, o.keyLookup);
+    let session: UploadSessionState | undefined;
+    let sessionKeyId = o.key.keyId;
+    let confirmed = new Map<number, UploadedPart>();
+
+    if (prior !== undefined && prior.state.completed !== undefined) {
+      // The archive exists but its manifest was never written: finish that backup first.
+      const m = await finish(o, prior.state, prior.keyId, prior.state.completed, sessionMetadata(prior.state));
+      if (prior.state.fingerprint === fp) return { manifest: m, resumed: true };
+      continue;
+    }
+    if (prior !== undefined && prior.state.fingerprint === fp) {
+      const upload: UploadRef = { key: prior.state.uploadKey, uploadId: prior.state.uploadId };
+      try {
+        const listed = await o.blobs.listParts(upload, { signal: o.signal });
+        confirmed = new Map(listed.map((p) => [p.partNumber, p]));
+        session = prior.state;
+        sessionKeyId = prior.keyId;
+        resumed = true;
+      } catch (e) {
+        // The upload expired or was aborted on the store: start over (fresh salt, always safe).
+        if (!isBackupError(e, 'NOT_FOUND')) throw e;
+      }
+    }
+    if (session === undefined && prior !== undefined) {
+      // The source changed (or the upload is gone): drop the old upload; a new salt follows.
+      await o.blobs.abortUpload({ key: prior.state.uploadKey, uploadId: prior.state.uploadId }, { signal: o.signal }).catch(() => undefined);
+      await clearSession(o.kv, o.accountId);
+    }
+
+    if (session === undefined) {
+      const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
+      const ctSize = size === undefined ? undefined : ciphertextSize(size, chunkSize);
+      const chunksPerPart = planChunksPerPart(o.blobs, chunkSize, o.partSize ?? DEFAULT_PART_SIZE, ctSize);
+      const backupId = o.random(16);
+      const salt = o.random(32);
+      const uploadKey = o.keyPrefix + archiveName(backupId);
+      const ref = await o.blobs.createUpload(uploadKey, { signal: o.signal, ...(ctSize === undefined ? {} : { contentLength: ctSize }) });
+      session = {
+        backupId: toHex(backupId),
+        salt: toHex(salt),
+        uploadKey,
+        uploadId: ref.uploadId,
+        chunkSize,
+        chunksPerPart,
+        fingerprint: fp,
+        createdAt: o.now(),
+        started: {},
+        metadata: JSON.stringify(o.metadata ?? {}),
+      };
+      sessionKeyId = o.key.keyId;
+      await saveSession(o.kv, o.accountId, { key: o.key.key, keyId: sessionKeyId }, session, o.random);
+      resumed = false;
+    }
+
+    const bk = o.keyLookup(sessionKeyId);
+    if (bk === undefined) throw new BackupError('ARCHIVE_KEY_UNKNOWN', 'the upload session belongs to a key generation that is not in the keyring');
+    const keyRef = { key: bk, keyId: sessionKeyId };
+    const stride = session.chunkSize + TAG_LENGTH;
+    const plan = { firstPartSize: HEADER_OVERHEAD + session.chunksPerPart * stride, partSize: session.chunksPerPart * stride };
+    const upload: UploadRef = { key: session.uploadKey, uploadId: session.uploadId };
+    let plaintextSize = 0;
+    const ctTotal = size === undefined ? undefined : ciphertextSize(size, session.chunkSize);
+    // Persist part hashes one at a time (each save re-seals the whole state).
+    let state = session;
+    let saving: Promise<void> = Promise.resolve();
+    const onPartStart = (partNumber: number, hash: string): Promise<void> => {
+      saving = saving.then(async () => {
+        state = { ...state, started: { ...state.started, [String(partNumber)]: hash } };
+        await saveSession(o.kv, o.accountId, keyRef, state, o.random);
+      });
+      return saving;
+    };
+    try {
+      const salt = fromHex(session.salt);
+      const ciphertext = open()
+        .pipeThrough(counter((n) => (plaintextSize += n)))
+        .pipeThrough(
+          createEncryptStream(bk, sessionKeyId, {
+            chunkSize: session.chunkSize,
+            // The salt is the only randomness the encoder draws: reusing it reproduces the bytes.
+            random: (n: number) => (n === salt.length ? salt.slice() : o.random(n)),
+            ...(o.engine === undefined ? {} : { engine: o.engine }),
+            ...(o.signal === undefined ? {} : { signal: o.signal }),
+          }),
+        );
+      const result = await uploadParts({
+        store: o.blobs,
+        upload,
+        ciphertext,
+        plan,
+        confirmed,
+        started: session.started,
+        onPartStart,
+        sleep: o.sleep,
+        random: () => o.random(1)[0]! / 256,
+        ...(o.concurrency === undefined ? {} : { concurrency: o.concurrency }),
+        ...(o.partRetries === undefined ? {} : { retries: o.partRetries }),
+        ...(o.signal === undefined ? {} : { signal: o.signal }),
+        onProgress: (bytes) => o.onProgress?.({ phase: 'upload', bytes, ...(ctTotal === undefined ? {} : { total: ctTotal }) }),
+      });
+      if (result.size !== ciphertextSize(plaintextSize, session.chunkSize)) {
+        throw new BackupError('PROTOCOL', 'archive size does not match the plaintext size');
+      }
+      await complete(o, upload, result.parts, result.size);
+      const completed = { archiveSize: result.size, plaintextSize };
+      state = { ...state, completed };
+      await saveSession(o.kv, o.accountId, keyRef, state, o.random);
+      return { manifest: await finish(o, state, sessionKeyId, completed, o.metadata ?? {}), resumed };
+    } catch (e) {
+      if (e instanceof SourceChangedError) {
+        await o.blobs.abortUpload(upload, { signal: o.signal }).catch(() => undefined);
+        await clearSession(o.kv, o.accountId);
+        // A Blob or bytes can be read again: start over with a fresh salt. A stream cannot.
+        if (size !== undefined && attempt < 2) continue;
+        throw new BackupError(
+          'INVALID_ARGUMENT',
+          'the source changed since the interrupted upload although its version did not; the upload was discarded, call backup() again',
+          { cause: e },
+        );
+      }
+      throw e;
+    } finally {
+      bk.fill(0);
+    }
+  }
+}
+
+function sessionMetadata(s: UploadSessionState): BackupMetadata {
+  try {
+    const m: unknown = JSON.parse(s.metadata ?? '{}');
+    return typeof m === 'object' && m !== null && !Array.isArray(m) ? (m as BackupMetadata) : {};
+  } catch {
+    return {};
+  }
+}
+
+async function complete(o: BackupRun, upload: UploadRef, parts: Parameters<BlobStore['completeUpload']>[1], size: number): Promise<void> {
+  try {
+    await o.blobs.completeUpload(upload, parts, { signal: o.signal });
+  } catch (e) {
+    // completeUpload is not idempotent on the wire: if an earlier attempt succeeded but its answer
+    // was lost, the upload is gone and the object exists. Only then is the failure a success.
+    if (isBackupError(e, 'ABORTED')) throw e;
+    const info = await o.blobs.head(upload.key, { signal: o.signal }).catch(() => undefined);
+    if (info === undefined || info.size !== size) throw e;
+  }
+}
+
+async function finish(
+  o: BackupRun,
+  s: UploadSessionState,
+  keyId: Uint8Array,
+  completed: { readonly archiveSize: number; readonly plaintextSize: number },
+  metadata: BackupMetadata,
+): Promise<BackupManifest> {
+  const bk = o.keyLookup(keyId);
+  if (bk === undefined) throw new BackupError('ARCHIVE_KEY_UNKNOWN', 'the upload session belongs to a key generation that is not in the keyring');
+  try {
+    const manifest: BackupManifest = {
+      backupId: fromHex(s.backupId),
+      createdAt: s.createdAt,
+      keyId: Uint8Array.from(keyId),
+      archiveSalt: fromHex(s.salt),
+      archiveSize: completed.archiveSize,
+      plaintextSize: completed.plaintextSize,
+      chunkSize: s.chunkSize,
+      chunkCount: chunkCountFor(completed.plaintextSize, s.chunkSize),
+      metadata,
+    };
+    const sealOpts = { key: bk, keyId, accountId: o.accountId, random: o.random };
+    await o.blobs.put(o.keyPrefix + manifestName(manifest.backupId), sealManifest(manifest, sealOpts), { signal: o.signal });
+    await o.blobs.put(o.keyPrefix + LATEST_NAME, sealLatest({ backupId: manifest.backupId, createdAt: manifest.createdAt }, sealOpts), {
+      signal: o.signal,
+    });
+    await clearSession(o.kv, o.accountId);
+    return manifest;
+  } finally {
+    bk.fill(0);
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * Finding, listing, restoring and pruning backups (docs/CLIENT.md §Restore, §List and prune).
+ *
+ * A restore reads the latest pointer (or takes a backupId), opens the sealed manifest, then opens
+ * the archive with ranged reads. The archive's header must carry the salt and keyId the manifest
+ * names, so storage cannot substitute another (older, equally valid) archive under the name. The
+ * plaintext stream releases each chunk only after its tag verified, and closes only after the final
+ * chunk verified; any failure errors the stream with `ARCHIVE_AUTH_FAILED`.
+ *
+ * @module
+ */
+import { openArchive } from '../archive/random-access.js';
+import type { CipherEngine } from '../archive/engine.js';
+import { BackupError, archiveAuthFailed, isBackupError, throwIfAborted } from '../errors.js';
+import type { BlobStore } from '../storage/blob/types.js';
+import { equalBytes, fromHex, toHex } from '../util/bytes.js';
+import {
+  BACKUP_ID_LENGTH,
+  LATEST_NAME,
+  MAX_MANIFEST_SIZE,
+  archiveName,
+  manifestName,
+  openLatest,
+  openManifest,
+  type BackupKeyLookup,
+  type BackupManifest,
+} from './manifest.js';
+
+/** @internal What restore and list need. */
+export interface CatalogContext {
+  readonly accountId: string;
+  readonly blobs: BlobStore;
+  readonly keyPrefix: string;
+  readonly keyLookup: BackupKeyLookup;
+  readonly signal?: AbortSignal;
+}
+
+/** Progress of a restore: plaintext bytes released so far. */
+export interface RestoreProgress {
+  readonly bytes: number;
+  readonly total: number;
+}
+
+/** A backup opened for reading. */
+export interface OpenedBackup {
+  /** The decrypted manifest. */
+  readonly manifest: BackupManifest;
+  /** Plaintext size in bytes. */
+  readonly plaintextSize: number;
+  /**
+   * Random access: `length` plaintext bytes from `offset`, fetching and verifying only the chunks
+   * needed (restore the newest messages first by reading the end).
+   */
+  read(offset: number, length: number, options?: { readonly signal?: AbortSignal }): Promise<Uint8Array>;
+  /** Wipe the archive's chunk key; reads fail afterwards. */
+  close(): void;
+  /**
+   * The whole plaintext as a stream, in `step`-byte reads (default 1 MiB, rounded to whole chunks).
+   * Each call makes a new stream.
+   */
+  stream(options?: { readonly signal?: AbortSignal; readonly onProgress?: (p: RestoreProgress) => void }): ReadableStream<Uint8Array>;
+}
+
+function parseBackupId(id: string | Uint8Array): Uint8Array {
+  if (typeof id === 'string') {
+    if (!/^[0-9a-f]{32}$/.test(id)) throw new RangeError('backupId must be 32 lowercase hex digits');
+    return fromHex(id);
+  }
+  if (id.length !== BACKUP_ID_LENGTH) throw new RangeError(`backupId must be ${BACKUP_ID_LENGTH} bytes`);
+  return Uint8Array.from(id);
+}
+
+async function getSmall(ctx: CatalogContext, key: string): Promise<Uint8Array> {
+  const info = await ctx.blobs.head(key, { signal: ctx.signal });
+  if (info === undefined) throw new BackupError('NOT_FOUND', 'no such backup');
+  // Cap before downloading: a manifest is never larger than MAX_MANIFEST_SIZE.
+  if (info.size > MAX_MANIFEST_SIZE) {
+    throw new BackupError('PROTOCOL', 'malformed backup manifest: over the size limit', { limit: MAX_MANIFEST_SIZE });
+  }
+  const bytes = await ctx.blobs.get(key, { signal: ctx.signal });
+  if (bytes.length > MAX_MANIFEST_SIZE) {
+    throw new BackupError('PROTOCOL', 'malformed backup manifest: over the size limit', { limit: MAX_MANIFEST_SIZE });
+  }
+  return bytes;
+}
+
+/** @internal The manifest of `backupId`, or of the latest backup. */
+export async function loadManifest(ctx: CatalogContext, backupId?: string | Uint8Array): Promise<BackupManifest> {
+  let id: Uint8Array;
+  if (backupId === undefined) {
+    const latest = openLatest(await getSmall(ctx, ctx.keyPrefix + LATEST_NAME), ctx);
+    id = latest.backupId;
+  } else {
+    id = parseBackupId(backupId);
+  }
+  return openManifest(await getSmall(ctx, ctx.keyPrefix + manifestName(id)), id, ctx);
+}
+
+/** @internal Open a backup for reading. */
+export async function openBackup(
+  ctx: CatalogContext & { readonly engine?: CipherEngine },
+  backupId?: string | Uint8Array,
+): Promise<OpenedBackup> {
+  const manifest = await loadManifest(ctx, backupId);
+  const key = ctx.keyPrefix + archiveName(manifest.backupId);
+  const info = await ctx.blobs.head(key, { signal: ctx.signal });
+  if (info === undefined) throw new BackupError('NOT_FOUND', 'the archive of this backup is missing from storage');
+  // A size other than the manifest's means truncation or extension: the same failure as any other.
+  if (info.size !== manifest.archiveSize) throw archiveAuthFailed();
+  const archive = await openArchive({
+    size: manifest.archiveSize,
+    readAt: (offset: number, length: number, signal?: AbortSignal) =>
+      ctx.blobs.get(key, { range: { offset, length }, signal: signal ?? ctx.signal }),
+    key: (keyId: Uint8Array) => ctx.keyLookup(keyId),
+    ...(ctx.engine === undefined ? {} : { engine: ctx.engine }),
+    ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+  });
+  // The header authenticated under our key; now bind it to the manifest (no substitution of
+  // another valid archive of ours under this name).
+  if (!equalBytes(archive.header.salt, manifest.archiveSalt) || !equalBytes(archive.header.keyId, manifest.keyId)) {
+    throw archiveAuthFailed();
+  }
+  if (archive.plaintextSize !== manifest.plaintextSize || archive.header.chunkSize !== manifest.chunkSize) {
+    throw archiveAuthFailed();
+  }
+  const total = manifest.plaintextSize;
+  return {
+    manifest,
+    plaintextSize: total,
+    read: (offset, length, options) => archive.read(offset, length, options),
+    close: () => archive.close(),
+    stream(options = {}) {
+      const step = Math.max(1, Math.floor((1 << 20) / manifest.chunkSize)) * manifest.chunkSize;
+      let offset = 0;
+      return new ReadableStream<Uint8Array>(
+        {
+          async pull(c) {
+            throwIfAborted(options.signal);
+            if (offset >= total) {
+              // openArchive verified the final chunk already, so an empty plaintext is complete.
+              c.close();
+              return;
+            }
+            const n = Math.min(step, total - offset);
+            const bytes = await archive.read(offset, n, options.signal === undefined ? {} : { signal: options.signal });
+            offset += n;
+            options.onProgress?.({ bytes: offset, total });
+            c.enqueue(bytes);
+            if (offset >= total) c.close();
+          },
+        },
+        { highWaterMark: 0 },
+      );
+    },
+  };
+}
+
+/** A backup as listed. */
+export interface BackupSummary {
+  /** Hex backup id. */
+  readonly backupId: string;
+  readonly createdAt: number;
+  readonly plaintextSize: number;
+  readonly archiveSize: number;
+  readonly metadata: BackupManifest['metadata'];
+  /** True for the backup the latest pointer names. */
+  readonly latest: boolean;
+}
+
+/** Most manifests listed (bounds the work a hostile store can cause). */
+export const MAX_LISTED_BACKUPS = 1000;
+
+/** @internal Every backup whose manifest opens, newest first. Unreadable manifests are skipped. */
+export async function listBackups(ctx: CatalogContext): Promise<BackupSummary[]> {
+  const entries = await ctx.blobs.list(ctx.keyPrefix + 'manifests/', { signal: ctx.signal });
+  let latestId: string | undefined;
+  try {
+    latestId = toHex(openLatest(await getSmall(ctx, ctx.keyPrefix + LATEST_NAME), ctx).backupId);
+  } catch (e) {
+    if (!isBackupError(e)) throw e;
+  }
+  const out: BackupSummary[] = [];
+  for (const entry of entries.slice(0, MAX_LISTED_BACKUPS)) {
+    const hex = entry.key.slice((ctx.keyPrefix + 'manifests/').length);
+    if (!/^[0-9a-f]{32}$/.test(hex)) continue;
+    try {
+      const m = await loadManifest(ctx, hex);
+      out.push({
+        backupId: hex,
+        createdAt: m.createdAt,
+        plaintextSize: m.plaintextSize,
+        archiveSize: m.archiveSize,
+        metadata: m.metadata,
+        latest: hex === latestId,
+      });
+    } catch (e) {
+      // A manifest that does not open (another key, corruption) is not ours to list; a network
+      // failure, however, must not silently shorten the list.
+      if (!isBackupError(e) || !['ARCHIVE_AUTH_FAILED', 'ARCHIVE_KEY_UNKNOWN', 'PROTOCOL', 'ARCHIVE_NOT_RECOGNIZED', 'ARCHIVE_UNSUPPORTED_VERSION', 'NOT_FOUND'].includes(e.code)) {
+        throw e;
+      }
+    }
+  }
+  out.sort((a, b) => b.createdAt - a.createdAt || (a.backupId < b.backupId ? 1 : -1));
+  return out;
+}
+
+/** @internal Delete all but the newest `keep` backups (never the latest). Returns the deleted ids. */
+export async function pruneBackups(ctx: CatalogContext, keep: number): Promise<string[]> {
+  if (!Number.isSafeInteger(keep) || keep < 1) throw new RangeError('keep must be a positive integer');
+  const all = await listBackups(ctx);
+  const doomed = all.slice(keep).filter((b) => !b.latest);
+  for (const b of doomed) {
+    throwIfAborted(ctx.signal);
+    const id = fromHex(b.backupId);
+    // Manifest first: a listing never shows a backup whose archive is already gone.
+    await ctx.blobs.delete(ctx.keyPrefix + manifestName(id), { signal: ctx.signal });
+    await ctx.blobs.delete(ctx.keyPrefix + archiveName(id), { signal: ctx.signal });
+  }
+  return doomed.map((b) => b.backupId);
+}
