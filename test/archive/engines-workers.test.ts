@@ -12,10 +12,10 @@ import { nobleEngine } from '../../lib/archive/engines/noble.js';
 import { createWorkerEngine, type WorkerEngine, type WorkerLike } from '../../lib/archive/engines/workers.js';
 import { decryptArchive, encryptArchive } from '../../lib/archive/archive.js';
 import { isBackupError } from '../../lib/errors.js';
-import { equalBytes } from '../../lib/util/bytes.js';
+import { concatBytes, equalBytes } from '../../lib/util/bytes.js';
 import { createWorkerHandler } from '../../lib/archive/engines/worker-core.js';
 import { loadLibsodium } from '../../lib/archive/engines/libsodium.js';
-import { adaptNodeWorker, nodeWorkerFactory } from './engines-support.js';
+import { adaptNodeWorker, nodeWorkerFactory, wycheproofAead } from './engines-support.js';
 
 let factory: Awaited<ReturnType<typeof nodeWorkerFactory>>;
 const pools: WorkerEngine[] = [];
@@ -63,6 +63,25 @@ describe('worker pool engine', () => {
       ),
       { numRuns: 15 },
     );
+  });
+
+  it.each(['noble', 'libsodium'] as const)('with %s workers: Wycheproof XChaCha20-Poly1305, every case', async (kind) => {
+    const engine = pool({ workers: 2, engine: kind });
+    const vectors = wycheproofAead('xchacha20_poly1305_test.json').filter((v) => v.iv.length === 24);
+    expect(vectors.length).toBe(306);
+    // All in flight at once, each case under its own cipher.
+    const results = await Promise.all(
+      vectors.map(async (v) => {
+        const cipher = engine.create(v.key, v.iv.subarray(0, 16));
+        const opened = await cipher.open(v.iv.subarray(16), concatBytes(v.ct, v.tag), v.aad);
+        const sealed = v.result === 'valid' ? await cipher.seal(v.iv.subarray(16), v.msg, v.aad) : undefined;
+        cipher.dispose();
+        return v.result === 'valid'
+          ? opened !== undefined && equalBytes(opened, v.msg) && equalBytes(sealed!, concatBytes(v.ct, v.tag))
+          : opened === undefined;
+      }),
+    );
+    expect(results.filter((ok) => !ok).length).toBe(0);
   });
 
   it('whole archives through the pool are byte-identical to noble’s and decrypt, tampering fails as ARCHIVE_AUTH_FAILED', async () => {
