@@ -326,46 +326,60 @@ export function createTrustStore(options: TrustStoreOptions): TrustStore {
     abytes(bytes, 'bytes');
     const t = now();
     const verified = verifySignedBundle(bytes, config, t);
-    const current = await load();
-    if (verified.bundle.epoch <= current.epoch) {
-      throw new BackupError('TRUST_ROLLBACK', `bundle epoch ${verified.bundle.epoch} is not above ${current.epoch}`);
-    }
-    await checkConsistency(current.checkpoint, verified.checkpoint, opts.consistencyProof);
-    // Keep whichever checkpoint is larger: the last one seen only ever moves forward.
-    const keepOld = current.checkpoint !== undefined && current.checkpoint.size > verified.checkpoint.size;
-    const sec = Math.floor(t / 1000);
-    const body = {
-      v: RECORD_VERSION,
-      namespace: config.namespace,
-      epoch: verified.bundle.epoch,
-      appliedAt: sec,
-      bundle: Uint8Array.from(bytes),
-      checkpoint: keepOld ? current.checkpointNote! : verified.checkpointNote,
-      checkpointAt: keepOld ? current.checkpointAt! : sec,
-    };
-    const record: StoredRecord = { ...body, checksum: recordChecksum(body) };
-    let raced = false;
-    await store.update<StoredValue>(key, (old) => {
-      // Atomic compare: another tab may have applied a newer bundle since we loaded.
-      const prev = readRecord(old, config.namespace);
-      if (prev !== undefined && prev.epoch >= record.epoch) {
-        raced = true;
-        return old;
+    // Check against the stored state, then write only if that state is still the stored one
+    // (compare-and-swap on the record's checksum inside one atomic update). If another tab wrote
+    // in between, start over from its state: its epoch and checkpoint must be checked too.
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const current = await load();
+      if (verified.bundle.epoch <= current.epoch) {
+        throw new BackupError('TRUST_ROLLBACK', `bundle epoch ${verified.bundle.epoch} is not above ${current.epoch}`);
       }
-      return { ...record } as unknown as StoredValue;
-    });
-    if (raced) throw new BackupError('TRUST_ROLLBACK', 'a newer bundle was applied concurrently');
-    // We just verified exactly what we wrote: prime the cache (keyed by the record's checksum) so
-    // the reload below does not verify it a second time.
-    cache = {
-      checksum: record.checksum,
-      epoch: record.epoch,
-      verified,
-      checkpoint: keepOld ? current.checkpoint! : verified.checkpoint,
-      checkpointNote: record.checkpoint,
-      checkpointAt: record.checkpointAt,
-      discarded: false,
-    };
+      await checkConsistency(current.checkpoint, verified.checkpoint, opts.consistencyProof);
+      // Keep whichever checkpoint is larger: the last one seen only ever moves forward.
+      const keepOld = current.checkpoint !== undefined && current.checkpoint.size > verified.checkpoint.size;
+      const sec = Math.floor(t / 1000);
+      const body = {
+        v: RECORD_VERSION,
+        namespace: config.namespace,
+        epoch: verified.bundle.epoch,
+        appliedAt: sec,
+        bundle: Uint8Array.from(bytes),
+        checkpoint: keepOld ? current.checkpointNote! : verified.checkpointNote,
+        checkpointAt: keepOld ? current.checkpointAt! : sec,
+      };
+      const record: StoredRecord = { ...body, checksum: recordChecksum(body) };
+      let raced = false;
+      await store.update<StoredValue>(key, (old) => {
+        const prev = readRecord(old, config.namespace);
+        const unchanged =
+          prev === undefined ? current.checksum === undefined : current.checksum !== undefined && equalBytes(prev.checksum, current.checksum);
+        if (!unchanged) {
+          raced = true;
+          return old;
+        }
+        return { ...record } as unknown as StoredValue;
+      });
+      if (raced) {
+        cache = undefined;
+        continue;
+      }
+      // We just verified exactly what we wrote: prime the cache (keyed by the record's checksum)
+      // so the reload below does not verify it a second time.
+      cache = {
+        checksum: record.checksum,
+        epoch: record.epoch,
+        verified,
+        checkpoint: keepOld ? current.checkpoint! : verified.checkpoint,
+        checkpointNote: record.checkpoint,
+        checkpointAt: record.checkpointAt,
+        discarded: false,
+      };
+      return emitChange(verified);
+    }
+    throw new BackupError('TRUST_ROLLBACK', 'the trust state kept changing underneath; try again');
+  }
+
+  async function emitChange(verified: VerifiedBundle): Promise<TrustChangeEvent> {
     const state = await load();
     const event: TrustChangeEvent = {
       epoch: verified.bundle.epoch,

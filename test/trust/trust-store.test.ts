@@ -161,6 +161,28 @@ describe('trust store', () => {
     for (const r of rejected) expect(isBackupError((r as PromiseRejectedResult).reason, 'TRUST_ROLLBACK')).toBe(true);
   });
 
+  it('a write that raced with another tab is re-checked against that tab\'s state (split view caught)', async () => {
+    const honest = witnessLog();
+    const fork = witnessLog();
+    honest.publish(bundle(1, [fleet('eu-1')]));
+    const honest2 = honest.publish(bundle(2, [fleet('eu-2')]));
+    fork.publish(bundle(1, [fleet('evil-1')]));
+    fork.publish(bundle(2, [fleet('evil-2')]));
+    const fork3 = fork.publish(bundle(3, [fleet('evil-3')]));
+    const base = createMemoryStore();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const gated: KeyValueStore = { ...base, update: async (k, fn) => { await gate; return base.update(k, fn); } };
+    const x = createTrustStore({ config: config(), store: base, now: () => NOW_MS });
+    const y = createTrustStore({ config: config(), store: gated, now: () => NOW_MS });
+    // Y loads the (empty) state and waits at its write; X applies the honest epoch 2 meanwhile.
+    const yApply = y.applyBundle(fork3, { consistencyProof: fork.log.consistencyProof(2, 3) });
+    await x.applyBundle(honest2);
+    release();
+    await expectCode(yApply, 'TRUST_SPLIT_VIEW');
+    expect(ids(await x.trustedFleets())).toEqual(['eu-2']);
+  });
+
   describe('stored state', () => {
     const KEY = 'trust/v1/chat.example';
     async function applied() {
