@@ -41,7 +41,7 @@ function source(mib: number, p: Uint8Array): ReadableStream<Uint8Array> {
   });
 }
 
-async function engineFor(choice: EngineChoice, workers: number): Promise<{ engine: CipherEngine; done: () => void }> {
+async function engineFor(choice: EngineChoice, workers: number, perWorker = 2): Promise<{ engine: CipherEngine; done: () => void }> {
   if (choice === 'default') return { engine: defaultEngine(), done: () => undefined };
   if (choice === 'libsodium') {
     const { createLibsodiumEngine } = await import('../../lib/archive/engines/libsodium.js');
@@ -49,12 +49,13 @@ async function engineFor(choice: EngineChoice, workers: number): Promise<{ engin
   }
   // Pools are kept for the page's lifetime, as an app would keep one: their workers stay warm
   // (JIT-compiled, WASM instantiated) from one measurement to the next.
-  const id = `${choice}/${workers}`;
+  const id = `${choice}/${workers}/${perWorker}`;
   let pool = pools.get(id);
   if (pool === undefined) {
     const echo = URL.createObjectURL(new Blob([ECHO_WORKER], { type: 'text/javascript' }));
     pool = createWorkerEngine({
       workers,
+      perWorker,
       engine: choice === 'workers-libsodium' ? 'libsodium' : 'noble',
       ...(choice === 'workers-echo' ? { createWorker: () => new Worker(echo) } : {}),
     });
@@ -73,8 +74,8 @@ function shutdown(): void {
 }
 
 /** Milliseconds to encrypt `mib` MiB through createEncryptStream with the chosen engine. */
-async function encryptMs(choice: EngineChoice, workers: number, mib: number): Promise<number> {
-  const { engine, done } = await engineFor(choice, workers);
+async function encryptMs(choice: EngineChoice, workers: number, mib: number, perWorker = 2): Promise<number> {
+  const { engine, done } = await engineFor(choice, workers, perWorker);
   try {
     const p = piece();
     let out = 0;
