@@ -4,7 +4,7 @@ import { ciphertextSize, MAX_METADATA_LENGTH } from '../../lib/archive/format.js
 import { openArchive } from '../../lib/archive/random-access.js';
 import { createDecryptStream, createEncryptStream } from '../../lib/archive/stream.js';
 import { isBackupError } from '../../lib/errors.js';
-import { equalBytes } from '../../lib/util/bytes.js';
+import { copyBytes, equalBytes } from '../../lib/util/bytes.js';
 import { asyncEngine, drain, pseudoRandom, through } from './support.js';
 
 const key = pseudoRandom(32, 21);
@@ -70,7 +70,7 @@ describe('abort', () => {
     await expect(encryptArchive(key, keyId, new Uint8Array(10), { signal: ac.signal })).rejects.toSatisfy(aborted);
     await expect(decryptArchive(key, archive, { signal: ac.signal })).rejects.toSatisfy(aborted);
     await expect(encryptArchive(key, keyId, new Blob([new Uint8Array(10)]), { signal: ac.signal })).rejects.toSatisfy(aborted);
-    await expect(decryptArchive(key, new Blob([archive]), { signal: ac.signal })).rejects.toSatisfy(aborted);
+    await expect(decryptArchive(key, new Blob([copyBytes(archive)]), { signal: ac.signal })).rejects.toSatisfy(aborted);
     expect(() => createEncryptStream(key, keyId, { signal: ac.signal })).toThrow(expect.objectContaining({ code: 'ABORTED' }));
     expect(() => createDecryptStream(key, { signal: ac.signal })).toThrow(expect.objectContaining({ code: 'ABORTED' }));
     await expect(openArchive({ size: archive.length, readAt: async (o, l) => archive.slice(o, o + l), key, signal: ac.signal })).rejects.toSatisfy(aborted);
@@ -134,7 +134,7 @@ describe('progress', () => {
     await through(archive, createDecryptStream(key, { onProgress: (p) => sd.push(p) }), [7]);
     expect(sd.at(-1)).toEqual({ bytes: archive.length });
     const blob: { bytes: number; total?: number }[] = [];
-    await encryptArchive(key, keyId, new Blob([pt]), { chunkSize: 64, onProgress: (p) => blob.push(p) });
+    await encryptArchive(key, keyId, new Blob([copyBytes(pt)]), { chunkSize: 64, onProgress: (p) => blob.push(p) });
     expect(blob.at(-1)).toEqual({ bytes: pt.length, total: pt.length });
     const reader = await openArchive({ size: archive.length, readAt: async (o, l) => archive.slice(o, o + l), key });
     const rp: { bytes: number; total?: number }[] = [];
