@@ -178,6 +178,11 @@ export interface BackupClient {
    * code, one is generated and returned for the user to write down.
    */
   enable(options?: { readonly recoveryCode?: RecoveryCodeInput; readonly reset?: boolean; readonly signal?: AbortSignal }): Promise<{ readonly recoveryCode?: string }>;
+  /**
+   * Recover the keyring with the recovery code and hold it in memory (and in the device cache when
+   * enabled), so later backups on this device need no code. A wrong code is `WRONG_CODE`.
+   */
+  unlock(options: { readonly recoveryCode: RecoveryCodeInput; readonly signal?: AbortSignal }): Promise<void>;
   /** Back up `source` (see {@link BackupOptions}). */
   backup(source: BackupSource, options?: BackupOptions): Promise<BackupResult>;
   /** Open the latest (or a named) backup. */
@@ -317,6 +322,11 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       if (cache !== undefined) await cache.save(k);
       emit('enabled', { accountId });
       return generated === undefined ? {} : { recoveryCode: generated };
+    },
+
+    async unlock(opts) {
+      if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
+      await unlock(opts.recoveryCode, opts.signal);
     },
 
     async backup(source, opts = {}) {

@@ -1,0 +1,122 @@
+// Shared set-up of the client tests: the reference vault and the reference blob server, both
+// in-process as fetch-style handlers, the blob server reached through the fault-injecting fetch and
+// the real presigned-HTTP or S3 adapter. The vault's OPAQUE suite uses the test-only identity KSF
+// (its suite id says INSECURE) so a full enrollment costs milliseconds, not scrypt seconds.
+import { createBackupClient, type BackupClient, type BackupClientOptions } from '../../lib/client.js';
+import { pinnedFleets } from '../../lib/recovery/fleet-trust.js';
+import { INSECURE_IDENTITY_KSF, OpaqueTsSuite } from '../../lib/recovery/opaque/opaque-ts.js';
+import { createVaultClient } from '../../lib/recovery/vault-client.js';
+import { createBlobPresigner, createBlobStoreHandler } from '../../lib/server/blob-store.js';
+import { createMemoryVaultStore } from '../../lib/server/stores/memory.js';
+import { createVaultHandler, generateVaultSetup } from '../../lib/server/vault.js';
+import { createHttpBlobStore } from '../../lib/storage/blob/http.js';
+import { createMemoryBlobStore } from '../../lib/storage/blob/memory.js';
+import { createS3BlobStore } from '../../lib/storage/blob/s3.js';
+import type { BlobStore } from '../../lib/storage/blob/types.js';
+import type { KeyValueStore } from '../../lib/storage/kv.js';
+import { faultyFetch, type FaultyFetchOptions, type FaultyFetch } from '../support/faulty-fetch.js';
+
+export const suite = new OpaqueTsSuite(INSECURE_IDENTITY_KSF);
+export const FLEET = 'fleet-client-test';
+const setup = await generateVaultSetup(suite);
+export const trust = pinnedFleets([{ fleetId: FLEET, suite: suite.id, publicKey: setup.publicKey }]);
+
+/** One reference vault shared by every client of a test file. */
+export function makeVault() {
+  const store = createMemoryVaultStore();
+  const handler = createVaultHandler({ fleetId: FLEET, setup: setup.setup, store, suite, verifyToken: async (t) => (t.startsWith('tok-') ? t.slice(4) : undefined) });
+  return handler;
+}
+
+/** The reference blob server over its own memory store (exposed, to flip bytes "in storage"). */
+export function makeBlobServer() {
+  const backing = createMemoryBlobStore({ limits: { minPartSize: 1 } });
+  const signingKey = new Uint8Array(32).fill(7);
+  const handler = createBlobStoreHandler({ store: backing, signingKey, pageSize: 3 });
+  const presigner = createBlobPresigner({ baseUrl: 'http://blobs.test', signingKey });
+  return { backing, handler, presigner };
+}
+
+export const noSleep = async (_ms: number, signal?: AbortSignal) => {
+  await new Promise((r) => setTimeout(r, 0));
+  if (signal?.aborted) throw signal.reason;
+};
+
+/** The blob store a client uses: the real adapter over the faulty fetch. */
+export function blobClient(server: ReturnType<typeof makeBlobServer>, faults: FaultyFetchOptions = {}, dialect: 'http' | 's3' = 'http'): { store: BlobStore; faulty: FaultyFetch } {
+  const faulty = faultyFetch(server.handler, faults);
+  const common = {
+    fetch: faulty.fetch,
+    limits: { minPartSize: 1 },
+    timeoutMs: 300,
+    sleep: noSleep,
+    retry: { retries: 3, baseDelayMs: 1, maxDelayMs: 2 },
+  };
+  const store =
+    dialect === 'http'
+      ? createHttpBlobStore({ ...common, presign: async (op) => server.presigner.http(op) })
+      : createS3BlobStore({ ...common, presign: async (op) => server.presigner.s3(op) });
+  return { store, faulty };
+}
+
+export function makeClient(
+  vaultHandler: (r: Request) => Promise<Response>,
+  store: BlobStore,
+  storage: KeyValueStore,
+  extra: Partial<BackupClientOptions> & { accountId?: string } = {},
+): BackupClient {
+  const accountId = extra.accountId ?? 'alice';
+  const vault = createVaultClient({
+    fleetId: FLEET,
+    accountId,
+    baseUrl: 'http://vault.test',
+    fetch: vaultHandler,
+    getToken: async () => `tok-${accountId}`,
+    trust,
+    suite,
+    sleep: async () => undefined,
+  });
+  return createBackupClient({
+    accountId,
+    vault,
+    storage,
+    trust,
+    store,
+    chunkSize: 1024,
+    partSize: 4 * 1040,
+    concurrency: 3,
+    sleep: noSleep,
+    leaseMs: 2000,
+    ...extra,
+  });
+}
+
+/** Deterministic pseudo-random bytes (not a secret: test data). */
+export function testBytes(n: number, seed = 1): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const reader = stream.getReader();
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) break;
+    parts.push(r.value);
+  }
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
