@@ -171,3 +171,35 @@ export { createTransport, defaultSleep, parseRetryAfter, statusToCode } from './
 export type { FetchLike, SleepFn, RetryOptions, TransportOptions, TransportRequest, TransportResponse, Transport } from './transport/http.js';
 export { migrateFleet, planMigration, migrationKey } from './trust/migrate.js';
 export type { MigrateFleetOptions, MigrationResult, MigrationStep } from './trust/migrate.js';
+export { createBackupClient } from './client.js';
+export type {
+  BackupClient,
+  BackupClientOptions,
+  BackupClientEvents,
+  BackupClientStatus,
+  BackupOptions,
+  BackupResult,
+  BackupSource,
+  BackupProgress,
+  BackupSummary,
+  BackupManifest,
+  BackupMetadata,
+  JsonValue,
+  LockManagerLike,
+  RecoveryCodeInput,
+  RestoreOptions,
+  RestoredBackup,
+  RestoreProgress,
+} from './client.js';
+export {
+  sealManifest,
+  openManifest,
+  sealLatest,
+  openLatest,
+  encodeManifestBody,
+  decodeManifestBody,
+  deriveManifestKey,
+  MANIFEST_VERSION,
+  MAX_MANIFEST_METADATA,
+} from './client/manifest.js';
+export type { LatestPointer, BackupKeyLookup } from './client/manifest.js';
