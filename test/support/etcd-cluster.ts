@@ -581,12 +581,14 @@ export function vaultProbe(options: VaultProbeOptions) {
 
   /** Send one request; an HTTP answer (errors included) is returned, no answer throws NoAnswer. */
   async function send(url: string, req: VaultRequest): Promise<VaultResponse> {
+    // Encoded outside the try: a request we cannot encode is a bug, not a lost answer.
+    const body = encodeVaultMessage(req) as Uint8Array<ArrayBuffer>;
     let bytes: Uint8Array;
     try {
       const res = await fetch(`${url}/v1/vault`, {
         method: 'POST',
         headers: { authorization: `Bearer test-token:${req.accountId}`, 'content-type': 'application/octet-stream' },
-        body: encodeVaultMessage(req) as Uint8Array<ArrayBuffer>,
+        body,
         signal: AbortSignal.timeout(timeoutMs),
       });
       bytes = new Uint8Array(await res.arrayBuffer());
@@ -643,7 +645,7 @@ export function vaultProbe(options: VaultProbeOptions) {
       const resp = expectType(await untilAnswered(pick, { ...h, type: 'register-init', mode: 'new', request: start.request }), 'register-response');
       const { record, exportKey } = await start.finish(resp.response, binding(accountId));
       exportKey.fill(0);
-      const req: VaultRequest = { ...h, type: 'register-finish', mode: 'new', record, escrow, grant: new Uint8Array(0) };
+      const req: VaultRequest = { ...h, type: 'register-finish', mode: 'new', record, escrow, grant: new Uint8Array(0), ticket: resp.ticket };
       expectType(await untilAnswered(pick, req), 'registered');
     },
 
