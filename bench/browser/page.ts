@@ -74,14 +74,14 @@ function shutdown(): void {
 }
 
 /** Milliseconds to encrypt `mib` MiB through createEncryptStream with the chosen engine. */
-async function encryptMs(choice: EngineChoice, workers: number, mib: number, perWorker = 2): Promise<number> {
+async function encryptMs(choice: EngineChoice, workers: number, mib: number, perWorker = 2, chunkSize = CHUNK): Promise<number> {
   const { engine, done } = await engineFor(choice, workers, perWorker);
   try {
     const p = piece();
     let out = 0;
     const t0 = performance.now();
     await source(mib, p)
-      .pipeThrough(createEncryptStream(new Uint8Array(32).fill(1), new Uint8Array(16), { engine }))
+      .pipeThrough(createEncryptStream(new Uint8Array(32).fill(1), new Uint8Array(16), { engine, chunkSize }))
       .pipeTo(new WritableStream({ write: (c) => void (out += c.length) }));
     const ms = performance.now() - t0;
     if (out < mib * MiB) throw new Error('short output');
