@@ -202,4 +202,5 @@ export {
   MANIFEST_VERSION,
   MAX_MANIFEST_METADATA,
 } from './client/manifest.js';
-export type { LatestPointer, BackupKeyLookup } from './client/manifest.js';
+export type { LatestPointer, BackupKeyLookup, SealOptions, OpenOptions } from './client/manifest.js';
+export type { LockSleep } from './client/lock.js';
