@@ -10,6 +10,7 @@ import { BackupError } from '../../lib/errors.js';
 import { concatBytes, equalBytes } from '../../lib/util/bytes.js';
 import { isBackupError } from '../../lib/errors.js';
 import { faultyFetch, type Fault, type FaultyFetchOptions } from '../support/faulty-fetch.js';
+import { serveHandler } from '../../lib/server/index.js';
 
 const LIMITS: BlobStoreLimits = { maxObjectSize: 1 << 20, minPartSize: 1024, maxPartSize: 64 * 1024, maxParts: 1000 };
 const signingKey = new Uint8Array(32).fill(3);
@@ -177,5 +178,50 @@ describe.each(['http', 's3'] as const)('blob store under faults (%s)', (dialect)
       expect(isBackupError(result, 'NOT_FOUND')).toBe(true);
     }
     expect(equalBytes(await s.get('faults/forgetful'), data(3000, 5))).toBe(true);
+  });
+});
+
+describe('faults over real HTTP (node:http on 127.0.0.1)', () => {
+  it('parts cut mid-body on a real socket are never confirmed; retries complete the blob byte-identical', async () => {
+    const backing = createMemoryBlobStore({ limits: LIMITS });
+    const served = await serveHandler(createBlobStoreHandler({ store: backing, signingKey, basePath: '/b' }));
+    try {
+      const presigner = createBlobPresigner({ baseUrl: `${served.url}/b`, signingKey });
+      // Every part's first attempt is cut after 3000 bytes (the socket is torn down mid-upload),
+      // every first GET answer is cut after 1000 bytes.
+      const seen = new Set<string>();
+      const f = faultyFetch((r) => fetch(r), {
+        schedule: (call) => {
+          if (seen.has(call.url) || (call.method !== 'PUT' && call.method !== 'GET')) return undefined;
+          seen.add(call.url);
+          return call.method === 'PUT' ? { kind: 'cut-request', afterBytes: 3000 } : { kind: 'cut-response', afterBytes: 1000 };
+        },
+      });
+      // Between a cut attempt and its retry (in the backoff sleep), look at what the server holds.
+      const between: number[][] = [];
+      let up = { key: 'real/cut', uploadId: '' };
+      const sleep = async (): Promise<void> => {
+        await new Promise((resolve) => setTimeout(resolve, 20)); // let the server finish with the torn socket
+        const listed = up.uploadId === '' ? undefined : await backing.listParts(up).catch(() => undefined); // gone once completed
+        if (listed !== undefined) between.push(listed.map((p) => p.size));
+      };
+      const s = createS3BlobStore({ fetch: f.fetch, presign: async (op) => presigner.s3(op), limits: LIMITS, sleep });
+      const parts = [data(8192, 1), data(8192, 2), data(5000, 3)];
+      up = await s.createUpload('real/cut');
+      const done: CompletedPart[] = [];
+      for (let i = 0; i < parts.length; i++) {
+        done.push({ partNumber: i + 1, ...(await s.putPart(up, i + 1, parts[i]!)) });
+        // Whatever the server saw of the cut attempt, it confirmed only the whole part.
+        const listed = await backing.listParts(up);
+        expect(listed.map((p) => p.size)).toEqual(parts.slice(0, i + 1).map((p) => p.length));
+      }
+      await s.completeUpload(up, done);
+      expect(equalBytes(await s.get('real/cut'), concatBytes(...parts))).toBe(true);
+      expect(f.log.filter((e) => e.fault?.kind === 'cut-request').length).toBe(3);
+      // After each cut, the server held only the earlier, whole parts.
+      expect(between).toEqual([[], [8192], [8192, 8192]]);
+    } finally {
+      await served.close();
+    }
   });
 });
