@@ -65,7 +65,14 @@ export interface CipherEngine {
   create(key: Uint8Array, noncePrefix: Uint8Array): ChunkCipher;
 }
 
-/** Length of the nonce tail C = counter(7, big-endian) ‖ final-flag(1). */
+/**
+ * Length of the nonce tail C = counter(7, big-endian) ‖ final-flag(1).
+ *
+ * @example
+ * ```ts
+ * chunkNonceTail(0, true).length === NONCE_TAIL_LENGTH; // true
+ * ```
+ */
 export const NONCE_TAIL_LENGTH = 8;
 
 /** Largest chunk counter that fits the 7-byte counter (2^56 - 1 is above 2^53; we cap at safe integers). */

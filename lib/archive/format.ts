@@ -7,31 +7,122 @@
 import { BackupError, archiveAuthFailed } from '../errors.js';
 import { readU32BE, toHex, writeU32BE } from '../util/bytes.js';
 
-/** The 8 magic bytes that open every archive: ASCII `E2EE-ARC`. */
+/**
+ * The 8 magic bytes that open every archive: ASCII `E2EE-ARC`.
+ *
+ * @example
+ * ```ts
+ * const isOurs = equalBytes(bytes.subarray(0, 8), ARCHIVE_MAGIC);
+ * ```
+ */
 export const ARCHIVE_MAGIC: Uint8Array = /* @__PURE__ */ new TextEncoder().encode('E2EE-ARC');
-/** The only format version this SDK writes and reads. */
+/**
+ * The only format version this SDK writes and reads.
+ *
+ * @example
+ * ```ts
+ * const current = parseHeader(bytes).version === ARCHIVE_VERSION; // true
+ * ```
+ */
 export const ARCHIVE_VERSION = 1;
-/** Suite 1: HKDF-SHA-256 key schedule, XChaCha20-Poly1305 STREAM chunks. The only suite. */
+/**
+ * Suite 1: HKDF-SHA-256 key schedule, XChaCha20-Poly1305 STREAM chunks. The only suite.
+ *
+ * @example
+ * ```ts
+ * parseHeader(bytes).suite === SUITE_XCHACHA20POLY1305_HKDF_SHA256; // true
+ * ```
+ */
 export const SUITE_XCHACHA20POLY1305_HKDF_SHA256 = 1;
-/** Length of a keyId in bytes. Keyrings generate keyIds of exactly this size. */
+/**
+ * Length of a keyId in bytes. Keyrings generate keyIds of exactly this size.
+ *
+ * @example
+ * ```ts
+ * const keyId = crypto.getRandomValues(new Uint8Array(KEY_ID_LENGTH));
+ * ```
+ */
 export const KEY_ID_LENGTH = 16;
-/** Length of the per-archive random salt in bytes. */
+/**
+ * Length of the per-archive random salt in bytes.
+ *
+ * @example
+ * ```ts
+ * parseHeader(bytes).salt.length === SALT_LENGTH; // true
+ * ```
+ */
 export const SALT_LENGTH = 32;
-/** Length of the key commitment in bytes. */
+/**
+ * Length of the key commitment in bytes.
+ *
+ * @example
+ * ```ts
+ * parseHeader(bytes).commitment.length === COMMITMENT_LENGTH; // true
+ * ```
+ */
 export const COMMITMENT_LENGTH = 32;
-/** Length of a Poly1305 tag, appended to every chunk. */
+/**
+ * Length of a Poly1305 tag, appended to every chunk.
+ *
+ * @example
+ * ```ts
+ * const sealedChunk = DEFAULT_CHUNK_SIZE + TAG_LENGTH; // bytes of a full chunk on the wire
+ * ```
+ */
 export const TAG_LENGTH = 16;
-/** Default plaintext bytes per chunk (64 KiB). */
+/**
+ * Default plaintext bytes per chunk (64 KiB).
+ *
+ * @example
+ * ```ts
+ * ciphertextSize(n) === ciphertextSize(n, DEFAULT_CHUNK_SIZE); // true
+ * ```
+ */
 export const DEFAULT_CHUNK_SIZE = 65536;
-/** Smallest allowed chunk size (64 bytes). */
+/**
+ * Smallest allowed chunk size (64 bytes).
+ *
+ * @example
+ * ```ts
+ * await encryptArchive(key, keyId, bytes, { chunkSize: MIN_CHUNK_SIZE }); // smallest allowed
+ * ```
+ */
 export const MIN_CHUNK_SIZE = 64;
-/** Largest allowed chunk size (16 MiB): bounds the memory a decoder spends per chunk. */
+/**
+ * Largest allowed chunk size (16 MiB): bounds the memory a decoder spends per chunk.
+ *
+ * @example
+ * ```ts
+ * await encryptArchive(key, keyId, bytes, { chunkSize: MAX_CHUNK_SIZE }); // largest allowed
+ * ```
+ */
 export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
-/** Largest allowed public metadata (64 KiB). */
+/**
+ * Largest allowed public metadata (64 KiB).
+ *
+ * @example
+ * ```ts
+ * if (metadata.length > MAX_METADATA_LENGTH) throw new RangeError('metadata too long');
+ * ```
+ */
 export const MAX_METADATA_LENGTH = 65536;
-/** Bytes of the header before the metadata: magic 8, version 1, suite 1, flags 2, chunk size 4, keyId 16, salt 32, metadata length 4. */
+/**
+ * Bytes of the header before the metadata: magic 8, version 1, suite 1, flags 2, chunk size 4, keyId 16, salt 32, metadata length 4.
+ *
+ * @example
+ * ```ts
+ * const fixed = await readAt(0, HEADER_FIXED_LENGTH); // enough to learn the header length
+ * ```
+ */
 export const HEADER_FIXED_LENGTH = 68;
-/** Header bytes besides the metadata: the fixed part and the commitment. */
+/**
+ * Header bytes besides the metadata: the fixed part and the commitment.
+ *
+ * @example
+ * ```ts
+ * const headerLength = HEADER_OVERHEAD + metadata.length;
+ * ```
+ */
 export const HEADER_OVERHEAD = HEADER_FIXED_LENGTH + COMMITMENT_LENGTH;
 
 // Field offsets (docs/FORMAT.md §Header).
@@ -76,11 +167,15 @@ export interface ArchiveHeader {
   readonly length: number;
 }
 
-/** The header fields an encoder chooses. */
+/** @internal The header fields an encoder chooses. */
 export interface HeaderFields {
+  /** Plaintext bytes per chunk. */
   readonly chunkSize: number;
+  /** {@link KEY_ID_LENGTH} bytes. */
   readonly keyId: Uint8Array;
+  /** {@link SALT_LENGTH} random bytes. */
   readonly salt: Uint8Array;
+  /** Public metadata. */
   readonly metadata: Uint8Array;
 }
 
@@ -183,7 +278,15 @@ function checkMetadataLength(m: number): void {
 /** @internal Validate an encoder's chunk size (RangeError/TypeError naming the argument). */
 export const assertChunkSize: (chunkSize: number, name?: string) => void = checkChunkSize;
 
-/** Number of chunks for `n` plaintext bytes: one (final, empty) chunk for 0, else ⌈n / chunkSize⌉. */
+/**
+ * Number of chunks for `n` plaintext bytes: one (final, empty) chunk for 0, else ⌈n / chunkSize⌉.
+ *
+ * @example
+ * ```ts
+ * chunkCount(0, 65536); // 1
+ * chunkCount(65537, 65536); // 2
+ * ```
+ */
 export function chunkCount(n: number, chunkSize: number): number {
   return n === 0 ? 1 : Math.ceil(n / chunkSize);
 }
