@@ -108,9 +108,11 @@ export function createEncryptStream(
   const common = resolveCommon(opts);
   throwIfAborted(common.signal);
   const { header, cipher, aad, chunkSize } = setupEncrypt(key, keyId, opts, common);
-  // With one chunk in flight each seal finishes before transform() returns, so a caller's piece
-  // can be sealed in place; with more in flight we copy, since the caller may reuse its buffer.
-  const inPlace = common.limit === 1;
+  // A whole chunk inside a written piece is sealed from the piece itself, without a copy: as with
+  // any TransformStream (the identity one passes the very same object on), a written chunk is
+  // handed over and must not be modified by the writer afterwards. A piece that ends exactly on a
+  // chunk boundary is held (not copied) until we learn whether more input follows it.
+  let held: Uint8Array | undefined;
   // Plaintext chunk buffers are recycled once their chunk is emitted (at most parallelism + 1
   // exist), and all of them are wiped when the stream ends, errors or aborts.
   const pool = new BufferPool(chunkSize);
@@ -124,6 +126,7 @@ export function createEncryptStream(
     unhook();
     cipher.dispose();
     pool.wipeAll();
+    held = undefined;
   };
   const pipeline = new InOrderPipeline<Uint8Array, { owned: Uint8Array | undefined; length: number }>(
     common.limit,
@@ -152,15 +155,22 @@ export function createEncryptStream(
         let off = 0;
         while (off < piece.length) {
           throwIfAborted(common.signal);
+          // A full chunk followed by more input is not the last one.
+          if (held !== undefined) {
+            const h = held;
+            held = undefined;
+            await seal(h, undefined, false);
+          }
           if (pos === chunkSize) {
-            // A full chunk followed by more input is not the last one.
             await seal(buf, buf, false);
             buf = pool.take();
             pos = 0;
           }
-          if (inPlace && pos === 0 && piece.length - off > chunkSize) {
-            await seal(piece.subarray(off, off + chunkSize), undefined, false);
+          if (pos === 0 && piece.length - off >= chunkSize) {
+            const view = piece.subarray(off, off + chunkSize);
             off += chunkSize;
+            if (off < piece.length) await seal(view, undefined, false);
+            else held = view;
             continue;
           }
           const n = Math.min(chunkSize - pos, piece.length - off);
@@ -178,7 +188,8 @@ export function createEncryptStream(
       try {
         throwIfAborted(common.signal);
         // The last chunk: non-empty unless the whole plaintext is empty (docs/FORMAT.md §Final chunk).
-        await seal(buf.subarray(0, pos), buf, true);
+        if (held !== undefined) await seal(held, undefined, true);
+        else await seal(buf.subarray(0, pos), buf, true);
         await pipeline.drain();
       } finally {
         cleanup();

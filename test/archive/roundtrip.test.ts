@@ -45,6 +45,13 @@ describe('round trips', () => {
     for (const n of [0, 1, c - 1, c, c + 1, 2 * c, 37 * c + 5]) await allWays(pseudoRandom(n, n + 1), c, [1]);
   });
 
+  it('with pieces that end exactly on chunk boundaries (whole chunks sealed without a copy)', async () => {
+    const c = 64;
+    for (const n of [0, c, 2 * c, 3 * c, 10 * c + 1]) {
+      for (const pieces of [[c], [2 * c], [c, 2 * c, 1, c - 1]]) await allWays(pseudoRandom(n, n + 3), c, pieces);
+    }
+  });
+
   it('at 0, 1, chunk − 1, chunk, chunk + 1 and many chunks (default 64 KiB chunks, uneven pieces)', async () => {
     const c = DEFAULT_CHUNK_SIZE;
     for (const n of [0, 1, c - 1, c, c + 1, 5 * c + 3]) await allWays(pseudoRandom(n, n + 7), c, [1, 4096, 65535, 100_000, 7]);
