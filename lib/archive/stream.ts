@@ -25,6 +25,13 @@ import {
   type EncryptOptions,
 } from './options.js';
 
+/**
+ * The WHATWG transformer with its `cancel` hook (Streams spec, TransformStream "cancel"
+ * algorithm; Node ≥ 20.x and current browsers call it, older ones ignore it). TypeScript's DOM
+ * lib does not declare it yet.
+ */
+type CancellableTransformer = Transformer<Uint8Array, Uint8Array> & { cancel?: (reason: unknown) => void };
+
 /** Fixed-size buffers recycled between chunks, so a long stream allocates only a handful. */
 class BufferPool {
   readonly #size: number;
@@ -143,7 +150,9 @@ export function createEncryptStream(
     return pipeline.push(sealed, { owned, length: plain.length });
   };
 
-  return new TransformStream<Uint8Array, Uint8Array>({
+  const transformer: CancellableTransformer = {
+    // A reader that cancels (or a writer that aborts) ends the stream: wipe and unhook at once.
+    cancel: cleanup,
     start(controller) {
       controllerRef = controller;
       unhook = hookAbort(common.signal, controller, cleanup);
@@ -195,7 +204,8 @@ export function createEncryptStream(
         cleanup();
       }
     },
-  });
+  };
+  return new TransformStream<Uint8Array, Uint8Array>(transformer);
 }
 
 /**
@@ -248,7 +258,9 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
   const open = (sealed: Uint8Array, final: boolean): Promise<void> =>
     pipeline.push(cipher!.open(chunkNonceTail(index++, final), sealed, aad), sealed);
 
-  return new TransformStream<Uint8Array, Uint8Array>({
+  const transformer: CancellableTransformer = {
+    // A reader that cancels (or a writer that aborts) ends the stream: wipe and unhook at once.
+    cancel: cleanup,
     start(controller) {
       controllerRef = controller;
       unhook = hookAbort(common.signal, controller, cleanup);
@@ -315,5 +327,6 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
         cleanup();
       }
     },
-  });
+  };
+  return new TransformStream<Uint8Array, Uint8Array>(transformer);
 }
