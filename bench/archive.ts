@@ -10,7 +10,7 @@
  *    output discarded); prints the peak RSS above the child's baseline (target ≤ 64 MiB).
  *
  * The noble engine is pinned so the figures do not move when the default engine changes.
- * Options: --mib N (throughput data size, default 64), --rounds N (default 5), --gib N (default 1).
+ * Options: --mib N (throughput data size, default 32), --rounds N (default 9), --gib N (default 1).
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -96,8 +96,8 @@ function rawDecrypt(sealed: Uint8Array[], nonces: Uint8Array[], aad: Uint8Array)
 }
 
 async function throughput(): Promise<void> {
-  const mib = arg('mib', 64);
-  const rounds = arg('rounds', 5);
+  const mib = arg('mib', 32);
+  const rounds = arg('rounds', 9);
   const data = new Uint8Array(mib * MiB);
   for (let i = 0; i < data.length; i += 4096) data[i] = i & 0xff;
   const n = Math.ceil(data.length / DEFAULT_CHUNK_SIZE);
