@@ -93,6 +93,9 @@ function hookAbort(
  * is complete only after `close()`; an aborted or errored stream leaves a truncated archive that
  * every decoder rejects.
  *
+ * As with any `TransformStream`, a written chunk is handed over: do not modify it after writing
+ * (whole chunks are sealed straight from the written bytes, without a copy).
+ *
  * Misuse (a wrong key length, a bad keyId or option) throws `TypeError`/`RangeError` here; a
  * non-`Uint8Array` chunk written later errors the stream with a `TypeError`; an abort errors it
  * with `BackupError('ABORTED')`.
