@@ -243,7 +243,12 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
     if (bk === undefined) throw new BackupError('ARCHIVE_KEY_UNKNOWN', 'the upload session belongs to a key generation that is not in the keyring');
     const keyRef = { key: bk, keyId: sessionKeyId };
     const stride = session.chunkSize + TAG_LENGTH;
-    const plan = { firstPartSize: HEADER_OVERHEAD + session.chunksPerPart * stride, partSize: session.chunksPerPart * stride };
+    const plan = {
+      firstPartSize: HEADER_OVERHEAD + session.chunksPerPart * stride,
+      partSize: session.chunksPerPart * stride,
+      headerLength: HEADER_OVERHEAD,
+      sealedChunkSize: stride,
+    };
     const upload: UploadRef = { key: session.uploadKey, uploadId: session.uploadId };
     let plaintextSize = 0;
     const ctTotal = size === undefined ? undefined : ciphertextSize(size, session.chunkSize);

@@ -23,6 +23,10 @@ export type PipelineSleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 export interface PartPlan {
   readonly firstPartSize: number;
   readonly partSize: number;
+  /** Archive header length (part 1 starts with it). */
+  readonly headerLength: number;
+  /** chunkSize + 16: every part after the header is a run of sealed chunks. */
+  readonly sealedChunkSize: number;
 }
 
 /** Thrown (internally) when a part that storage may already have seen would now differ. */
@@ -69,11 +73,33 @@ export interface UploadPartsResult {
 /** Codes a part upload may be retried on: the part is idempotent (same number, same bytes). */
 const RETRYABLE = new Set(['OFFLINE', 'TIMEOUT', 'BLOB_STORE_FAILED', 'PROTOCOL']);
 
-/** SHA-256 of a part, native where WebCrypto has it (fast), @noble/hashes otherwise. */
-async function hashPart(part: Uint8Array<ArrayBuffer>): Promise<string> {
-  const subtle = globalThis.crypto?.subtle;
-  if (subtle !== undefined) return toHex(new Uint8Array(await subtle.digest('SHA-256', part)));
-  return toHex(sha256(part));
+/**
+ * The fingerprint of a part's ciphertext that the resume check compares: SHA-256 over the part's
+ * length, the archive header (part 1 only) and the 16-byte Poly1305 tag of every chunk in the part.
+ *
+ * Why the tags suffice: a resumed run uses the same key and the same nonces as the first run, so
+ * each chunk's Poly1305 one-time key is the same too (RFC 8439 §2.6). Two different ciphertexts
+ * of a chunk then get equal tags with probability about len/16 · 2^-106 (RFC 8439 §4, the
+ * one-time-MAC bound), since the data changes independently of the secret key. And under one
+ * keystream, equal ciphertexts mean equal plaintexts. Hashing 16 bytes per 64 KiB chunk instead of
+ * the whole part keeps the check off the pipeline's critical path.
+ */
+function partDigest(part: Uint8Array, plan: PartPlan, first: boolean): string {
+  const h = sha256.create();
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setFloat64(0, part.length);
+  h.update(len);
+  let off = 0;
+  if (first) {
+    h.update(part.subarray(0, plan.headerLength));
+    off = plan.headerLength;
+  }
+  while (off < part.length) {
+    const end = Math.min(part.length, off + plan.sealedChunkSize);
+    h.update(part.subarray(Math.max(off, end - 16), end));
+    off = end;
+  }
+  return toHex(h.digest());
 }
 
 /**
@@ -121,6 +147,22 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
     }
   };
 
+  // Upload slots: a counting semaphore of `concurrency` permits.
+  let free = concurrency;
+  const waiters: (() => void)[] = [];
+  const acquireSlot = async (): Promise<void> => {
+    if (free > 0) {
+      free--;
+      return;
+    }
+    await new Promise<void>((resolve) => waiters.push(resolve));
+  };
+  const releaseSlot = (): void => {
+    const next = waiters.shift();
+    if (next !== undefined) next();
+    else free++;
+  };
+
   const dispatch = (partNumber: number, bytes: Uint8Array<ArrayBuffer>, hash: string) => {
     const task = (async () => {
       const prior = o.confirmed.get(partNumber);
@@ -128,7 +170,13 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
         parts.push({ partNumber, etag: prior.etag });
       } else {
         if (o.started[String(partNumber)] !== hash) await o.onPartStart(partNumber, hash);
-        const etag = await putWithRetries(partNumber, bytes);
+        await acquireSlot();
+        let etag: string;
+        try {
+          etag = await putWithRetries(partNumber, bytes);
+        } finally {
+          releaseSlot();
+        }
         parts.push({ partNumber, etag });
       }
       confirmedBytes += bytes.length;
@@ -173,7 +221,7 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
     async function emit(): Promise<void> {
       const bytes = fill === buf.length ? buf : buf.slice(0, fill);
       total += bytes.length;
-      const hash = await hashPart(bytes);
+      const hash = partDigest(bytes, o.plan, partNumber === 1);
       const known = o.started[String(partNumber)];
       // A part storage may already have seen must re-encrypt to the very same bytes; otherwise we
       // would expose two plaintexts under one nonce. Stop before sending anything of it.
@@ -183,7 +231,9 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
       want = o.plan.partSize;
       buf = new Uint8Array(want);
       fill = 0;
-      while (inflight.size >= concurrency && failure === undefined) await Promise.race(inflight);
+      // Backpressure: at most `concurrency` parts uploading plus ONE cut and waiting for a slot, so
+      // a slot that frees up finds the next part ready instead of waiting for it to be encrypted.
+      while (inflight.size > concurrency && failure === undefined) await Promise.race(inflight);
     }
 
     while (inflight.size > 0) await Promise.race(inflight);
