@@ -12,9 +12,9 @@
 /**
  * Seals and opens the chunks of one archive. Created per archive; wipe with `dispose()`.
  *
- * Contract for implementations: `seal` is single-use per nonce (an engine must refuse a second
- * seal with a counter that is not above every earlier one, or any seal after the final chunk;
- * {@link createSealGuard} does that), `open` returns `undefined` on a bad tag and releases no
+ * Contract for implementations: `seal` is single-use per nonce (an engine must refuse a seal
+ * whose nonce tail is not above every earlier one; {@link createSealGuard} does that; the archive
+ * layer itself never seals after the final chunk), `open` returns `undefined` on a bad tag and releases no
  * plaintext before the tag verified, and neither method retains or detaches its inputs after it
  * returned (or its promise settled).
  *
