@@ -12,6 +12,8 @@ import { timerSleep } from '../lib/client/lock.js';
 import { createEncryptStream } from '../lib/archive/stream.js';
 import { ciphertextSize, TAG_LENGTH, HEADER_OVERHEAD } from '../lib/archive/format.js';
 import { defaultEngine } from '../lib/archive/engines/default.js';
+import { createWorkerEngine } from '../lib/archive/engines/workers.js';
+import { nodeWorkerFactory } from '../test/archive/engines-support.js';
 import { createKeyring, keyForId } from '../lib/recovery/keyring.js';
 import { createBlobPresigner, createBlobStoreHandler } from '../lib/server/blob-store.js';
 import { createMemoryBlobStore } from '../lib/storage/blob/memory.js';
@@ -69,7 +71,13 @@ const store = createHttpBlobStore({
   timeoutMs: 120_000,
 });
 const keyring = createKeyring();
-const engine = defaultEngine();
+// BACKUP_BENCH_ENGINE=workers moves encryption to a worker_threads pool (the browser worker
+// script bundled for Node), taking it off the thread that also drives the HTTP uploads.
+const workerSetup = process.env.BACKUP_BENCH_ENGINE === 'workers' && !process.argv.includes('--serve') ? await nodeWorkerFactory() : undefined;
+const engine =
+  workerSetup === undefined
+    ? defaultEngine()
+    : createWorkerEngine({ workers: Number(process.env.BACKUP_BENCH_WORKERS ?? 1), createWorker: workerSetup.make });
 
 function sourceStream(): ReadableStream<Uint8Array> {
   let off = 0;
@@ -183,4 +191,8 @@ for (const [k, v] of Object.entries(cpu)) console.log(`client CPU ${k}: ${v.toFi
 console.log(`sum of the two: ${(enc + up).toFixed(0)} ms`);
 console.log(`pipelining ratio: ${(bk / Math.max(enc, up)).toFixed(2)}`);
 child.stdin!.end();
+if (workerSetup !== undefined) {
+  (engine as ReturnType<typeof createWorkerEngine>).terminate();
+  workerSetup.cleanup();
+}
 }
