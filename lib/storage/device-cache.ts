@@ -129,8 +129,7 @@ export function createDeviceCache(store: KeyValueStore, accountId: string, optio
         if (iv.length !== IV_LENGTH) throw new RangeError('options.random returned the wrong length');
         const sealed = new Uint8Array(await s.encrypt({ name: 'AES-GCM', iv, additionalData: aad, tagLength: 128 }, key, plaintext));
         const record: CacheRecord = { v: DEVICE_CACHE_VERSION, key, iv, sealed };
-        // StoredValue does not list CryptoKey, but every KeyValueStore structured-clones values
-        // and CryptoKey is serializable (WebCrypto §10.4), so this is a real, storable value.
+        // CryptoKey is serializable (WebCrypto §10.4): IndexedDB keeps it non-extractable.
         await store.set(storeKey, record as unknown as StoredValue);
       } finally {
         wipe(plaintext);

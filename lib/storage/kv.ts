@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { createStore, get, set, del, keys, update, type UseStore } from 'idb-keyval';
+import { createStore, get, set, del, keys, promisifyRequest, type UseStore } from 'idb-keyval';
 import { BackupError } from '../errors.js';
 
 /** A structured-clonable value. */
@@ -15,6 +15,7 @@ export type StoredValue =
   | boolean
   | null
   | Uint8Array
+  | CryptoKey
   | readonly StoredValue[]
   | { readonly [key: string]: StoredValue | undefined };
 
@@ -114,12 +115,20 @@ export function createIndexedDbStore(options: IndexedDbStoreOptions = {}): KeyVa
     get: <T extends StoredValue>(key: string) => guard(() => get<T>(key, use())),
     set: (key, value) => guard(() => set(key, value, use())),
     delete: (key) => guard(() => del(key, use())),
+    // One readwrite transaction reads, applies `fn` and writes or deletes, so no other tab's
+    // write can land between the read and the write (idb-keyval's own `update` cannot delete).
     update: <T extends StoredValue>(key: string, fn: (old: T | undefined) => T | undefined) =>
-      guard(() => update<T | undefined>(key, fn, use())).then(async () => {
-        // idb-keyval stores `undefined` rather than deleting; honour the documented contract.
-        const v = await guard(() => get(key, use()));
-        if (v === undefined) await guard(() => del(key, use()));
-      }),
+      guard(() =>
+        use()('readwrite', (s) => {
+          const req = s.get(key) as IDBRequest<T | undefined>;
+          req.onsuccess = () => {
+            const next = fn(req.result);
+            if (next === undefined) s.delete(key);
+            else s.put(next, key);
+          };
+          return promisifyRequest(s.transaction);
+        }),
+      ),
     keys: (prefix = '') =>
       guard(async () => (await keys(use())).map(String).filter((k) => k.startsWith(prefix))),
   };
