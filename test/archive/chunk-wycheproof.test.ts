@@ -9,9 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { nobleEngine } from '../../lib/archive/engines/noble.js';
 import { equalBytes, fromHex } from '../../lib/util/bytes.js';
 import { offsetView } from './support.js';
+import { sharedVector } from '../support/shared-vectors.js';
 
 interface Case { tcId: number; key: string; iv: string; aad: string; msg: string; ct: string; tag: string; result: string }
-const file = JSON.parse(readFileSync('/work/shared/vectors/wycheproof/xchacha20_poly1305_test.json', 'utf8')) as {
+const file = JSON.parse(readFileSync(sharedVector('wycheproof', 'xchacha20_poly1305_test.json'), 'utf8')) as {
   numberOfTests: number;
   testGroups: { tests: Case[] }[];
 };

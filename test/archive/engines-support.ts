@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { build } from 'esbuild';
 import { fromHex } from '../../lib/util/bytes.js';
 import type { WorkerLike } from '../../lib/archive/engines/workers.js';
+import { sharedVector } from '../support/shared-vectors.js';
 
 export interface AeadVector {
   readonly tcId: number;
@@ -25,7 +26,7 @@ export interface AeadVector {
 
 /** The Wycheproof AEAD vectors of one file, as they are in /work/shared/vectors. */
 export function wycheproofAead(file: string): AeadVector[] {
-  const path = join('/work/shared/vectors/wycheproof', file);
+  const path = sharedVector('wycheproof', file);
   const json = JSON.parse(readFileSync(path, 'utf8')) as {
     testGroups: { tests: { tcId: number; key: string; iv: string; aad: string; msg: string; ct: string; tag: string; result: AeadVector['result'] }[] }[];
   };

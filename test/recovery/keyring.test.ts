@@ -22,6 +22,7 @@ import {
   type Keyring,
 } from '../../lib/recovery/keyring.js';
 import { concatBytes, equalBytes, fromHex, toHex, utf8, writeU32BE } from '../../lib/util/bytes.js';
+import { sharedVector } from '../support/shared-vectors.js';
 
 interface Vectors {
   keyring: { generations: { keyId: string; key: string; createdAt: number }[] };
@@ -345,7 +346,7 @@ describe('sealed keyring', () => {
   it('the AEAD as we call it agrees with the Wycheproof XChaCha20-Poly1305 vectors', () => {
     interface T { key: string; iv: string; aad: string; msg: string; ct: string; tag: string; result: string }
     const w = JSON.parse(
-      readFileSync(new URL('../../../shared/vectors/wycheproof/xchacha20_poly1305_test.json', import.meta.url), 'utf8'),
+      readFileSync(sharedVector('wycheproof', 'xchacha20_poly1305_test.json'), 'utf8'),
     ) as { testGroups: { keySize: number; ivSize: number; tests: T[] }[] };
     let valid = 0;
     let invalid = 0;

@@ -23,6 +23,7 @@ import { isBackupError, type BackupErrorCode } from '../../lib/errors.js';
 import { concatBytes, fromHex, toHex, utf8 } from '../../lib/util/bytes.js';
 import { bundle, config, fleet, NOW_MS, NS, OP1, OP2, ORIGIN, T0, W1, W1_NAME, W2, witnessLog } from './fixtures.js';
 import libsodium from 'libsodium-wrappers';
+import { sharedVector } from '../support/shared-vectors.js';
 
 const expectCode = (fn: () => unknown, code: BackupErrorCode) => {
   let err: unknown;
@@ -39,7 +40,7 @@ const edit = (bytes: Uint8Array, f: (sb: SignedBundle) => SignedBundle) => encod
 const flipByte = (b: Uint8Array, i = 0) => Uint8Array.from(b, (x, j) => (j === i ? x ^ 1 : x));
 
 describe('Ed25519 (Wycheproof ed25519_test.json through verifyEd25519)', () => {
-  const file = JSON.parse(readFileSync('/work/shared/vectors/wycheproof/ed25519_test.json', 'utf8')) as {
+  const file = JSON.parse(readFileSync(sharedVector('wycheproof', 'ed25519_test.json'), 'utf8')) as {
     testGroups: { publicKey: { pk: string }; tests: { tcId: number; msg: string; sig: string; result: string }[] }[];
   };
   it('accepts every valid case and rejects every invalid one', () => {
