@@ -152,7 +152,8 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
     return TOKEN_PREFIX + accountId;
   };
   const noWait = async (_ms: number, signal?: AbortSignal): Promise<void> => {
-    await Promise.resolve();
+    // A macrotask, not a microtask: waiters (locks, retries) must let other work run.
+    await new Promise((resolve) => setTimeout(resolve, 0));
     if (signal?.aborted === true) throw signal.reason;
   };
 
