@@ -80,7 +80,14 @@ export interface TestFleet {
   /** The witness log's Ed25519 public key. */
   readonly witnessPublicKey: Uint8Array;
   /** Origins the handlers answer on (for apps that build their own clients). */
-  readonly origins: { readonly vault: string; readonly blobs: string; readonly witness: string };
+  readonly origins: {
+    /** Origin of the vault (a client's `baseUrl`). */
+    readonly vault: string;
+    /** Origin of the blob server (what the presigner signs URLs for). */
+    readonly blobs: string;
+    /** Origin of the witness log's HTTP routes. */
+    readonly witness: string;
+  };
   /** A bearer token the vault accepts for `accountId` (the fake app backend). */
   tokenFor(accountId: string): string;
   /**
