@@ -13,7 +13,7 @@ export { createMemoryStore, createIndexedDbStore } from './storage/kv.js';
 export type { KeyValueStore, StoredValue, IndexedDbStoreOptions } from './storage/kv.js';
 export { pinnedFleets } from './recovery/fleet-trust.js';
 export type { FleetTrust, TrustedFleet } from './recovery/fleet-trust.js';
-export type { CipherEngine, ChunkCipher } from './archive/engine.js';
+export type { CipherEngine, ChunkCipher, SealedParts } from './archive/engine.js';
 export {
   encryptArchive,
   decryptArchive,

@@ -13,11 +13,14 @@ import { TAG_LENGTH, bodyLayout, chunkCount, parseHeader } from './format.js';
 import {
   InOrderPipeline,
   checkKeySource,
+  checkSealed,
   openHeader,
   resolveCommon,
   resolveKey,
+  sealChunk,
   setupEncrypt,
   type ArchiveKeySource,
+  type SealedChunk,
   type DecryptOptions,
   type EncryptOptions,
 } from './options.js';
@@ -105,9 +108,13 @@ export async function encryptArchive(
     const out = new Uint8Array(header.length + n + TAG_LENGTH * count);
     out.set(header);
     let done = 0;
-    const pipeline = new InOrderPipeline<Uint8Array, { at: number; length: number }>(common.limit, (sealed, m) => {
-      if (sealed.length !== m.length + TAG_LENGTH) throw new Error('cipher engine returned a sealed chunk of the wrong length');
-      out.set(sealed, m.at);
+    const pipeline = new InOrderPipeline<SealedChunk, { at: number; length: number }>(common.limit, (sealed, m) => {
+      checkSealed(sealed, m.length);
+      if (isBytes(sealed)) out.set(sealed, m.at);
+      else {
+        out.set(sealed.ciphertext, m.at);
+        out.set(sealed.tag, m.at + m.length);
+      }
       done += m.length;
       common.onProgress?.({ bytes: done, total: n });
     });
@@ -115,7 +122,7 @@ export async function encryptArchive(
       throwIfAborted(common.signal);
       const start = i * chunkSize;
       const chunk = plaintext.subarray(start, Math.min(n, start + chunkSize));
-      const sealed = cipher.seal(chunkNonceTail(i, i === count - 1), chunk, aad);
+      const sealed = sealChunk(cipher, chunkNonceTail(i, i === count - 1), chunk, aad);
       await pipeline.push(sealed, { at: header.length + start + TAG_LENGTH * i, length: chunk.length });
     }
     await pipeline.drain();

@@ -32,12 +32,37 @@ export interface ChunkCipher {
    */
   seal(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /**
+   * Optional fast path for engines whose backend returns the ciphertext and the tag as separate
+   * buffers (`node:crypto`): seal one chunk exactly as `seal` does (same nonce rules, same bytes)
+   * but return the two parts, so no `ciphertext ‖ tag` array has to be allocated and filled per
+   * chunk. The archive layer prefers it when present. Each part must be a `Uint8Array` that shares
+   * its `ArrayBuffer` with nothing else the caller could not see (a fresh buffer or a view of the
+   * whole of one).
+   */
+  sealParts?(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): SealedParts | Promise<SealedParts>;
+  /**
    * Open one chunk; returns the plaintext, or `undefined` when the tag does not verify (never
    * throws on a bad tag, so every caller maps it to the same error).
    */
   open(nonceTail: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined | Promise<Uint8Array | undefined>;
   /** Wipe the subkey. */
   dispose(): void;
+}
+
+/**
+ * One sealed chunk as two parts: `ciphertext` (as long as the plaintext) and the 16-byte `tag`;
+ * their concatenation is the chunk's bytes in the archive.
+ *
+ * @example
+ * ```ts
+ * const { ciphertext, tag } = cipher.sealParts!(chunkNonceTail(0, true), plaintext, aad) as SealedParts;
+ * ```
+ */
+export interface SealedParts {
+  /** The ciphertext, as long as the plaintext. */
+  readonly ciphertext: Uint8Array;
+  /** The 16-byte Poly1305 tag. */
+  readonly tag: Uint8Array;
 }
 
 /**

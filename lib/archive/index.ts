@@ -37,6 +37,6 @@ export type {
   ArchiveKeySource,
 } from './options.js';
 export { chunkNonceTail, createSealGuard, NONCE_TAIL_LENGTH } from './engine.js';
-export type { CipherEngine, ChunkCipher } from './engine.js';
+export type { CipherEngine, ChunkCipher, SealedParts } from './engine.js';
 export { defaultEngine } from './engines/default.js';
 export { nobleEngine } from './engines/noble.js';

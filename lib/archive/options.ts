@@ -7,13 +7,14 @@
  */
 import { BackupError, archiveAuthFailed, throwIfAborted } from '../errors.js';
 import { abytes, equalBytes, fromHex, isBytes, secureRandom, wipe, type RandomSource } from '../util/bytes.js';
-import type { ChunkCipher, CipherEngine } from './engine.js';
+import type { ChunkCipher, CipherEngine, SealedParts } from './engine.js';
 import { defaultEngine } from './engines/default.js';
 import {
   DEFAULT_CHUNK_SIZE,
   KEY_ID_LENGTH,
   MAX_METADATA_LENGTH,
   SALT_LENGTH,
+  TAG_LENGTH,
   assertChunkSize,
   encodeHeaderPrefix,
   type ArchiveHeader,
@@ -226,6 +227,33 @@ export function openHeader(
   }
 }
 
+/** @internal A sealed chunk as an engine returned it: `ciphertext ‖ tag`, or the two parts. */
+export type SealedChunk = Uint8Array | SealedParts;
+
+/** @internal Seal one chunk, through the engine's `sealParts` fast path when it has one. */
+export function sealChunk(
+  cipher: ChunkCipher,
+  nonceTail: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+): SealedChunk | PromiseLike<SealedChunk> {
+  return cipher.sealParts !== undefined ? cipher.sealParts(nonceTail, plaintext, aad) : cipher.seal(nonceTail, plaintext, aad);
+}
+
+/** @internal Check what an engine returned for a chunk of `length` plaintext bytes. */
+export function checkSealed(sealed: SealedChunk, length: number): void {
+  const ok =
+    isBytes(sealed)
+      ? sealed.length === length + TAG_LENGTH
+      : typeof sealed === 'object' &&
+        sealed !== null &&
+        isBytes(sealed.ciphertext) &&
+        isBytes(sealed.tag) &&
+        sealed.ciphertext.length === length &&
+        sealed.tag.length === TAG_LENGTH;
+  if (!ok) throw new Error('cipher engine returned a sealed chunk of the wrong length');
+}
+
 function isPromiseLike<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
@@ -245,8 +273,21 @@ export class InOrderPipeline<R, M> {
     this.#emit = emit;
   }
 
-  /** Submit one operation's (possibly async) result; waits while `limit` are in flight. */
-  async push(result: R | PromiseLike<R>, meta: M): Promise<void> {
+  /**
+   * Submit one operation's (possibly async) result; waits while `limit` are in flight. Returns
+   * `undefined` when it was done synchronously (a ready result with nothing queued before it is
+   * emitted at once, which spares a synchronous engine a promise and microtask turns per chunk),
+   * otherwise a promise to await before the next push.
+   */
+  push(result: R | PromiseLike<R>, meta: M): Promise<void> | undefined {
+    if (this.#queue.length === 0 && !isPromiseLike(result)) {
+      this.#emit(result, meta);
+      return undefined;
+    }
+    return this.#pushAsync(result, meta);
+  }
+
+  async #pushAsync(result: R | PromiseLike<R>, meta: M): Promise<void> {
     // A rejection is handled when its turn comes; mark it handled now so an earlier failure
     // does not leave later ones reported as unhandled.
     if (isPromiseLike(result)) Promise.resolve(result).catch(() => undefined);

@@ -16,6 +16,9 @@ import { HEADER_FIXED_LENGTH, TAG_LENGTH, checkHeaderStart, parseHeader } from '
 import {
   InOrderPipeline,
   checkKeySource,
+  checkSealed,
+  sealChunk,
+  type SealedChunk,
   openHeader,
   resolveCommon,
   resolveKey,
@@ -138,18 +141,24 @@ export function createEncryptStream(
     pool.wipeAll();
     held = undefined;
   };
-  const pipeline = new InOrderPipeline<Uint8Array, { owned: Uint8Array | undefined; length: number }>(
+  const pipeline = new InOrderPipeline<SealedChunk, { owned: Uint8Array | undefined; length: number }>(
     common.limit,
     (sealed, meta) => {
-      if (sealed.length !== meta.length + TAG_LENGTH) throw new Error('cipher engine returned a sealed chunk of the wrong length');
+      checkSealed(sealed, meta.length);
       if (meta.owned !== undefined) pool.release(meta.owned);
-      controllerRef!.enqueue(sealed);
+      // An engine that returns the parts apart (node:crypto) has them enqueued as they are: two
+      // pieces instead of one copied array (stream consumers see bytes, not chunk boundaries).
+      if (isBytes(sealed)) controllerRef!.enqueue(sealed);
+      else {
+        controllerRef!.enqueue(sealed.ciphertext);
+        controllerRef!.enqueue(sealed.tag);
+      }
       done += meta.length;
       common.onProgress?.({ bytes: done, ...(common.total === undefined ? {} : { total: common.total }) });
     },
   );
-  const seal = (plain: Uint8Array, owned: Uint8Array | undefined, final: boolean): Promise<void> => {
-    const sealed = cipher.seal(chunkNonceTail(index++, final), plain, aad);
+  const seal = (plain: Uint8Array, owned: Uint8Array | undefined, final: boolean): Promise<void> | undefined => {
+    const sealed = sealChunk(cipher, chunkNonceTail(index++, final), plain, aad);
     return pipeline.push(sealed, { owned, length: plain.length });
   };
 
@@ -171,18 +180,22 @@ export function createEncryptStream(
           if (held !== undefined) {
             const h = held;
             held = undefined;
-            await seal(h, undefined, false);
+            const w = seal(h, undefined, false);
+            if (w !== undefined) await w;
           }
           if (pos === chunkSize) {
-            await seal(buf, buf, false);
+            const w = seal(buf, buf, false);
+            if (w !== undefined) await w;
             buf = pool.take();
             pos = 0;
           }
           if (pos === 0 && piece.length - off >= chunkSize) {
             const view = piece.subarray(off, off + chunkSize);
             off += chunkSize;
-            if (off < piece.length) await seal(view, undefined, false);
-            else held = view;
+            if (off < piece.length) {
+              const w = seal(view, undefined, false);
+              if (w !== undefined) await w;
+            } else held = view;
             continue;
           }
           const n = Math.min(chunkSize - pos, piece.length - off);
@@ -200,8 +213,8 @@ export function createEncryptStream(
       try {
         throwIfAborted(common.signal);
         // The last chunk: non-empty unless the whole plaintext is empty (docs/FORMAT.md §Final chunk).
-        if (held !== undefined) await seal(held, undefined, true);
-        else await seal(buf.subarray(0, pos), buf, true);
+        const w = held !== undefined ? seal(held, undefined, true) : seal(buf.subarray(0, pos), buf, true);
+        if (w !== undefined) await w;
         await pipeline.drain();
       } finally {
         cleanup();
@@ -258,7 +271,7 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
     done += sealed.length;
     common.onProgress?.({ bytes: done, ...(common.total === undefined ? {} : { total: common.total }) });
   });
-  const open = (sealed: Uint8Array, final: boolean): Promise<void> =>
+  const open = (sealed: Uint8Array, final: boolean): Promise<void> | undefined =>
     pipeline.push(cipher!.open(chunkNonceTail(index++, final), sealed, aad), sealed);
 
   const transformer: CancellableTransformer = {
@@ -302,7 +315,8 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
           }
           if (pos === sealedSize) {
             // A full sealed chunk followed by more input is not the last one.
-            await open(buf, false);
+            const w = open(buf, false);
+            if (w !== undefined) await w;
             buf = pool.take();
             pos = 0;
           }
@@ -324,7 +338,8 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
         // chunk after other chunks (docs/FORMAT.md §Final chunk): truncated or not ours.
         if (cipher === undefined) throw archiveAuthFailed();
         if (pos < TAG_LENGTH || (pos === TAG_LENGTH && index > 0)) throw archiveAuthFailed();
-        await open(buf.subarray(0, pos), true);
+        const w = open(buf.subarray(0, pos), true);
+        if (w !== undefined) await w;
         await pipeline.drain();
       } finally {
         cleanup();

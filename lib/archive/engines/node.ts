@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { createSealGuard, NONCE_TAIL_LENGTH, type ChunkCipher, type CipherEngine } from '../engine.js';
+import { createSealGuard, NONCE_TAIL_LENGTH, type ChunkCipher, type CipherEngine, type SealedParts } from '../engine.js';
 import { abytes, wipe } from '../../util/bytes.js';
 import { hchacha20 } from './noble.js';
 
@@ -24,6 +24,26 @@ function ietfNonce(nonceTail: Uint8Array): Uint8Array {
   const iv = new Uint8Array(12);
   iv.set(nonceTail, 4);
   return iv;
+}
+
+/**
+ * A plain `Uint8Array` over `b`'s bytes. Node allocates the outputs of `update()` and
+ * `getAuthTag()` as buffers of their own; when `b` is the whole of its `ArrayBuffer` (checked,
+ * not assumed) it is viewed as is, otherwise (a slice of Node's shared pool, whose neighbours are
+ * unrelated data) copied.
+ */
+function ownView(b: Uint8Array): Uint8Array {
+  if (b.byteOffset === 0 && b.buffer.byteLength === b.length && b.buffer instanceof ArrayBuffer) return new Uint8Array(b.buffer, 0, b.length);
+  const copy = new Uint8Array(b.length);
+  copy.set(b);
+  return copy;
+}
+
+function concatOwned(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /** The `chacha20-poly1305` cipher object of `node:crypto` (the part this engine uses). */
@@ -133,6 +153,15 @@ class NodeChunkCipher implements ChunkCipher {
   }
 
   seal(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+    const { ciphertext, tag } = this.sealParts(nonceTail, plaintext, aad);
+    // One copy into ct ‖ tag, as the `seal` contract asks; the archive layer uses sealParts.
+    const out = new Uint8Array(ciphertext.length + TAG);
+    out.set(ciphertext, 0);
+    out.set(tag, ciphertext.length);
+    return out;
+  }
+
+  sealParts(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): SealedParts {
     const key = this.#key();
     abytes(plaintext, 'plaintext');
     abytes(aad, 'aad');
@@ -141,14 +170,9 @@ class NodeChunkCipher implements ChunkCipher {
     const c = this.#crypto.createCipheriv('chacha20-poly1305', key, iv, { authTagLength: TAG });
     c.setAAD(aad, { plaintextLength: plaintext.length });
     const ct = c.update(plaintext);
-    const tail = c.final();
-    const out = new Uint8Array(plaintext.length + TAG);
-    // One copy into ct ‖ tag: the seam returns a single plain Uint8Array, not a Buffer slice of
-    // Node's pool (a pooled Buffer would share its ArrayBuffer with unrelated data).
-    out.set(ct, 0);
-    out.set(tail, ct.length);
-    out.set(c.getAuthTag(), plaintext.length);
-    return out;
+    const tail = c.final(); // empty for a stream cipher; handled anyway
+    const ciphertext = tail.length === 0 ? ownView(ct) : concatOwned(ct, tail);
+    return { ciphertext, tag: ownView(c.getAuthTag()) };
   }
 
   open(nonceTail: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
