@@ -24,8 +24,11 @@ export type StoredValue =
  * store (an IndexedDB readwrite transaction; a synchronous step in memory).
  */
 export interface KeyValueStore {
+  /** A structured clone of the value at `key`, or `undefined` when the key is absent. */
   get<T extends StoredValue>(key: string): Promise<T | undefined>;
+  /** Store a structured clone of `value` at `key`, replacing any previous value. */
   set(key: string, value: StoredValue): Promise<void>;
+  /** Remove `key`; a no-op when it is absent. */
   delete(key: string): Promise<void>;
   /** Atomically read-modify-write one key. Returning `undefined` deletes it. */
   update<T extends StoredValue>(key: string, fn: (old: T | undefined) => T | undefined): Promise<void>;

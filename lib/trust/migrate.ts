@@ -192,7 +192,15 @@ export async function planMigration(
   trust: FleetTrust,
   enrolledFleetId: string,
   suite?: string,
-): Promise<{ readonly from: string; readonly to: string } | undefined> {
+): Promise<
+  | {
+      /** The fleet the escrow must leave (`enrolledFleetId`). */
+      readonly from: string;
+      /** The trusted fleet to move the escrow to. */
+      readonly to: string;
+    }
+  | undefined
+> {
   const fleets = (await trust.trustedFleets()) as readonly (Awaited<ReturnType<FleetTrust['trustedFleets']>>[number] & {
     readonly roles?: readonly string[];
   })[];

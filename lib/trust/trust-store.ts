@@ -72,7 +72,14 @@ export interface TrustStateSnapshot {
   /** The applied bundle, if any. */
   readonly bundle?: Bundle;
   /** The last checkpoint seen, if any. */
-  readonly checkpoint?: { readonly origin: string; readonly size: number; readonly root: Uint8Array };
+  readonly checkpoint?: {
+    /** The log's origin line (its name). */
+    readonly origin: string;
+    /** Number of leaves in the log at this checkpoint. */
+    readonly size: number;
+    /** The Merkle tree root hash (SHA-256, 32 bytes) at `size`. */
+    readonly root: Uint8Array;
+  };
   /** True when a stored record existed but failed its checksum or verification and was ignored. */
   readonly discardedCorruptState: boolean;
 }
