@@ -97,7 +97,10 @@ export interface VaultClient {
    * the record. `reset: true` replaces any existing enrollment (destroying its escrow) and clears
    * a lockout; without it an existing enrollment gives `ALREADY_ENROLLED`.
    */
-  enroll(input: { password: Uint8Array; keyring: Keyring; reset?: boolean } & VaultCallOptions): Promise<{ guessLimit: number }>;
+  enroll(input: { password: Uint8Array; keyring: Keyring; reset?: boolean } & VaultCallOptions): Promise<{
+    /** Wrong guesses the vault allows before it erases the escrow (lockout). */
+    guessLimit: number;
+  }>;
   /**
    * Recover the keyring with the recovery code. A wrong code gives `WRONG_CODE` with
    * `guessesRemaining`; the last wrong one gives `LOCKED_OUT`. The caller wipes the keyring

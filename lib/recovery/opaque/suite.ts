@@ -79,7 +79,12 @@ export interface OpaqueServer {
     ke1: Uint8Array,
     record: Uint8Array,
     binding: OpaqueBinding,
-  ): Promise<{ ke2: Uint8Array; expected: Uint8Array }>;
+  ): Promise<{
+    /** The serialized KE2 message to send to the client. */
+    ke2: Uint8Array;
+    /** Server secret state kept until KE3 (expected client MAC and session key); wipe after use. */
+    expected: Uint8Array;
+  }>;
   /**
    * RFC 9807 §6.2.4 ServerFinish: the session key when KE3 verifies, `undefined` when it does
    * not. Throws `PROTOCOL` when KE3 or `expected` is malformed.
