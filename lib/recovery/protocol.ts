@@ -101,54 +101,103 @@ export interface MessageHeader {
 /** A message from the client to the vault. */
 export type VaultRequest = MessageHeader &
   (
-    | { readonly type: 'register-init'; readonly mode: EnrollMode; readonly request: Uint8Array }
     | {
-        readonly type: 'register-finish';
+        /** Start an enrollment (OPAQUE registration). */
+        readonly type: 'register-init';
+        /** How an existing record is treated. */
         readonly mode: EnrollMode;
+        /** The OPAQUE RegistrationRequest. */
+        readonly request: Uint8Array;
+      }
+    | {
+        /** Finish an enrollment: store the record and the escrow. */
+        readonly type: 'register-finish';
+        /** The same mode as the attempt's `register-init`. */
+        readonly mode: EnrollMode;
+        /** The OPAQUE RegistrationRecord. */
         readonly record: Uint8Array;
+        /** The sealed keyring (docs/KEYRING.md) the vault stores beside the record. */
         readonly escrow: Uint8Array;
         /** The change-code grant (32 bytes) for mode `replace`, empty otherwise. */
         readonly grant: Uint8Array;
         /** The vault's registration ticket from `register-response`, echoed unchanged. */
         readonly ticket: Uint8Array;
       }
-    | { readonly type: 'login-init'; readonly ke1: Uint8Array }
-    | { readonly type: 'login-finish'; readonly intent: LoginIntent; readonly ke3: Uint8Array }
-    | { readonly type: 'status' }
-    | { readonly type: 'remove' }
+    | {
+        /** Start a login (spends one guess). */
+        readonly type: 'login-init';
+        /** The OPAQUE KE1 message. */
+        readonly ke1: Uint8Array;
+      }
+    | {
+        /** Finish a login. */
+        readonly type: 'login-finish';
+        /** What the client wants from this login. */
+        readonly intent: LoginIntent;
+        /** The OPAQUE KE3 message; empty for intent `abort`. */
+        readonly ke3: Uint8Array;
+      }
+    | {
+        /** Ask for the account's enrollment state and guess counter. */
+        readonly type: 'status';
+      }
+    | {
+        /** Remove the enrollment (record and escrow). */
+        readonly type: 'remove';
+      }
   );
 
 /** A message from the vault to the client. */
 export type VaultResponse = MessageHeader &
   (
     | {
+        /** Answer to `register-init`. */
         readonly type: 'register-response';
+        /** The OPAQUE RegistrationResponse. */
         readonly response: Uint8Array;
         /** Opaque to the client: names the fresh per-registration OPRF key (docs/PROTOCOL.md §6). */
         readonly ticket: Uint8Array;
       }
-    | { readonly type: 'registered'; readonly guessLimit: number }
     | {
+        /** Answer to `register-finish`: the enrollment is stored. */
+        readonly type: 'registered';
+        /** Wrong guesses allowed before lockout. */
+        readonly guessLimit: number;
+      }
+    | {
+        /** Answer to `login-init`. */
         readonly type: 'login-response';
+        /** Guesses left after this attempt's guess was spent. */
         readonly guessesRemaining: number;
         /** The vault's OPAQUE public key, checked against fleet trust and bound as server identity. */
         readonly serverPublicKey: Uint8Array;
+        /** The OPAQUE KE2 message. */
         readonly ke2: Uint8Array;
       }
     | {
+        /** Answer to a verified `login-finish`: the escrow, sealed for this attempt. */
         readonly type: 'login-result';
+        /** Guesses left (reset to the guess limit by the successful login). */
         readonly guessesRemaining: number;
-        /** nonce ‖ XChaCha20-Poly1305(transport key, escrow ‖ grant) — see {@link sealEscrowTransport}. */
+        /** nonce ‖ XChaCha20-Poly1305(transport key, escrow ‖ grant) — see docs/PROTOCOL.md §5 (escrow transport). */
         readonly sealed: Uint8Array;
       }
     | {
+        /** Answer to `status`. */
         readonly type: 'status-result';
+        /** Whether the account is enrolled, locked out or not enrolled. */
         readonly state: EnrollmentState;
+        /** Guesses left before lockout (0 unless enrolled). */
         readonly guessesRemaining: number;
+        /** Wrong guesses allowed between two successful recoveries. */
         readonly guessLimit: number;
       }
-    | { readonly type: 'removed' }
     | {
+        /** Answer to `remove`: the enrollment is gone. */
+        readonly type: 'removed';
+      }
+    | {
+        /** The request failed; `code` says why. */
         readonly type: 'error';
         /** A `BackupErrorCode` of the vault protocol (`WRONG_CODE`, `LOCKED_OUT`, ...). */
         readonly code: string;
