@@ -16,16 +16,86 @@ import type { BlobStoreLimits } from './types.js';
  * createUpload/completeUpload POST.
  */
 export type BlobOp =
-  | { readonly op: 'put'; readonly key: string; readonly contentLength: number }
-  | { readonly op: 'get'; readonly key: string }
-  | { readonly op: 'head'; readonly key: string }
-  | { readonly op: 'delete'; readonly key: string }
-  | { readonly op: 'list'; readonly prefix: string; readonly continuationToken?: string }
-  | { readonly op: 'createUpload'; readonly key: string; readonly contentLength?: number }
-  | { readonly op: 'putPart'; readonly key: string; readonly uploadId: string; readonly partNumber: number; readonly contentLength: number }
-  | { readonly op: 'listParts'; readonly key: string; readonly uploadId: string; readonly partNumberMarker?: number }
-  | { readonly op: 'completeUpload'; readonly key: string; readonly uploadId: string }
-  | { readonly op: 'abortUpload'; readonly key: string; readonly uploadId: string };
+  | {
+      /** Write a whole object (PUT). */
+      readonly op: 'put';
+      /** The object key. */
+      readonly key: string;
+      /** Exact body size, in bytes. */
+      readonly contentLength: number;
+    }
+  | {
+      /** Read an object or a byte range of it (GET). */
+      readonly op: 'get';
+      /** The object key. */
+      readonly key: string;
+    }
+  | {
+      /** Read an object's size and ETag (HEAD). */
+      readonly op: 'head';
+      /** The object key. */
+      readonly key: string;
+    }
+  | {
+      /** Delete an object (DELETE). */
+      readonly op: 'delete';
+      /** The object key. */
+      readonly key: string;
+    }
+  | {
+      /** List the objects under a prefix, one page per call (GET). */
+      readonly op: 'list';
+      /** Only keys starting with this prefix. */
+      readonly prefix: string;
+      /** The previous page's `nextContinuationToken`; absent for the first page. */
+      readonly continuationToken?: string;
+    }
+  | {
+      /** Start a multipart upload (POST). */
+      readonly op: 'createUpload';
+      /** The key the completed object will have. */
+      readonly key: string;
+      /** Total object size in bytes, when known in advance. */
+      readonly contentLength?: number;
+    }
+  | {
+      /** Upload one part of a multipart upload (PUT). */
+      readonly op: 'putPart';
+      /** The upload's object key. */
+      readonly key: string;
+      /** The id `createUpload` returned. */
+      readonly uploadId: string;
+      /** Part number, from 1. */
+      readonly partNumber: number;
+      /** Exact part size, in bytes. */
+      readonly contentLength: number;
+    }
+  | {
+      /** List the parts already uploaded, one page per call (GET). */
+      readonly op: 'listParts';
+      /** The upload's object key. */
+      readonly key: string;
+      /** The id `createUpload` returned. */
+      readonly uploadId: string;
+      /** List parts after this part number; absent for the first page. */
+      readonly partNumberMarker?: number;
+    }
+  | {
+      /** Assemble the uploaded parts into the object (POST). */
+      readonly op: 'completeUpload';
+      /** The upload's object key. */
+      readonly key: string;
+      /** The id `createUpload` returned. */
+      readonly uploadId: string;
+    }
+  | {
+      /** Abandon a multipart upload and free its parts (DELETE). */
+      readonly op: 'abortUpload';
+      /** The upload's object key. */
+      readonly key: string;
+      /** The id `createUpload` returned. */
+      readonly uploadId: string;
+    };
 
 /** The name of a {@link BlobOp}. */
 export type BlobOpName = BlobOp['op'];
