@@ -146,7 +146,10 @@ export interface BlobStore {
    * Store part `partNumber` (1-based). Putting the same part number again replaces it, so a retry
    * is safe. Resolves with the part's ETag, needed by {@link BlobStore.completeUpload}.
    */
-  putPart(upload: UploadRef, partNumber: number, bytes: Uint8Array, options?: BlobCallOptions): Promise<{ readonly etag: string }>;
+  putPart(upload: UploadRef, partNumber: number, bytes: Uint8Array, options?: BlobCallOptions): Promise<{
+    /** The part's ETag, to pass to {@link BlobStore.completeUpload}. */
+    readonly etag: string;
+  }>;
   /** The parts the store has confirmed, in ascending part number. `NOT_FOUND` if the upload is gone. */
   listParts(upload: UploadRef, options?: BlobCallOptions): Promise<UploadedPart[]>;
   /**
