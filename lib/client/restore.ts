@@ -37,7 +37,9 @@ export interface CatalogContext {
 
 /** Progress of a restore: plaintext bytes released so far. */
 export interface RestoreProgress {
+  /** Plaintext bytes verified and delivered so far. */
   readonly bytes: number;
+  /** Plaintext size of the whole backup, in bytes. */
   readonly total: number;
 }
 
@@ -159,9 +161,13 @@ export async function openBackup(
 export interface BackupSummary {
   /** Hex backup id. */
   readonly backupId: string;
+  /** When the backup was made, milliseconds since the Unix epoch (the backing-up device's clock). */
   readonly createdAt: number;
+  /** Size of the plaintext in bytes. */
   readonly plaintextSize: number;
+  /** Size of the archive object in bytes (ciphertext, header included). */
   readonly archiveSize: number;
+  /** The app metadata given to `backup`, decrypted from the manifest. */
   readonly metadata: BackupManifest['metadata'];
   /** True for the backup the latest pointer names. */
   readonly latest: boolean;
