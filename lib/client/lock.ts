@@ -20,6 +20,10 @@ import { secureRandom, toHex, type RandomSource } from '../util/bytes.js';
 
 /** The part of the Web Locks `LockManager` we use (so a platform object or a polyfill fits). */
 export interface LockManagerLike {
+  /**
+   * Run `callback` while holding the lock `name` (Web Locks `LockManager.request`): with
+   * `ifAvailable`, the callback gets `null` at once when the lock is held elsewhere.
+   */
   request<T>(
     name: string,
     options: { readonly mode?: 'exclusive'; readonly ifAvailable?: boolean; readonly signal?: AbortSignal },
