@@ -108,8 +108,11 @@ export interface BackupOptions {
 export interface BackupResult {
   /** Hex id of the new backup. */
   readonly backupId: string;
+  /** When the backup was made, milliseconds since the Unix epoch (this device's clock). */
   readonly createdAt: number;
+  /** Size of the plaintext in bytes. */
   readonly plaintextSize: number;
+  /** Size of the archive object in bytes (ciphertext, header included). */
   readonly archiveSize: number;
   /** True when this call continued an interrupted upload. */
   readonly resumed: boolean;
@@ -121,6 +124,7 @@ export interface RestoreOptions {
   readonly recoveryCode?: RecoveryCodeInput;
   /** Which backup (hex id from `listBackups`); the latest by default. */
   readonly backupId?: string;
+  /** Cancels the recovery and the opening of the backup (`ABORTED`). */
   readonly signal?: AbortSignal;
 }
 
@@ -128,8 +132,11 @@ export interface RestoreOptions {
 export interface RestoredBackup {
   /** Hex id of the backup. */
   readonly backupId: string;
+  /** When the backup was made, milliseconds since the Unix epoch (the backing-up device's clock). */
   readonly createdAt: number;
+  /** The app metadata given to `backup`, decrypted from the manifest. */
   readonly metadata: BackupMetadata;
+  /** Size of the plaintext in bytes. */
   readonly plaintextSize: number;
   /**
    * The plaintext, verified chunk by chunk; errors with `ARCHIVE_AUTH_FAILED` on any tampering
@@ -160,45 +167,170 @@ export interface BackupClientStatus {
 
 /** Events a {@link BackupClient} emits, by name. */
 export interface BackupClientEvents {
-  enabled: { readonly accountId: string };
-  disabled: { readonly accountId: string };
-  'code-changed': { readonly accountId: string };
-  'backup-started': { readonly accountId: string };
+  /** `enable` succeeded: the account is enrolled with the vault. */
+  enabled: {
+    /** The client's account. */
+    readonly accountId: string;
+  };
+  /** `disable` succeeded: the enrollment (and, if asked, every backup) is gone. */
+  disabled: {
+    /** The client's account. */
+    readonly accountId: string;
+  };
+  /** `changeRecoveryCode` succeeded: only the new code opens the escrow now. */
+  'code-changed': {
+    /** The client's account. */
+    readonly accountId: string;
+  };
+  /** A `backup` took the account's lock and started uploading. */
+  'backup-started': {
+    /** The client's account. */
+    readonly accountId: string;
+  };
+  /** Upload progress of the running `backup` (the same values its `onProgress` gets). */
   'backup-progress': BackupProgress;
+  /** A `backup` finished: the manifest is written and the latest pointer moved. */
   'backup-completed': BackupResult;
-  'backup-failed': { readonly error: unknown };
-  restored: { readonly backupId: string };
+  /** A `backup` failed or was cancelled; its upload session stays for the next call to resume. */
+  'backup-failed': {
+    /** What it failed with (a `BackupError` for every failure the SDK recognises). */
+    readonly error: unknown;
+  };
+  /** A `restore` opened a backup. */
+  restored: {
+    /** Hex id of the opened backup. */
+    readonly backupId: string;
+  };
 }
 
 /** The facade. */
 export interface BackupClient {
+  /** The account this client backs up (from {@link BackupClientOptions.accountId}). */
   readonly accountId: string;
   /**
    * Turn backups on: a new keyring, enrolled with the vault under the recovery code. Without a
    * code, one is generated and returned for the user to write down.
+   *
+   * @example
+   * ```ts
+   * const { recoveryCode } = await client.enable(); // generated: show it to the user once
+   * await client.enable({ recoveryCode: typed, reset: true }); // or the user's own code, replacing an old enrollment
+   * ```
    */
-  enable(options?: { readonly recoveryCode?: RecoveryCodeInput; readonly reset?: boolean; readonly signal?: AbortSignal }): Promise<{ readonly recoveryCode?: string }>;
+  enable(options?: { readonly recoveryCode?: RecoveryCodeInput; readonly reset?: boolean; readonly signal?: AbortSignal }): Promise<{
+    /** The generated code, when none was given; shown to the user once, never stored. */
+    readonly recoveryCode?: string;
+  }>;
   /**
    * Recover the keyring with the recovery code and hold it in memory (and in the device cache when
    * enabled), so later backups on this device need no code. A wrong code is `WRONG_CODE`.
+   *
+   * @example
+   * ```ts
+   * try {
+   *   await client.unlock({ recoveryCode: typed });
+   * } catch (e) {
+   *   if (isBackupError(e, 'WRONG_CODE')) showGuessesLeft(e.details.guessesRemaining);
+   *   else throw e;
+   * }
+   * ```
    */
   unlock(options: { readonly recoveryCode: RecoveryCodeInput; readonly signal?: AbortSignal }): Promise<void>;
-  /** Back up `source` (see {@link BackupOptions}). */
+  /**
+   * Back up `source` (see {@link BackupOptions}).
+   *
+   * @example
+   * ```ts
+   * const ac = new AbortController(); // cancelButton.onclick = () => ac.abort();
+   * const result = await client.backup(chatExportBytes, {
+   *   metadata: { chats: 3 },
+   *   signal: ac.signal,
+   *   onProgress: ({ bytes, total }) => progressBar.update(bytes, total),
+   * });
+   * console.log(result.backupId, result.archiveSize, result.resumed);
+   * ```
+   */
   backup(source: BackupSource, options?: BackupOptions): Promise<BackupResult>;
-  /** Open the latest (or a named) backup. */
+  /**
+   * Open the latest (or a named) backup.
+   *
+   * @example
+   * ```ts
+   * const restored = await client.restore({ recoveryCode }); // on a new device
+   * const newest = await restored.read(restored.plaintextSize - 4096, 4096); // the end first
+   * for await (const chunk of restored.stream) importChats(chunk); // then everything, verified
+   * restored.close();
+   * ```
+   */
   restore(options?: RestoreOptions): Promise<RestoredBackup>;
-  /** Replace the recovery code (the keyring and archives are unchanged). */
+  /**
+   * Replace the recovery code (the keyring and archives are unchanged).
+   *
+   * @example
+   * ```ts
+   * const newCode = generateRecoveryCode();
+   * await client.changeRecoveryCode({ oldCode, newCode });
+   * ```
+   */
   changeRecoveryCode(options: { readonly oldCode: RecoveryCodeInput; readonly newCode: RecoveryCodeInput; readonly signal?: AbortSignal }): Promise<void>;
-  /** Turn backups off: delete the vault enrollment, the device cache and any upload session; optionally every backup. */
+  /**
+   * Turn backups off: delete the vault enrollment, the device cache and any upload session; optionally every backup.
+   *
+   * @example
+   * ```ts
+   * await client.disable({ deleteBackups: true });
+   * ```
+   */
   disable(options?: { readonly deleteBackups?: boolean; readonly signal?: AbortSignal }): Promise<void>;
+  /**
+   * The vault's view of the enrollment plus this device's state (see {@link BackupClientStatus}).
+   *
+   * @example
+   * ```ts
+   * const s = await client.status();
+   * if (s.vault.state === 'locked-out') showLockedOut();
+   * else if (s.uploadPending) await client.backup(chatExportBytes); // resume the interrupted upload
+   * ```
+   */
   status(options?: { readonly signal?: AbortSignal }): Promise<BackupClientStatus>;
-  /** Every readable backup, newest first (needs the keyring unlocked or cached). */
+  /**
+   * Every readable backup, newest first (needs the keyring unlocked or cached).
+   *
+   * @example
+   * ```ts
+   * for (const b of await client.listBackups({ recoveryCode })) {
+   *   console.log(b.backupId, new Date(b.createdAt), b.plaintextSize, b.latest);
+   * }
+   * ```
+   */
   listBackups(options?: { readonly recoveryCode?: RecoveryCodeInput; readonly signal?: AbortSignal }): Promise<BackupSummary[]>;
-  /** Delete all but the newest `keep` backups; never the latest. Resolves with the deleted ids. */
+  /**
+   * Delete all but the newest `keep` backups; never the latest. Resolves with the deleted ids.
+   *
+   * @example
+   * ```ts
+   * const deleted = await client.pruneBackups({ keep: 3 });
+   * ```
+   */
   pruneBackups(options: { readonly keep: number; readonly signal?: AbortSignal }): Promise<string[]>;
-  /** Listen to an event; returns the unsubscribe function. */
+  /**
+   * Listen to an event; returns the unsubscribe function.
+   *
+   * @example
+   * ```ts
+   * const off = client.on('backup-completed', (r) => toast(`Backed up ${r.plaintextSize} bytes`));
+   * off(); // stop listening
+   * ```
+   */
   on<K extends keyof BackupClientEvents>(type: K, listener: (event: BackupClientEvents[K]) => void): () => void;
-  /** Wipe the keyring held in memory. */
+  /**
+   * Wipe the keyring held in memory.
+   *
+   * @example
+   * ```ts
+   * window.addEventListener('pagehide', () => client.close());
+   * ```
+   */
   close(): void;
 }
 
