@@ -99,7 +99,7 @@ export interface WitnessSignature {
   readonly publicKey: Uint8Array;
   /** Unix seconds at which the witness signed. */
   readonly timestamp: number;
-  /** Ed25519 signature over {@link witnessMessage}. */
+  /** Ed25519 signature over the witness message (docs/TRUST.md §3). */
   readonly signature: Uint8Array;
 }
 
@@ -107,13 +107,13 @@ export interface WitnessSignature {
 export interface OperatorSignature {
   /** Operator Ed25519 public key. */
   readonly publicKey: Uint8Array;
-  /** Ed25519 signature over {@link operatorMessage}. */
+  /** Ed25519 signature over the operator message (docs/TRUST.md §3). */
   readonly signature: Uint8Array;
 }
 
 /** Everything a client receives: the bundle, its signatures and its audit-log proof. */
 export interface SignedBundle {
-  /** Canonical bundle bytes ({@link encodeBundle}). */
+  /** Canonical bundle bytes (docs/TRUST.md §2; parse them with {@link decodeBundle}). */
   readonly bundle: Uint8Array;
   /** Witness signatures, any order (encoded sorted by key). */
   readonly witnessSignatures: readonly WitnessSignature[];
@@ -121,7 +121,7 @@ export interface SignedBundle {
   readonly operatorSignatures: readonly OperatorSignature[];
   /** The witness-signed checkpoint note (C2SP shape). */
   readonly checkpoint: Uint8Array;
-  /** Index of the bundle's log entry ({@link logEntry}) in the log. */
+  /** Index of the bundle's log entry (docs/TRUST.md §4) in the log. */
   readonly leafIndex: number;
   /** RFC 9162 inclusion proof of that entry in the checkpoint's tree. */
   readonly inclusionProof: readonly Uint8Array[];
