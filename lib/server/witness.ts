@@ -44,9 +44,24 @@ export interface WitnessLogEntry {
 export interface WitnessLogState {
   /** Entries in log order. */
   readonly entries: readonly {
+    /** Canonical bundle bytes, base64. */
     readonly bundle: string;
-    readonly witness: { readonly publicKey: string; readonly timestamp: number; readonly signature: string };
-    readonly operators: readonly { readonly publicKey: string; readonly signature: string }[];
+    /** This witness's signature over the bundle. */
+    readonly witness: {
+      /** Witness Ed25519 public key, base64. */
+      readonly publicKey: string;
+      /** Unix seconds at which the witness signed. */
+      readonly timestamp: number;
+      /** Ed25519 signature, base64. */
+      readonly signature: string;
+    };
+    /** Operator counter-signatures received so far. */
+    readonly operators: readonly {
+      /** Operator Ed25519 public key, base64. */
+      readonly publicKey: string;
+      /** Ed25519 signature, base64. */
+      readonly signature: string;
+    }[];
   }[];
 }
 
@@ -57,7 +72,12 @@ export interface WitnessLogOptions {
   /** The only namespace this witness signs bundles for. */
   readonly namespace: string;
   /** The witness key: signs bundles and checkpoints. `name` is its checkpoint key name. */
-  readonly signer: { readonly name: string; readonly secretKey: Uint8Array };
+  readonly signer: {
+    /** Key name in signed checkpoints (C2SP signed-note key name), e.g. `witness.example/log`. */
+    readonly name: string;
+    /** Ed25519 secret key (32-byte seed). */
+    readonly secretKey: Uint8Array;
+  };
   /** Clock in milliseconds (`Date.now` by default). */
   readonly now?: () => number;
   /** State to resume from (as exported by {@link WitnessLog.exportState}). */
@@ -73,7 +93,12 @@ export interface WitnessLog {
    * `TRUST_ROLLBACK`, `TRUST_MALFORMED`) a bundle for another namespace or an epoch not above the
    * last one logged: a witness never signs two histories.
    */
-  witness(bundle: Uint8Array): { readonly leafIndex: number; readonly signature: WitnessSignature };
+  witness(bundle: Uint8Array): {
+    /** Index of the new log entry. */
+    readonly leafIndex: number;
+    /** This witness's signature over the bundle. */
+    readonly signature: WitnessSignature;
+  };
   /** Attach an operator counter-signature to the entry of `epoch` (checked against its key). */
   addOperatorSignature(epoch: number, signature: OperatorSignature): void;
   /** The signed checkpoint of the tree at `size` (current size by default). */
@@ -83,7 +108,12 @@ export interface WitnessLog {
   /** RFC 9162 consistency proof from `from` to `to` leaves. */
   consistencyProof(from: number, to?: number): Uint8Array[];
   /** Entry by epoch. */
-  entry(epoch: number): (WitnessLogEntry & { readonly leafIndex: number }) | undefined;
+  entry(epoch: number):
+    | (WitnessLogEntry & {
+        /** Index of the entry in the log. */
+        readonly leafIndex: number;
+      })
+    | undefined;
   /**
    * The signed bundle of `epoch` (the newest counter-signed one by default), with the current
    * checkpoint and its inclusion proof; `undefined` when there is none.
