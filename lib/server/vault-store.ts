@@ -9,6 +9,7 @@
 
 /** A stored value and the version it was read at. */
 export interface Versioned {
+  /** The stored bytes. */
   readonly value: Uint8Array;
   /** Opaque version token (etcd's mod_revision, a counter in memory). */
   readonly version: string;
