@@ -109,7 +109,7 @@ export type BackupKeyLookup = (keyId: Uint8Array) => Uint8Array | undefined;
 export interface SealOptions {
   /** The backup key (BK) of the generation `keyId`; not retained. */
   readonly key: Uint8Array;
-  /** The generation's keyId ({@link MANIFEST_KEY_ID_LENGTH} bytes). */
+  /** The generation's keyId (16 bytes). */
   readonly keyId: Uint8Array;
   /** The account the backup belongs to; bound into the associated data. */
   readonly accountId: string;
@@ -374,12 +374,13 @@ function readU64Checked(b: Uint8Array, o: number): number {
 }
 
 /**
- * Seal a manifest for storage under {@link manifestName}(backupId).
+ * Seal a manifest for storage under `manifests/<hex backupId>` in the account's key prefix (the
+ * name is bound into the seal, so the bytes only open under that name).
  *
  * @example
  * ```ts
  * const bytes = sealManifest(manifest, { key: bk, keyId, accountId: 'alice' });
- * await store.put(prefix + manifestName(manifest.backupId), bytes);
+ * await store.put(`${prefix}manifests/${backupIdHex}`, bytes);
  * ```
  */
 export function sealManifest(manifest: BackupManifest, opts: SealOptions): Uint8Array {
@@ -387,7 +388,7 @@ export function sealManifest(manifest: BackupManifest, opts: SealOptions): Uint8
 }
 
 /**
- * Open and parse a sealed manifest fetched from `manifestName(backupId)`. Fails with
+ * Open and parse a sealed manifest fetched from `manifests/<hex backupId>`. Fails with
  * `ARCHIVE_AUTH_FAILED` when the tag does not verify (including a manifest moved from another
  * name or account), and checks that the body names the same backup.
  *
@@ -405,11 +406,11 @@ export function openManifest(sealed: Uint8Array, backupId: Uint8Array, opts: Ope
 }
 
 /**
- * Seal the latest pointer (stored under {@link LATEST_NAME}).
+ * Seal the latest pointer (stored under `latest` in the account's key prefix).
  *
  * @example
  * ```ts
- * await store.put(prefix + LATEST_NAME, sealLatest({ backupId, createdAt }, { key: bk, keyId, accountId }));
+ * await store.put(`${prefix}latest`, sealLatest({ backupId, createdAt }, { key: bk, keyId, accountId }));
  * ```
  */
 export function sealLatest(pointer: LatestPointer, opts: SealOptions): Uint8Array {
