@@ -61,7 +61,7 @@ export interface VaultHandlerOptions {
   readonly store: VaultStore;
   /** Maps a bearer token to the account it authorizes, or `undefined` to refuse it. */
   readonly verifyToken: (token: string) => Promise<string | undefined>;
-  /** OPAQUE suite (default: {@link opaqueTsSuite}). */
+  /** OPAQUE suite (default: `opaqueTsSuite()`, P-256/SHA-256 with scrypt). */
   readonly suite?: OpaqueSuite;
   /** Guesses per account between two successful logins (default 10, at most 1000). */
   readonly guessLimit?: number;
