@@ -124,7 +124,7 @@ export type {
 export type { Checkpoint, CheckpointBody, NoteSignature } from './trust/checkpoint.js';
 export { createVaultClient } from './recovery/vault-client.js';
 export type { VaultClient, VaultClientOptions, VaultCallOptions, VaultStatus, VaultFetch } from './recovery/vault-client.js';
-export { opaqueTsSuite, OPAQUE_TS_SUITE_ID } from './recovery/opaque/opaque-ts.js';
+export { opaqueTsSuite, OPAQUE_TS_SUITE_ID } from './recovery/opaque/opaque-ts-lazy.js';
 export type {
   OpaqueSuite,
   OpaqueServer,

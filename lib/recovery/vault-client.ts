@@ -17,7 +17,7 @@
 import { BackupError, isBackupError, throwIfAborted, type BackupErrorCode } from '../errors.js';
 import type { FleetTrust } from './fleet-trust.js';
 import { deriveEscrowKek, openKeyring, sealKeyring, wipeKeyring, type Keyring } from './keyring.js';
-import { opaqueTsSuite } from './opaque/opaque-ts.js';
+import { opaqueTsSuite } from './opaque/opaque-ts-lazy.js';
 import type { OpaqueSuite } from './opaque/suite.js';
 import {
   ATTEMPT_ID_BYTES,
@@ -56,7 +56,7 @@ export interface VaultClientOptions {
   readonly getToken: () => Promise<string>;
   /** Which fleets and keys are trusted (`pinnedFleets(...)` or the trust store). */
   readonly trust: FleetTrust;
-  /** The OPAQUE suite (default: the opaque-ts P-256 scrypt suite). */
+  /** The OPAQUE suite (default: the opaque-ts P-256 scrypt suite, its code loaded on first use). */
   readonly suite?: OpaqueSuite;
   /** Randomness for attempt ids and nonces (default WebCrypto). */
   readonly random?: RandomSource;

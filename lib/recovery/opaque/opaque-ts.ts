@@ -4,6 +4,10 @@
  * and scrypt (N = 2^15, r = 8, p = 1, empty salt) as the key stretching function
  * (RFC 9807 §3.3.2 "KSF"). Suite id: `opaque-ts/P256-SHA256-scrypt/v1`.
  *
+ * This module is the implementation: the server and testing entries import it statically; the
+ * browser entry reaches it only through the lazy front in `opaque-ts-lazy.ts` (a dynamic
+ * `import()` on first use), so it is not in an app's first download.
+ *
  * opaque-ts speaks `number[]` and strings and never zeroes its buffers; this adapter keeps its
  * quirks inside: `Uint8Array` in and out, every parse failure mapped to `BackupError('PROTOCOL')`,
  * wrong-code outcomes to `undefined`, and the `number[]` copies of `export_key`/`session_key` it
@@ -30,6 +34,7 @@ import { nobleP256Config } from './p256-noble.js';
 import { BackupError } from '../../errors.js';
 import { abytes, concatBytes, fromUtf8, toHex, wipe } from '../../util/bytes.js';
 import type { OpaqueBinding } from '../protocol.js';
+import { OPAQUE_TS_SUITE_ID, provideOpaqueTs } from './opaque-ts-lazy.js';
 import type {
   OpaqueLoginResult,
   OpaqueLoginStart,
@@ -39,8 +44,7 @@ import type {
   OpaqueSuite,
 } from './suite.js';
 
-/** Suite id of the default suite (scrypt KSF). */
-export const OPAQUE_TS_SUITE_ID = 'opaque-ts/P256-SHA256-scrypt/v1';
+export { OPAQUE_TS_SUITE_ID };
 
 /**
  * @internal A key stretching function (RFC 9807 §3.3.2). Its `id` becomes part of the suite id,
@@ -298,3 +302,7 @@ export class OpaqueTsSuite implements OpaqueSuite {
 export function opaqueTsSuite(): OpaqueSuite {
   return new OpaqueTsSuite(SCRYPT_KSF);
 }
+
+// Let the lazy front (the browser entry's `opaqueTsSuite`) build this suite synchronously once
+// this module is in memory, however it got there (see opaque-ts-lazy.ts).
+provideOpaqueTs(opaqueTsSuite);

@@ -14,15 +14,21 @@
  * @module
  */
 import { getOpaqueConfig, OpaqueID, type Config } from '@cloudflare/opaque-ts';
-import { p256, p256_hasher } from '@noble/curves/nist.js';
+// Only the hasher (and its Point): importing `p256` itself would add noble's ECDSA (signing,
+// DER, ECDH), which OPAQUE never uses (docs/SIZE.md).
+import { p256_hasher } from '@noble/curves/nist.js';
+import { getMinHashLength, mapHashToField } from '@noble/curves/abstract/modular.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { randomBytes } from '@noble/hashes/utils.js';
 import { concatBytes, utf8 } from '../../util/bytes.js';
 
 type OPRFFn = Config['oprf'];
 type AKEFn = Config['ake'];
 
-const Point = p256.Point;
+const Point = p256_hasher.Point;
 const Fn = Point.Fn;
+/** Random bytes per fresh scalar: 48 for P-256 (FIPS 186-5 A.2.1), as noble's `randomSecretKey`. */
+const SCALAR_SEED_BYTES = Math.max(getMinHashLength(Fn.ORDER), 16);
 /** voprf-ts draft 08: "VOPRF08-" ‖ mode (0, base) ‖ u16 suite id (3, P256-SHA256). */
 const CONTEXT = concatBytes(utf8('VOPRF08-'), Uint8Array.of(0, 0, 3));
 const DST_HASH_TO_GROUP = concatBytes(utf8('HashToGroup-'), CONTEXT);
@@ -41,8 +47,9 @@ function u16(n: number): Uint8Array {
 }
 
 function randomScalar(): bigint {
-  // Rejection-free: noble's secret-key generator reduces 48 random bytes mod n (FIPS 186-5 A.2.1).
-  return Fn.fromBytes(p256.utils.randomSecretKey());
+  // Rejection-free, exactly noble's `p256.utils.randomSecretKey()`: 48 random bytes reduced to
+  // 1..n-1 (FIPS 186-5 A.2.1), without importing the ECDSA object that carries it.
+  return Fn.fromBytes(mapHashToField(randomBytes(SCALAR_SEED_BYTES), Fn.ORDER));
 }
 
 function scalarBytes(s: bigint): Uint8Array {
