@@ -26,7 +26,7 @@
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { relative } from 'node:path';
-import { build, type Metafile } from 'esbuild';
+import { build, type BuildOptions, type Metafile } from 'esbuild';
 
 const KB = 1000;
 const args = new Set(process.argv.slice(2));
@@ -122,7 +122,7 @@ function topGroups(meta: Metafile, outs: string[]): Part['top'] {
 }
 
 async function measure(e: Entry): Promise<Result> {
-  const common = {
+  const common: BuildOptions & { write: false; metafile: true } = {
     entryPoints: [e.file],
     bundle: true,
     minify: true,
@@ -136,7 +136,7 @@ async function measure(e: Entry): Promise<Result> {
     external: ['libsodium-wrappers', ...(e.without ?? [])],
     logLevel: 'silent',
     absWorkingDir: root,
-  } as const;
+  };
   const split = await build({ ...common, splitting: true, outdir: 'size-out' });
   const meta = split.metafile;
   const entryRel = relative(root, e.file);
