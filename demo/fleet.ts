@@ -19,20 +19,9 @@ import { encodeBundle, operatorSign, type BundleFleet } from '../lib/trust/bundl
 import { ed25519PublicKey } from '../lib/trust/ed25519.js';
 import { opaqueTsSuite } from '../lib/recovery/opaque/opaque-ts.js';
 import { secureRandom, toHex } from '../lib/util/bytes.js';
+import { accountPrefix, type DemoConfig } from './shared.js';
 
-/** What `GET /api/app/config` answers: the roots an app ships in its build. */
-export interface DemoConfig {
-  readonly namespace: string;
-  readonly logOrigin: string;
-  readonly witness: { readonly name: string; readonly publicKey: string; readonly notBefore: number };
-  readonly operator: { readonly publicKey: string; readonly notBefore: number };
-  readonly suite: string;
-  readonly guessLimit: number;
-  /** Where the fleet runs: on the dev server, or inside this page (static build). */
-  readonly mode: 'server' | 'browser';
-  /** Blob store part rules the client must follow. */
-  readonly minPartSize: number;
-}
+export type { DemoConfig } from './shared.js';
 
 /** Options of {@link createDemoFleet}. */
 export interface DemoFleetOptions {
@@ -56,9 +45,6 @@ const DAY = 86_400;
 
 const json = (status: number, body: unknown): Response =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' } });
-
-/** The key prefix an account's blobs live under (the fake backend authorizes exactly this). */
-export const accountPrefix = (accountId: string): string => `users/${encodeURIComponent(accountId)}/`;
 
 const ACCOUNT_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 

@@ -19,8 +19,7 @@ import {
   type WitnessLogClient,
 } from 'e2ee-backup';
 import { fromHex } from '../lib/util/bytes.js';
-import type { DemoConfig } from './fleet.js';
-import { accountPrefix } from './fleet.js';
+import { accountPrefix, type DemoConfig } from './shared.js';
 
 /** A fetch to the demo's /api: same-origin HTTP, or the in-page fleet. */
 export type ApiFetch = (request: Request) => Promise<Response>;
@@ -155,6 +154,7 @@ export function makeClient(api: Api, trust: TrustStore, store: KeyValueStore, fl
     keyPrefix: accountPrefix(accountId),
     deviceCache: true,
     locks: navigator.locks,
-    partSize: 4 * minPart,
+    // 4 MiB parts: few enough round trips (presign + PUT each), small enough for a smooth progress bar.
+    partSize: 16 * minPart,
   });
 }
