@@ -163,6 +163,18 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
     else free++;
   };
 
+  // Part buffers are recycled once their upload settled (the store keeps no reference to a part's
+  // bytes after putPart settles: see BlobStore.putPart), so a long backup allocates about
+  // `concurrency + 2` of them instead of one per part, sparing the allocator and the GC.
+  const spare: Uint8Array<ArrayBuffer>[] = [];
+  const takeBuffer = (size: number): Uint8Array<ArrayBuffer> => {
+    const i = spare.findIndex((b) => b.length === size);
+    return i < 0 ? new Uint8Array(size) : spare.splice(i, 1)[0]!;
+  };
+  const recycle = (b: Uint8Array<ArrayBuffer>): void => {
+    if (b.length === o.plan.partSize && spare.length <= concurrency) spare.push(b);
+  };
+
   const dispatch = (partNumber: number, bytes: Uint8Array<ArrayBuffer>, hash: string) => {
     const task = (async () => {
       const prior = o.confirmed.get(partNumber);
@@ -184,9 +196,11 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
     })().then(
       () => {
         inflight.delete(task);
+        recycle(bytes);
       },
       (e: unknown) => {
         inflight.delete(task);
+        recycle(bytes);
         if (failure === undefined) failure = e;
         internal.abort(e);
       },
@@ -229,7 +243,7 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
       dispatch(partNumber, bytes, hash);
       partNumber++;
       want = o.plan.partSize;
-      buf = new Uint8Array(want);
+      buf = takeBuffer(want);
       fill = 0;
       // Backpressure: at most `concurrency` parts uploading plus ONE cut and waiting for a slot, so
       // a slot that frees up finds the next part ready instead of waiting for it to be encrypted.

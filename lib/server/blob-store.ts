@@ -211,32 +211,45 @@ function failure(dialect: Dialect, e: unknown, notFound: string): Response {
   return errorResponse(dialect, 500, 'InternalError');
 }
 
-/** Read a request body of at most `cap` bytes; `undefined` when it is over the cap; throws if cut. */
+/** Largest declared body {@link readBody} allocates up front. */
+const PREALLOCATE_MAX = 64 * 2 ** 20;
+
+/**
+ * Read a request body of at most `cap` bytes; `undefined` when it is over the cap; throws if cut.
+ * With a Content-Length of at most {@link PREALLOCATE_MAX} (the usual case: a part) the body is
+ * copied once, straight into a buffer of that size, as it arrives; a larger one is gathered first,
+ * so a header alone cannot make the server allocate gigabytes.
+ */
 async function readBody(req: Request, cap: number): Promise<Uint8Array | undefined> {
   const cl = req.headers.get('content-length');
   if (cl !== null && (!/^\d{1,16}$/.test(cl) || Number(cl) > cap)) return undefined;
   if (req.body === null) return new Uint8Array(0);
   const reader = req.body.getReader();
+  const declared = cl === null ? undefined : Number(cl);
+  const out = declared === undefined || declared > PREALLOCATE_MAX ? undefined : new Uint8Array(declared);
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    total += value.length;
-    if (total > cap) {
+    if (total + value.length > (declared ?? cap)) {
       await reader.cancel().catch(() => undefined);
+      if (declared !== undefined) throw new BackupError('PROTOCOL', 'request body longer than its Content-Length');
       return undefined;
     }
-    chunks.push(value);
+    if (out !== undefined) out.set(value, total);
+    else chunks.push(value);
+    total += value.length;
   }
-  if (cl !== null && Number(cl) !== total) throw new BackupError('PROTOCOL', 'request body shorter than its Content-Length');
-  const out = new Uint8Array(total);
+  if (declared !== undefined && total !== declared) throw new BackupError('PROTOCOL', 'request body shorter than its Content-Length');
+  if (out !== undefined) return out;
+  const joined = new Uint8Array(total);
   let off = 0;
   for (const c of chunks) {
-    out.set(c, off);
+    joined.set(c, off);
     off += c.length;
   }
-  return out;
+  return joined;
 }
 
 function json(status: number, value: unknown, headers: Record<string, string> = {}): Response {

@@ -24,7 +24,6 @@ export type { WitnessLog, WitnessLogEntry, WitnessLogOptions, WitnessLogState, W
 
 // --- serveHandler: a fetch-style handler over node:http -------------------------------------
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 
 /** Options of {@link serveHandler}. */
@@ -56,8 +55,55 @@ function toRequest(req: IncomingMessage, base: string): Request {
   return new Request(new URL(req.url ?? '/', base), {
     method,
     headers,
-    ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' } : {}),
+    ...(hasBody ? { body: bodyStream(req), duplex: 'half' } : {}),
   } as RequestInit);
+}
+
+/** Bytes the request body stream buffers before pausing the socket. */
+const BODY_HIGH_WATER = 1 << 20;
+
+/**
+ * The request body as a web stream, without the per-chunk copy `Readable.toWeb` makes: each chunk
+ * is a view of the buffer the socket read into, which Node allocates per read and never reuses.
+ * Backpressure pauses the socket; a connection that closes before the body ended errors the
+ * stream, so a handler never mistakes a cut body for a whole one.
+ */
+function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
+  let settled = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        req.on('data', (d: Buffer) => {
+          if (settled) return;
+          c.enqueue(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+          if ((c.desiredSize ?? 0) <= 0) req.pause();
+        });
+        req.once('end', () => {
+          if (settled) return;
+          settled = true;
+          c.close();
+        });
+        const fail = (e?: unknown) => {
+          if (settled) return;
+          settled = true;
+          c.error(e ?? new Error('the request body was cut off'));
+        };
+        req.once('error', fail);
+        req.once('close', () => {
+          if (!req.complete) fail();
+        });
+      },
+      pull() {
+        if (req.isPaused()) req.resume();
+      },
+      cancel() {
+        settled = true;
+        // Drain what is left so the connection can be reused.
+        req.resume();
+      },
+    },
+    { highWaterMark: BODY_HIGH_WATER, size: (chunk) => chunk.byteLength },
+  );
 }
 
 async function writeResponse(res: ServerResponse, r: Response): Promise<void> {

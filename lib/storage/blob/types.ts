@@ -145,6 +145,11 @@ export interface BlobStore {
   /**
    * Store part `partNumber` (1-based). Putting the same part number again replaces it, so a retry
    * is safe. Resolves with the part's ETag, needed by {@link BlobStore.completeUpload}.
+   *
+   * The store must not keep or read `bytes` once the returned promise settles (copy them if they
+   * must outlive the call): the backup pipeline reuses a part's buffer for a later part. The
+   * adapters here comply: `fetch` copies a request body when the `Request` is built, and the
+   * memory store copies what it keeps.
    */
   putPart(upload: UploadRef, partNumber: number, bytes: Uint8Array, options?: BlobCallOptions): Promise<{
     /** The part's ETag, to pass to {@link BlobStore.completeUpload}. */
