@@ -103,9 +103,9 @@ function checkRead(value: unknown, length: number): Uint8Array {
  * const reader = await openArchive({
  *   size: Number(res.headers.get('content-length')),
  *   readAt: (offset, length) => rangedGet(url, offset, length),
- *   key: (_id, hex) => keyring.get(hex),
+ *   key: (keyId) => keyForId(keyring, keyId),
  * });
- * const tail = await reader.read(Math.max(0, reader.plaintextSize - 1 << 20), 1 << 20);
+ * const tail = await reader.read(Math.max(0, reader.plaintextSize - (1 << 20)), 1 << 20); // the last MiB
  * ```
  */
 export async function openArchive(opts: OpenArchiveOptions): Promise<ArchiveReader> {
