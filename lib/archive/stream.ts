@@ -238,7 +238,7 @@ export function createEncryptStream(
  * ```ts
  * const response = await fetch(url);
  * await response.body!
- *   .pipeThrough(createDecryptStream((_id, hex) => keyring.get(hex)))
+ *   .pipeThrough(createDecryptStream((keyId) => keyForId(keyring, keyId)))
  *   .pipeTo(restoreSink);
  * ```
  */
