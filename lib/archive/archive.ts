@@ -70,7 +70,7 @@ async function streamToBlob(readable: ReadableStream<Uint8Array>, type: string):
  * @returns The archive bytes, exactly {@link ciphertextSize} long.
  * @example
  * ```ts
- * const archive = await encryptArchive(bk, keyId, utf8('hello'));
+ * const archive = await encryptArchive(bk, keyId, new TextEncoder().encode('hello'));
  * ```
  */
 export function encryptArchive(key: Uint8Array, keyId: Uint8Array | string, plaintext: Uint8Array, opts?: EncryptOptions): Promise<Uint8Array>;
@@ -147,7 +147,7 @@ export async function encryptArchive(
  * @returns The plaintext.
  * @example
  * ```ts
- * const plaintext = await decryptArchive((_id, hex) => keyring.get(hex), archive);
+ * const plaintext = await decryptArchive((keyId) => keyForId(keyring, keyId), archive);
  * ```
  */
 export function decryptArchive(key: ArchiveKeySource, archive: Uint8Array, opts?: DecryptOptions): Promise<Uint8Array>;
