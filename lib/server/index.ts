@@ -130,8 +130,16 @@ async function writeResponse(res: ServerResponse, r: Response): Promise<void> {
  *
  * @example
  * ```ts
- * const served = await serveHandler(createVaultHandler({ ... }), { port: 0 });
- * const vault = createVaultClient({ baseUrl: served.url, ... });
+ * const { setup, publicKey } = await generateVaultSetup();
+ * const served = await serveHandler(
+ *   createVaultHandler({ fleetId: 'fleet-1', setup, store: createMemoryVaultStore(), verifyToken: async (t) => sessions.get(t) }),
+ *   { port: 0 },
+ * );
+ * const vault = createVaultClient({
+ *   fleetId: 'fleet-1', accountId: 'alice', baseUrl: served.url, fetch: (r) => fetch(r), getToken: async () => token,
+ *   trust: pinnedFleets([{ fleetId: 'fleet-1', suite: OPAQUE_TS_SUITE_ID, publicKey }]),
+ * });
+ * // ... enroll and recover against it ...
  * await served.close();
  * ```
  */
