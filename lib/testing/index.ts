@@ -108,7 +108,7 @@ export interface TestFleet {
  * const fleet = await createTestFleet();
  * const phone = fleet.createClient({ accountId: 'alice' });
  * const { recoveryCode } = await phone.enable();
- * await phone.backup(new Blob(['hello']));
+ * await phone.backup(new TextEncoder().encode('hello')); // bytes: jsdom's Blob has no stream()
  *
  * const laptop = fleet.createClient({ accountId: 'alice' }); // a new device, empty storage
  * const restored = await laptop.restore({ recoveryCode });
