@@ -258,7 +258,7 @@ export interface BackupClient {
    * ```ts
    * const restored = await client.restore({ recoveryCode }); // on a new device
    * const newest = await restored.read(restored.plaintextSize - 4096, 4096); // the end first
-   * for await (const chunk of restored.stream) importChats(chunk); // then everything, verified
+   * await restored.stream.pipeTo(new WritableStream({ write: (chunk) => importChats(chunk) })); // then everything, verified
    * restored.close();
    * ```
    */
