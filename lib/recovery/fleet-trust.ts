@@ -16,7 +16,17 @@ export interface TrustedFleet {
   readonly publicKey: Uint8Array;
 }
 
-/** Answers which fleets and keys are currently trusted. */
+/**
+ * Answers which fleets and keys are currently trusted. Two implementations ship: pinned keys
+ * ({@link pinnedFleets}) and co-signed, audit-logged bundles (`createTrustStore`); the vault client
+ * checks the key every vault presents against it before a recovery code is used.
+ *
+ * @example
+ * ```ts
+ * const trust: FleetTrust = pinnedFleets(config.fleets); // or createTrustStore({ config, store, ...log })
+ * for (const f of await trust.trustedFleets()) console.log(f.fleetId, f.suite);
+ * ```
+ */
 export interface FleetTrust {
   /** Every currently trusted fleet (not retired, within its validity window). */
   trustedFleets(): Promise<readonly TrustedFleet[]>;
