@@ -109,7 +109,18 @@ export interface TrustStoreOptions {
   readonly storageKey?: string;
 }
 
-/** The trust store: a {@link FleetTrust} that learns new fleets from verified bundles. */
+/**
+ * The trust store: a {@link FleetTrust} that learns new fleets from verified bundles (created by
+ * {@link createTrustStore}).
+ *
+ * @example
+ * ```ts
+ * await trust.refresh(); // on app start: apply a newer bundle, if any
+ * const { epoch, checkpoint } = await trust.state();
+ * const off = trust.on('change', (e) => console.log('epoch', e.epoch, 'retired', e.retired));
+ * const plan = await planMigration(trust, enrolledFleetId); // a fleet was retired: move the escrow
+ * ```
+ */
 export interface TrustStore extends FleetTrust {
   /** Every fleet trusted now (pins not retired, bundle fleets inside their window). */
   trustedFleets(): Promise<readonly TrustedFleetEntry[]>;
