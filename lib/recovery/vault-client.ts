@@ -86,7 +86,16 @@ export interface VaultStatus {
   readonly guessLimit: number;
 }
 
-/** The vault client for one fleet and one account. */
+/**
+ * The vault client for one fleet and one account (created by {@link createVaultClient}).
+ *
+ * @example
+ * ```ts
+ * const s = await vault.status();
+ * if (s.state === 'enrolled') console.log(`${s.guessesRemaining} of ${s.guessLimit} guesses left`);
+ * await vault.changeCode({ oldPassword: parseRecoveryCode(oldCode), newPassword: parseRecoveryCode(newCode) });
+ * ```
+ */
 export interface VaultClient {
   /** The fleet this client talks to. */
   readonly fleetId: string;
