@@ -59,7 +59,20 @@ export type TestClientOptions = Partial<Omit<BackupClientOptions, 'accountId' | 
   readonly accountId: string;
 };
 
-/** A vault, a blob server and a witness log running in memory, with generated keys. */
+/**
+ * A vault, a blob server and a witness log running in memory, with generated keys (created by
+ * {@link createTestFleet}).
+ *
+ * @example
+ * ```ts
+ * // Tamper with storage: the largest object is the archive; a restore must refuse it.
+ * const entries = await fleet.storage.list('');
+ * const archive = entries.reduce((a, b) => (b.size > a.size ? b : a));
+ * const bytes = Uint8Array.from(await fleet.storage.get(archive.key));
+ * bytes[bytes.length - 5]! ^= 1;
+ * await fleet.storage.put(archive.key, bytes);
+ * ```
+ */
 export interface TestFleet {
   /** The fleet id clients are configured with. */
   readonly fleetId: string;
