@@ -153,6 +153,12 @@ function contract(name: string, setup: () => Fixture | Promise<Fixture>): void {
       const info = await s.completeUpload(up, parts);
       expect(info.size).toBe(100);
       expect(equalBytes(await s.get('t/mp/a'), concatBytes(...p))).toBe(true);
+      // Ranges inside one part, across part boundaries, spanning all parts, clipped at the end.
+      const whole = concatBytes(...p);
+      for (const [offset, length] of [[0, 40], [5, 10], [39, 2], [30, 50], [40, 40], [79, 21], [1, 98], [90, 50], [99, 1]] as const) {
+        const got = await s.get('t/mp/a', { range: { offset, length } });
+        expect(equalBytes(got, whole.subarray(offset, Math.min(100, offset + length)))).toBe(true);
+      }
       // Repeating the completion (its answer lost) reports the same blob.
       const again = await s.completeUpload(up, parts);
       expect(again.size).toBe(100);

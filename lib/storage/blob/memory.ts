@@ -43,8 +43,30 @@ interface Pending {
 }
 
 interface Stored {
-  readonly bytes: Uint8Array;
+  /**
+   * The blob's bytes in order. A completed upload keeps its parts as they are instead of joining
+   * them into one buffer (a copy of the whole blob); reads copy out just the range asked for.
+   */
+  readonly segments: readonly Uint8Array[];
+  readonly size: number;
   readonly etag: string;
+}
+
+/** Copy `[offset, offset + length)` (clipped to the blob) out of a stored blob's segments. */
+function readRange(s: Stored, offset: number, length: number): Uint8Array {
+  const end = Math.min(s.size, offset + length);
+  const out = new Uint8Array(Math.max(0, end - offset));
+  let pos = 0;
+  for (const seg of s.segments) {
+    const segEnd = pos + seg.length;
+    if (segEnd > offset && pos < end) {
+      const from = Math.max(offset, pos);
+      out.set(seg.subarray(from - pos, Math.min(end, segEnd) - pos), from - offset);
+    }
+    if (segEnd >= end) break;
+    pos = segEnd;
+  }
+  return out;
 }
 
 /** How many completed uploads are remembered so a repeated `completeUpload` answers the same. */
@@ -87,12 +109,12 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
   }
 
   function info(s: Stored): BlobInfo {
-    return { size: s.bytes.length, etag: s.etag };
+    return { size: s.size, etag: s.etag };
   }
 
   /** Store `bytes` under `key`; the caller has already accounted for the quota change. */
-  function replace(key: string, bytes: Uint8Array, etag: string): BlobInfo {
-    const s = { bytes, etag };
+  function replace(key: string, segments: readonly Uint8Array[], etag: string): BlobInfo {
+    const s = { segments, size: segments.reduce((n, b) => n + b.length, 0), etag };
     objects.set(key, s);
     return info(s);
   }
@@ -175,17 +197,11 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
         chosen.push(have.bytes);
         size += have.bytes.length;
       }
-      const bytes = new Uint8Array(size);
-      let off = 0;
-      for (const c of chosen) {
-        bytes.set(c, off);
-        off += c.length;
-      }
       // Parts not named are dropped (S3 does the same); their bytes leave the quota with the upload.
       for (const part of p.parts.values()) totalBytes -= part.bytes.length;
-      totalBytes += size - (objects.get(upload.key)?.bytes.length ?? 0);
+      totalBytes += size - (objects.get(upload.key)?.size ?? 0);
       uploads.delete(upload.uploadId);
-      const result = replace(upload.key, bytes, `"${(++version).toString(16)}-${toHex(random(4))}-${parts.length}"`);
+      const result = replace(upload.key, chosen, `"${(++version).toString(16)}-${toHex(random(4))}-${parts.length}"`);
       completed.set(upload.uploadId, { signature, info: result });
       if (completed.size > COMPLETED_MEMORY) completed.delete(completed.keys().next().value!);
       return result;
@@ -215,8 +231,8 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
       if (opts.ifMatch !== undefined && (cur === undefined || cur.etag !== opts.ifMatch)) {
         throw new BackupError('PRECONDITION_FAILED', 'the blob changed since it was read');
       }
-      reserve(bytes.length - (cur?.bytes.length ?? 0));
-      return replace(key, bytes.slice(), nextEtag());
+      reserve(bytes.length - (cur?.size ?? 0));
+      return replace(key, [bytes.slice()], nextEtag());
     },
 
     async get(key, opts: BlobGetOptions = {}) {
@@ -227,11 +243,11 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
       if (range !== undefined && range.length === 0) return new Uint8Array(0);
       const s = objects.get(key);
       if (s === undefined) throw new BackupError('NOT_FOUND', 'no such blob');
-      if (range === undefined) return s.bytes.slice();
-      if (range.offset >= s.bytes.length) {
+      if (range === undefined) return readRange(s, 0, s.size);
+      if (range.offset >= s.size) {
         throw new BackupError('INVALID_ARGUMENT', 'the range starts at or past the end of the blob', { status: 416 });
       }
-      return s.bytes.slice(range.offset, Math.min(s.bytes.length, range.offset + range.length));
+      return readRange(s, range.offset, range.length);
     },
 
     async head(key, opts: BlobCallOptions = {}) {
@@ -246,7 +262,7 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
       throwIfAborted(opts.signal);
       const s = objects.get(key);
       if (s === undefined) return;
-      totalBytes -= s.bytes.length;
+      totalBytes -= s.size;
       objects.delete(key);
     },
 
