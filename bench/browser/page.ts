@@ -19,10 +19,23 @@ const CHUNK = 64 * 1024;
 export type EngineChoice = 'default' | 'libsodium' | 'workers-noble' | 'workers-libsodium' | 'workers-echo';
 
 /**
- * A worker that answers every request with its own buffer, unencrypted: the pool's cost on the
- * main thread with free crypto, i.e. the fastest any worker engine could stream on this page.
+ * A worker that answers every batch without crypto: each output is a fresh buffer with the
+ * input copied in (as the real worker writes its result into a fresh buffer). The pool's cost
+ * on the main thread with free crypto, i.e. the fastest any worker engine could stream here.
  */
-const ECHO_WORKER = `onmessage = (e) => { const m = e.data; postMessage(m.op === 'init' ? { id: m.id, ok: true } : { id: m.id, ok: true, data: m.data }, m.data ? [m.data.buffer] : []); };`;
+const ECHO_WORKER = `onmessage = (e) => {
+  const m = e.data;
+  if (m.op === 'init') { postMessage({ id: m.id, ok: true }); return; }
+  const n = m.ops.length, ok = new Uint8Array(n).fill(1), outputs = [], transfer = [];
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    const len = m.lengths[i], out = new Uint8Array(m.ops[i] === 0 ? len + 16 : len - 16);
+    out.set(m.data.subarray(off, off + Math.min(len, out.length)));
+    off += len; outputs.push(out); transfer.push(out.buffer);
+  }
+  transfer.push(m.data.buffer);
+  postMessage({ id: m.id, ok, outputs, data: m.data }, transfer);
+};`;
 
 /** One 1 MiB random piece, reused: contents do not change the cipher's speed. */
 function piece(): Uint8Array {

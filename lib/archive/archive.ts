@@ -14,6 +14,7 @@ import {
   InOrderPipeline,
   checkKeySource,
   checkSealed,
+  inFlightLimit,
   openHeader,
   resolveCommon,
   resolveKey,
@@ -108,7 +109,7 @@ export async function encryptArchive(
     const out = new Uint8Array(header.length + n + TAG_LENGTH * count);
     out.set(header);
     let done = 0;
-    const pipeline = new InOrderPipeline<SealedChunk, { at: number; length: number }>(common.limit, (sealed, m) => {
+    const pipeline = new InOrderPipeline<SealedChunk, { at: number; length: number }>(inFlightLimit(common.limit, chunkSize), (sealed, m) => {
       checkSealed(sealed, m.length);
       if (isBytes(sealed)) out.set(sealed, m.at);
       else {
@@ -189,7 +190,7 @@ export async function decryptArchive(
     out = plain;
     const sealedSize = header.chunkSize + TAG_LENGTH;
     let done = header.length;
-    const pipeline = new InOrderPipeline<Uint8Array | undefined, { at: number; sealed: number }>(common.limit, (chunk, m) => {
+    const pipeline = new InOrderPipeline<Uint8Array | undefined, { at: number; sealed: number }>(inFlightLimit(common.limit, header.chunkSize), (chunk, m) => {
       if (chunk === undefined || chunk.length !== m.sealed - TAG_LENGTH) throw archiveAuthFailed();
       plain.set(chunk, m.at);
       wipe(chunk);

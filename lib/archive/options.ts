@@ -258,6 +258,18 @@ function isPromiseLike<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
+/** Chunk bytes the archive operations keep in flight at most (see {@link inFlightLimit}). */
+const IN_FLIGHT_BYTES = 8 * 1024 * 1024;
+
+/**
+ * @internal Chunks to keep in flight for a chunk size: the engine's `limit`, lowered so that about
+ * 8 MiB of chunks are in flight at most, but never below `min(limit, 4)` (so large chunks still
+ * run in parallel).
+ */
+export function inFlightLimit(limit: number, chunkSize: number): number {
+  return Math.min(limit, Math.max(Math.min(limit, 4), Math.floor(IN_FLIGHT_BYTES / chunkSize)));
+}
+
 /**
  * @internal Keeps up to `limit` chunk operations in flight and hands their results to `emit` in
  * submission order. `push` resolves once there is room again, so memory stays bounded by `limit`
@@ -265,7 +277,7 @@ function isPromiseLike<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
  */
 export class InOrderPipeline<R, M> {
   readonly #queue: { result: R | PromiseLike<R>; meta: M }[] = [];
-  readonly #limit: number;
+  #limit: number;
   readonly #emit: (result: R, meta: M) => void;
 
   constructor(limit: number, emit: (result: R, meta: M) => void) {
@@ -293,6 +305,11 @@ export class InOrderPipeline<R, M> {
     if (isPromiseLike(result)) Promise.resolve(result).catch(() => undefined);
     this.#queue.push({ result, meta });
     while (this.#queue.length >= this.#limit) await this.#emitOne();
+  }
+
+  /** Change the limit (a decoder learns the chunk size from the header). */
+  setLimit(limit: number): void {
+    this.#limit = limit;
   }
 
   /** Emit everything still in flight, in order. */

@@ -115,7 +115,9 @@ export async function openArchive(opts: OpenArchiveOptions): Promise<ArchiveRead
   if (typeof readAt !== 'function') throw new TypeError('opts.readAt must be a function');
   const source = checkKeySource(opts.key);
   const common = resolveCommon(opts);
-  const concurrency = opts.concurrency ?? Math.max(4, common.limit);
+  // Concurrent range reads: the engine's parallelism (a worker pool asks for many chunks so
+  // it can batch them), within 4..16 requests.
+  const concurrency = opts.concurrency ?? Math.max(4, Math.min(common.limit, 16));
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new RangeError('opts.concurrency must be a positive integer');
   const signal = common.signal;
   throwIfAborted(signal);

@@ -17,6 +17,7 @@ import {
   InOrderPipeline,
   checkKeySource,
   checkSealed,
+  inFlightLimit,
   sealChunk,
   type SealedChunk,
   openHeader,
@@ -142,7 +143,7 @@ export function createEncryptStream(
     held = undefined;
   };
   const pipeline = new InOrderPipeline<SealedChunk, { owned: Uint8Array | undefined; length: number }>(
-    common.limit,
+    inFlightLimit(common.limit, chunkSize),
     (sealed, meta) => {
       checkSealed(sealed, meta.length);
       if (meta.owned !== undefined) pool.release(meta.owned);
@@ -307,6 +308,7 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
               throwIfAborted(common.signal);
               ({ cipher, aad } = openHeader(bk, header, head, common.engine));
               sealedSize = header.chunkSize + TAG_LENGTH;
+              pipeline.setLimit(inFlightLimit(common.limit, header.chunkSize));
               pool = new BufferPool(sealedSize);
               buf = pool.take();
               done = header.length;

@@ -41,7 +41,7 @@ describe('worker pool engine', () => {
     const engine = pool({ workers: 2, engine: kind });
     await engine.ready();
     expect(engine.name).toBe('workers');
-    expect(engine.parallelism).toBe(4);
+    expect(engine.parallelism).toBe(32); // 2 workers × 2 batches × 8 chunks
     await fc.assert(
       fc.asyncProperty(
         fc.uint8Array({ minLength: 32, maxLength: 32 }),
@@ -130,25 +130,28 @@ describe('worker pool engine', () => {
     expect(await cipher.open(chunkNonceTail(0, false), sealed.subarray(0, 10), new Uint8Array(0))).toBeUndefined();
   });
 
-  it('backpressure: each worker holds at most perWorker chunks; the rest wait in order on this thread', async () => {
-    let inFlight = 0;
-    let maxInFlight = 0;
+  it('backpressure and batching: each worker holds at most perWorker batches of at most 16 chunks; batches go out in order', async () => {
+    const inFlight = new Map<number, number>();
+    let maxPerWorker = 0;
     const posted: number[] = [];
-    const counting = (): WorkerLike => {
+    const sizes: number[] = [];
+    const counting = (index: number): WorkerLike => {
       const inner = factory.make();
+      inFlight.set(index, 0);
       return {
         postMessage: (m, t) => {
-          const req = m as { op: string; id: number };
-          if (req.op !== 'init') {
-            inFlight++;
-            maxInFlight = Math.max(maxInFlight, inFlight);
+          const req = m as { op: string; id: number; ops?: Uint8Array };
+          if (req.op === 'batch') {
+            inFlight.set(index, inFlight.get(index)! + 1);
+            maxPerWorker = Math.max(maxPerWorker, inFlight.get(index)!);
             posted.push(req.id);
+            sizes.push(req.ops!.length);
           }
           inner.postMessage(m, t);
         },
         addEventListener: (type, l) =>
           inner.addEventListener(type, (ev) => {
-            if (type === 'message' && (ev.data as { data?: unknown }).data !== undefined) inFlight--;
+            if (type === 'message' && (ev.data as { outputs?: unknown }).outputs !== undefined) inFlight.set(index, inFlight.get(index)! - 1);
             l(ev);
           }),
         terminate: () => inner.terminate(),
@@ -157,13 +160,31 @@ describe('worker pool engine', () => {
     const engine = pool({ workers: 2, perWorker: 2, createWorker: counting });
     await engine.ready();
     const cipher = engine.create(randomBytes(32), randomBytes(16));
-    const chunks = Array.from({ length: 40 }, () => randomBytes(20_000));
-    const sealed = await Promise.all(chunks.map((c, i) => cipher.seal(chunkNonceTail(i, i === 39), c, new Uint8Array(0))));
-    expect(maxInFlight).toBeLessThanOrEqual(4);
-    expect(maxInFlight).toBeGreaterThanOrEqual(2);
+    const chunks = Array.from({ length: 100 }, () => randomBytes(20_000));
+    const sealed = await Promise.all(chunks.map((c, i) => cipher.seal(chunkNonceTail(i, i === 99), c, new Uint8Array(0))));
+    expect(maxPerWorker).toBeLessThanOrEqual(2);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(16);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(100);
+    // Fewer messages than chunks: all 100 were submitted at once, so batches formed.
+    expect(sizes.length).toBeLessThan(20);
     // Dispatched in submission order (FIFO), so ids increase.
     expect(posted).toEqual([...posted].sort((a, b) => a - b));
+    const ref = nobleEngine().create(new Uint8Array(32), new Uint8Array(16));
     expect(sealed.every((s, i) => s.length === chunks[i]!.length + 16)).toBe(true);
+    ref.dispose();
+    // Every result owns its ArrayBuffer (a consumer may transfer it without touching the others).
+    expect(sealed.every((s) => s.byteOffset === 0 && s.buffer.byteLength === s.length)).toBe(true);
+  });
+
+  it('a lone chunk is not kept waiting for a batch to fill', async () => {
+    const engine = pool({ workers: 2 });
+    await engine.ready();
+    const cipher = engine.create(randomBytes(32), randomBytes(16));
+    for (let i = 0; i < 5; i++) {
+      // One at a time, each awaited before the next is submitted.
+      const s = await cipher.seal(chunkNonceTail(i, false), randomBytes(1000), new Uint8Array(3));
+      expect(s.length).toBe(1016);
+    }
   });
 
   it('AbortSignal: pending calls reject with ABORTED, the workers stop, later calls fail', async () => {
@@ -244,12 +265,14 @@ describe('worker request handler', () => {
       fc.anything(),
       fc.record({
         id: fc.oneof(fc.integer({ min: -3, max: 1000 }), fc.double(), fc.string()),
-        op: fc.constantFrom('init', 'seal', 'open', 'x', undefined),
+        op: fc.constantFrom('init', 'batch', 'seal', 'x', undefined),
         engine: fc.constantFrom('noble', 'libsodium', 'wasm', undefined),
         key: fc.oneof(bytes, fc.anything()),
-        nonceTail: fc.oneof(bytes, fc.anything()),
         aad: fc.oneof(bytes, fc.anything()),
-        data: fc.oneof(bytes, fc.anything()),
+        ops: fc.oneof(fc.uint8Array({ maxLength: 3, max: 2 }), fc.anything()),
+        tails: fc.oneof(bytes, fc.uint8Array({ minLength: 8, maxLength: 24 })),
+        lengths: fc.oneof(fc.uint32Array({ maxLength: 3, max: 60 }).map((a) => a), fc.anything()),
+        data: fc.oneof(bytes, fc.uint8Array({ maxLength: 200 }), fc.anything()),
       }, { requiredKeys: [] }),
     );
     await fc.assert(
@@ -263,30 +286,53 @@ describe('worker request handler', () => {
     );
   });
 
-  it('seals and opens in place like noble, wipes the key it was sent, reports a bad tag as ok: false', async () => {
+  it('seals and opens a batch like noble, each result in a buffer of its own; wipes the key and the plaintext it was sent; a bad tag is ok 0', async () => {
     const handle = createWorkerHandler(() => Promise.reject(new Error('offline')));
     const key = randomBytes(32);
-    const tail = chunkNonceTail(3, true);
-    const pt = randomBytes(500);
+    const aad = new Uint8Array([1, 2]);
+    const pts = [randomBytes(500), randomBytes(0), randomBytes(77)];
+    const tails = concatBytes(...pts.map((_, i) => chunkNonceTail(i, i === 2)));
+    const data = new Uint8Array(1000); // inputs back to back, spare room after them
+    data.set(concatBytes(...pts));
     const sentKey = Uint8Array.from(key);
-    const buf = new Uint8Array(516); // plaintext ‖ 16 spare bytes, as the pool sends it
-    buf.set(pt);
-    const { response, transfer } = await handle({ op: 'seal', id: 7, key: sentKey, nonceTail: tail, aad: new Uint8Array(2), data: buf });
-    expect(response.id).toBe(7);
-    const sealed = (response as { data: Uint8Array }).data;
-    expect(sealed).toBe(buf); // in place: the plaintext copy is gone, overwritten by ciphertext
-    expect(transfer).toEqual([buf.buffer]);
-    // The worker gets the subkey itself: plain RFC 8439 with nonce 0x00000000 ‖ tail.
-    const iv = new Uint8Array(12);
-    iv.set(tail, 4);
-    expect(equalBytes(sealed, chacha20poly1305(key, iv, new Uint8Array(2)).encrypt(pt))).toBe(true);
+    const { response, transfer } = await handle({
+      op: 'batch', id: 7, key: sentKey, aad, ops: new Uint8Array(3), tails, lengths: Uint32Array.from(pts.map((p) => p.length)), data,
+    });
+    const r = response as { id: number; ok: Uint8Array; outputs: Uint8Array[]; data: Uint8Array };
+    expect(r.id).toBe(7);
+    expect([...r.ok]).toEqual([1, 1, 1]);
     expect(sentKey.every((b) => b === 0)).toBe(true);
-    const opened = await handle({ op: 'open', id: 8, key: Uint8Array.from(key), nonceTail: tail, aad: new Uint8Array(2), data: sealed.slice() });
-    expect(equalBytes((opened.response as { data: Uint8Array }).data.subarray(0, 500), pt)).toBe(true);
-    const bad = sealed.slice();
+    expect(r.data).toBe(data);
+    expect(data.every((b) => b === 0)).toBe(true); // the plaintext copies are wiped
+    expect(transfer).toEqual([...r.outputs.map((o) => o.buffer), data.buffer]);
+    pts.forEach((pt, i) => {
+      // The worker gets the subkey itself: plain RFC 8439 with nonce 0x00000000 ‖ tail.
+      const iv = new Uint8Array(12);
+      iv.set(tails.subarray(8 * i, 8 * i + 8), 4);
+      expect(equalBytes(r.outputs[i]!, chacha20poly1305(key, iv, aad).encrypt(pt))).toBe(true);
+      expect(r.outputs[i]!.buffer.byteLength).toBe(pt.length + 16);
+    });
+    // Open the three, the middle one tampered.
+    const bad = r.outputs[1]!.slice();
     bad[0]! ^= 1;
-    expect((await handle({ op: 'open', id: 9, key: Uint8Array.from(key), nonceTail: tail, aad: new Uint8Array(2), data: bad })).response).toEqual({ id: 9, ok: false });
-    expect((await handle({ op: 'open', id: 11, key: Uint8Array.from(key), nonceTail: tail, aad: new Uint8Array(2), data: new Uint8Array(15) })).response).toEqual({ id: 11, error: 'malformed request' });
+    const sealed = [r.outputs[0]!, bad, r.outputs[2]!];
+    const opened = await handle({
+      op: 'batch', id: 8, key: Uint8Array.from(key), aad, ops: new Uint8Array([1, 1, 1]), tails,
+      lengths: Uint32Array.from(sealed.map((s) => s.length)), data: concatBytes(...sealed),
+    });
+    const o = opened.response as { ok: Uint8Array; outputs: (Uint8Array | null)[] };
+    expect([...o.ok]).toEqual([1, 0, 1]);
+    expect(o.outputs[1]).toBeNull();
+    expect(equalBytes(o.outputs[0]!, pts[0]!)).toBe(true);
+    expect(equalBytes(o.outputs[2]!, pts[2]!)).toBe(true);
+    const batch = (extra: Record<string, unknown>) => ({
+      op: 'batch', id: 11, key: Uint8Array.from(key), aad, ops: new Uint8Array([1]), tails: tails.slice(0, 8), lengths: Uint32Array.of(15), data: new Uint8Array(15), ...extra,
+    });
+    // An open shorter than a tag, inputs longer than the buffer, a view into a larger buffer, mismatched counts.
+    expect((await handle(batch({}))).response).toEqual({ id: 11, error: 'malformed request' });
+    expect((await handle(batch({ ops: new Uint8Array(1), lengths: Uint32Array.of(16) }))).response).toEqual({ id: 11, error: 'malformed request' });
+    expect((await handle(batch({ ops: new Uint8Array(1), lengths: Uint32Array.of(4), data: new Uint8Array(20).subarray(2, 10) }))).response).toEqual({ id: 11, error: 'malformed request' });
+    expect((await handle(batch({ ops: new Uint8Array(2), lengths: Uint32Array.of(4) }))).response).toEqual({ id: 11, error: 'malformed request' });
     // libsodium that cannot load is a worker failure, reported as such.
     expect((await handle({ op: 'init', id: 10, engine: 'libsodium' })).response).toEqual({ id: 10, error: 'libsodium failed to load' });
   });

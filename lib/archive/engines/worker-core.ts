@@ -3,12 +3,14 @@
  * request handler. Environment-agnostic: `chacha-worker.ts` binds it to a Web Worker's
  * `self`; tests bind it to a `node:worker_threads` port.
  *
- * A worker is stateless: each request carries the archive's 32-byte subkey K' (HChaCha20 is done
- * once per archive on the main thread), the 8-byte nonce tail, the AAD and the data, whose
- * buffer is transferred, not copied. The worker runs plain ChaCha20-Poly1305 (RFC 8439 §2.8) with
- * the nonce 0x00000000 ‖ tail *in place* in that buffer (sealing overwrites the plaintext with
- * the ciphertext, so no plaintext copy is left behind), wipes its copy of the key, and transfers
- * the same buffer back. Statelessness means an abandoned archive leaves no key in any worker.
+ * A worker is stateless: each request (a batch of chunks of one archive) carries the archive's
+ * 32-byte subkey K' (HChaCha20 is done once per archive on the main thread), the AAD, the
+ * chunks' 8-byte nonce tails and their inputs back to back in one buffer, which is transferred,
+ * not copied. The worker runs plain ChaCha20-Poly1305 (RFC 8439 §2.8) with the nonce
+ * 0x00000000 ‖ tail for each chunk, writing each result into a fresh buffer of its own (so the
+ * caller gets arrays it may transfer or keep independently), wipes the plaintext inputs and its
+ * copy of the key, and transfers the results and the request buffer back (the pool reuses it).
+ * Statelessness means an abandoned archive leaves no key in any worker.
  *
  * @module
  * @internal
@@ -21,87 +23,102 @@ import type { LibsodiumAead } from './libsodium.js';
 export type WorkerCipherKind = 'noble' | 'libsodium';
 
 /**
- * Main thread → worker. `data` is a whole, transferred buffer: `plaintext ‖ 16 spare bytes` to
- * seal, `ciphertext ‖ tag` to open.
+ * Main thread → worker. A `batch` carries up to {@link MAX_BATCH_ENTRIES} chunks of one archive
+ * (one subkey, one AAD): their inputs lie back to back in `data` (a whole buffer, transferred),
+ * entry `i` being `lengths[i]` bytes with operation `ops[i]` (0 seal, 1 open) and nonce tail
+ * `tails[8i .. 8i+8)`. One message per batch instead of one per chunk is what keeps the main
+ * thread's share small.
  */
 export type WorkerRequest =
   | { readonly op: 'init'; readonly id: number; readonly engine: WorkerCipherKind }
   | {
-      readonly op: 'seal' | 'open';
+      readonly op: 'batch';
       readonly id: number;
       readonly key: Uint8Array;
-      readonly nonceTail: Uint8Array;
       readonly aad: Uint8Array;
+      readonly ops: Uint8Array;
+      readonly tails: Uint8Array;
+      readonly lengths: Uint32Array;
       readonly data: Uint8Array;
     };
 
 /**
- * Worker → main thread. `ok: true` with `data` (the request's buffer, transferred back) holding
- * `ciphertext ‖ tag` or `plaintext ‖ tag` for a sealed or opened chunk,
- * `ok: true` without data for `init`; `ok: false` for a tag that did not verify; `error` when the
- * worker itself failed (libsodium did not load, a malformed request).
+ * Worker → main thread. For a batch: `ok[i]` is 1 when entry `i` sealed, or opened with a valid
+ * tag, and 0 for a tag that did not verify; `outputs[i]` is then the sealed chunk
+ * (`ciphertext ‖ tag`) or the plaintext, each in a buffer of its own (transferred), or `null`.
+ * `data` is the request's buffer handed back for reuse, with every plaintext in it wiped.
+ * `ok: true` alone answers `init`; `error` when the worker itself failed (libsodium did not
+ * load, a malformed request).
  */
 export type WorkerResponse =
-  | { readonly id: number; readonly ok: true; readonly data?: Uint8Array }
-  | { readonly id: number; readonly ok: false }
+  | { readonly id: number; readonly ok: true }
+  | {
+      readonly id: number;
+      readonly ok: Uint8Array;
+      readonly outputs: readonly (Uint8Array | null)[];
+      readonly data: Uint8Array;
+    }
   | { readonly id: number; readonly error: string };
 
 /** A response and the buffers to transfer with it. */
 export interface WorkerReply {
   /** The message to post back. */
   readonly response: WorkerResponse;
-  /** Buffers to transfer (the result's). */
+  /** Buffers to transfer (the results' and the returned request buffer). */
   readonly transfer: ArrayBuffer[];
 }
 
 const TAG = 16;
 
-/** Largest chunk a worker accepts (the archive format caps chunks far below this). */
-const MAX_DATA = 64 * 1024 * 1024;
+/** Most chunks in one batch. */
+export const MAX_BATCH_ENTRIES = 64;
+/** Largest batch buffer a worker accepts (the pool's batches are far smaller). */
+const MAX_DATA = 64 * 1024 * 1024 + MAX_BATCH_ENTRIES * TAG;
 /** Largest AAD a worker accepts. */
 const MAX_AAD = 64 * 1024;
 
 /**
- * ChaCha20-Poly1305 in place on `buf` (plaintext or ciphertext length + 16 bytes): sealing turns
- * `plaintext ‖ 16 spare bytes` into `ciphertext ‖ tag`; opening turns `ciphertext ‖ tag` into
- * `plaintext ‖ (tag)` and returns false, leaving `buf` untouched, when the tag does not verify.
- * In place means no allocation per chunk and no plaintext copy left behind to wipe.
+ * ChaCha20-Poly1305 from `input` into a fresh buffer of its own: `seal` returns
+ * `ciphertext ‖ tag`; `open` returns the plaintext, or `undefined` (having written no plaintext
+ * anywhere) when the tag does not verify.
  */
 interface RawAead {
-  seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, buf: Uint8Array): void;
-  open(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, buf: Uint8Array): boolean;
+  seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array): Uint8Array;
+  open(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array): Uint8Array | undefined;
 }
 
 const nobleAead: RawAead = {
-  // noble reads its input before writing the same bytes (same offset), so in place is exact.
-  seal: (key, iv, aad, buf) => void chacha20poly1305(key, iv, aad).encrypt(buf.subarray(0, buf.length - TAG), buf),
-  open: (key, iv, aad, buf) => {
+  seal: (key, iv, aad, input) => chacha20poly1305(key, iv, aad).encrypt(input, new Uint8Array(input.length + TAG)),
+  open: (key, iv, aad, input) => {
     try {
       // noble checks the tag before it writes any plaintext (RFC 8439 §2.8).
-      chacha20poly1305(key, iv, aad).decrypt(buf, buf.subarray(0, buf.length - TAG));
-      return true;
+      return chacha20poly1305(key, iv, aad).decrypt(input, new Uint8Array(input.length - TAG));
     } catch {
-      return false;
+      return undefined;
     }
   },
 };
 
+/** `b` when it is the whole of its own `ArrayBuffer` (so it can be transferred alone), else a copy. */
+function owned(b: Uint8Array): Uint8Array {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) return b;
+  const copy = new Uint8Array(b.length);
+  copy.set(b);
+  wipe(b);
+  return copy;
+}
+
 function sodiumAead(sodium: LibsodiumAead): RawAead {
   return {
-    seal: (key, iv, aad, buf) => {
-      // The result is ciphertext ‖ tag; writing it over buf also overwrites our plaintext copy.
-      buf.set(sodium.crypto_aead_chacha20poly1305_ietf_encrypt(buf.subarray(0, buf.length - TAG), aad, null, iv, key));
-    },
-    open: (key, iv, aad, buf) => {
-      let pt: Uint8Array;
+    // libsodium.js returns a fresh array copied out of the WASM heap.
+    seal: (key, iv, aad, input) => owned(sodium.crypto_aead_chacha20poly1305_ietf_encrypt(input, aad, null, iv, key)),
+    open: (key, iv, aad, input) => {
       try {
-        pt = sodium.crypto_aead_chacha20poly1305_ietf_decrypt(null, buf, aad, iv, key);
+        // libsodium verifies the tag (constant time) before it decrypts.
+        return owned(sodium.crypto_aead_chacha20poly1305_ietf_decrypt(null, input, aad, iv, key));
       } catch {
-        return false;
+        return undefined;
       }
-      buf.set(pt);
-      wipe(pt);
-      return true;
     },
   };
 }
@@ -136,28 +153,62 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
       }
       return { response: { id, ok: true }, transfer: [] };
     }
-    const { op, key, nonceTail, aad, data } = m;
-    if ((op !== 'seal' && op !== 'open') || !isBytes(key) || !isBytes(nonceTail) || !isBytes(aad) || !isBytes(data)) {
+    const { op, key, aad, ops, tails, lengths, data } = m;
+    if (op !== 'batch' || !isBytes(key) || !isBytes(aad) || !isBytes(ops) || !isBytes(tails) || !isBytes(data) || !(lengths instanceof Uint32Array)) {
+      if (isBytes(key)) wipe(key);
       return fail('malformed request');
     }
     try {
-      if (key.length !== 32 || nonceTail.length !== 8 || aad.length > MAX_AAD || data.length < TAG || data.length > MAX_DATA) {
+      const n = ops.length;
+      if (
+        key.length !== 32 ||
+        aad.length > MAX_AAD ||
+        n < 1 ||
+        n > MAX_BATCH_ENTRIES ||
+        lengths.length !== n ||
+        tails.length !== 8 * n ||
+        data.length > MAX_DATA ||
+        data.byteOffset !== 0 ||
+        data.byteLength !== data.buffer.byteLength ||
+        !(data.buffer instanceof ArrayBuffer)
+      ) {
         return fail('malformed request');
       }
+      let total = 0;
+      for (let i = 0; i < n; i++) {
+        if (ops[i]! > 1 || (ops[i] === 1 && lengths[i]! < TAG)) return fail('malformed request');
+        total += lengths[i]!;
+      }
+      if (total > data.length) return fail('malformed request');
       let impl: RawAead;
       try {
         impl = await aead;
       } catch {
         return fail('libsodium failed to load');
       }
+      const ok = new Uint8Array(n);
+      const outputs: (Uint8Array | null)[] = [];
+      const transfer: ArrayBuffer[] = [];
       const iv = new Uint8Array(12);
-      iv.set(nonceTail, 4);
-      if (op === 'seal') impl.seal(key, iv, aad, data);
-      else if (!impl.open(key, iv, aad, data)) return { response: { id, ok: false }, transfer: [] };
-      // The same buffer goes back. It was transferred to us whole (the pool sends a fresh,
-      // zero-offset buffer), so transferring it back detaches nothing else.
-      const transfer = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? [data.buffer] : [];
-      return { response: { id, ok: true, data }, transfer };
+      let off = 0;
+      for (let i = 0; i < n; i++) {
+        const input = data.subarray(off, off + lengths[i]!);
+        off += lengths[i]!;
+        iv.set(tails.subarray(8 * i, 8 * i + 8), 4);
+        let out: Uint8Array | undefined;
+        if (ops[i] === 0) {
+          out = impl.seal(key, iv, aad, input);
+          wipe(input); // our copy of the plaintext
+        } else {
+          out = impl.open(key, iv, aad, input);
+        }
+        ok[i] = out === undefined ? 0 : 1;
+        outputs.push(out ?? null);
+        if (out !== undefined) transfer.push(out.buffer as ArrayBuffer);
+      }
+      // The request buffer goes back too (the pool reuses it); it was transferred to us whole.
+      transfer.push(data.buffer);
+      return { response: { id, ok, outputs, data }, transfer };
     } finally {
       wipe(key); // our copy of the subkey
     }
@@ -171,7 +222,7 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
     try {
       return await handle(message, fail, id);
     } catch {
-      // An implementation error (not a bad tag, which is ok: false); no detail, it may be secret-adjacent.
+      // An implementation error (not a bad tag, which is ok: 0); no detail, it may be secret-adjacent.
       return fail('cipher failed');
     }
   };

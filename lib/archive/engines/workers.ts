@@ -4,22 +4,27 @@
  * responsive. Same bytes as every other engine (docs/ENGINES.md).
  *
  * How it works: `create()` derives the archive's subkey K' = HChaCha20(K, prefix) on the calling
- * thread (one block, microseconds); each `seal`/`open` copies its input into a fresh buffer with
- * room for the tag, which is transferred (not cloned) to the least-busy worker together with K'
- * and the nonce tail; the worker runs ChaCha20-Poly1305 (RFC 8439 §2.8) in place in that buffer
- * and transfers it back, so a chunk costs one allocation and one copy on this thread. Every call
- * returns its own promise, so a caller that awaits chunk i before emitting chunk i + 1 gets its
- * output in order while up to `parallelism` chunks run at once; the archive streams do that.
- * Requests beyond what the workers hold wait in a FIFO queue, and nothing is read ahead of the
- * caller, which is the backpressure: memory is bounded by what the caller keeps in flight.
+ * thread (one block, microseconds). Each `seal`/`open` copies its input into a batch buffer
+ * (recycled: workers hand it back) and returns its own promise. A batch (up to 16 chunks of one
+ * archive, at most 1 MiB of input, or one larger chunk) goes to a worker in
+ * one transferred message together with K', the AAD and the nonce tails; the worker seals or
+ * opens each chunk into a fresh buffer of its own and transfers the results back. So the calling
+ * thread does one memcpy per chunk and one message per batch, and every result is an array that
+ * owns its `ArrayBuffer`. A batch is sent when it is full, or at once when a worker is idle and
+ * the batch holds enough work (or every worker is idle), so batches grow while the workers are
+ * busy and a lone chunk is never kept waiting. A caller that awaits chunk i before emitting chunk
+ * i + 1 gets its output in order while up to `parallelism` chunks run at once; the archive
+ * streams do that. Batches beyond what the workers hold wait in a FIFO on the calling thread,
+ * and nothing is read ahead of the caller, which is the backpressure: memory is bounded by what
+ * the caller keeps in flight.
  *
  * @module
  */
 import { BackupError } from '../../errors.js';
-import { abytes, copyBytes, isBytes, wipe } from '../../util/bytes.js';
+import { abytes, copyBytes, equalBytes, isBytes, wipe } from '../../util/bytes.js';
 import { createSealGuard, NONCE_TAIL_LENGTH, type ChunkCipher, type CipherEngine } from '../engine.js';
 import { hchacha20 } from './noble.js';
-import type { WorkerCipherKind, WorkerRequest, WorkerResponse } from './worker-core.js';
+import type { WorkerCipherKind, WorkerRequest } from './worker-core.js';
 
 export type { WorkerCipherKind } from './worker-core.js';
 
@@ -54,8 +59,8 @@ export interface WorkerEngineOptions {
   /** Make a worker yourself (tests, CSP setups, Node's worker_threads). Overrides `workerUrl`. */
   readonly createWorker?: (index: number) => WorkerLike;
   /**
-   * Chunks handed to one worker at a time (1–16). Default 2: while a worker seals one chunk the
-   * next is already in its inbox, so it never waits for a round trip through the main thread.
+   * Batches handed to one worker at a time (1–16). Default 2: while a worker works on one batch
+   * the next is already in its inbox, so it never waits for a round trip through the main thread.
    */
   readonly perWorker?: number;
   /** Aborting terminates the workers and rejects every pending and later call with `ABORTED`. */
@@ -64,7 +69,10 @@ export interface WorkerEngineOptions {
 
 /** The worker-pool engine: a {@link CipherEngine} with a lifecycle. */
 export interface WorkerEngine extends CipherEngine {
-  /** `workers × perWorker`: how many chunks the archive streams keep in flight. */
+  /**
+   * How many chunks the archive streams keep in flight: `workers × perWorker × 8`, at most 64
+   * (the streams lower it for large chunks), so that batches of several chunks form.
+   */
   readonly parallelism: number;
   /** Resolves when every worker has started (and, for `libsodium`, loaded its WASM). */
   ready(): Promise<void>;
@@ -72,37 +80,52 @@ export interface WorkerEngine extends CipherEngine {
   terminate(): void;
 }
 
-interface Task {
+/** One chunk in a batch, waiting for its result. */
+interface Entry {
+  /** 0 seal, 1 open. */
+  readonly op: 0 | 1;
+  readonly tail: Uint8Array;
+  /** Input length in the batch buffer. */
+  readonly length: number;
+  readonly resolve: (value: Uint8Array | undefined) => void;
+  readonly reject: (reason: unknown) => void;
+}
+
+/** Chunks of one archive (one cipher, one AAD) whose inputs lie back to back in `buffer`. */
+interface Batch {
   readonly cipher: WorkerChunkCipher;
-  readonly op: 'seal' | 'open';
-  readonly nonceTail: Uint8Array;
   readonly aad: Uint8Array;
-  readonly data: Uint8Array<ArrayBuffer>;
-  readonly resolve: (value: Outcome) => void;
-  readonly reject: (reason: unknown) => void;
-}
-
-/** A worker's answer: `ok` false for a tag that did not verify; `data` when there is a result. */
-interface Outcome {
-  readonly ok: boolean;
-  readonly data: Uint8Array | undefined;
-}
-
-/** A request posted to a worker, waiting for its reply. */
-interface Pending {
-  readonly resolve: (value: Outcome) => void;
-  readonly reject: (reason: unknown) => void;
+  readonly buffer: Uint8Array<ArrayBuffer>;
+  used: number;
+  readonly entries: Entry[];
 }
 
 interface Slot {
   readonly worker: WorkerLike;
-  /** In-flight requests by id. */
-  readonly pending: Map<number, Pending>;
+  /** In-flight batches (and the init request) by id. */
+  readonly pending: Map<number, Batch | InitRequest>;
+}
+
+interface InitRequest {
+  readonly init: true;
+  readonly resolve: () => void;
+  readonly reject: (reason: unknown) => void;
 }
 
 const DEFAULT_WORKERS = 2;
 const MAX_WORKERS = 64;
 const TAG = 16;
+/** Size of a (recycled) batch buffer; a chunk larger than this travels in a buffer of its own size. */
+const BATCH_BYTES = 1024 * 1024;
+/** A batch with this much input (or {@link READY_ENTRIES} chunks) goes to an idle worker at once. */
+const READY_BYTES = 256 * 1024;
+const READY_ENTRIES = 4;
+/** Most chunks in one batch (the worker accepts up to 64). */
+const MAX_BATCH_ENTRIES = 16;
+/** Chunks in flight per batch slot that `parallelism` asks the archive streams for. */
+const CHUNKS_PER_SLOT = 8;
+/** The archive layer keeps at most 64 chunks in flight. */
+const MAX_PARALLELISM = 64;
 
 function defaultWorker(url: string | URL | undefined): (index: number) => WorkerLike {
   return () => {
@@ -160,7 +183,13 @@ class WorkerPool implements WorkerEngine {
   readonly name = 'workers';
   readonly parallelism: number;
   readonly #slots: Slot[] = [];
-  readonly #queue: Task[] = [];
+  /** Full batches waiting for a worker, in submission order. */
+  readonly #queue: Batch[] = [];
+  /** The batch being filled. */
+  #open: Batch | undefined;
+  /** Batch buffers handed back by the workers, ready for reuse. */
+  readonly #free: Uint8Array<ArrayBuffer>[] = [];
+  readonly #maxFree: number;
   readonly #perWorker: number;
   readonly #ready: Promise<void>;
   readonly #signal: AbortSignal | undefined;
@@ -175,8 +204,9 @@ class WorkerPool implements WorkerEngine {
     make: (index: number) => WorkerLike,
     signal: AbortSignal | undefined,
   ) {
-    this.parallelism = n * perWorker;
+    this.parallelism = Math.min(MAX_PARALLELISM, n * perWorker * CHUNKS_PER_SLOT);
     this.#perWorker = perWorker;
+    this.#maxFree = n * perWorker + 2;
     this.#signal = signal;
     const inits: Promise<void>[] = [];
     try {
@@ -205,10 +235,10 @@ class WorkerPool implements WorkerEngine {
   }
 
   #init(slot: Slot, kind: WorkerCipherKind): Promise<void> {
-    // The init request rides in the same id space; it resolves with no data.
+    // The init request rides in the same id space; it is answered with ok: true alone.
     const id = this.#nextId++;
     return new Promise<void>((resolve, reject) => {
-      slot.pending.set(id, { resolve: () => resolve(), reject });
+      slot.pending.set(id, { init: true, resolve, reject });
       const msg: WorkerRequest = { op: 'init', id, engine: kind };
       slot.worker.postMessage(msg, []);
     });
@@ -227,67 +257,157 @@ class WorkerPool implements WorkerEngine {
     this.#shutdown(new BackupError('ABORTED', 'the cipher worker pool was terminated'));
   }
 
-  /** @internal Queue a task and return its result. */
-  submit(task: Omit<Task, 'resolve' | 'reject'>): Promise<Outcome> {
-    if (this.#failure) {
-      wipe(task.data);
-      return Promise.reject(this.#failure);
+  /**
+   * @internal Copy one chunk's input into the batch being filled and return its result: the
+   * sealed chunk or the plaintext, each in a buffer of its own, or `undefined` for a tag that did
+   * not verify. `tail` is the caller's private copy.
+   */
+  submit(cipher: WorkerChunkCipher, op: 0 | 1, tail: Uint8Array, input: Uint8Array, aad: Uint8Array): Promise<Uint8Array | undefined> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    let batch = this.#open;
+    if (
+      batch !== undefined &&
+      (batch.cipher !== cipher ||
+        !(batch.aad === aad || equalBytes(batch.aad, aad)) ||
+        batch.entries.length >= MAX_BATCH_ENTRIES ||
+        batch.used + input.length > batch.buffer.length)
+    ) {
+      this.#queue.push(batch);
+      batch = undefined;
     }
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ ...task, resolve, reject });
-      this.#pump();
+    if (batch === undefined) {
+      batch = { cipher, aad: copyBytes(aad), buffer: this.#takeBuffer(input.length), used: 0, entries: [] };
+      this.#open = batch;
+    }
+    batch.buffer.set(input, batch.used);
+    batch.used += input.length;
+    const b = batch;
+    const result = new Promise<Uint8Array | undefined>((resolve, reject) => {
+      b.entries.push({ op, tail, length: input.length, resolve, reject });
     });
+    if (b.entries.length >= MAX_BATCH_ENTRIES || b.used === b.buffer.length) {
+      this.#queue.push(b);
+      this.#open = undefined;
+    }
+    this.#pump();
+    return result;
+  }
+
+  #takeBuffer(need: number): Uint8Array<ArrayBuffer> {
+    if (need > BATCH_BYTES) return new Uint8Array(need);
+    return this.#free.pop() ?? new Uint8Array(BATCH_BYTES);
   }
 
   #pump(): void {
-    while (this.#queue.length > 0) {
+    for (;;) {
       let best: Slot | undefined;
       for (const s of this.#slots) {
         if (s.pending.size < this.#perWorker && (!best || s.pending.size < best.pending.size)) best = s;
       }
-      if (!best) return;
-      const task = this.#queue.shift()!;
-      const key = task.cipher.subkeyForDispatch();
-      if (key === undefined) {
-        wipe(task.data);
-        task.reject(new TypeError('ChunkCipher was disposed with chunks still queued'));
-        continue;
+      if (best === undefined) return;
+      let batch = this.#queue.shift();
+      if (batch === undefined) {
+        // The batch being filled goes to an idle worker once it holds enough work, or at once
+        // when every worker is idle (its caller may be waiting for it); otherwise it keeps
+        // growing while the workers are busy.
+        const open = this.#open;
+        if (open === undefined || best.pending.size > 0) return;
+        const enough = open.used >= READY_BYTES || open.entries.length >= READY_ENTRIES;
+        if (!enough && this.#slots.some((s) => s.pending.size > 0)) return;
+        batch = open;
+        this.#open = undefined;
       }
-      const id = this.#nextId++;
-      best.pending.set(id, task);
-      const msg: WorkerRequest = { op: task.op, id, key, nonceTail: task.nonceTail, aad: task.aad, data: task.data };
-      try {
-        // key, nonceTail and aad are cloned (the worker wipes its key copy); data is transferred,
-        // which detaches our private copy, never the caller's array.
-        best.worker.postMessage(msg, [task.data.buffer]);
-      } catch (e) {
-        best.pending.delete(id);
-        wipe(task.data);
-        task.reject(new BackupError('ENGINE_UNAVAILABLE', 'could not post a chunk to a cipher worker', { cause: e }));
-      } finally {
-        wipe(key);
-      }
+      this.#dispatch(best, batch);
     }
   }
 
+  #dispatch(slot: Slot, batch: Batch): void {
+    const key = batch.cipher.subkeyForDispatch();
+    if (key === undefined) {
+      this.#drop(batch, new TypeError('ChunkCipher was disposed with chunks still queued'));
+      return;
+    }
+    const n = batch.entries.length;
+    const ops = new Uint8Array(n);
+    const tails = new Uint8Array(8 * n);
+    const lengths = new Uint32Array(n);
+    batch.entries.forEach((e, i) => {
+      ops[i] = e.op;
+      tails.set(e.tail, 8 * i);
+      lengths[i] = e.length;
+    });
+    const id = this.#nextId++;
+    slot.pending.set(id, batch);
+    const msg: WorkerRequest = { op: 'batch', id, key, aad: batch.aad, ops, tails, lengths, data: batch.buffer };
+    try {
+      // key, aad, tails are cloned (the worker wipes its key copy); the batch buffer is
+      // transferred, which detaches our private copy, never a caller's array.
+      slot.worker.postMessage(msg, [batch.buffer.buffer]);
+    } catch (e) {
+      slot.pending.delete(id);
+      this.#drop(batch, new BackupError('ENGINE_UNAVAILABLE', 'could not post chunks to a cipher worker', { cause: e }));
+    } finally {
+      wipe(key);
+    }
+  }
+
+  /** Fail every chunk of a batch that never reached a worker, wiping its plaintext copies. */
+  #drop(batch: Batch, reason: unknown): void {
+    wipe(batch.buffer);
+    for (const e of batch.entries) e.reject(reason);
+  }
+
   #onMessage(slot: Slot, data: unknown): void {
-    const r = data as Partial<WorkerResponse> | null;
+    const r = data as Partial<Record<string, unknown>> | null;
     const id = typeof r === 'object' && r !== null ? r.id : undefined;
-    const task = typeof id === 'number' ? slot.pending.get(id) : undefined;
-    if (task === undefined) {
+    const request = typeof id === 'number' ? slot.pending.get(id) : undefined;
+    if (request === undefined) {
       this.#shutdown(new BackupError('ENGINE_UNAVAILABLE', 'a cipher worker sent an unexpected message'));
       return;
     }
-    slot.pending.delete(id!);
+    slot.pending.delete(id as number);
     if ('error' in r!) {
       this.#shutdown(new BackupError('ENGINE_UNAVAILABLE', `a cipher worker failed: ${String(r.error)}`));
-      task.reject(this.#failure);
+      this.#settleFailed(request);
       return;
     }
-    // Lengths are checked by the cipher, which knows what it sent.
-    const { ok, data: out } = r as { ok?: unknown; data?: unknown };
-    task.resolve({ ok: ok === true, data: isBytes(out) ? out : undefined });
+    if ('init' in request) {
+      if (r!.ok === true) {
+        request.resolve();
+        this.#pump(); // chunks submitted before the worker was ready
+      } else {
+        this.#shutdown(malformed());
+        request.reject(this.#failure);
+      }
+      return;
+    }
+    const { ok, outputs, data: back } = r as { ok?: unknown; outputs?: unknown; data?: unknown };
+    const n = request.entries.length;
+    if (!isBytes(ok) || ok.length !== n || !Array.isArray(outputs) || outputs.length !== n) {
+      this.#shutdown(malformed());
+      this.#settleFailed(request);
+      return;
+    }
+    request.entries.forEach((e, i) => {
+      const out: unknown = outputs[i];
+      const expected = e.op === 0 ? e.length + TAG : e.length - TAG;
+      if (ok[i] === 1 && isBytes(out) && out.length === expected) e.resolve(out);
+      else if (ok[i] === 0 && e.op === 1 && out === null) e.resolve(undefined);
+      else {
+        if (isBytes(out)) wipe(out);
+        e.reject(malformed());
+      }
+    });
+    // Recycle the batch buffer the worker handed back (plaintext already wiped there).
+    if (isBytes(back) && back.byteOffset === 0 && back.length === BATCH_BYTES && back.buffer.byteLength === BATCH_BYTES && this.#free.length < this.#maxFree) {
+      this.#free.push(back as Uint8Array<ArrayBuffer>);
+    }
     this.#pump();
+  }
+
+  #settleFailed(request: Batch | InitRequest): void {
+    if ('init' in request) request.reject(this.#failure);
+    else for (const e of request.entries) e.reject(this.#failure);
   }
 
   #shutdown(reason: BackupError): void {
@@ -300,13 +420,17 @@ class WorkerPool implements WorkerEngine {
       } catch {
         // already gone
       }
-      for (const t of s.pending.values()) t.reject(reason);
+      for (const request of s.pending.values()) {
+        if ('init' in request) request.reject(reason);
+        else for (const e of request.entries) e.reject(reason);
+      }
       s.pending.clear();
     }
-    for (const t of this.#queue.splice(0)) {
-      wipe(t.data);
-      t.reject(reason);
-    }
+    const waiting = this.#queue.splice(0);
+    if (this.#open !== undefined) waiting.push(this.#open);
+    this.#open = undefined;
+    for (const b of waiting) this.#drop(b, reason);
+    this.#free.length = 0;
   }
 }
 
@@ -324,7 +448,7 @@ class WorkerChunkCipher implements ChunkCipher {
     this.#subkey = subkey;
   }
 
-  /** @internal A copy of the subkey for one request (cloned into the worker, then wiped here). */
+  /** @internal A copy of the subkey for one batch (cloned into the worker, then wiped here). */
   subkeyForDispatch(): Uint8Array | undefined {
     return this.#subkey === undefined ? undefined : copyBytes(this.#subkey);
   }
@@ -335,14 +459,9 @@ class WorkerChunkCipher implements ChunkCipher {
     abytes(plaintext, 'plaintext');
     abytes(aad, 'aad');
     this.#guard(nonceTail); // single use per nonce, checked in call order on this thread
-    const len = plaintext.length;
-    // plaintext ‖ 16 spare bytes: the worker seals in place and sends this buffer back.
-    const data = new Uint8Array(len + TAG);
-    data.set(plaintext);
-    const task = { cipher: this, op: 'seal', nonceTail: copyBytes(nonceTail), aad: copyBytes(aad), data } as const;
-    return this.#pool.submit(task).then(({ ok, data }) => {
-      if (!ok || data === undefined || data.length !== len + TAG) throw malformed();
-      return data;
+    return this.#pool.submit(this, 0, copyBytes(nonceTail), plaintext, aad).then((sealed) => {
+      if (sealed === undefined) throw malformed();
+      return sealed;
     });
   }
 
@@ -352,17 +471,7 @@ class WorkerChunkCipher implements ChunkCipher {
     abytes(sealed, 'sealed');
     abytes(aad, 'aad');
     if (sealed.length < TAG) return Promise.resolve(undefined);
-    const len = sealed.length - TAG;
-    const task = { cipher: this, op: 'open', nonceTail: copyBytes(nonceTail), aad: copyBytes(aad), data: copyBytes(sealed) } as const;
-    return this.#pool.submit(task).then(({ ok, data }) => {
-      if (!ok) return undefined;
-      if (data === undefined || data.length !== len + TAG) {
-        wipe(data);
-        throw malformed();
-      }
-      // plaintext ‖ tag, opened in place; the tag behind the view is public.
-      return data.subarray(0, len);
-    });
+    return this.#pool.submit(this, 1, copyBytes(nonceTail), sealed, aad);
   }
 
   dispose(): void {
