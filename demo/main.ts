@@ -373,7 +373,9 @@ function setupRestore(): void {
         }
         bar.value = 1;
         out.dataset.state = 'verified';
-        say(out, `Restored and verified: all ${fmtBytes(size)} authenticated (backup ${short(restored.backupId)}, ${new Date(restored.createdAt).toLocaleString()}).`);
+        const meta = restored.metadata;
+        const what = typeof meta.messages === 'number' ? `, ${String(meta.conversations)} chats and ${meta.messages} messages per its encrypted metadata` : '';
+        say(out, `Restored and verified: all ${fmtBytes(size)} authenticated (backup ${short(restored.backupId)} of ${new Date(restored.createdAt).toLocaleString()}${what}).`);
       } finally {
         restored.close();
       }

@@ -21,6 +21,7 @@ describe.skipIf(!haveChromium && !inCi)('the demo, end to end in Chromium', () =
   let page: Page;
   let url = '';
   const consoleErrors: string[] = [];
+  const offHost: string[] = [];
 
   beforeAll(async () => {
     if (!haveChromium) throw new Error(`${CHROMIUM} is missing (CI installs Debian's chromium)`);
@@ -40,7 +41,9 @@ describe.skipIf(!haveChromium && !inCi)('the demo, end to end in Chromium', () =
     // Nothing may leave loopback.
     await page.route('**/*', (route) => {
       const host = new URL(route.request().url()).hostname;
-      return host === '127.0.0.1' ? route.continue() : route.abort();
+      if (host === '127.0.0.1') return route.continue();
+      offHost.push(route.request().url());
+      return route.abort();
     });
   }, 60_000);
 
@@ -170,6 +173,7 @@ describe.skipIf(!haveChromium && !inCi)('the demo, end to end in Chromium', () =
       expect(seen[0]).toMatch(/4 guesses left/);
       expect(seen[seen.length - 1]).toMatch(/^Locked out/);
       await waitFor('vault-state', /locked out/);
+      expect(offHost).toEqual([]);
       expect(consoleErrors.filter((e) => !/Failed to load resource/.test(e))).toEqual([]);
     } catch (e) {
       mkdirSync(ARTIFACTS, { recursive: true });
