@@ -136,7 +136,7 @@ function malformed(what: string, limit?: number): BackupError {
  * @example
  * ```ts
  * const mk = deriveManifestKey(bk);
- * wipe(mk);
+ * mk.fill(0); // when done
  * ```
  */
 export function deriveManifestKey(backupKey: Uint8Array): Uint8Array {
