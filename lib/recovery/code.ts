@@ -192,7 +192,7 @@ export function generateRecoveryCode(random: RandomSource = secureRandom): strin
  * ```ts
  * try {
  *   const password = parseRecoveryCode(input);
- *   try { await vault.recover(password); } finally { wipe(password); }
+ *   try { keyring = await vault.recover({ password }); } finally { password.fill(0); }
  * } catch (e) {
  *   if (isBackupError(e, 'RECOVERY_CODE_TYPO')) showCheckYourCode();
  * }
@@ -295,7 +295,7 @@ function normalizeText(input: string, kind: 'pin' | 'password'): string {
  * @example
  * ```ts
  * const password = normalizePassword(pinInput, { kind: 'pin', minLength: 6, denyList: ['123456'] });
- * try { await vault.enroll(password); } finally { wipe(password); }
+ * try { await vault.enroll({ password, keyring }); } finally { password.fill(0); }
  * ```
  */
 export function normalizePassword(input: string, policy: PasswordPolicy): Uint8Array {
