@@ -77,7 +77,7 @@ export function formatSelfCustodyKey(key: Uint8Array): string {
  * const { key, text } = generateSelfCustodyKey();
  * showOnce(text);
  * const sealed = sealKeyringWithRecoveryKey(keyring, key, accountId);
- * wipe(key);
+ * key.fill(0);
  * ```
  */
 export function generateSelfCustodyKey(random: RandomSource = secureRandom): SelfCustodyKey {
@@ -98,7 +98,7 @@ export function generateSelfCustodyKey(random: RandomSource = secureRandom): Sel
  * @example
  * ```ts
  * const key = parseSelfCustodyKey(input);
- * try { keyring = openKeyringWithRecoveryKey(sealed, key, accountId); } finally { wipe(key); }
+ * try { keyring = openKeyringWithRecoveryKey(sealed, key, accountId); } finally { key.fill(0); }
  * ```
  */
 export function parseSelfCustodyKey(input: string): Uint8Array {
