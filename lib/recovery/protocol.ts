@@ -444,7 +444,7 @@ export function encodeHeader(type: VaultMessage['type'], h: MessageHeader): Uint
  * ```ts
  * const body = encodeVaultMessage({
  *   type: 'status', fleetId: 'fleet-1', suite: OPAQUE_TS_SUITE_ID, accountId: 'user-42',
- *   attemptId: secureRandom(16),
+ *   attemptId: crypto.getRandomValues(new Uint8Array(16)),
  * });
  * ```
  */
