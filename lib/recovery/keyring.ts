@@ -213,7 +213,7 @@ export function rotateKeyring(
  * ```ts
  * const key = keyForId(keyring, header.keyId);
  * if (key === undefined) throw new BackupError('ARCHIVE_KEY_UNKNOWN', 'no key for this archive');
- * try { decrypt(key); } finally { wipe(key); }
+ * try { decrypt(key); } finally { key.fill(0); }
  * ```
  */
 export function keyForId(keyring: Keyring, keyId: Uint8Array): Uint8Array | undefined {
@@ -246,7 +246,7 @@ export function wipeKeyring(keyring: Keyring): void {
  * @example
  * ```ts
  * const bytes = encodeKeyring(keyring);
- * try { send(seal(bytes)); } finally { wipe(bytes); }
+ * try { send(seal(bytes)); } finally { bytes.fill(0); }
  * ```
  */
 export function encodeKeyring(keyring: Keyring): Uint8Array {
@@ -276,7 +276,7 @@ export function encodeKeyring(keyring: Keyring): Uint8Array {
  * @example
  * ```ts
  * const keyring = decodeKeyring(bytes);
- * wipe(bytes);
+ * bytes.fill(0);
  * ```
  */
 export function decodeKeyring(bytes: Uint8Array): Keyring {
@@ -348,7 +348,7 @@ export function idBytes(value: unknown, name: string): Uint8Array {
  * @example
  * ```ts
  * const kek = deriveEscrowKek(exportKey, 'fleet-eu-1', accountId);
- * try { escrow = sealKeyring(keyring, kek, context); } finally { wipe(kek, exportKey); }
+ * try { escrow = sealKeyring(keyring, kek, context); } finally { kek.fill(0); exportKey.fill(0); }
  * ```
  */
 export function deriveEscrowKek(exportKey: Uint8Array, fleetId: string, accountId: string): Uint8Array {
@@ -385,7 +385,7 @@ function checkContext(aadContext: Uint8Array): void {
  *
  * @example
  * ```ts
- * const sealed = sealKeyring(keyring, kek, utf8(`${fleetId}/${accountId}`));
+ * const sealed = sealKeyring(keyring, kek, new TextEncoder().encode(`${fleetId}/${accountId}`));
  * ```
  */
 export function sealKeyring(
@@ -415,7 +415,7 @@ export function sealKeyring(
  *
  * @example
  * ```ts
- * const keyring = openKeyring(sealed, kek, utf8(`${fleetId}/${accountId}`));
+ * const keyring = openKeyring(sealed, kek, new TextEncoder().encode(`${fleetId}/${accountId}`));
  * ```
  */
 export function openKeyring(sealed: Uint8Array, kek: Uint8Array, aadContext: Uint8Array): Keyring {
