@@ -58,7 +58,7 @@ export interface ArchiveOptions {
  *
  * @example
  * ```ts
- * const opts: EncryptOptions = { chunkSize: 1 << 20, metadata: utf8('{"chat":"family"}') };
+ * const opts: EncryptOptions = { chunkSize: 1 << 20, metadata: new TextEncoder().encode('{"chat":"family"}') };
  * ```
  */
 export interface EncryptOptions extends ArchiveOptions {
