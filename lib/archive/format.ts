@@ -12,7 +12,7 @@ import { readU32BE, toHex, writeU32BE } from '../util/bytes.js';
  *
  * @example
  * ```ts
- * const isOurs = equalBytes(bytes.subarray(0, 8), ARCHIVE_MAGIC);
+ * const isOurs = bytes.length >= 8 && ARCHIVE_MAGIC.every((b, i) => bytes[i] === b);
  * ```
  */
 export const ARCHIVE_MAGIC: Uint8Array = /* @__PURE__ */ new TextEncoder().encode('E2EE-ARC');
