@@ -78,7 +78,12 @@ const workerSetup = process.env.BACKUP_BENCH_ENGINE === 'workers' && !process.ar
 const engine =
   workerSetup === undefined
     ? defaultEngine()
-    : createWorkerEngine({ workers: Number(process.env.BACKUP_BENCH_WORKERS ?? 1), createWorker: workerSetup.make });
+    : createWorkerEngine({
+        workers: Number(process.env.BACKUP_BENCH_WORKERS ?? 1),
+        // BACKUP_BENCH_WORKER_CIPHER=libsodium runs libsodium's WebAssembly in the workers.
+        engine: process.env.BACKUP_BENCH_WORKER_CIPHER === 'libsodium' ? 'libsodium' : 'noble',
+        createWorker: workerSetup.make,
+      });
 
 function sourceStream(): ReadableStream<Uint8Array> {
   let off = 0;
@@ -86,7 +91,9 @@ function sourceStream(): ReadableStream<Uint8Array> {
     {
       pull(c) {
         if (off >= SIZE) return c.close();
-        c.enqueue(source.slice(off, off + MiB));
+        // Views, as the backup reads a Uint8Array source (lib/client/backup.ts), so both runs
+        // feed the encryptor the same way.
+        c.enqueue(source.subarray(off, off + MiB));
         off += MiB;
       },
     },

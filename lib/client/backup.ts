@@ -32,7 +32,11 @@ import {
 import { SourceChangedError, uploadParts, type PipelineSleep } from './pipeline.js';
 import { clearSession, loadSession, saveSession, type UploadSessionState } from './session.js';
 
-/** What can be backed up: bytes, a Blob/File, or a stream of bytes. */
+/**
+ * What can be backed up: bytes, a Blob/File, or a stream of bytes. Bytes are read in place, not
+ * copied, so they must not change until `backup()` settles: bytes changed meanwhile make a backup
+ * that mixes old and new content (as a source that changes under a stream read would).
+ */
 export type BackupSource = Uint8Array | Blob | ReadableStream<Uint8Array>;
 
 /** Progress of a backup. */
@@ -104,8 +108,9 @@ function sourceOpener(s: BackupSource): () => ReadableStream<Uint8Array> {
             c.close();
             return;
           }
-          // Copies, so the encryptor never holds a view of the caller's buffer across awaits.
-          c.enqueue(s.slice(off, Math.min(s.length, off + step)));
+          // Views, not copies: the encrypt stream seals whole chunks in place and never writes to
+          // its input, so the caller's bytes are read once, where they are (see BackupSource).
+          c.enqueue(s.subarray(off, Math.min(s.length, off + step)));
           off += step;
         },
       }, { highWaterMark: 0 });
