@@ -14,6 +14,12 @@ export interface TrustedFleet {
   readonly suite: string;
   /** The fleet's OPAQUE server public key (exact bytes the vault presents). */
   readonly publicKey: Uint8Array;
+  /**
+   * What this key may be used for: `enroll` (new records: enrollment, a code change) and
+   * `recover` (logins). Absent means both, as for pins. A bundle lists a superseded fleet as
+   * `['recover']` (docs/TRUST.md); the vault client refuses to enroll there.
+   */
+  readonly roles?: readonly ('enroll' | 'recover')[];
 }
 
 /**
@@ -47,6 +53,8 @@ export interface FleetTrust {
  * ```
  */
 export function pinnedFleets(fleets: readonly TrustedFleet[]): FleetTrust {
-  const copy = fleets.map((f) => Object.freeze({ ...f, publicKey: Uint8Array.from(f.publicKey) }));
+  const copy = fleets.map((f) =>
+    Object.freeze({ ...f, publicKey: Uint8Array.from(f.publicKey), ...(f.roles === undefined ? {} : { roles: Object.freeze([...f.roles]) }) }),
+  );
   return { trustedFleets: async () => copy };
 }

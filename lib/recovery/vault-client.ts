@@ -7,7 +7,9 @@
  * - The keyring is sealed on the device under `KEK = deriveEscrowKek(export_key, fleetId,
  *   accountId)` before it is sent; the vault never sees it in the clear.
  * - Registration and login are refused unless the vault's OPAQUE public key is a trusted key of
- *   the fleet (`FLEET_KEY_MISMATCH`; an unknown fleet: `FLEET_UNTRUSTED`).
+ *   the fleet (`FLEET_KEY_MISMATCH`; an unknown fleet: `FLEET_UNTRUSTED`), trusted for that use:
+ *   a new record (enroll, reset, code change) needs the `enroll` role, a login the `recover`
+ *   role (`TrustedFleet.roles`; pins allow both). A superseded fleet is recover-only.
  * - Each attempt carries a random attempt id, reused by network retries, so a retry never spends
  *   a second guess.
  * - `fetch`, the bearer token, randomness and sleeping are injected; nothing global is touched.
@@ -15,7 +17,7 @@
  * @module
  */
 import { BackupError, isBackupError, throwIfAborted, type BackupErrorCode } from '../errors.js';
-import type { FleetTrust } from './fleet-trust.js';
+import type { FleetTrust, TrustedFleet } from './fleet-trust.js';
 import { deriveEscrowKek, openKeyring, sealKeyring, wipeKeyring, type Keyring } from './keyring.js';
 import { opaqueTsSuite } from './opaque/opaque-ts-lazy.js';
 import type { OpaqueSuite } from './opaque/suite.js';
@@ -176,6 +178,14 @@ async function readCapped(res: Response, max: number): Promise<Uint8Array | unde
   return concatBytes(...parts);
 }
 
+/** A use a fleet key can be trusted for (`TrustedFleet.roles`). */
+type FleetUse = 'enroll' | 'recover';
+
+/** Whether a trusted fleet entry allows `role`; no roles (a pin) allows both. */
+function allows(f: TrustedFleet, role: FleetUse): boolean {
+  return f.roles === undefined || f.roles.includes(role);
+}
+
 function sameHeader(a: MessageHeader, b: MessageHeader): boolean {
   return a.fleetId === b.fleetId && a.suite === b.suite && a.accountId === b.accountId && equalBytes(a.attemptId, b.attemptId);
 }
@@ -225,22 +235,38 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
   const header = (attemptId: Uint8Array): MessageHeader => ({ fleetId, suite: suite.id, accountId, attemptId });
   const newAttempt = (): Uint8Array => Uint8Array.from(abytes(random(ATTEMPT_ID_BYTES), 'random(16)', ATTEMPT_ID_BYTES));
 
-  /** The fleet must publish our suite; a fleet with no entry may still be proven by its key later. */
-  async function fleetEntries() {
+  /**
+   * The fleet must publish our suite, and (when it has entries) one of them must allow `role`; a
+   * fleet with no entry may still be proven by its key later. Checked before the vault is asked
+   * anything, so a refused login spends no guess.
+   */
+  async function fleetEntries(role: FleetUse) {
     const mine = (await trust.trustedFleets()).filter((f) => f.fleetId === fleetId);
     if (mine.length > 0 && !mine.some((f) => f.suite === suite.id)) {
       throw new BackupError('FLEET_UNTRUSTED', 'the fleet does not publish this OPAQUE suite', { fleetId });
     }
+    if (mine.length > 0 && !mine.some((f) => f.suite === suite.id && allows(f, role))) throw notTrustedFor(role);
     return mine;
   }
 
-  /** Refuse any server key that is not a currently trusted key of this fleet (DESIGN.md). */
-  async function checkServerKey(key: Uint8Array): Promise<void> {
-    const mine = await fleetEntries();
-    if (mine.some((f) => f.suite === suite.id && equalBytes(f.publicKey, key))) return;
+  function notTrustedFor(role: FleetUse): BackupError {
+    return new BackupError('FLEET_UNTRUSTED', `the fleet is not trusted for ${role === 'enroll' ? 'enrollment' : 'recovery'}`, { fleetId });
+  }
+
+  /** Refuse any server key that is not a currently trusted key of this fleet for `role` (DESIGN.md). */
+  async function checkServerKey(key: Uint8Array, role: FleetUse): Promise<void> {
+    const mine = await fleetEntries(role);
+    const hits = mine.filter((f) => f.suite === suite.id && equalBytes(f.publicKey, key));
+    if (hits.length > 0) {
+      if (hits.some((f) => allows(f, role))) return;
+      throw notTrustedFor(role);
+    }
     if (trust.resolveUnknown) {
       const r = await trust.resolveUnknown(fleetId, Uint8Array.from(key));
-      if (r !== undefined && r.fleetId === fleetId && r.suite === suite.id && equalBytes(r.publicKey, key)) return;
+      if (r !== undefined && r.fleetId === fleetId && r.suite === suite.id && equalBytes(r.publicKey, key)) {
+        if (allows(r, role)) return;
+        throw notTrustedFor(role);
+      }
     }
     if (mine.length === 0) throw new BackupError('FLEET_UNTRUSTED', 'the fleet is not trusted', { fleetId });
     throw new BackupError('FLEET_KEY_MISMATCH', 'the vault presented a key that is not a trusted key of the fleet', { fleetId });
@@ -366,12 +392,12 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     grant: Uint8Array,
     signal: AbortSignal | undefined,
   ): Promise<{ guessLimit: number }> {
-    await fleetEntries();
+    await fleetEntries('enroll');
     const attemptId = newAttempt();
     const reg = await suite.startRegistration(password);
     const { msg: r1 } = await call({ ...header(attemptId), type: 'register-init', mode, request: reg.request }, 'register-response', signal);
     const serverKey = reg.serverPublicKey(r1.response);
-    await checkServerKey(serverKey);
+    await checkServerKey(serverKey, 'enroll');
     throwIfAborted(signal);
     const { record, exportKey } = await reg.finish(r1.response, opaqueBinding(fleetId, suite.id, accountId, serverKey));
     let escrow: Uint8Array;
@@ -394,13 +420,13 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     intent: Exclude<LoginIntent, 'abort'>,
     signal: AbortSignal | undefined,
   ): Promise<{ keyring: Keyring; grant: Uint8Array }> {
-    await fleetEntries();
+    await fleetEntries('recover');
     const attemptId = newAttempt();
     const ls = await suite.startLogin(password);
     const { msg: r1 } = await call({ ...header(attemptId), type: 'login-init', ke1: ls.ke1 }, 'login-response', signal);
     // The announced key must be trusted; the OPAQUE binding then makes the login succeed only
     // if it is also the key sealed in the envelope at enrollment.
-    await checkServerKey(r1.serverPublicKey);
+    await checkServerKey(r1.serverPublicKey, 'recover');
     throwIfAborted(signal);
     const res = await ls.finish(r1.ke2, opaqueBinding(fleetId, suite.id, accountId, r1.serverPublicKey));
     if (res === undefined) {
@@ -454,6 +480,8 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       if (typeof input !== 'object' || input === null) throw new TypeError('input must be an object');
       abytes(input.oldPassword, 'oldPassword');
       abytes(input.newPassword, 'newPassword');
+      // The new record needs the enroll role: refuse before the login, not after it.
+      await fleetEntries('enroll');
       const { keyring, grant } = await login(input.oldPassword, 'change', input.signal);
       try {
         if (grant.length === 0) throw new BackupError('PROTOCOL', 'the vault released no change grant', { fleetId });

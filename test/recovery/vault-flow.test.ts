@@ -174,6 +174,48 @@ describe('vault flows (in-process)', () => {
     expect((await code(client(impostor.handler, { trust: otherSuite }).recover({ password: pw('a') }))).code).toBe('FLEET_UNTRUSTED');
   });
 
+  it('fleet roles: no enrollment at a recover-only fleet, no login at an enroll-only one; the vault is not asked', async () => {
+    const { handler, store } = vault();
+    let calls = 0;
+    const counting: VaultFetch = (r) => {
+      calls++;
+      return handler(r);
+    };
+    const keyring = createKeyring();
+    const pin = (roles?: ('enroll' | 'recover')[]) =>
+      pinnedFleets([{ fleetId: FLEET, suite: suite.id, publicKey: setupA.publicKey, ...(roles === undefined ? {} : { roles }) }]);
+    // A superseded fleet (recover-only): enroll and reset are refused before any request.
+    for (const reset of [false, true]) {
+      const err = await client(counting, { trust: pin(['recover']) }).enroll({ password: pw('r'), keyring, reset }).catch((e: unknown) => e);
+      expect(isBackupError(err, 'FLEET_UNTRUSTED')).toBe(true);
+      expect((err as Error).message).toMatch(/enrollment/);
+    }
+    expect(calls).toBe(0);
+    expect(store.dump().size).toBe(0);
+    // Enrolled while it allowed both; demoted to recover-only: recovery still works, a code change
+    // (a new record) does not, and it spends no guess.
+    await client(counting, { trust: pin(['enroll', 'recover']) }).enroll({ password: pw('r'), keyring });
+    const demoted = client(counting, { trust: pin(['recover']) });
+    expect(sameKeyring(await demoted.recover({ password: pw('r') }), keyring)).toBe(true);
+    const beforeChange = calls;
+    expect((await code(demoted.changeCode({ oldPassword: pw('r'), newPassword: pw('s') }))).code).toBe('FLEET_UNTRUSTED');
+    expect(calls).toBe(beforeChange);
+    expect(await demoted.status()).toMatchObject({ state: 'enrolled', guessesRemaining: 5 });
+    // An enroll-only key: login is refused before KE1, so no guess is spent.
+    const before = calls;
+    expect((await code(client(counting, { trust: pin(['enroll']) }).recover({ password: pw('r') }))).code).toBe('FLEET_UNTRUSTED');
+    expect(calls).toBe(before);
+    // A key proven by resolveUnknown carries its roles too: a recover-only answer refuses enrollment
+    // after register-init, before any record is sent.
+    const provenRecoverOnly: FleetTrust = {
+      trustedFleets: async () => [],
+      resolveUnknown: async (fleetId, publicKey) => ({ fleetId, suite: suite.id, publicKey, roles: ['recover'] }),
+    };
+    const fresh = vault();
+    expect((await code(client(fresh.handler, { trust: provenRecoverOnly }).enroll({ password: pw('r'), keyring }))).code).toBe('FLEET_UNTRUSTED');
+    expect(fresh.store.dump().size).toBe(0);
+  });
+
   it('a vault answering with another key pair cannot complete a login for a record made elsewhere', async () => {
     const store = createMemoryVaultStore();
     const a = vault({ store });

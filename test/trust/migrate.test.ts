@@ -152,10 +152,14 @@ describe('fleet migration with no app update', () => {
 
   it('resumes when the crash fell between enrolling and recording it, using the cached keyring', async () => {
     const w = world();
-    w.publish(1, [entry('eu-1', setup1.publicKey, ['recover']), entry('eu-2', setup2.publicKey, ['enroll', 'recover'])]);
+    // Enrolled at eu-1 while it took enrollments; then eu-1 is demoted to recover-only.
+    w.publish(1, [entry('eu-1', setup1.publicKey, ['enroll', 'recover'])]);
     const keyring = createKeyring();
-    await w.trust.refresh(); // pick up bundle 1
-    await w.client('eu-1').enroll({ password, keyring }); // (the vault client does not check roles)
+    await w.client('eu-1').enroll({ password, keyring });
+    w.publish(2, [entry('eu-1', setup1.publicKey, ['recover']), entry('eu-2', setup2.publicKey, ['enroll', 'recover'])]);
+    await w.trust.refresh(); // pick up bundle 2
+    // The vault client enforces the roles: no new enrollment at the demoted fleet.
+    expect(isBackupError(await w.client('eu-1').enroll({ password, keyring, reset: true }).catch((e: unknown) => e), 'FLEET_UNTRUSTED')).toBe(true);
     // A device store whose 'enrolled' write fails once: the tab died right after enrolling.
     let failed = false;
     const crashy: KeyValueStore = {
@@ -185,8 +189,9 @@ describe('fleet migration with no app update', () => {
 
   it('refuses to delete the old escrow when the new fleet holds someone else\'s keyring', async () => {
     const w = world();
-    w.publish(1, [entry('eu-1', setup1.publicKey, ['recover']), entry('eu-2', setup2.publicKey, ['enroll', 'recover'])]);
+    w.publish(1, [entry('eu-1', setup1.publicKey, ['enroll', 'recover'])]);
     await w.client('eu-1').enroll({ password, keyring: createKeyring() });
+    w.publish(2, [entry('eu-1', setup1.publicKey, ['recover']), entry('eu-2', setup2.publicKey, ['enroll', 'recover'])]);
     await w.client('eu-2').enroll({ password, keyring: createKeyring() }); // a different keyring
     const err = await migrateFleet({ from: w.client('eu-1'), to: w.client('eu-2'), accountId: 'alice', password, store: w.device }).catch((e: unknown) => e);
     expect(isBackupError(err, 'ALREADY_ENROLLED')).toBe(true);
