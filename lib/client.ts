@@ -257,7 +257,8 @@ export interface BackupClient {
    * @example
    * ```ts
    * const restored = await client.restore({ recoveryCode }); // on a new device
-   * const newest = await restored.read(restored.plaintextSize - 4096, 4096); // the end first
+   * const n = Math.min(4096, restored.plaintextSize);
+ * const newest = await restored.read(restored.plaintextSize - n, n); // the newest messages first
    * await restored.stream.pipeTo(new WritableStream({ write: (chunk) => importChats(chunk) })); // then everything, verified
    * restored.close();
    * ```
