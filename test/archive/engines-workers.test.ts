@@ -286,6 +286,38 @@ describe('worker request handler', () => {
     );
   });
 
+  it('with libsodium: the raw heap path gives noble’s bytes, rejects a bad tag, and leaves neither the key nor plaintext in the WASM heap', async () => {
+    const handle = createWorkerHandler(loadLibsodium);
+    expect((await handle({ op: 'init', id: 1, engine: 'libsodium' })).response).toEqual({ id: 1, ok: true });
+    const key = randomBytes(32);
+    const aad = randomBytes(32);
+    const pts = [randomBytes(70_000), randomBytes(5), randomBytes(0)];
+    const tails = concatBytes(...pts.map((_, i) => chunkNonceTail(i, i === 2)));
+    const sealedReply = await handle({
+      op: 'batch', id: 2, key: Uint8Array.from(key), aad, ops: new Uint8Array(3), tails,
+      lengths: Uint32Array.from(pts.map((p) => p.length)), data: concatBytes(...pts),
+    });
+    const sealed = (sealedReply.response as unknown as { outputs: Uint8Array[] }).outputs;
+    pts.forEach((pt, i) => {
+      const iv = new Uint8Array(12);
+      iv.set(tails.subarray(8 * i, 8 * i + 8), 4);
+      expect(equalBytes(sealed[i]!, chacha20poly1305(key, iv, aad).encrypt(pt))).toBe(true);
+    });
+    const bad = sealed[1]!.slice();
+    bad[bad.length - 1]! ^= 1;
+    const openedReply = await handle({
+      op: 'batch', id: 3, key: Uint8Array.from(key), aad, ops: new Uint8Array([1, 1, 1]), tails,
+      lengths: Uint32Array.from([sealed[0]!.length, bad.length, sealed[2]!.length]), data: concatBytes(sealed[0]!, bad, sealed[2]!),
+    });
+    const o = openedReply.response as unknown as { ok: Uint8Array; outputs: (Uint8Array | null)[] };
+    expect([...o.ok]).toEqual([1, 0, 1]);
+    expect(equalBytes(o.outputs[0]!, pts[0]!)).toBe(true);
+    expect(o.outputs[2]!.length).toBe(0);
+    const heap = Buffer.from(((await loadLibsodium()) as unknown as { libsodium: { HEAPU8: Uint8Array } }).libsodium.HEAPU8);
+    expect(heap.indexOf(Buffer.from(key))).toBe(-1);
+    expect(heap.indexOf(Buffer.from(pts[0]!.subarray(1000, 1064)))).toBe(-1);
+  });
+
   it('seals and opens a batch like noble, each result in a buffer of its own; wipes the key and the plaintext it was sent; a bad tag is ok 0', async () => {
     const handle = createWorkerHandler(() => Promise.reject(new Error('offline')));
     const key = randomBytes(32);
@@ -320,7 +352,7 @@ describe('worker request handler', () => {
       op: 'batch', id: 8, key: Uint8Array.from(key), aad, ops: new Uint8Array([1, 1, 1]), tails,
       lengths: Uint32Array.from(sealed.map((s) => s.length)), data: concatBytes(...sealed),
     });
-    const o = opened.response as { ok: Uint8Array; outputs: (Uint8Array | null)[] };
+    const o = opened.response as unknown as { ok: Uint8Array; outputs: (Uint8Array | null)[] };
     expect([...o.ok]).toEqual([1, 0, 1]);
     expect(o.outputs[1]).toBeNull();
     expect(equalBytes(o.outputs[0]!, pts[0]!)).toBe(true);
