@@ -31,8 +31,20 @@ export interface LockManagerLike {
   ): Promise<T>;
 }
 
-/** An abortable sleep (injected for tests). */
+/**
+ * An abortable sleep (injected for tests): resolve after `ms` (on whatever clock the test keeps),
+ * reject when `signal` aborts.
+ *
+ * The lease fallback polls and renews in loops around this sleep. A sleep that resolves within
+ * a microtask (`async () => {}`), with a store whose calls are microtasks too (the memory store),
+ * would make those loops spin without ever letting timers, I/O or the locked work run. So after
+ * an injected sleep the lock always yields one macrotask (`setTimeout(0)`) before it goes on;
+ * the default {@link timerSleep} is a timer already and gets no extra turn.
+ */
 export type LockSleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+/** One turn of the event loop. */
+const macrotask = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
 /** Options of {@link withExclusiveLock}. */
 export interface ExclusiveLockOptions {
@@ -147,7 +159,15 @@ function isAbortError(e: unknown): boolean {
 
 async function leaseLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const now = o.now ?? Date.now;
-  const sleep = o.sleep ?? timerSleep;
+  const injected = o.sleep;
+  // See LockSleep: an injected sleep may resolve within a microtask; never loop without a turn.
+  const sleep: LockSleep =
+    injected === undefined
+      ? timerSleep
+      : async (ms, signal) => {
+          await injected(ms, signal);
+          await macrotask();
+        };
   const leaseMs = o.leaseMs ?? 30_000;
   if (!Number.isFinite(leaseMs) || leaseMs <= 0) throw new RangeError('leaseMs must be positive');
   const pollMs = o.pollMs ?? Math.max(10, Math.floor(leaseMs / 10));

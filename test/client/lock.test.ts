@@ -89,6 +89,34 @@ describe('lease fallback (no Web Locks)', () => {
     expect((await store.get<{ owner: string }>('lock/acct'))?.owner).toBe('thief');
   });
 
+  it('an injected sleep that resolves within a microtask starves neither the work nor a waiter', async () => {
+    const store = createMemoryStore();
+    // Counts sleeps since the event loop last took a turn; a lock that loops on microtasks alone
+    // trips it (and fails the test) instead of hanging the test run.
+    let calls = 0;
+    let seen = 0;
+    const sleep = async () => {
+      calls++;
+      if (calls - seen > 1000) throw new Error('the lock loops without yielding to the event loop');
+      setTimeout(() => {
+        seen = calls;
+      }, 0);
+    };
+    const order: string[] = [];
+    const work = (name: string) => async () => {
+      order.push(name);
+      await new Promise((r) => setTimeout(r, 20));
+      order.push(`${name} done`);
+      return name;
+    };
+    const both = await Promise.all([
+      withExclusiveLock('acct', { store, sleep, leaseMs: 30, pollMs: 1 }, work('a')),
+      withExclusiveLock('acct', { store, sleep, leaseMs: 30, pollMs: 1 }, work('b')),
+    ]);
+    expect(both).toEqual(['a', 'b']);
+    expect(order).toEqual(['a', 'a done', 'b', 'b done']);
+  });
+
   it('two "tabs" (two stores on one IndexedDB database) exclude each other', async () => {
     const tab1 = createIndexedDbStore({ dbName: 'lock-test' });
     const tab2 = createIndexedDbStore({ dbName: 'lock-test' });
