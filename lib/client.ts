@@ -76,7 +76,7 @@ export interface BackupClientOptions {
   readonly partSize?: number;
   /** Parts uploading at once (default 3). */
   readonly concurrency?: number;
-  /** Extra attempts per part after the transport's own retries (default 4). */
+  /** Extra attempts per part after the transport's own retries, and for starting the upload (default 4). */
   readonly partRetries?: number;
   /** Clock (ms since the epoch). */
   readonly now?: () => number;
