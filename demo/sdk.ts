@@ -10,6 +10,7 @@ import {
   createIndexedDbStore,
   createTrustStore,
   createVaultClient,
+  createWorkerEngine,
   witnessLogClient,
   type BackupClient,
   type KeyValueStore,
@@ -138,6 +139,13 @@ export async function findFleet(api: Api, trust: TrustStore, accountId: string, 
   return { fleetId: enrollable.fleetId, enrolled: false };
 }
 
+/**
+ * One pool of two Web Workers for the page: encryption and decryption run off the main thread,
+ * so the page stays responsive (Cancel, the progress bar) during a large backup or restore.
+ */
+let engine: ReturnType<typeof createWorkerEngine> | undefined;
+const workerEngine = () => (engine ??= createWorkerEngine({ workers: 2, engine: 'noble' }));
+
 export function makeClient(api: Api, trust: TrustStore, store: KeyValueStore, fleetId: string, accountId: string, token: string): BackupClient {
   const minPart = api.config.minPartSize;
   const blobs = createHttpBlobStore({
@@ -154,6 +162,7 @@ export function makeClient(api: Api, trust: TrustStore, store: KeyValueStore, fl
     keyPrefix: accountPrefix(accountId),
     deviceCache: true,
     locks: navigator.locks,
+    engine: workerEngine(),
     // 4 MiB parts: few enough round trips (presign + PUT each), small enough for a smooth progress bar.
     partSize: 16 * minPart,
   });

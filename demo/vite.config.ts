@@ -83,5 +83,7 @@ export default defineConfig({
   preview: { host: '127.0.0.1' },
   resolve: { alias: { 'e2ee-backup': fileURLToPath(new URL('../lib/index.ts', import.meta.url)) } },
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022' },
+  // ES-module workers keep the cipher worker's optional libsodium import a separate chunk.
+  worker: { format: 'es' },
   clearScreen: false,
 });

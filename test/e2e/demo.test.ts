@@ -94,7 +94,10 @@ describe.skipIf(!haveChromium && !inCi)('the demo, end to end in Chromium', () =
       // 3. Cancel a running backup once it has made progress.
       await byId('backup').click();
       await expect.poll(async () => Number(await byId('backup-status').getAttribute('data-bytes') ?? 0), { timeout: 30_000, interval: 20 }).toBeGreaterThan(0);
-      await byId('cancel-backup').click();
+      // force: under CPU load Playwright's stability wait (animation frames) can lag by seconds;
+      // the button is enabled, and the cancel itself must take effect at once.
+      expect(await byId('cancel-backup').isEnabled()).toBe(true);
+      await byId('cancel-backup').click({ force: true });
       await waitData('backup-status', 'state', 'cancelled');
       expect(await text('backup-status')).toMatch(/cancelled/i);
 
