@@ -67,6 +67,7 @@ export interface BackupRun {
   readonly chunkSize?: number;
   readonly partSize?: number;
   readonly concurrency?: number;
+  /** Extra attempts per part, and for starting the upload, on a transient failure (default 4). */
   readonly partRetries?: number;
   readonly engine?: CipherEngine;
   readonly signal?: AbortSignal;
@@ -226,7 +227,7 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
       const backupId = o.random(16);
       const salt = o.random(32);
       const uploadKey = o.keyPrefix + archiveName(backupId);
-      const ref = await o.blobs.createUpload(uploadKey, { signal: o.signal, ...(ctSize === undefined ? {} : { contentLength: ctSize }) });
+      const ref = await createUploadWithRetries(o, uploadKey, ctSize);
       session = {
         backupId: toHex(backupId),
         salt: toHex(salt),
@@ -318,6 +319,34 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
       throw e;
     } finally {
       bk.fill(0);
+    }
+  }
+}
+
+/** Codes on which starting the upload is tried again: transient, the store's answer unknown or "not now". */
+const CREATE_RETRYABLE = new Set(['OFFLINE', 'TIMEOUT', 'BLOB_STORE_FAILED']);
+
+/**
+ * Start the multipart upload, retrying transient failures (full jitter, like the part uploads).
+ *
+ * `createUpload` is not idempotent (each call makes a new upload id), so the transport does not
+ * retry it. Retrying here is still safe because the key is ours alone: a fresh random backup id
+ * that nothing else writes and no manifest names yet. If an attempt's answer was lost after the
+ * store acted on it, that attempt leaves an empty upload under this key that is never completed
+ * (no part is ever sent to it: we only use the id we received). It costs nothing but an entry
+ * until the store expires incomplete uploads (S3: an `AbortIncompleteMultipartUpload` lifecycle
+ * rule, docs/STORAGE.md); it can neither become the archive nor change the one we complete.
+ */
+async function createUploadWithRetries(o: BackupRun, key: string, contentLength: number | undefined): Promise<UploadRef> {
+  const retries = o.partRetries ?? 4;
+  for (let attempt = 0; ; attempt++) {
+    throwIfAborted(o.signal);
+    try {
+      return await o.blobs.createUpload(key, { signal: o.signal, ...(contentLength === undefined ? {} : { contentLength }) });
+    } catch (e) {
+      if (o.signal?.aborted || !isBackupError(e) || !CREATE_RETRYABLE.has(e.code) || attempt >= retries) throw e;
+      const cap = Math.min(8000, 200 * 2 ** attempt);
+      await o.sleep(Math.floor((o.random(1)[0]! / 256) * cap), o.signal);
     }
   }
 }

@@ -104,6 +104,26 @@ describe('faults on the blob store', () => {
     });
   }
 
+  const startFaults: readonly Fault[] = [{ kind: 'drop' }, { kind: 'drop-response' }, { kind: 'status', status: 503 }, { kind: 'hang' }];
+  for (const fault of startFaults) {
+    it(`starting the upload hit by ${fault.kind}${'status' in fault ? ' ' + fault.status : ''}: retried, completes, byte-identical`, async () => {
+      const isCreate = (c: { method: string; url: string }) => c.method === 'POST' && !c.url.includes('uploadId=');
+      let hit = 0;
+      const { client, server, faulty } = await enabledClient({
+        faults: { schedule: (c) => (isCreate(c) && hit++ === 0 ? fault : undefined) },
+      });
+      const data = testBytes(20_000, 3);
+      await client.backup(data);
+      const creates = faulty.log.filter(isCreate);
+      expect(creates.length).toBe(2);
+      expect(creates[0]!.fault).toEqual(fault);
+      expect(equalBytes(await readAll((await client.restore()).stream), data)).toBe(true);
+      // A lost answer leaves at most an empty upload that was never completed: one archive only.
+      const archives = (await server.backing.list('')).filter((e) => !e.key.includes('manifest') && !e.key.endsWith('latest'));
+      expect(archives.length).toBe(1);
+    });
+  }
+
   it('a seeded random mix of every fault on every call: completes or fails typed; a re-run finishes', async () => {
     for (const seed of [1, 2, 3]) {
       const { client, server, recoveryCode, accountId, storage } = await enabledClient({ faults: { seed, rate: 0.25 } });
