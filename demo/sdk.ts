@@ -18,7 +18,7 @@ import {
   type TrustStore,
   type VaultClient,
   type WitnessLogClient,
-} from 'e2ee-backup';
+} from '../lib/index.js';
 import { fromHex } from '../lib/util/bytes.js';
 import { accountPrefix, type DemoConfig } from './shared.js';
 

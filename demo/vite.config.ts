@@ -81,7 +81,6 @@ export default defineConfig({
   plugins: [demoFleetPlugin()],
   server: { host: '127.0.0.1', port: 5173, strictPort: false },
   preview: { host: '127.0.0.1' },
-  resolve: { alias: { 'e2ee-backup': fileURLToPath(new URL('../lib/index.ts', import.meta.url)) } },
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022' },
   // ES-module workers keep the cipher worker's optional libsodium import a separate chunk.
   worker: { format: 'es' },
