@@ -5,22 +5,24 @@
  * (its `Config` type is public); this module builds one whose bytes are identical to the library's
  * own: the same draft-08 VOPRF context strings, RFC 9380 hash-to-curve
  * (`P256_XMD:SHA-256_SSWU_RO_`), hash-to-scalar (`expand_message_xmd`, L = 48, mod n) and SEC1
- * compressed points. The 3DH multiplications inside opaque-ts still use voprf-ts (they are not
- * behind the `Config`).
+ * compressed points; and its hash, MAC and KDF on `@noble/hashes`. The 3DH multiplications inside
+ * opaque-ts still use voprf-ts (they are not behind the `Config`).
  *
  * Equivalence is tested by running this client against the library's server and the library's
  * client against ours (test/recovery/opaque.test.ts).
  *
  * @module
  */
-import { getOpaqueConfig, OpaqueID, type Config } from '@cloudflare/opaque-ts';
+import type { Config } from '@cloudflare/opaque-ts';
 // Only the hasher (and its Point): importing `p256` itself would add noble's ECDSA (signing,
 // DER, ECDH), which OPAQUE never uses (docs/SIZE.md).
 import { p256_hasher } from '@noble/curves/nist.js';
 import { getMinHashLength, mapHashToField } from '@noble/curves/abstract/modular.js';
+import { expand, extract } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
-import { concatBytes, utf8 } from '../../util/bytes.js';
+import { concatBytes, equalBytes, secureRandom, utf8 } from '../../util/bytes.js';
 
 type OPRFFn = Config['oprf'];
 type AKEFn = Config['ake'];
@@ -111,16 +113,45 @@ class NobleAke implements AKEFn {
   }
 }
 
-/** @internal An opaque-ts P-256 `Config` with the OPRF and AKE key work on @noble/curves. */
+/** SHA-256 output length (RFC 9807 `Nh`, `Nm`, `Nx`). */
+const NH = 32;
+
+/**
+ * SHA-256, HMAC-SHA-256 and HKDF-SHA-256 (RFC 2104, RFC 5869) on @noble/hashes, with the
+ * interfaces of opaque-ts's WebCrypto-based `Hash`, `Hmac` and `Hkdf` (same outputs). Building the
+ * whole `Config` here, instead of starting from `getOpaqueConfig`, keeps the library's unused
+ * default OPRF (voprf-ts's OPRF client and server) out of the bundle (docs/SIZE.md).
+ */
+const HASH: Config['hash'] = { name: 'SHA-256', Nh: NH, sum: async (msg) => sha256(msg) };
+const MAC: Config['mac'] = {
+  Nm: NH,
+  async with_key(key) {
+    const k = Uint8Array.from(key);
+    return {
+      sign: async (msg) => hmac(sha256, k, msg),
+      // Constant-time comparison, as the library's `ctEqual`.
+      verify: async (msg, output) => equalBytes(output, hmac(sha256, k, msg)),
+    };
+  },
+};
+const KDF: Config['kdf'] = {
+  Nx: NH,
+  extract: async (salt, ikm) => extract(sha256, ikm, salt),
+  // opaque-ts only expands 32-byte PRKs (extract outputs and the 32-byte OPRF seed).
+  expand: async (prk, info, lenBytes) => expand(sha256, prk, info, lenBytes),
+};
+const PRNG: Config['prng'] = { random: (n) => Array.from(secureRandom(n)) };
+
+/** @internal An opaque-ts P-256 `Config` (`OPAQUE_P256`) with the group work on @noble/curves. */
 export function nobleP256Config(): Config {
-  const lib = getOpaqueConfig(OpaqueID.OPAQUE_P256);
   return {
-    constants: lib.constants,
-    prng: lib.prng,
+    // opaque-ts's own constants for every suite: Nn (nonce) and Nseed (seed) are 32 bytes.
+    constants: { Nn: 32, Nseed: 32 },
+    prng: PRNG,
     oprf: new NobleOprf(),
-    hash: lib.hash,
-    mac: lib.mac,
-    kdf: lib.kdf,
+    hash: HASH,
+    mac: MAC,
+    kdf: KDF,
     ake: new NobleAke(),
   };
 }
