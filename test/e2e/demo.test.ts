@@ -2,7 +2,9 @@
 // config, so the vault, blob store and witness log are its middleware) driven by Debian's Chromium
 // through playwright-core. On failure a screenshot lands in test/e2e/artifacts/ (git-ignored).
 // Without /usr/bin/chromium the test is skipped locally and fails in CI.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
@@ -20,12 +22,16 @@ describe.skipIf(!haveChromium && !inCi)('the demo, end to end in Chromium', () =
   let browser: Browser | undefined;
   let page: Page;
   let url = '';
+  let cacheDir = '';
   const consoleErrors: string[] = [];
   const offHost: string[] = [];
 
   beforeAll(async () => {
     if (!haveChromium) throw new Error(`${CHROMIUM} is missing (CI installs Debian's chromium)`);
-    server = await createServer({ configFile: CONFIG, server: { host: '127.0.0.1', port: 0, strictPort: true, hmr: false }, logLevel: 'warn' });
+    // A fresh dependency cache, as on a fresh clone: the optimizer must find every dependency up
+    // front, or the page would reload in the middle of the story.
+    cacheDir = mkdtempSync(join(tmpdir(), 'e2ee-demo-vite-'));
+    server = await createServer({ configFile: CONFIG, cacheDir, server: { host: '127.0.0.1', port: 0, strictPort: true, hmr: false }, logLevel: 'warn' });
     await server.listen();
     url = server.resolvedUrls?.local[0] ?? '';
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
@@ -50,6 +56,7 @@ describe.skipIf(!haveChromium && !inCi)('the demo, end to end in Chromium', () =
   afterAll(async () => {
     await browser?.close();
     await server?.close();
+    if (cacheDir !== '') rmSync(cacheDir, { recursive: true, force: true });
   });
 
   const byId = (id: string) => page.locator(`#${id}`);
@@ -73,6 +80,10 @@ describe.skipIf(!haveChromium && !inCi)('the demo, end to end in Chromium', () =
 
   it('walks the whole story', async () => {
     try {
+      let navigations = 0;
+      page.on('framenavigated', (f) => {
+        if (f === page.mainFrame()) navigations++;
+      });
       await page.goto(url);
       await expect.poll(() => page.locator('body').getAttribute('data-ready'), { timeout: 30_000, interval: 100 }).toBe('true');
       expect(await text('mode-note')).toContain('dev server');
@@ -177,6 +188,7 @@ describe.skipIf(!haveChromium && !inCi)('the demo, end to end in Chromium', () =
       expect(seen[seen.length - 1]).toMatch(/^Locked out/);
       await waitFor('vault-state', /locked out/);
       expect(offHost).toEqual([]);
+      expect(navigations, 'the page reloaded during the story').toBe(1);
       expect(consoleErrors.filter((e) => !/Failed to load resource/.test(e))).toEqual([]);
     } catch (e) {
       mkdirSync(ARTIFACTS, { recursive: true });
