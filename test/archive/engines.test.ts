@@ -253,6 +253,49 @@ describe('engines: misuse', () => {
   });
 });
 
+describe('libsodium engine: heap paths', () => {
+  it('through the wrappers’ API (an instance without its Emscripten module) gives the same bytes as through the raw heap path', async () => {
+    const wrappersOnly = await createLibsodiumEngine({
+      sodium: {
+        crypto_aead_chacha20poly1305_ietf_encrypt: sodium.crypto_aead_chacha20poly1305_ietf_encrypt.bind(sodium),
+        crypto_aead_chacha20poly1305_ietf_decrypt: sodium.crypto_aead_chacha20poly1305_ietf_decrypt.bind(sodium),
+      } as never,
+    });
+    const raw = await createLibsodiumEngine({ sodium });
+    const key = nodeCrypto.randomBytes(32);
+    const prefix = nodeCrypto.randomBytes(16);
+    const a = wrappersOnly.create(key, prefix);
+    const b = raw.create(key, prefix);
+    const ref = nobleEngine().create(key, prefix);
+    for (const [i, n] of [0, 1, 4097, 70_000].entries()) {
+      const pt = nodeCrypto.randomBytes(n);
+      const tail = chunkNonceTail(i, n === 70_000);
+      const sa = a.seal(tail, pt, new Uint8Array([i])) as Uint8Array;
+      expect(equalBytes(sa, b.seal(tail, pt, new Uint8Array([i])) as Uint8Array)).toBe(true);
+      expect(equalBytes(sa, ref.seal(tail, pt, new Uint8Array([i])) as Uint8Array)).toBe(true);
+      expect(equalBytes(a.open(tail, sa, new Uint8Array([i])) as Uint8Array, pt)).toBe(true);
+      expect(equalBytes(b.open(tail, sa, new Uint8Array([i])) as Uint8Array, pt)).toBe(true);
+      sa[0]! ^= 1;
+      expect(a.open(tail, sa, new Uint8Array([i]))).toBeUndefined();
+      expect(b.open(tail, sa, new Uint8Array([i]))).toBeUndefined();
+    }
+  });
+
+  it('the raw heap path leaves neither the subkey nor plaintext in the WASM heap', async () => {
+    const engine = await createLibsodiumEngine({ sodium });
+    const key = nodeCrypto.randomBytes(32);
+    const prefix = nodeCrypto.randomBytes(16);
+    const cipher = engine.create(key, prefix);
+    const pt = nodeCrypto.randomBytes(50_000);
+    const sealed = cipher.seal(chunkNonceTail(0, true), pt, new Uint8Array(3)) as Uint8Array;
+    expect(equalBytes(cipher.open(chunkNonceTail(0, true), sealed, new Uint8Array(3)) as Uint8Array, pt)).toBe(true);
+    const heap = Buffer.from((sodium as unknown as { libsodium: { HEAPU8: Uint8Array } }).libsodium.HEAPU8);
+    expect(heap.indexOf(Buffer.from(hchacha20(key, prefix)))).toBe(-1);
+    expect(heap.indexOf(pt.subarray(20_000, 20_064))).toBe(-1);
+    cipher.dispose();
+  });
+});
+
 describe('defaultEngine', () => {
   it('is the node:crypto engine in Node, found without a static import', () => {
     expect(nodeCryptoFromRuntime()).toBeDefined();

@@ -7,12 +7,13 @@
  * Same bytes as every other engine: HChaCha20 once per archive (from @noble/ciphers; the standard
  * libsodium.js build does not export `crypto_core_hchacha20`), then libsodium's
  * `crypto_aead_chacha20poly1305_ietf_*` (RFC 8439 §2.8) per chunk with the 12-byte nonce
- * 0x00000000 ‖ nonceTail (draft-irtf-cfrg-xchacha-03 §2.3.1).
+ * 0x00000000 ‖ nonceTail (draft-irtf-cfrg-xchacha-03 §2.3.1), called directly on one reused,
+ * zeroed-after-use region of the WASM heap when the instance exposes its Emscripten module.
  *
  * @module
  */
 import { createSealGuard, NONCE_TAIL_LENGTH, type ChunkCipher, type CipherEngine } from '../engine.js';
-import { abytes, wipe } from '../../util/bytes.js';
+import { abytes, isBytes, wipe } from '../../util/bytes.js';
 import { hchacha20 } from './noble.js';
 
 const TAG = 16;
@@ -49,6 +50,115 @@ export interface LibsodiumAead {
     publicNonce: Uint8Array,
     key: Uint8Array,
   ): Uint8Array;
+}
+
+/**
+ * The raw Emscripten module under libsodium-wrappers (`sodium.libsodium`): the C functions on
+ * the WASM heap. 64-bit lengths are passed as (low, high) 32-bit halves (no WASM BigInt).
+ */
+interface SodiumModule {
+  readonly HEAPU8: Uint8Array;
+  _malloc(size: number): number;
+  _free(ptr: number): void;
+  /** crypto_aead_chacha20poly1305_ietf_encrypt(c, clen_p, m, mlen, ad, adlen, nsec, npub, k). */
+  _crypto_aead_chacha20poly1305_ietf_encrypt(...args: number[]): number;
+  /** crypto_aead_chacha20poly1305_ietf_decrypt(m, mlen_p, nsec, c, clen, ad, adlen, npub, k). */
+  _crypto_aead_chacha20poly1305_ietf_decrypt(...args: number[]): number;
+}
+
+function isSodiumModule(m: unknown): m is SodiumModule {
+  const x = m as Partial<Record<keyof SodiumModule, unknown>> | null;
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    isBytes(x.HEAPU8) &&
+    typeof x._malloc === 'function' &&
+    typeof x._free === 'function' &&
+    typeof x._crypto_aead_chacha20poly1305_ietf_encrypt === 'function' &&
+    typeof x._crypto_aead_chacha20poly1305_ietf_decrypt === 'function'
+  );
+}
+
+/**
+ * libsodium's C functions called directly on one reused heap region: the input is copied in
+ * once, sealed or opened in place (libsodium allows c == m), and the result copied out once into
+ * a buffer of its own; the region (key, nonce, AAD, data) is zeroed after every chunk, so no
+ * subkey or plaintext stays in the WASM heap. The wrappers' own functions would instead
+ * allocate and free five heap blocks per call and leave their contents behind.
+ */
+function rawOn(mod: SodiumModule): RawSodiumAead {
+  let base = 0;
+  let capacity = 0;
+  const reserve = (size: number): number => {
+    if (size > capacity) {
+      if (base !== 0) {
+        mod.HEAPU8.fill(0, base, base + capacity);
+        mod._free(base);
+      }
+      base = 0;
+      capacity = 0;
+      const p = mod._malloc(size);
+      if (p === 0) throw new Error('libsodium heap exhausted');
+      base = p;
+      capacity = size;
+    }
+    return base;
+  };
+  const run = (op: 0 | 1, key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array): Uint8Array | undefined => {
+    const outLength = op === 0 ? input.length + TAG : input.length - TAG;
+    const size = 32 + 12 + aad.length + Math.max(input.length, outLength);
+    const k = reserve(size);
+    const npub = k + 32;
+    const ad = npub + 12;
+    const d = ad + aad.length;
+    try {
+      const heap = mod.HEAPU8; // read after any malloc: growing memory replaces the view
+      heap.set(key, k);
+      heap.set(iv, npub);
+      heap.set(aad, ad);
+      heap.set(input, d);
+      const rc =
+        op === 0
+          ? mod._crypto_aead_chacha20poly1305_ietf_encrypt(d, 0, d, input.length, 0, ad, aad.length, 0, 0, npub, k)
+          : mod._crypto_aead_chacha20poly1305_ietf_decrypt(d, 0, 0, d, input.length, 0, ad, aad.length, 0, npub, k);
+      // decrypt verifies the tag (constant time) before it writes any plaintext.
+      if (rc !== 0) return undefined;
+      return mod.HEAPU8.slice(d, d + outLength);
+    } finally {
+      mod.HEAPU8.fill(0, k, k + size);
+    }
+  };
+  return {
+    seal: (key, iv, aad, input) => {
+      const out = run(0, key, iv, aad, input);
+      if (out === undefined) throw new Error('libsodium refused to seal');
+      return out;
+    },
+    open: (key, iv, aad, input) => run(1, key, iv, aad, input),
+  };
+}
+
+/** ChaCha20-Poly1305 (RFC 8439) on libsodium's heap: each result in a fresh buffer of its own. */
+export interface RawSodiumAead {
+  /** `ciphertext ‖ tag`. */
+  seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array): Uint8Array;
+  /** The plaintext, or `undefined` when the tag does not verify. */
+  open(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array): Uint8Array | undefined;
+}
+
+/**
+ * The direct, heap-zeroing path on a loaded libsodium-wrappers, or `undefined` when the instance
+ * does not expose its Emscripten module (a custom build): callers then use the wrappers' API.
+ *
+ * @example
+ * ```ts
+ * const raw = rawSodiumAead(await loadLibsodium());
+ * ```
+ * @internal
+ */
+export function rawSodiumAead(sodium: LibsodiumAead): RawSodiumAead | undefined {
+  const mod = (sodium as { libsodium?: unknown }).libsodium;
+  return isSodiumModule(mod) ? rawOn(mod) : undefined;
 }
 
 /** Options for {@link createLibsodiumEngine}. */
@@ -124,22 +234,25 @@ export async function createLibsodiumEngine(options: LibsodiumEngineOptions = {}
  * @internal
  */
 export function libsodiumEngineFrom(sodium: LibsodiumAead): CipherEngine {
+  const raw = rawSodiumAead(sodium);
   return {
     name: 'libsodium',
     parallelism: 1,
     create(key: Uint8Array, noncePrefix: Uint8Array): ChunkCipher {
-      return new SodiumChunkCipher(sodium, hchacha20(key, noncePrefix));
+      return new SodiumChunkCipher(sodium, raw, hchacha20(key, noncePrefix));
     },
   };
 }
 
 class SodiumChunkCipher implements ChunkCipher {
   readonly #sodium: LibsodiumAead;
+  readonly #raw: RawSodiumAead | undefined;
   #subkey: Uint8Array | undefined;
   readonly #guard = createSealGuard();
 
-  constructor(sodium: LibsodiumAead, subkey: Uint8Array) {
+  constructor(sodium: LibsodiumAead, raw: RawSodiumAead | undefined, subkey: Uint8Array) {
     this.#sodium = sodium;
+    this.#raw = raw;
     this.#subkey = subkey;
   }
 
@@ -154,6 +267,7 @@ class SodiumChunkCipher implements ChunkCipher {
     abytes(aad, 'aad');
     const iv = ietfNonce(nonceTail);
     this.#guard(nonceTail); // single use per nonce, before any work (engine.ts contract)
+    if (this.#raw !== undefined) return this.#raw.seal(key, iv, aad, plaintext);
     return this.#sodium.crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, aad, null, iv, key);
   }
 
@@ -163,6 +277,7 @@ class SodiumChunkCipher implements ChunkCipher {
     abytes(aad, 'aad');
     const iv = ietfNonce(nonceTail);
     if (sealed.length < TAG) return undefined;
+    if (this.#raw !== undefined) return this.#raw.open(key, iv, aad, sealed);
     try {
       // libsodium verifies the tag (constant time) before it decrypts anything.
       return this.#sodium.crypto_aead_chacha20poly1305_ietf_decrypt(null, sealed, aad, iv, key);

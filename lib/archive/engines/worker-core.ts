@@ -17,7 +17,7 @@
  */
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { isBytes, wipe } from '../../util/bytes.js';
-import type { LibsodiumAead } from './libsodium.js';
+import { rawSodiumAead, type LibsodiumAead } from './libsodium.js';
 
 /** Which implementation a worker runs. */
 export type WorkerCipherKind = 'noble' | 'libsodium';
@@ -108,95 +108,9 @@ function owned(b: Uint8Array): Uint8Array {
   return copy;
 }
 
-/**
- * The raw Emscripten module under libsodium-wrappers (`sodium.libsodium`): the C functions on
- * the WASM heap. 64-bit lengths are passed as (low, high) 32-bit halves (no WASM BigInt).
- */
-interface SodiumModule {
-  readonly HEAPU8: Uint8Array;
-  _malloc(size: number): number;
-  _free(ptr: number): void;
-  /** crypto_aead_chacha20poly1305_ietf_encrypt(c, clen_p, m, mlen, ad, adlen, nsec, npub, k). */
-  _crypto_aead_chacha20poly1305_ietf_encrypt(...args: number[]): number;
-  /** crypto_aead_chacha20poly1305_ietf_decrypt(m, mlen_p, nsec, c, clen, ad, adlen, npub, k). */
-  _crypto_aead_chacha20poly1305_ietf_decrypt(...args: number[]): number;
-}
-
-function isSodiumModule(m: unknown): m is SodiumModule {
-  const x = m as Partial<Record<keyof SodiumModule, unknown>> | null;
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    isBytes(x.HEAPU8) &&
-    typeof x._malloc === 'function' &&
-    typeof x._free === 'function' &&
-    typeof x._crypto_aead_chacha20poly1305_ietf_encrypt === 'function' &&
-    typeof x._crypto_aead_chacha20poly1305_ietf_decrypt === 'function'
-  );
-}
-
-/**
- * libsodium's C functions called directly on one reused heap region: the input is copied in
- * once, sealed or opened in place (libsodium allows c == m), and the result copied out once into
- * a buffer of its own; the region (key, nonce, AAD, data) is zeroed after every chunk, so no
- * subkey or plaintext stays in the WASM heap. The wrappers' own functions would instead
- * allocate and free five heap blocks per call and leave their contents behind.
- */
-function rawSodiumAead(mod: SodiumModule): RawAead {
-  let base = 0;
-  let capacity = 0;
-  const reserve = (size: number): number => {
-    if (size > capacity) {
-      if (base !== 0) {
-        mod.HEAPU8.fill(0, base, base + capacity);
-        mod._free(base);
-      }
-      base = 0;
-      capacity = 0;
-      const p = mod._malloc(size);
-      if (p === 0) throw new Error('libsodium heap exhausted');
-      base = p;
-      capacity = size;
-    }
-    return base;
-  };
-  const run = (op: 0 | 1, key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array): Uint8Array | undefined => {
-    const outLength = op === 0 ? input.length + TAG : input.length - TAG;
-    const size = 32 + 12 + aad.length + Math.max(input.length, outLength);
-    const k = reserve(size);
-    const npub = k + 32;
-    const ad = npub + 12;
-    const d = ad + aad.length;
-    try {
-      const heap = mod.HEAPU8; // read after any malloc: growing memory replaces the view
-      heap.set(key, k);
-      heap.set(iv, npub);
-      heap.set(aad, ad);
-      heap.set(input, d);
-      const rc =
-        op === 0
-          ? mod._crypto_aead_chacha20poly1305_ietf_encrypt(d, 0, d, input.length, 0, ad, aad.length, 0, 0, npub, k)
-          : mod._crypto_aead_chacha20poly1305_ietf_decrypt(d, 0, 0, d, input.length, 0, ad, aad.length, 0, npub, k);
-      // decrypt verifies the tag (constant time) before it writes any plaintext.
-      if (rc !== 0) return undefined;
-      return mod.HEAPU8.slice(d, d + outLength);
-    } finally {
-      mod.HEAPU8.fill(0, k, k + size);
-    }
-  };
-  return {
-    seal: (key, iv, aad, input) => {
-      const out = run(0, key, iv, aad, input);
-      if (out === undefined) throw new Error('libsodium refused to seal');
-      return out;
-    },
-    open: (key, iv, aad, input) => run(1, key, iv, aad, input),
-  };
-}
-
 function sodiumAead(sodium: LibsodiumAead): RawAead {
-  const mod = (sodium as { libsodium?: unknown }).libsodium;
-  if (isSodiumModule(mod)) return rawSodiumAead(mod);
+  const raw = rawSodiumAead(sodium);
+  if (raw !== undefined) return raw;
   return {
     // libsodium.js returns a fresh array copied out of the WASM heap.
     seal: (key, iv, aad, input) => owned(sodium.crypto_aead_chacha20poly1305_ietf_encrypt(input, aad, null, iv, key)),
