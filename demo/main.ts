@@ -283,7 +283,6 @@ function renderChats(list: HTMLOListElement, entries: { title: string; lastAt: n
   list.replaceChildren();
   for (const c of entries) {
     const li = document.createElement('li');
-    li.dataset.testid = 'chat-item';
     li.setAttribute('data-testid', 'chat-item');
     li.dataset.conversationId = c.id;
     li.dataset.lastAt = String(c.lastAt);
