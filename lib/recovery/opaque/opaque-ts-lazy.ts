@@ -1,6 +1,6 @@
 /**
- * The default OPAQUE suite as the browser entry exposes it: the same suite as
- * {@link ./opaque-ts.ts} (`opaque-ts/P256-SHA256-scrypt/v1`, byte for byte), with its
+ * The default OPAQUE suite as the browser entry exposes it: the same suite as `opaque-ts.ts`
+ * (`opaque-ts/P256-SHA256-scrypt/v1`, byte for byte), with its
  * implementation (`@cloudflare/opaque-ts`, `@cloudflare/voprf-ts` and its sjcl, the P-256 group
  * on `@noble/curves`, scrypt) fetched by a dynamic `import()` the first time an operation needs
  * it. A nightly backup with a cached keyring never runs OPAQUE, so an app's first download does
