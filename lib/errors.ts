@@ -22,7 +22,11 @@ export type BackupErrorCode =
   | 'TIMEOUT'
   /** An argument was well-typed but semantically invalid (a bad option combination, say). */
   | 'INVALID_ARGUMENT'
-  /** A cipher engine could not start or failed (worker script blocked, WebAssembly unavailable). */
+  /**
+   * Code that loads on demand could not start: a cipher engine (worker script blocked, WebAssembly
+   * unavailable) or the lazily imported OPAQUE implementation (its chunk failed to load; the next
+   * call retries).
+   */
   | 'ENGINE_UNAVAILABLE'
   // --- archive format (docs/FORMAT.md) ---
   /** Any authentication failure: bad tag, truncation, reorder, header tampering, wrong key. */
