@@ -77,7 +77,6 @@ function action(button: HTMLButtonElement | HTMLFormElement, out: HTMLElement, f
   const run = async () => {
     const btn = button instanceof HTMLFormElement ? button.querySelector('button') : button;
     if (btn) btn.disabled = true;
-    document.body.setAttribute('aria-busy', 'true');
     try {
       await fn();
     } catch (e) {
@@ -86,7 +85,6 @@ function action(button: HTMLButtonElement | HTMLFormElement, out: HTMLElement, f
       status(describe(e));
     } finally {
       if (btn) btn.disabled = false;
-      document.body.removeAttribute('aria-busy');
     }
   };
   if (button instanceof HTMLFormElement) {
@@ -554,9 +552,10 @@ async function main(): Promise<void> {
   setupChange();
   setupFleet();
   setupTamper();
-  action($<HTMLFormElement>('account-form'), $('status'), async () => {
+  action($<HTMLFormElement>('account-form'), $('account-status'), async () => {
     const id = $<HTMLInputElement>('account').value.trim();
     await signIn(id);
+    say($('account-status'), `Signed in as ${accountId}.`);
     // A different user on the same page: forget the previous user's screens.
     for (const el of ['recovery-code', 'new-code', 'restore-status', 'restore-error', 'random-access-note', 'backup-status', 'migrate-status', 'tamper-status', 'change-status', 'enable-status']) {
       $(el).textContent = '';
@@ -570,6 +569,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
+  $('status').setAttribute('role', 'alert');
   status(`The demo failed to start: ${describe(e)}`);
   document.body.dataset.ready = 'error';
 });
