@@ -12,6 +12,7 @@
  * @module
  */
 import { BackupError, type BackupErrorCode } from '../errors.js';
+import { concatChunks } from '../util/bytes.js';
 
 /**
  * A `fetch`-compatible function: `globalThis.fetch`, or a fetch-style handler
@@ -369,13 +370,7 @@ async function readCapped(res: Response, cap: number, signal: AbortSignal, peer:
     signal.removeEventListener('abort', onAbort);
   }
   if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+  return concatChunks(chunks);
 }
 
 async function discard(res: Response): Promise<Uint8Array> {

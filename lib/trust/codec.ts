@@ -6,7 +6,7 @@
  * @internal
  */
 import { BackupError } from '../errors.js';
-import { fromUtf8, readU16BE, readU32BE, readU64BE, utf8, writeU32BE, writeU64BE } from '../util/bytes.js';
+import { concatChunks, fromUtf8, readU16BE, readU32BE, readU64BE, utf8, writeU32BE, writeU64BE } from '../util/bytes.js';
 
 /** @internal A `TRUST_MALFORMED` error. */
 export function malformed(what: string, limit?: number): BackupError {
@@ -91,15 +91,7 @@ export class Writer {
     return this.u8(b.length).bytes(b);
   }
   finish(): Uint8Array {
-    let n = 0;
-    for (const p of this.#parts) n += p.length;
-    const out = new Uint8Array(n);
-    let o = 0;
-    for (const p of this.#parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
+    return concatChunks(this.#parts);
   }
 }
 

@@ -42,6 +42,14 @@ export function wipe(...arrays: (Uint8Array | undefined | null)[]): void {
 
 /** Concatenate byte arrays into a new one. */
 export function concatBytes(...arrays: Uint8Array[]): Uint8Array {
+  return concatChunks(arrays);
+}
+
+/**
+ * Concatenate a list of byte arrays into a new one: {@link concatBytes} for a list of any length
+ * (a body read chunk by chunk may have more chunks than a call may take arguments).
+ */
+export function concatChunks(arrays: readonly Uint8Array[]): Uint8Array {
   let len = 0;
   for (const a of arrays) len += a.length;
   const out = new Uint8Array(len);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  abytes, equalBytes, fromBase64, fromHex, isBytes, readU64BE, toBase64, toBase64Url, toHex, writeU64BE,
+  abytes, concatBytes, concatChunks, equalBytes, fromBase64, fromHex, isBytes, readU64BE, toBase64, toBase64Url, toHex, writeU64BE,
 } from '../../lib/util/bytes.js';
 import { BackupError, isBackupError } from '../../lib/errors.js';
 
@@ -43,6 +43,29 @@ describe('bytes', () => {
     expect(() => fromHex('abc')).toThrow(TypeError);
     expect(() => fromHex('zz')).toThrow(TypeError);
     expect(() => fromBase64('!!!')).toThrow(TypeError);
+  });
+});
+
+describe('concatChunks', () => {
+  it('agrees with concatBytes and Buffer.concat, views with an offset included', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 20 }), fc.nat(3), (parts, off) => {
+        const views = parts.map((p) => {
+          const big = new Uint8Array(p.length + off + 2).fill(0xee);
+          big.set(p, off);
+          return big.subarray(off, off + p.length);
+        });
+        const want = Buffer.concat(parts);
+        expect(Buffer.from(concatChunks(views)).equals(want)).toBe(true);
+        expect(Buffer.from(concatBytes(...views)).equals(want)).toBe(true);
+      }),
+    );
+  });
+  it('takes more chunks than a call could take arguments', () => {
+    const chunks = Array.from({ length: 300_000 }, (_, i) => Uint8Array.of(i & 0xff));
+    const out = concatChunks(chunks);
+    expect(out.length).toBe(300_000);
+    expect(out[299_999]).toBe(299_999 & 0xff);
   });
 });
 
