@@ -82,8 +82,9 @@ function isSodiumModule(m: unknown): m is SodiumModule {
 /**
  * libsodium's C functions called directly on one reused heap region: the input is copied in
  * once, sealed or opened in place (libsodium allows c == m), and the result copied out once into
- * a buffer of its own; the region (key, nonce, AAD, data) is zeroed after every chunk, so no
- * subkey or plaintext stays in the WASM heap. The wrappers' own functions would instead
+ * a buffer of its own; after every chunk the key, nonce and AAD are zeroed, and so is the data
+ * unless it is ciphertext that overwrote the plaintext in place, so no subkey or plaintext stays
+ * in the WASM heap. The wrappers' own functions would instead
  * allocate and free five heap blocks per call and leave their contents behind.
  */
 function rawOn(mod: SodiumModule): RawSodiumAead {
@@ -111,6 +112,9 @@ function rawOn(mod: SodiumModule): RawSodiumAead {
     const npub = k + 32;
     const ad = npub + 12;
     const d = ad + aad.length;
+    // What to zero afterwards: everything, unless a seal succeeded, which overwrote the
+    // plaintext in place with ciphertext (public): then the key, nonce and AAD only.
+    let zeroEnd = k + size;
     try {
       const heap = mod.HEAPU8; // read after any malloc: growing memory replaces the view
       heap.set(key, k);
@@ -123,9 +127,10 @@ function rawOn(mod: SodiumModule): RawSodiumAead {
           : mod._crypto_aead_chacha20poly1305_ietf_decrypt(d, 0, 0, d, input.length, 0, ad, aad.length, 0, npub, k);
       // decrypt verifies the tag (constant time) before it writes any plaintext.
       if (rc !== 0) return undefined;
+      if (op === 0) zeroEnd = d;
       return mod.HEAPU8.slice(d, d + outLength);
     } finally {
-      mod.HEAPU8.fill(0, k, k + size);
+      mod.HEAPU8.fill(0, k, zeroEnd);
     }
   };
   return {
