@@ -37,7 +37,8 @@ import {
   type VaultRequest,
   type VaultResponse,
 } from './protocol.js';
-import { abytes, concatBytes, equalBytes, secureRandom, utf8, wipe, type RandomSource } from '../util/bytes.js';
+import { abytes, equalBytes, secureRandom, utf8, wipe, type RandomSource } from '../util/bytes.js';
+import { readStreamCapped } from '../util/body.js';
 
 /** A fetch-compatible function: `globalThis.fetch` or a fetch-style handler. */
 export type VaultFetch = (request: Request) => Promise<Response>;
@@ -159,24 +160,6 @@ const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
-
-async function readCapped(res: Response, max: number): Promise<Uint8Array | undefined> {
-  if (res.body === null) return new Uint8Array(0);
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel().catch(() => undefined);
-      return undefined;
-    }
-    parts.push(value);
-  }
-  return concatBytes(...parts);
-}
 
 /** A use a fleet key can be trusted for (`TrustedFleet.roles`). */
 type FleetUse = 'enroll' | 'recover';
@@ -331,7 +314,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
             signal: ac.signal,
           }),
         );
-        bytes = await readCapped(res, MAX_MESSAGE_BYTES);
+        bytes = await readStreamCapped(res.body, MAX_MESSAGE_BYTES);
       } catch (e) {
         throwIfAborted(signal);
         last = new BackupError('VAULT_UNAVAILABLE', 'the vault could not be reached', { fleetId, cause: e });

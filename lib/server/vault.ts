@@ -46,6 +46,7 @@ import {
   type VaultResponse,
 } from '../recovery/protocol.js';
 import { abytes, concatBytes, equalBytes, secureRandom, utf8, wipe, type RandomSource } from '../util/bytes.js';
+import { readStreamCapped } from '../util/body.js';
 import type { VaultStore, Versioned } from './vault-store.js';
 
 /** A fetch-style HTTP handler. */
@@ -260,24 +261,14 @@ function toResponse(a: Answer): Response {
   return new Response(encodeVaultMessage(a.body) as Uint8Array<ArrayBuffer>, { status: a.status, headers });
 }
 
+/**
+ * The request body, at most `max` bytes; `undefined` (a `PROTOCOL` answer) when over. A
+ * `content-length` that is not all digits, or larger than `max`, is refused before reading.
+ */
 async function readCapped(req: Request, max: number): Promise<Uint8Array | undefined> {
   const len = req.headers.get('content-length');
   if (len !== null && (!/^\d+$/.test(len) || Number(len) > max)) return undefined;
-  if (req.body === null) return new Uint8Array(0);
-  const reader = req.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel().catch(() => undefined);
-      return undefined;
-    }
-    parts.push(value);
-  }
-  return concatBytes(...parts);
+  return readStreamCapped(req.body, max);
 }
 
 // ---------------------------------------------------------------------------------------------

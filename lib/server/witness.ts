@@ -26,7 +26,7 @@ import {
 import { signCheckpoint } from '../trust/checkpoint.js';
 import { ed25519PublicKey, verifyEd25519 } from '../trust/ed25519.js';
 import { MerkleTree } from '../trust/merkle-tree.js';
-import { readBodyCapped } from '../trust/codec.js';
+import { readBodyCapped } from '../util/body.js';
 import { BackupError } from '../errors.js';
 import { abytes, fromBase64, toBase64 } from '../util/bytes.js';
 

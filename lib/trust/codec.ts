@@ -101,37 +101,3 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
   return a.length - b.length;
 }
-
-/**
- * @internal Read an HTTP body (request or response) of at most `cap` bytes, refusing early on a
- * larger `content-length` and stopping the stream as soon as the cap is passed, so a hostile
- * peer cannot make us buffer more than `cap + one chunk`. Returns `undefined` when over the cap.
- */
-export async function readBodyCapped(msg: Request | Response, cap: number): Promise<Uint8Array | undefined> {
-  const declared = Number(msg.headers.get('content-length') ?? '0');
-  if (Number.isFinite(declared) && declared > cap) {
-    await msg.body?.cancel().catch(() => undefined);
-    return undefined;
-  }
-  if (msg.body === null) return new Uint8Array(0);
-  const reader = msg.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > cap) {
-      await reader.cancel().catch(() => undefined);
-      return undefined;
-    }
-    parts.push(value);
-  }
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}

@@ -11,7 +11,7 @@ import { BackupError } from '../errors.js';
 import { fromBase64 } from '../util/bytes.js';
 import { MAX_SIGNED_BUNDLE_BYTES } from './bundle.js';
 import { MAX_PROOF_HASHES } from './merkle.js';
-import { readBodyCapped } from './codec.js';
+import { readBodyCapped } from '../util/body.js';
 
 /** Options of {@link witnessLogClient}. */
 export interface WitnessLogClientOptions {
