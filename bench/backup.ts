@@ -12,18 +12,20 @@ import { timerSleep } from '../lib/client/lock.js';
 import { createEncryptStream } from '../lib/archive/stream.js';
 import { ciphertextSize, TAG_LENGTH, HEADER_OVERHEAD } from '../lib/archive/format.js';
 import { defaultEngine } from '../lib/archive/engines/default.js';
-import { createWorkerEngine } from '../lib/archive/engines/workers.js';
-import { nodeWorkerFactory } from '../test/archive/engines-support.js';
+import { createWorkerEngine, type WorkerEngine } from '../lib/archive/engines/workers.js';
+import type { CipherEngine } from '../lib/archive/engine.js';
+import { adaptNodeWorker, nodeWorkerFactory } from '../test/archive/engines-support.js';
 import { createKeyring, keyForId } from '../lib/recovery/keyring.js';
 import { createBlobPresigner, createBlobStoreHandler } from '../lib/server/blob-store.js';
 import { createMemoryBlobStore } from '../lib/storage/blob/memory.js';
 import { serveHandler } from '../lib/server/index.js';
 import { createHttpBlobStore } from '../lib/storage/blob/http.js';
 import { createMemoryStore } from '../lib/storage/kv.js';
-import { fromHex, secureRandom, toHex } from '../lib/util/bytes.js';
+import { equalBytes, fromHex, secureRandom, toHex } from '../lib/util/bytes.js';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 
 const MiB = 1 << 20;
 const SIZE = Number(process.env.BACKUP_BENCH_MIB ?? 256) * MiB;
@@ -72,18 +74,42 @@ const store = createHttpBlobStore({
   timeoutMs: 120_000,
 });
 const keyring = createKeyring();
-// BACKUP_BENCH_ENGINE=workers moves encryption to a worker_threads pool (the browser worker
-// script bundled for Node), taking it off the thread that also drives the HTTP uploads.
-const workerSetup = process.env.BACKUP_BENCH_ENGINE === 'workers' && !process.argv.includes('--serve') ? await nodeWorkerFactory() : undefined;
-const engine =
-  workerSetup === undefined
-    ? defaultEngine()
-    : createWorkerEngine({
-        workers: Number(process.env.BACKUP_BENCH_WORKERS ?? 1),
-        // BACKUP_BENCH_WORKER_CIPHER=libsodium runs libsodium's WebAssembly in the workers.
-        engine: process.env.BACKUP_BENCH_WORKER_CIPHER === 'libsodium' ? 'libsodium' : 'noble',
-        createWorker: workerSetup.make,
-      });
+// BACKUP_BENCH_ENGINE moves encryption to a worker_threads pool (BACKUP_BENCH_WORKERS workers,
+// default 1), off the thread that also drives the HTTP uploads:
+//   workers       the browser worker script bundled for Node (noble, or libsodium with
+//                 BACKUP_BENCH_WORKER_CIPHER=libsodium);
+//   node-workers  bench/node-cipher-worker.mjs: the pool's protocol answered with node:crypto.
+// Default: the node:crypto engine on the main thread.
+const engineKind = process.env.BACKUP_BENCH_ENGINE ?? 'node';
+const workerCount = Number(process.env.BACKUP_BENCH_WORKERS ?? 1);
+const workerSetup = engineKind === 'workers' ? await nodeWorkerFactory() : undefined;
+const engine: CipherEngine =
+  engineKind === 'node-workers'
+    ? createWorkerEngine({
+        workers: workerCount,
+        createWorker: () => adaptNodeWorker(new Worker(new URL('./node-cipher-worker.mjs', import.meta.url))),
+      })
+    : workerSetup !== undefined
+      ? createWorkerEngine({
+          workers: workerCount,
+          engine: process.env.BACKUP_BENCH_WORKER_CIPHER === 'libsodium' ? 'libsodium' : 'noble',
+          createWorker: workerSetup.make,
+        })
+      : defaultEngine();
+
+// Another engine must produce the default engine's bytes exactly (same key, same salt).
+if (engineKind !== 'node') {
+  const sample = source.subarray(0, 3 * MiB + 12345);
+  const encryptWith = async (e: CipherEngine): Promise<Uint8Array> =>
+    new Uint8Array(
+      await new Response(
+        new Blob([sample]).stream().pipeThrough(
+          createEncryptStream(keyring.current.key, keyring.current.keyId, { chunkSize: CHUNK, engine: e, random: (n) => new Uint8Array(n).fill(7) }),
+        ),
+      ).arrayBuffer(),
+    );
+  if (!equalBytes(await encryptWith(engine), await encryptWith(defaultEngine()))) throw new Error(`engine ${engineKind} does not match the default engine`);
+}
 
 function sourceStream(): ReadableStream<Uint8Array> {
   let off = 0;
@@ -201,10 +227,17 @@ const withCpu = async (name: string, f: () => Promise<number>): Promise<number> 
   return ms;
 };
 // Interleave the three so machine noise hits them alike; keep the best of each.
+// Each round's own ratio too: on a loaded machine one lucky or unlucky run can move a best-of
+// figure, and the spread of the per-round ratios shows how much.
+const perRound: number[] = [];
 for (let r = 0; r < ROUNDS; r++) {
-  enc = Math.min(enc, await withCpu('encrypt-only', encryptOnly));
-  up = Math.min(up, await withCpu('upload-only', uploadOnly));
-  bk = Math.min(bk, await withCpu('backup', backup));
+  const e = await withCpu('encrypt-only', encryptOnly);
+  const u = await withCpu('upload-only', uploadOnly);
+  const b = await withCpu('backup', backup);
+  perRound.push(b / Math.max(e, u));
+  enc = Math.min(enc, e);
+  up = Math.min(up, u);
+  bk = Math.min(bk, b);
 }
 console.log(`encrypt-only: ${fmt(enc)}`);
 console.log(`upload-only:  ${fmt(up)}`);
@@ -214,10 +247,11 @@ for (const [k, v] of Object.entries(cpu)) {
   console.log(`client CPU ${k}: ${v.toFixed(0)} ms${sv === undefined ? '' : `, server CPU ${sv.toFixed(0)} ms`}`);
 }
 console.log(`sum of the two: ${(enc + up).toFixed(0)} ms`);
+const sorted = [...perRound].sort((a, b) => a - b);
+const median = sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+console.log(`per-round ratios: ${perRound.map((x) => x.toFixed(2)).join(' ')} (median ${median.toFixed(2)})`);
 console.log(`pipelining ratio: ${(bk / Math.max(enc, up)).toFixed(2)}`);
 child.stdin!.end();
-if (workerSetup !== undefined) {
-  (engine as ReturnType<typeof createWorkerEngine>).terminate();
-  workerSetup.cleanup();
-}
+if (engineKind !== 'node') (engine as WorkerEngine).terminate();
+workerSetup?.cleanup();
 }

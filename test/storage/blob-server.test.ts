@@ -5,6 +5,8 @@ import { createBlobPresigner, createBlobStoreHandler } from '../../lib/server/bl
 import { createHttpBlobStore } from '../../lib/storage/blob/http.js';
 import { createS3BlobStore } from '../../lib/storage/blob/s3.js';
 import { isBackupError } from '../../lib/errors.js';
+import { createMemoryBlobStore } from '../../lib/storage/blob/memory.js';
+import { equalBytes } from '../../lib/util/bytes.js';
 
 const signingKey = new Uint8Array(32).fill(9);
 const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -139,6 +141,25 @@ describe('reference blob server: caps', () => {
     expect((await handler(new Request('http://s.test/o/c', { method: 'PUT', body: new Uint8Array(100) }))).status).toBe(413);
     // Replacing an object frees its old bytes.
     expect((await handler(new Request('http://s.test/o/a', { method: 'PUT', body: new Uint8Array(100) }))).status).toBe(200);
+  });
+
+  it('stores a body only when it is exactly as long as its Content-Length (or has none)', async () => {
+    const backing = createMemoryBlobStore({ limits: { minPartSize: 1, maxObjectSize: 100 } });
+    const handler = createBlobStoreHandler({ store: backing });
+    const put = (key: string, body: BodyInit, headers: Record<string, string> = {}) =>
+      handler(new Request(`http://s.test/o/${key}`, { method: 'PUT', headers, body, duplex: 'half' } as RequestInit));
+    expect((await put('short', new Uint8Array(10), { 'content-length': '50' })).status).toBe(400);
+    expect((await put('long', new Uint8Array(60), { 'content-length': '50' })).status).toBe(400);
+    expect(await backing.head('short')).toBeUndefined();
+    expect(await backing.head('long')).toBeUndefined();
+    const bytes = Uint8Array.from({ length: 50 }, (_, i) => i);
+    expect((await put('exact', bytes, { 'content-length': '50' })).status).toBe(200);
+    expect(equalBytes(await backing.get('exact'), bytes)).toBe(true);
+    // No Content-Length (a streamed body): gathered, capped at maxObjectSize.
+    const streamOf = (n: number) => new Blob([new Uint8Array(n).fill(1)]).stream();
+    expect((await put('streamed', streamOf(100))).status).toBe(200);
+    expect((await backing.head('streamed'))?.size).toBe(100);
+    expect((await put('streamed-big', streamOf(101))).status).toBe(413);
   });
 
   it('answers malformed requests with 4xx, never 5xx (property)', async () => {
