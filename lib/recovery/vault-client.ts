@@ -39,6 +39,7 @@ import {
 } from './protocol.js';
 import { abytes, equalBytes, secureRandom, utf8, wipe, type RandomSource } from '../util/bytes.js';
 import { readStreamCapped } from '../util/body.js';
+import { defaultSleep } from '../transport/http.js';
 
 /** A fetch-compatible function: `globalThis.fetch` or a fetch-style handler. */
 export type VaultFetch = (request: Request) => Promise<Response>;
@@ -146,20 +147,6 @@ const MESSAGES: Partial<Record<BackupErrorCode, string>> = {
   PROTOCOL: 'the vault refused the request as malformed or out of order',
   VAULT_UNAVAILABLE: 'the vault is unavailable; try again later',
 };
-
-const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 /** A use a fleet key can be trusted for (`TrustedFleet.roles`). */
 type FleetUse = 'enroll' | 'recover';
@@ -285,7 +272,8 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
         try {
           await sleep(wait, signal);
         } catch (e) {
-          throw new BackupError('ABORTED', 'operation was aborted', { cause: e });
+          // The default sleep already rejects with ABORTED (its cause the signal's reason).
+          throw isBackupError(e, 'ABORTED') ? e : new BackupError('ABORTED', 'operation was aborted', { cause: e });
         }
       }
       let token: string;

@@ -284,4 +284,32 @@ describe('vault flows (in-process)', () => {
       /fleetId/,
     );
   });
+
+  it('an abort while the default sleep waits between retries says ABORTED, its cause the reason', async () => {
+    const ac = new AbortController();
+    const reason = new Error('user left');
+    let calls = 0;
+    const c = createVaultClient({
+      fleetId: FLEET,
+      accountId: 'alice',
+      endpoint: 'http://vault.test/v1/vault',
+      fetch: async () => {
+        calls++;
+        // The first attempt fails; abort once the client is waiting to retry (the 200 ms backoff).
+        queueMicrotask(() => setTimeout(() => ac.abort(reason), 0));
+        throw new TypeError('network down');
+      },
+      getToken: async () => 'tok-alice',
+      trust: pinnedFleets([]),
+      suite,
+      retries: 3,
+    });
+    const err: unknown = await c.status({ signal: ac.signal }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isBackupError(err, 'ABORTED')).toBe(true);
+    expect((err as Error).cause).toBe(reason);
+    expect(calls).toBe(1);
+  });
 });
