@@ -72,11 +72,17 @@ const status = (text: string) => {
   $('status').textContent = text;
 };
 
-/** Run an action with its button disabled and errors shown in `out`. */
+/**
+ * Run an action with errors shown in `out`. While it runs its button is aria-disabled and ignores
+ * presses (not `disabled`, which would throw keyboard focus back to the top of the page).
+ */
 function action(button: HTMLButtonElement | HTMLFormElement, out: HTMLElement, fn: () => Promise<void>): void {
+  let running = false;
   const run = async () => {
+    if (running) return;
+    running = true;
     const btn = button instanceof HTMLFormElement ? button.querySelector('button') : button;
-    if (btn) btn.disabled = true;
+    btn?.setAttribute('aria-disabled', 'true');
     try {
       await fn();
     } catch (e) {
@@ -84,7 +90,8 @@ function action(button: HTMLButtonElement | HTMLFormElement, out: HTMLElement, f
       out.classList.add('bad');
       status(describe(e));
     } finally {
-      if (btn) btn.disabled = false;
+      btn?.removeAttribute('aria-disabled');
+      running = false;
     }
   };
   if (button instanceof HTMLFormElement) {
