@@ -119,7 +119,44 @@ export function normalizeCodeText(input: unknown, name: string, maxInput: number
   return out;
 }
 
+/** @internal How a kind of code names itself and its characters in error messages. */
+export interface CodeWords {
+  /** The code, e.g. `recovery code`. */
+  readonly name: string;
+  /** One character, e.g. `symbol`. */
+  readonly unit: string;
+  /** Characters, counted, e.g. `symbols`. */
+  readonly units: string;
+  /** What each character must be, e.g. `a code character`. */
+  readonly kind: string;
+}
+
+/**
+ * @internal Normalized code text (from {@link normalizeCodeText}) as exactly `count` characters
+ * of `alphabet`, returned as their indices: secret, the caller wipes them. `RECOVERY_CODE_INVALID`
+ * on a wrong count or a character outside the alphabet (wiping what was read), naming its
+ * position only.
+ */
+export function codeSymbols(text: string, alphabet: string, count: number, words: CodeWords): Uint8Array {
+  if (text.length !== count) {
+    throw new BackupError('RECOVERY_CODE_INVALID', `a ${words.name} has ${count} ${words.units}; this has ${text.length}`);
+  }
+  const symbols = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const v = alphabet.indexOf(text[i]!);
+    if (v < 0) {
+      wipe(symbols);
+      // Position only, never the character: the message must not leak any part of the code.
+      throw new BackupError('RECOVERY_CODE_INVALID', `${words.unit} ${i + 1} of the ${words.name} is not ${words.kind}`);
+    }
+    symbols[i] = v;
+  }
+  return symbols;
+}
+
 // --- generated recovery codes -----------------------------------------------------------------
+
+const CODE_WORDS: CodeWords = { name: 'recovery code', unit: 'symbol', units: 'symbols', kind: 'a code character' };
 
 function secretBytes(label: string, canonical: string): Uint8Array {
   // label ‖ 0x00 ‖ text: labels never contain 0x00 and differ before it, so the two kinds of
@@ -199,23 +236,8 @@ export function generateRecoveryCode(random: RandomSource = secureRandom): strin
  * ```
  */
 export function parseRecoveryCode(input: string): Uint8Array {
-  const text = normalizeCodeText(input, 'recovery code', MAX_CODE_INPUT);
-  if (text.length !== RECOVERY_CODE_SYMBOLS) {
-    throw new BackupError(
-      'RECOVERY_CODE_INVALID',
-      `a recovery code has ${RECOVERY_CODE_SYMBOLS} symbols; this has ${text.length}`,
-    );
-  }
-  const symbols = new Uint8Array(RECOVERY_CODE_SYMBOLS);
-  for (let i = 0; i < RECOVERY_CODE_SYMBOLS; i++) {
-    const v = RECOVERY_CODE_ALPHABET.indexOf(text[i]!);
-    if (v < 0) {
-      wipe(symbols);
-      // Position only, never the character: the message must not leak any part of the code.
-      throw new BackupError('RECOVERY_CODE_INVALID', `symbol ${i + 1} of the recovery code is not a code character`);
-    }
-    symbols[i] = v;
-  }
+  const text = normalizeCodeText(input, CODE_WORDS.name, MAX_CODE_INPUT);
+  const symbols = codeSymbols(text, RECOVERY_CODE_ALPHABET, RECOVERY_CODE_SYMBOLS, CODE_WORDS);
   const ok = syndromesZero(symbols);
   const version = symbols[0];
   wipe(symbols);

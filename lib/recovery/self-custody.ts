@@ -16,7 +16,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { BackupError } from '../errors.js';
 import { LABELS } from '../labels.js';
 import { abytes, secureRandom, utf8, wipe, type RandomSource } from '../util/bytes.js';
-import { normalizeCodeText } from './code.js';
+import { codeSymbols, normalizeCodeText, type CodeWords } from './code.js';
 import { idBytes, lengthPrefixed, openKeyring, sealKeyring, type Keyring } from './keyring.js';
 
 /** Length of a self-custody recovery key in bytes (256 bits). */
@@ -26,6 +26,7 @@ export const SELF_CUSTODY_DIGITS = 68;
 
 const HEX = '0123456789ABCDEF';
 const MAX_INPUT = 512;
+const KEY_WORDS: CodeWords = { name: 'recovery key', unit: 'digit', units: 'hex digits', kind: 'a hex digit' };
 
 /** A freshly generated self-custody key: the bytes to seal with and the text to show. */
 export interface SelfCustodyKey {
@@ -102,22 +103,8 @@ export function generateSelfCustodyKey(random: RandomSource = secureRandom): Sel
  * ```
  */
 export function parseSelfCustodyKey(input: string): Uint8Array {
-  const text = normalizeCodeText(input, 'recovery key', MAX_INPUT);
-  if (text.length !== SELF_CUSTODY_DIGITS) {
-    throw new BackupError(
-      'RECOVERY_CODE_INVALID',
-      `a recovery key has ${SELF_CUSTODY_DIGITS} hex digits; this has ${text.length}`,
-    );
-  }
-  const nibbles = new Uint8Array(SELF_CUSTODY_DIGITS);
-  for (let i = 0; i < SELF_CUSTODY_DIGITS; i++) {
-    const v = HEX.indexOf(text[i]!);
-    if (v < 0) {
-      wipe(nibbles);
-      throw new BackupError('RECOVERY_CODE_INVALID', `digit ${i + 1} of the recovery key is not a hex digit`);
-    }
-    nibbles[i] = v;
-  }
+  const text = normalizeCodeText(input, KEY_WORDS.name, MAX_INPUT);
+  const nibbles = codeSymbols(text, HEX, SELF_CUSTODY_DIGITS, KEY_WORDS);
   const key = new Uint8Array(SELF_CUSTODY_KEY_LENGTH);
   for (let i = 0; i < key.length; i++) key[i] = (nibbles[2 * i]! << 4) | nibbles[2 * i + 1]!;
   const check = (nibbles[64]! << 12) | (nibbles[65]! << 8) | (nibbles[66]! << 4) | nibbles[67]!;
