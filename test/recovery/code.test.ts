@@ -11,6 +11,7 @@ import {
   type PasswordPolicy,
 } from '../../lib/recovery/code.js';
 import { concatBytes, equalBytes, fromHex, fromUtf8, toHex, utf8 } from '../../lib/util/bytes.js';
+import { errorCode } from '../support/errors.js';
 
 interface Vectors {
   generated: { random: string; code: string; secret: string }[];
@@ -21,16 +22,6 @@ interface Vectors {
   passwords: { policy: string; input: string; secret?: string; error?: string }[];
 }
 const V = JSON.parse(readFileSync(new URL('../vectors/recovery-code-v1.json', import.meta.url), 'utf8')) as Vectors;
-
-function errorCode(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (isBackupError(e)) return e.code;
-    throw e;
-  }
-  return 'ok';
-}
 
 const arbCode = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => generateRecoveryCode(() => b));
 const strip = (code: string) => code.replace(/-/g, '');
@@ -205,6 +196,8 @@ describe('generated recovery codes', () => {
     const s = strip(code);
     expect(errorCode(() => parseRecoveryCode(s.slice(1)))).toBe('RECOVERY_CODE_INVALID');
     expect(errorCode(() => parseRecoveryCode(s + s[0]))).toBe('RECOVERY_CODE_INVALID');
+    expect(() => parseRecoveryCode(s.slice(1))).toThrow('a recovery code has 28 symbols; this has 27');
+    expect(() => parseRecoveryCode(s.slice(0, 10) + '#' + s.slice(11))).toThrow('symbol 11 of the recovery code is not a code character');
     for (const bad of ['*', '#', 'Ä', '😀']) {
       try {
         parseRecoveryCode(s.slice(0, 10) + bad + s.slice(11));

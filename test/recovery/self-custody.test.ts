@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import sodium from 'libsodium-wrappers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isBackupError } from '../../lib/errors.js';
 import { LABELS } from '../../lib/labels.js';
 import { createKeyring, decodeKeyring, deriveEscrowKek, encodeKeyring, openKeyring, rotateKeyring, sealKeyring } from '../../lib/recovery/keyring.js';
 import {
@@ -14,6 +13,7 @@ import {
   sealKeyringWithRecoveryKey,
 } from '../../lib/recovery/self-custody.js';
 import { concatBytes, equalBytes, fromHex, toHex, utf8, writeU32BE } from '../../lib/util/bytes.js';
+import { errorCode } from '../support/errors.js';
 
 interface Vectors {
   key: string;
@@ -34,16 +34,6 @@ const lp = (b: Uint8Array) => {
   writeU32BE(len, 0, b.length);
   return concatBytes(len, b);
 };
-
-function errorCode(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (isBackupError(e)) return e.code;
-    throw e;
-  }
-  return 'ok';
-}
 
 // An independent, table-driven CRC-16/XMODEM, checked against the catalogue's check value.
 const TABLE = Array.from({ length: 256 }, (_, n) => {
@@ -116,6 +106,8 @@ describe('self-custody recovery key text', () => {
     expect(errorCode(() => parseSelfCustodyKey(d.slice(0, 64)))).toBe('RECOVERY_CODE_INVALID'); // no check group
     expect(errorCode(() => parseSelfCustodyKey(d + '0'))).toBe('RECOVERY_CODE_INVALID');
     expect(errorCode(() => parseSelfCustodyKey(d.slice(0, 10) + 'G' + d.slice(11)))).toBe('RECOVERY_CODE_INVALID');
+    expect(() => parseSelfCustodyKey(d.slice(0, 64))).toThrow('a recovery key has 68 hex digits; this has 64');
+    expect(() => parseSelfCustodyKey(d.slice(0, 10) + 'G' + d.slice(11))).toThrow('digit 11 of the recovery key is not a hex digit');
     expect(errorCode(() => parseSelfCustodyKey('0'.repeat(10_000)))).toBe('RECOVERY_CODE_INVALID');
     expect(() => parseSelfCustodyKey(undefined as unknown as string)).toThrow(TypeError);
     fc.assert(
