@@ -24,6 +24,7 @@ import {
   type VaultProcess,
   type VaultProcessConfig,
 } from '../test/support/etcd-cluster.js';
+import { mulberry32 } from '../test/support/faulty-fetch.js';
 
 function arg(name: string, fallback: string): string {
   const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -41,18 +42,8 @@ for (const [k, v] of Object.entries({ SECONDS, ACCOUNTS, WORKERS })) {
 }
 if (!Number.isSafeInteger(SEED) || SEED < 0) throw new RangeError('--seed must be a non-negative integer');
 
-/** mulberry32: a seeded PRNG for the fault schedule and the workload, so a run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rnd = prng(SEED);
+/** A seeded PRNG for the fault schedule and the workload, so a run can be replayed. */
+const rnd = mulberry32(SEED);
 const pickInt = (n: number) => Math.floor(rnd() * n);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
