@@ -22,6 +22,7 @@ import {
   type Keyring,
 } from '../../lib/recovery/keyring.js';
 import { concatBytes, equalBytes, fromHex, toHex, utf8, writeU32BE } from '../../lib/util/bytes.js';
+import { expectCode } from '../support/errors.js';
 import { sharedVector } from '../support/shared-vectors.js';
 
 interface Vectors {
@@ -31,17 +32,6 @@ interface Vectors {
   sealed: { kek: string; aadContext: string; nonce: string; aad: string; sealed: string };
 }
 const V = JSON.parse(readFileSync(new URL('../vectors/keyring-v1.json', import.meta.url), 'utf8')) as Vectors;
-
-function expectCode(fn: () => unknown, code: string): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(isBackupError(thrown), `expected BackupError ${code}, got ${String(thrown)}`).toBe(true);
-  expect((thrown as { code: string }).code).toBe(code);
-}
 
 /** A random source that replays fixed arrays, for frozen vectors. */
 function replay(...arrays: Uint8Array[]) {

@@ -1,5 +1,6 @@
 // What a synchronous call throws, as a BackupError code: tests compare codes, not messages.
-import { isBackupError } from '../../lib/errors.js';
+import { expect } from 'vitest';
+import { isBackupError, type BackupErrorCode } from '../../lib/errors.js';
 
 /** The `BackupError` code `fn` throws, or `'ok'` when it returns; anything else is rethrown. */
 export function errorCode(fn: () => unknown): string {
@@ -10,4 +11,16 @@ export function errorCode(fn: () => unknown): string {
     throw e;
   }
   return 'ok';
+}
+
+/** Assert `fn` throws a `BackupError` with `code` (what it threw, or that it returned, in the failure). */
+export function expectCode(fn: () => unknown, code: BackupErrorCode): void {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (e) {
+    thrown = e;
+  }
+  expect(isBackupError(thrown), `expected BackupError ${code}, got ${String(thrown)}`).toBe(true);
+  expect((thrown as { code: string }).code).toBe(code);
 }

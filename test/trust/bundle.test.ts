@@ -19,22 +19,12 @@ import {
 } from '../../lib/trust/bundle.js';
 import { parseCheckpoint, signCheckpoint, verifyCheckpoint, noteKeyId } from '../../lib/trust/checkpoint.js';
 import { ed25519PublicKey, verifyEd25519 } from '../../lib/trust/ed25519.js';
-import { isBackupError, type BackupErrorCode } from '../../lib/errors.js';
+import { isBackupError } from '../../lib/errors.js';
 import { concatBytes, fromHex, toHex, utf8 } from '../../lib/util/bytes.js';
 import { bundle, config, fleet, NOW_MS, NS, OP1, OP2, ORIGIN, T0, W1, W1_NAME, W2, witnessLog } from './fixtures.js';
 import libsodium from 'libsodium-wrappers';
+import { expectCode } from '../support/errors.js';
 import { sharedVector } from '../support/shared-vectors.js';
-
-const expectCode = (fn: () => unknown, code: BackupErrorCode) => {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(isBackupError(err), `expected BackupError ${code}, got ${String(err)}`).toBe(true);
-  expect((err as { code: string }).code).toBe(code);
-};
 
 const edit = (bytes: Uint8Array, f: (sb: SignedBundle) => SignedBundle) => encodeSignedBundle(f(decodeSignedBundle(bytes)));
 const flipByte = (b: Uint8Array, i = 0) => Uint8Array.from(b, (x, j) => (j === i ? x ^ 1 : x));
