@@ -25,7 +25,7 @@ import {
   pruneBackups as pruneCatalog,
   type BackupSummary,
   type CatalogContext,
-  type RestoreProgress,
+  type RestoreStreamOptions,
 } from './client/restore.js';
 import { clearSession, SESSION_KEY_PREFIX } from './client/session.js';
 import { BackupError, throwIfAborted } from './errors.js';
@@ -40,7 +40,7 @@ import type { KeyValueStore } from './storage/kv.js';
 import { equalBytes, isBytes, secureRandom, wipe, type RandomSource } from './util/bytes.js';
 
 export type { BackupSource, BackupProgress } from './client/backup.js';
-export type { BackupSummary, RestoreProgress } from './client/restore.js';
+export type { BackupSummary, RestoreProgress, RestoreStreamOptions } from './client/restore.js';
 export type { BackupManifest, BackupMetadata, JsonValue } from './client/manifest.js';
 export type { LockManagerLike } from './client/lock.js';
 
@@ -146,7 +146,7 @@ export interface RestoredBackup {
   /** Random access to the plaintext (e.g. the newest messages first). */
   read(offset: number, length: number, options?: { readonly signal?: AbortSignal }): Promise<Uint8Array>;
   /** Another pass over the whole plaintext. */
-  openStream(options?: { readonly signal?: AbortSignal; readonly onProgress?: (p: RestoreProgress) => void }): ReadableStream<Uint8Array>;
+  openStream(options?: RestoreStreamOptions): ReadableStream<Uint8Array>;
   /** Wipe the archive key held for reads. */
   close(): void;
 }

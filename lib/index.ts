@@ -190,6 +190,7 @@ export type {
   RestoreOptions,
   RestoredBackup,
   RestoreProgress,
+  RestoreStreamOptions,
 } from './client.js';
 export {
   sealManifest,

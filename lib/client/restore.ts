@@ -11,9 +11,10 @@
  */
 import { openArchive } from '../archive/random-access.js';
 import type { CipherEngine } from '../archive/engine.js';
+import { TAG_LENGTH } from '../archive/format.js';
 import { BackupError, archiveAuthFailed, isBackupError, throwIfAborted } from '../errors.js';
 import type { BlobStore } from '../storage/blob/types.js';
-import { equalBytes, fromHex, toHex } from '../util/bytes.js';
+import { equalBytes, fromHex, toHex, wipe } from '../util/bytes.js';
 import {
   BACKUP_ID_LENGTH,
   LATEST_NAME,
@@ -57,10 +58,57 @@ export interface OpenedBackup {
   /** Wipe the archive's chunk key; reads fail afterwards. */
   close(): void;
   /**
-   * The whole plaintext as a stream, in `step`-byte reads (default 1 MiB, rounded to whole chunks).
-   * Each call makes a new stream.
+   * The whole plaintext as a stream. The archive is read in windows of whole chunks, one ranged
+   * read each, with up to `readAhead` windows fetched and verified ahead of the consumer; windows
+   * are released in order, each only after all its chunks verified. Each call makes a new stream;
+   * cancelling it (or aborting `signal`) aborts the reads in flight.
    */
-  stream(options?: { readonly signal?: AbortSignal; readonly onProgress?: (p: RestoreProgress) => void }): ReadableStream<Uint8Array>;
+  stream(options?: RestoreStreamOptions): ReadableStream<Uint8Array>;
+}
+
+/** Default plaintext bytes per ranged read of {@link OpenedBackup.stream} (rounded down to whole chunks). */
+export const DEFAULT_RESTORE_WINDOW = 4 * 1024 * 1024;
+/** Largest `windowSize` {@link OpenedBackup.stream} accepts. */
+export const MAX_RESTORE_WINDOW = 64 * 1024 * 1024;
+/** Default number of windows {@link OpenedBackup.stream} keeps in flight. */
+export const DEFAULT_RESTORE_READ_AHEAD = 3;
+/** Largest `readAhead` {@link OpenedBackup.stream} accepts. */
+export const MAX_RESTORE_READ_AHEAD = 8;
+
+/**
+ * Options of {@link OpenedBackup.stream}. Memory held by one stream is bounded by about
+ * `2 × readAhead × windowSize` (ciphertext and plaintext of the windows in flight) plus the window
+ * the consumer holds.
+ *
+ * @example
+ * ```ts
+ * opened.stream({ windowSize: 8 << 20, readAhead: 2, onProgress: (p) => show(p.bytes / p.total) });
+ * ```
+ */
+export interface RestoreStreamOptions {
+  /** Cancels the reads in flight; the stream errors with `ABORTED`. */
+  readonly signal?: AbortSignal;
+  /** Called after each window is released, with the plaintext bytes released so far (monotonic). */
+  readonly onProgress?: (p: RestoreProgress) => void;
+  /**
+   * Plaintext bytes per ranged read, rounded down to whole chunks (at least one chunk). Default
+   * {@link DEFAULT_RESTORE_WINDOW}, at most {@link MAX_RESTORE_WINDOW}.
+   */
+  readonly windowSize?: number;
+  /**
+   * Most windows read and verified at once, ahead of the consumer. Default
+   * {@link DEFAULT_RESTORE_READ_AHEAD}, at most {@link MAX_RESTORE_READ_AHEAD}; 1 reads one window
+   * after another.
+   */
+  readonly readAhead?: number;
+}
+
+function checkStreamOption(value: number | undefined, name: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`${name} must be an integer between 1 and ${max}`);
+  }
+  return value;
 }
 
 function parseBackupId(id: string | Uint8Array): Uint8Array {
@@ -109,10 +157,21 @@ export async function openBackup(
   if (info === undefined) throw new BackupError('NOT_FOUND', 'the archive of this backup is missing from storage');
   // A size other than the manifest's means truncation or extension: the same failure as any other.
   if (info.size !== manifest.archiveSize) throw archiveAuthFailed();
+  // Ciphertext windows fetched by stream(), each with one ranged read; the archive's per-chunk
+  // reads inside a window are served from it instead of the network.
+  const windows = new Set<{ readonly start: number; readonly bytes: Uint8Array }>();
+  const readAt = (offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> => {
+    for (const w of windows) {
+      if (offset >= w.start && offset + length <= w.start + w.bytes.length) {
+        // A copy: the chunk's buffer is the cipher's to keep or transfer.
+        return Promise.resolve(w.bytes.slice(offset - w.start, offset - w.start + length));
+      }
+    }
+    return ctx.blobs.get(key, { range: { offset, length }, signal: signal ?? ctx.signal });
+  };
   const archive = await openArchive({
     size: manifest.archiveSize,
-    readAt: (offset: number, length: number, signal?: AbortSignal) =>
-      ctx.blobs.get(key, { range: { offset, length }, signal: signal ?? ctx.signal }),
+    readAt,
     key: (keyId: Uint8Array) => ctx.keyLookup(keyId),
     ...(ctx.engine === undefined ? {} : { engine: ctx.engine }),
     ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
@@ -126,29 +185,114 @@ export async function openBackup(
     throw archiveAuthFailed();
   }
   const total = manifest.plaintextSize;
+  const chunkSize = manifest.chunkSize;
+  const sealedSize = chunkSize + TAG_LENGTH;
+  const headerLength = archive.header.length;
+  // The final chunk was read and verified by openArchive and is served from its cache.
+  const lastChunk = total === 0 ? 0 : Math.floor((total - 1) / chunkSize);
+
+  /** Fetch plaintext [offset, offset + length) (whole chunks) with one ranged read, verified. */
+  const readWindow = async (offset: number, length: number, signal: AbortSignal): Promise<Uint8Array> => {
+    const first = offset / chunkSize;
+    // The final chunk is not fetched again (it is cached).
+    const lastFetched = Math.min(Math.floor((offset + length - 1) / chunkSize), lastChunk - 1);
+    let window: { readonly start: number; readonly bytes: Uint8Array } | undefined;
+    if (lastFetched >= first) {
+      const start = headerLength + first * sealedSize;
+      const n = (lastFetched - first + 1) * sealedSize;
+      const bytes = await ctx.blobs.get(key, { range: { offset: start, length: n }, signal });
+      // A short or long body: storage does not hold the archive the manifest describes.
+      if (bytes.length !== n) throw archiveAuthFailed();
+      window = { start, bytes };
+      windows.add(window);
+    }
+    try {
+      return await archive.read(offset, length, { signal });
+    } finally {
+      if (window !== undefined) windows.delete(window);
+    }
+  };
+
   return {
     manifest,
     plaintextSize: total,
     read: (offset, length, options) => archive.read(offset, length, options),
     close: () => archive.close(),
     stream(options = {}) {
-      const step = Math.max(1, Math.floor((1 << 20) / manifest.chunkSize)) * manifest.chunkSize;
-      let offset = 0;
+      const windowSize = checkStreamOption(options.windowSize, 'windowSize', DEFAULT_RESTORE_WINDOW, MAX_RESTORE_WINDOW);
+      const readAhead = checkStreamOption(options.readAhead, 'readAhead', DEFAULT_RESTORE_READ_AHEAD, MAX_RESTORE_READ_AHEAD);
+      const step = Math.max(1, Math.floor(windowSize / chunkSize)) * chunkSize;
+      // Without a signal of its own, the stream follows the one the backup was opened with.
+      const user = options.signal ?? ctx.signal;
+      // Aborted when the consumer cancels, the stream fails or the caller's signal aborts: stops
+      // every read in flight.
+      const stop = new AbortController();
+      const onUserAbort = (): void => stop.abort(user?.reason);
+      let linked = false;
+      const inFlight: Promise<Uint8Array>[] = [];
+      let next = 0; // plaintext offset of the next window to start
+      let released = 0;
+      let finished = false;
+
+      const finish = (): void => {
+        finished = true;
+        if (linked) user?.removeEventListener('abort', onUserAbort);
+        if (!stop.signal.aborted) stop.abort();
+        // Verified plaintext that will never be released: wipe it when its read settles.
+        for (const p of inFlight.splice(0)) p.then(wipe, () => undefined);
+      };
+      const refill = (): void => {
+        while (!finished && inFlight.length < readAhead && next < total) {
+          const n = Math.min(step, total - next);
+          const p = readWindow(next, n, stop.signal);
+          // Handled in its turn; do not report a later window's failure as unhandled meanwhile.
+          p.catch(() => undefined);
+          inFlight.push(p);
+          next += n;
+        }
+      };
+
       return new ReadableStream<Uint8Array>(
         {
           async pull(c) {
-            throwIfAborted(options.signal);
-            if (offset >= total) {
-              // openArchive verified the final chunk already, so an empty plaintext is complete.
-              c.close();
-              return;
+            try {
+              throwIfAborted(user);
+              if (!linked && user !== undefined) {
+                user.addEventListener('abort', onUserAbort, { once: true });
+                linked = true;
+              }
+              refill();
+              const head = inFlight.shift();
+              if (head === undefined) {
+                // openArchive verified the final chunk already, so an empty plaintext is complete.
+                finish();
+                c.close();
+                return;
+              }
+              let bytes: Uint8Array;
+              try {
+                bytes = await head;
+              } catch (e) {
+                // An abort of ours surfaces as the caller's abort.
+                throwIfAborted(user);
+                throw e;
+              }
+              released += bytes.length;
+              c.enqueue(bytes);
+              options.onProgress?.({ bytes: released, total });
+              if (released >= total) {
+                finish();
+                c.close();
+              } else {
+                refill();
+              }
+            } catch (e) {
+              finish();
+              throw e;
             }
-            const n = Math.min(step, total - offset);
-            const bytes = await archive.read(offset, n, options.signal === undefined ? {} : { signal: options.signal });
-            offset += n;
-            options.onProgress?.({ bytes: offset, total });
-            c.enqueue(bytes);
-            if (offset >= total) c.close();
+          },
+          cancel() {
+            finish();
           },
         },
         { highWaterMark: 0 },
