@@ -242,7 +242,7 @@ export async function openBackup(
         for (const p of inFlight.splice(0)) p.then(wipe, () => undefined);
       };
       const refill = (): void => {
-        while (!finished && inFlight.length < readAhead && next < total) {
+        while (!finished && !stop.signal.aborted && inFlight.length < readAhead && next < total) {
           const n = Math.min(step, total - next);
           const p = readWindow(next, n, stop.signal);
           // Handled in its turn; do not report a later window's failure as unhandled meanwhile.
