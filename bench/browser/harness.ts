@@ -4,7 +4,7 @@
  * esbuild, serves them from 127.0.0.1, and drives /usr/bin/chromium through playwright-core.
  */
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, extname, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -117,6 +117,42 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+/**
+ * CPU time (user + system, all threads) of the Chromium renderer processes this process started,
+ * in ms, from /proc (Linux): the page's main thread and its workers live there. `undefined`
+ * where /proc is not available. Independent of how many cores were free, unlike wall time.
+ */
+function rendererCpuMs(): number | undefined {
+  try {
+    const parent = new Map<number, number>();
+    const renderers: number[] = [];
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        parent.set(Number(d), Number(f[1]));
+        if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('--type=renderer')) renderers.push(Number(d));
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+    const ours = (pid: number): boolean => {
+      for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === process.pid) return true;
+      return false;
+    };
+    let ticks = 0;
+    for (const pid of renderers.filter(ours)) {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    }
+    return ticks * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
 /** The Chromium half of `npm run bench:engines`. */
 export async function runBrowserBench({ log, mib = 64, rounds = 5 }: { log: (line: string) => void; mib?: number; rounds?: number }): Promise<void> {
   if (!existsSync(CHROMIUM)) {
@@ -149,24 +185,33 @@ export async function runBrowserBench({ log, mib = 64, rounds = 5 }: { log: (lin
     };
     const t: Record<keyof typeof runs, number[]> = { single: [], w2: [], secretstream: [], sodiumW: [], sodium1: [], echo: [] };
     const pairRatios: { noble: number[]; sodium: number[] } = { noble: [], sodium: [] };
+    const cpuRatios: { noble: number[]; sodium: number[] } = { noble: [], sodium: [] };
+    /** Run one measurement; its wall time and the renderer's CPU time for it. */
+    const measure = async (k: keyof typeof runs): Promise<{ ms: number; cpu: number | undefined }> => {
+      const c0 = rendererCpuMs();
+      const ms = await runs[k]();
+      const c1 = rendererCpuMs();
+      return { ms, cpu: c0 === undefined || c1 === undefined ? undefined : c1 - c0 };
+    };
     /** Run a and b back to back (order alternating by round); returns a's time / b's time. */
-    const pair = async (r: number, a: keyof typeof runs, b: keyof typeof runs): Promise<number> => {
-      let ta: number;
-      let tb: number;
+    const pair = async (r: number, a: keyof typeof runs, b: keyof typeof runs, key: 'noble' | 'sodium'): Promise<number> => {
+      let ma: { ms: number; cpu: number | undefined };
+      let mb: { ms: number; cpu: number | undefined };
       if (r % 2 === 0) {
-        ta = await runs[a]();
-        tb = await runs[b]();
+        ma = await measure(a);
+        mb = await measure(b);
       } else {
-        tb = await runs[b]();
-        ta = await runs[a]();
+        mb = await measure(b);
+        ma = await measure(a);
       }
-      t[a].push(ta);
-      t[b].push(tb);
-      return ta / tb;
+      t[a].push(ma.ms);
+      t[b].push(mb.ms);
+      if (ma.cpu !== undefined && mb.cpu !== undefined && mb.cpu > 0) cpuRatios[key].push(ma.cpu / mb.cpu);
+      return ma.ms / mb.ms;
     };
     for (let r = 0; r < rounds; r++) {
-      pairRatios.noble.push(await pair(r, 'single', 'w2'));
-      pairRatios.sodium.push(await pair(r, 'secretstream', 'sodiumW'));
+      pairRatios.noble.push(await pair(r, 'single', 'w2', 'noble'));
+      pairRatios.sodium.push(await pair(r, 'secretstream', 'sodiumW', 'sodium'));
       t.sodium1.push(await runs.sodium1());
       t.echo.push(await runs.echo());
     }
@@ -183,6 +228,15 @@ export async function runBrowserBench({ log, mib = 64, rounds = 5 }: { log: (lin
       `ratio: chromium libsodium engine 2 workers / libsodium secretstream single-threaded = ${median(pairRatios.sodium).toFixed(2)} ` +
         `(rounds ${range(pairRatios.sodium)}) (target >= 1.5)`,
     );
+    if (cpuRatios.noble.length > 0 && cpuRatios.sodium.length > 0) {
+      // CPU time does not depend on free cores: with two idle cores the wall-clock speedup of
+      // two workers is at most 2 × this (less the part that cannot overlap).
+      log(
+        `ratio: chromium CPU efficiency, renderer CPU time single-threaded / with 2 workers (all threads) = ` +
+          `default engine ${median(cpuRatios.noble).toFixed(2)}, libsodium vs secretstream ${median(cpuRatios.sodium).toFixed(2)} ` +
+          '(context: 1.00 = the pool costs no extra CPU; independent of the load)',
+      );
+    }
     for (const choice of ['workers-noble', 'default'] as const) {
       const lt = await s.call('longestTask', choice, 2, 256);
       log(
