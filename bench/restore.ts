@@ -10,6 +10,11 @@
 //   restore speedup ratio = w1M-d1 time / default time (medians over the rounds)
 //
 // Env: RESTORE_BENCH_MIB (default 256), RESTORE_BENCH_ROUNDS (default 2).
+//
+// With --browser (`npm run bench:restore -- --browser`), the restores run in headless Chromium
+// (/usr/bin/chromium via playwright-core, page bench/restore-page.ts bundled with esbuild) against
+// the blob store served from the page's origin; the default stream's output is hashed in the page
+// and compared with the source's SHA-256.
 import { runBackup } from '../lib/client/backup.js';
 import { timerSleep } from '../lib/client/lock.js';
 import { openBackup, DEFAULT_RESTORE_READ_AHEAD, DEFAULT_RESTORE_WINDOW, type OpenedBackup } from '../lib/client/restore.js';
@@ -23,6 +28,7 @@ import { createMemoryStore } from '../lib/storage/kv.js';
 import { equalBytes, fromHex, secureRandom, toHex } from '../lib/util/bytes.js';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { RestorePageConfig, RestorePageResult } from './restore-page.js';
 
 const MiB = 1 << 20;
 const SIZE = Number(process.env.RESTORE_BENCH_MIB ?? 256) * MiB;
@@ -38,8 +44,105 @@ if (process.argv.includes('--serve')) {
   process.stdout.write(served.url + '\n');
   process.stdin.resume();
   process.stdin.on('end', () => void served.close().then(() => process.exit(0)));
+} else if (process.argv.includes('--browser')) {
+  await mainBrowser();
 } else {
   await main();
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function report(where: string, times: Record<string, number[]>): void {
+  const mbps = (ms: number): string => (SIZE / 1e6 / (ms / 1000)).toFixed(1);
+  console.log(`restore of ${SIZE / MiB} MiB (chunk ${CHUNK / 1024} KiB) from the reference blob store, ${where}, ${ROUNDS} rounds`);
+  console.log(`default: windowSize ${DEFAULT_RESTORE_WINDOW / MiB} MiB, readAhead ${DEFAULT_RESTORE_READ_AHEAD}`);
+  for (const [name, ts] of Object.entries(times)) {
+    const m = median(ts);
+    console.log(`${name.padEnd(9)} median ${m.toFixed(0)} ms  ${mbps(m)} MB/s   rounds: ${ts.map((t) => `${t.toFixed(0)} ms (${mbps(t)} MB/s)`).join(', ')}`);
+  }
+  console.log(`restore speedup ratio: ${(median(times['w1M-d1']!) / median(times.default!)).toFixed(2)}`);
+  console.log(`speedup over the previous stream code: ${(median(times.previous!) / median(times.default!)).toFixed(2)}`);
+}
+
+async function mainBrowser(): Promise<void> {
+  const { build } = await import('esbuild');
+  const { chromium } = await import('playwright-core');
+  const { createHash } = await import('node:crypto');
+  const bundled = await build({
+    entryPoints: [fileURLToPath(new URL('./restore-page.ts', import.meta.url))],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    write: false,
+    logLevel: 'error',
+  });
+  const pageJs = bundled.outputFiles[0]!.text;
+  const source = new Uint8Array(SIZE);
+  for (let i = 0; i < SIZE; i += 4 * MiB) source.set(secureRandom(Math.min(4 * MiB, SIZE - i)), i);
+  const signingKey = secureRandom(32);
+  const backing = createMemoryBlobStore({ limits: { maxObjectSize: 2 * SIZE + MiB }, maxTotalBytes: 4 * SIZE });
+  const blobs = createBlobStoreHandler({ store: backing, signingKey });
+  const served = await serveHandler(
+    async (req) => {
+      const path = new URL(req.url).pathname;
+      if (path === '/') return new Response('<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>', { headers: { 'content-type': 'text/html' } });
+      if (path === '/page.js') return new Response(pageJs, { headers: { 'content-type': 'text/javascript' } });
+      return blobs(req);
+    },
+    { host: '127.0.0.1' },
+  );
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'] });
+  try {
+    const presigner = createBlobPresigner({ baseUrl: served.url, signingKey });
+    const store = createHttpBlobStore({ fetch: (r) => fetch(r), presign: async (op) => presigner.http(op), limits: { maxObjectSize: 2 * SIZE + MiB }, timeoutMs: 120_000 });
+    const keyring = createKeyring();
+    const engine = defaultEngine();
+    const { manifest } = await runBackup({
+      accountId: 'bench',
+      blobs: store,
+      kv: createMemoryStore(),
+      keyPrefix: 'bench/',
+      key: keyring.current,
+      keyLookup: (id) => keyForId(keyring, id),
+      source,
+      chunkSize: CHUNK,
+      partSize: PART,
+      concurrency: 3,
+      engine,
+      now: Date.now,
+      random: secureRandom,
+      sleep: timerSleep,
+    });
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(served.url + '/');
+    await page.waitForFunction(() => 'restoreBench' in globalThis, undefined, { timeout: 30_000 }).catch((e: unknown) => {
+      throw new Error(`page did not load: ${errors.join('; ') || String(e)}`);
+    });
+    const cfg: RestorePageConfig = {
+      signingKeyHex: toHex(signingKey),
+      keyHex: toHex(keyring.current.key),
+      keyIdHex: toHex(keyring.current.keyId),
+      backupIdHex: toHex(manifest.backupId),
+      rounds: ROUNDS,
+    };
+    const result = await page.evaluate(
+      (c) => (globalThis as unknown as { restoreBench: { runRestore: (x: RestorePageConfig) => Promise<RestorePageResult> } }).restoreBench.runRestore(c),
+      cfg,
+    );
+    if (result.size !== SIZE || result.sha256 !== createHash('sha256').update(source).digest('hex')) throw new Error('the browser restored other bytes');
+    report(`Chromium ${browser.version()} page on ${served.url} (bytes checked by SHA-256)`, result.times);
+  } finally {
+    await browser.close();
+    await served.close();
+  }
 }
 
 async function main(): Promise<void> {
@@ -124,20 +227,7 @@ async function main(): Promise<void> {
       }
     }
     opened.close();
-    const median = (xs: number[]): number => {
-      const s = [...xs].sort((a, b) => a - b);
-      const m = s.length >> 1;
-      return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-    };
-    const mbps = (ms: number): string => (SIZE / 1e6 / (ms / 1000)).toFixed(1);
-    console.log(`restore of ${SIZE / MiB} MiB (chunk ${CHUNK / 1024} KiB) from the reference blob store at ${url}, node:crypto engine, ${ROUNDS} rounds`);
-    console.log(`default: windowSize ${DEFAULT_RESTORE_WINDOW / MiB} MiB, readAhead ${DEFAULT_RESTORE_READ_AHEAD}`);
-    for (const name of names) {
-      const m = median(times[name]!);
-      console.log(`${name.padEnd(9)} median ${m.toFixed(0)} ms  ${mbps(m)} MB/s   rounds: ${times[name]!.map((t) => `${t.toFixed(0)} ms (${mbps(t)} MB/s)`).join(', ')}`);
-    }
-    console.log(`restore speedup ratio: ${(median(times['w1M-d1']!) / median(times.default!)).toFixed(2)}`);
-    console.log(`speedup over the previous stream code: ${(median(times.previous!) / median(times.default!)).toFixed(2)}`);
+    report(`Node ${process.version}, server at ${url} (own process), node:crypto engine, bytes checked`, times);
   } finally {
     child.stdin!.end();
   }
