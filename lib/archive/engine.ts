@@ -77,8 +77,9 @@ export interface SealedParts {
  */
 export interface CipherEngine {
   /**
-   * How many chunks the archive streams should keep in flight with this engine (1 for a
-   * synchronous engine; the worker pool answers its worker count).
+   * How many chunks the archive operations should keep in flight with this engine (1 for a
+   * synchronous engine; the worker pool asks for `workers × perWorker × 8` so that batches form).
+   * The archive layer caps it at 64 and lowers it to keep about 8 MiB of chunks in flight.
    */
   readonly parallelism?: number;
   /** Short name for diagnostics and benchmarks (`noble`, `node`, `libsodium`, `workers`). */
