@@ -2,7 +2,7 @@
  * Streaming encryption and decryption as WHATWG `TransformStream`s (docs/FORMAT.md §STREAM).
  *
  * Input may arrive in pieces of any size (one byte at a time works). Each stream keeps at most
- * `engine.parallelism` chunks in flight plus one chunk being filled, emits chunks in order, and
+ * `engine.parallelism` chunks in flight (lowered to about 8 MiB of chunks) plus one being filled, emits chunks in order, and
  * lets the platform's backpressure hold the writer while the reader is slow (the transform is not
  * called again until the readable side wants more). One written piece's output is emitted before
  * the next piece is taken, so peak memory is a few chunks plus the largest piece the caller wrote.
@@ -93,7 +93,8 @@ function hookAbort(
 
 /**
  * A `TransformStream` that encrypts plaintext bytes into an archive: the header first, then the
- * sealed chunks. The last chunk is sealed as final when the writable side closes, so the archive
+ * sealed chunks (with an engine that has `sealParts`, such as Node's default, a chunk comes out
+ * as two pieces, ciphertext then tag: consumers see bytes, not chunk boundaries). The last chunk is sealed as final when the writable side closes, so the archive
  * is complete only after `close()`; an aborted or errored stream leaves a truncated archive that
  * every decoder rejects.
  *
