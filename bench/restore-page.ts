@@ -15,6 +15,8 @@ export interface RestorePageConfig {
   readonly keyIdHex: string;
   readonly backupIdHex: string;
   readonly rounds: number;
+  /** An extra strategy `alt`: window MiB and readAhead. */
+  readonly alt?: readonly [number, number];
 }
 
 export interface RestorePageResult {
@@ -56,6 +58,7 @@ async function runRestore(cfg: RestorePageConfig): Promise<RestorePageResult> {
     },
     'w1M-d1': (o) => count(o.stream({ windowSize: MiB, readAhead: 1 })),
     default: (o) => count(o.stream()),
+    ...(cfg.alt === undefined ? {} : { alt: (o: OpenedBackup) => count(o.stream({ windowSize: cfg.alt![0] * MiB, readAhead: cfg.alt![1] })) }),
   };
   const names = Object.keys(strategies);
   const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, [] as number[]]));

@@ -9,7 +9,8 @@
 //
 //   restore speedup ratio = w1M-d1 time / default time (medians over the rounds)
 //
-// Env: RESTORE_BENCH_MIB (default 256), RESTORE_BENCH_ROUNDS (default 2).
+// Env: RESTORE_BENCH_MIB (default 256), RESTORE_BENCH_ROUNDS (default 2), RESTORE_BENCH_ALT=W,D
+// (adds a strategy `alt`: windowSize W MiB, readAhead D).
 //
 // With --browser (`npm run bench:restore -- --browser`), the restores run in headless Chromium
 // (/usr/bin/chromium via playwright-core, page bench/restore-page.ts bundled with esbuild) against
@@ -35,6 +36,7 @@ const SIZE = Number(process.env.RESTORE_BENCH_MIB ?? 256) * MiB;
 const ROUNDS = Number(process.env.RESTORE_BENCH_ROUNDS ?? 2);
 const CHUNK = 64 * 1024;
 const PART = 8 * MiB;
+const ALT = process.env.RESTORE_BENCH_ALT?.split(',').map(Number) as [number, number] | undefined;
 
 if (process.argv.includes('--serve')) {
   const backing = createMemoryBlobStore({ limits: { maxObjectSize: 2 * SIZE + MiB }, maxTotalBytes: 4 * SIZE });
@@ -132,6 +134,7 @@ async function mainBrowser(): Promise<void> {
       keyIdHex: toHex(keyring.current.keyId),
       backupIdHex: toHex(manifest.backupId),
       rounds: ROUNDS,
+      ...(ALT === undefined ? {} : { alt: ALT }),
     };
     const result = await page.evaluate(
       (c) => (globalThis as unknown as { restoreBench: { runRestore: (x: RestorePageConfig) => Promise<RestorePageResult> } }).restoreBench.runRestore(c),
@@ -215,9 +218,10 @@ async function main(): Promise<void> {
       },
       'w1M-d1': (o) => drain(o.stream({ windowSize: MiB, readAhead: 1 })),
       default: (o) => drain(o.stream()),
+      ...(ALT === undefined ? {} : { alt: (o: OpenedBackup) => drain(o.stream({ windowSize: ALT[0] * MiB, readAhead: ALT[1] })) }),
     };
-    const times: Record<string, number[]> = { previous: [], 'w1M-d1': [], default: [] };
     const names = Object.keys(strategies);
+    const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, [] as number[]]));
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate the order so drift on the shared machine does not favour one strategy.
       for (const name of round % 2 === 0 ? names : [...names].reverse()) {
