@@ -39,7 +39,7 @@ export interface LockManagerLike {
  * a microtask (`async () => {}`), with a store whose calls are microtasks too (the memory store),
  * would make those loops spin without ever letting timers, I/O or the locked work run. So after
  * an injected sleep the lock always yields one macrotask (`setTimeout(0)`) before it goes on;
- * the default {@link timerSleep} is a timer already and gets no extra turn.
+ * the default sleep (a `setTimeout` timer) already yields and gets no extra turn.
  */
 export type LockSleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 

@@ -76,7 +76,7 @@ export const DEFAULT_RESTORE_READ_AHEAD = 3;
 export const MAX_RESTORE_READ_AHEAD = 8;
 
 /**
- * Options of {@link OpenedBackup.stream}. Memory held by one stream is bounded by about
+ * Options of a backup's full-plaintext stream (`openStream`). Memory held by one stream is bounded by about
  * `2 × readAhead × windowSize` (ciphertext and plaintext of the windows in flight) plus the window
  * the consumer holds.
  *
@@ -92,12 +92,12 @@ export interface RestoreStreamOptions {
   readonly onProgress?: (p: RestoreProgress) => void;
   /**
    * Plaintext bytes per ranged read, rounded down to whole chunks (at least one chunk). Default
-   * {@link DEFAULT_RESTORE_WINDOW}, at most {@link MAX_RESTORE_WINDOW}.
+   * 4 MiB, at most 64 MiB.
    */
   readonly windowSize?: number;
   /**
    * Most windows read and verified at once, ahead of the consumer. Default
-   * {@link DEFAULT_RESTORE_READ_AHEAD}, at most {@link MAX_RESTORE_READ_AHEAD}; 1 reads one window
+   * 3, at most 8; 1 reads one window
    * after another.
    */
   readonly readAhead?: number;
