@@ -148,14 +148,17 @@ export function chunkNonceTail(index: number, final: boolean): Uint8Array {
  * ```
  */
 export function createSealGuard(): (nonceTail: Uint8Array) => void {
-  let last: Uint8Array | undefined;
+  // The last tail, copied (the caller may reuse its array); one buffer for the cipher's lifetime.
+  const last = new Uint8Array(NONCE_TAIL_LENGTH);
+  let first = true;
   return (tail) => {
     if (tail.length !== NONCE_TAIL_LENGTH) throw new RangeError(`nonceTail must be ${NONCE_TAIL_LENGTH} bytes`);
-    if (last !== undefined) {
+    if (!first) {
       let cmp = 0;
       for (let i = 0; i < NONCE_TAIL_LENGTH && cmp === 0; i++) cmp = tail[i]! - last[i]!;
       if (cmp <= 0) throw new Error('cannot seal twice with the same nonce (nonce tail not increasing)');
     }
-    last = Uint8Array.from(tail);
+    last.set(tail);
+    first = false;
   };
 }

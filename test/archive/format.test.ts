@@ -154,4 +154,15 @@ describe('nonce tail and seal guard', () => {
     expect(() => g(chunkNonceTail(2 ** 40 - 1, true))).toThrow();
     expect(() => g(new Uint8Array(7))).toThrow(RangeError);
   });
+
+  it('keeps its own copy of the last tail; a refused tail changes nothing', () => {
+    const g = createSealGuard();
+    const tail = chunkNonceTail(5, false);
+    g(tail);
+    tail.fill(0); // the caller reuses its array: the guard still remembers counter 5
+    expect(() => g(chunkNonceTail(5, false))).toThrow();
+    expect(() => g(chunkNonceTail(3, true))).toThrow();
+    g(chunkNonceTail(5, true)); // still above 5/false after the refusals
+    expect(() => g(chunkNonceTail(5, true))).toThrow();
+  });
 });

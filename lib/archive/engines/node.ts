@@ -14,14 +14,15 @@ import { abytes, wipe } from '../../util/bytes.js';
 import { hchacha20 } from './noble.js';
 
 const TAG = 16;
+/** `createCipheriv`/`createDecipheriv` options, shared by every call (Node only reads them). */
+const AEAD_OPTIONS = { authTagLength: TAG } as const;
 
 /**
  * The RFC 8439 12-byte nonce of one chunk: 0x00000000 ‖ nonceTail (draft-irtf-cfrg-xchacha-03
  * §2.3.1, the nonce that follows HChaCha20 in XChaCha20).
  */
-function ietfNonce(nonceTail: Uint8Array): Uint8Array {
+function ietfNonce(iv: Uint8Array, nonceTail: Uint8Array): Uint8Array {
   abytes(nonceTail, 'nonceTail', NONCE_TAIL_LENGTH);
-  const iv = new Uint8Array(12);
   iv.set(nonceTail, 4);
   return iv;
 }
@@ -141,6 +142,9 @@ class NodeChunkCipher implements ChunkCipher {
   readonly #crypto: NodeCryptoAead;
   #subkey: Uint8Array | undefined;
   readonly #guard = createSealGuard();
+  // The 12-byte nonce, rewritten per chunk: its first 4 bytes stay zero, and OpenSSL copies the
+  // nonce into the cipher context when the cipher is created, so nothing keeps this buffer.
+  readonly #iv = new Uint8Array(12);
 
   constructor(nodeCrypto: NodeCryptoAead, subkey: Uint8Array) {
     this.#crypto = nodeCrypto;
@@ -165,9 +169,9 @@ class NodeChunkCipher implements ChunkCipher {
     const key = this.#key();
     abytes(plaintext, 'plaintext');
     abytes(aad, 'aad');
-    const iv = ietfNonce(nonceTail);
+    const iv = ietfNonce(this.#iv, nonceTail);
     this.#guard(nonceTail); // single use per nonce, before any work (engine.ts contract)
-    const c = this.#crypto.createCipheriv('chacha20-poly1305', key, iv, { authTagLength: TAG });
+    const c = this.#crypto.createCipheriv('chacha20-poly1305', key, iv, AEAD_OPTIONS);
     c.setAAD(aad, { plaintextLength: plaintext.length });
     const ct = c.update(plaintext);
     const tail = c.final(); // empty for a stream cipher; handled anyway
@@ -179,10 +183,10 @@ class NodeChunkCipher implements ChunkCipher {
     const key = this.#key();
     abytes(sealed, 'sealed');
     abytes(aad, 'aad');
-    const iv = ietfNonce(nonceTail);
+    const iv = ietfNonce(this.#iv, nonceTail);
     if (sealed.length < TAG) return undefined;
     const ctLen = sealed.length - TAG;
-    const d = this.#crypto.createDecipheriv('chacha20-poly1305', key, iv, { authTagLength: TAG });
+    const d = this.#crypto.createDecipheriv('chacha20-poly1305', key, iv, AEAD_OPTIONS);
     d.setAuthTag(sealed.subarray(ctLen));
     d.setAAD(aad, { plaintextLength: ctLen });
     const pt = d.update(sealed.subarray(0, ctLen));
