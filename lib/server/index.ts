@@ -125,6 +125,43 @@ async function writeResponse(res: ServerResponse, r: Response): Promise<void> {
   res.end();
 }
 
+/** Options of {@link toNodeListener}. */
+export interface NodeListenerOptions {
+  /** Origin the request paths are resolved against [`http://` and the request's `Host` header]. */
+  readonly origin?: string;
+}
+
+/**
+ * A `node:http` request listener (also a Connect/Express/Vite middleware that answers every
+ * request it gets) for a fetch-style handler: the request body streams without a per-chunk copy
+ * and with backpressure, the response streams back, and a handler that throws gives a bare 500
+ * (nothing of the error reaches the client). {@link serveHandler} is this plus a listening server.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * const handler = createBlobStoreHandler({ store: createMemoryBlobStore(), signingKey });
+ * createServer(toNodeListener(handler)).listen(8080, '127.0.0.1');
+ * ```
+ */
+export function toNodeListener(
+  handler: (request: Request) => Promise<Response>,
+  options: NodeListenerOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  if (typeof handler !== 'function') throw new TypeError('handler must be a function');
+  return (req, res) => {
+    void (async () => {
+      try {
+        const origin = options.origin ?? `http://${req.headers.host ?? '127.0.0.1'}`;
+        await writeResponse(res, await handler(toRequest(req, origin)));
+      } catch {
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      }
+    })();
+  };
+}
+
 /**
  * Serve `handler` on `host:port` (loopback, a free port by default).
  *
@@ -152,16 +189,7 @@ export async function serveHandler(
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError('options.port must be 0..65535');
   const base = `http://${host.includes(':') ? `[${host}]` : host}`;
-  const server = createServer((req, res) => {
-    void (async () => {
-      try {
-        await writeResponse(res, await handler(toRequest(req, base)));
-      } catch {
-        if (!res.headersSent) res.writeHead(500);
-        res.end();
-      }
-    })();
-  });
+  const server = createServer(toNodeListener(handler, { origin: base }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
