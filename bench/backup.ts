@@ -25,6 +25,7 @@ import { equalBytes, fromHex, secureRandom, toHex } from '../lib/util/bytes.js';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 
 const MiB = 1 << 20;
@@ -216,12 +217,23 @@ const serverCpuMs = (): number | undefined => {
   }
 };
 const serverCpu: Record<string, number> = {};
+// The client's GC pauses (main thread), from PerformanceObserver 'gc' entries: allocation churn
+// (fresh part buffers, per-chunk cipher outputs) shows up here before it shows up anywhere else.
+let gcMs = 0;
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcMs += e.duration;
+});
+gcObserver.observe({ entryTypes: ['gc'] });
+const gcPause: Record<string, number> = {};
 const withCpu = async (name: string, f: () => Promise<number>): Promise<number> => {
   const c0 = process.cpuUsage();
   const s0 = serverCpuMs();
+  const g0 = gcMs;
   const ms = await f();
+  await new Promise((r) => setTimeout(r, 0)); // let the observer deliver this run's GC entries
   const c = process.cpuUsage(c0);
   const s1 = serverCpuMs();
+  gcPause[name] = Math.min(gcPause[name] ?? Infinity, gcMs - g0);
   cpu[name] = Math.min(cpu[name] ?? Infinity, (c.user + c.system) / 1000);
   if (s0 !== undefined && s1 !== undefined) serverCpu[name] = Math.min(serverCpu[name] ?? Infinity, s1 - s0);
   return ms;
@@ -244,13 +256,14 @@ console.log(`upload-only:  ${fmt(up)}`);
 console.log(`backup:       ${fmt(bk)}`);
 for (const [k, v] of Object.entries(cpu)) {
   const sv = serverCpu[k];
-  console.log(`client CPU ${k}: ${v.toFixed(0)} ms${sv === undefined ? '' : `, server CPU ${sv.toFixed(0)} ms`}`);
+  console.log(`client CPU ${k}: ${v.toFixed(0)} ms (GC pauses ${gcPause[k]!.toFixed(0)} ms)${sv === undefined ? '' : `, server CPU ${sv.toFixed(0)} ms`}`);
 }
 console.log(`sum of the two: ${(enc + up).toFixed(0)} ms`);
 const sorted = [...perRound].sort((a, b) => a - b);
 const median = sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
 console.log(`per-round ratios: ${perRound.map((x) => x.toFixed(2)).join(' ')} (median ${median.toFixed(2)})`);
 console.log(`pipelining ratio: ${(bk / Math.max(enc, up)).toFixed(2)}`);
+gcObserver.disconnect();
 child.stdin!.end();
 if (engineKind !== 'node') (engine as WorkerEngine).terminate();
 workerSetup?.cleanup();
