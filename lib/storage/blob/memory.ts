@@ -33,6 +33,17 @@ export interface MemoryBlobStoreOptions {
   readonly maxTotalBytes?: number;
   /** Cap on uploads in progress; over it, `createUpload` fails `QUOTA_EXCEEDED` [1000]. */
   readonly maxPendingUploads?: number;
+  /**
+   * An upload with no call for this long is abandoned: the store aborts it (drops its parts and
+   * frees its bytes) the next time it needs room, before refusing a `createUpload` or a write
+   * over `maxTotalBytes`. It plays the part of S3's lifecycle rule
+   * `AbortIncompleteMultipartUpload`: a client whose `createUpload` answer was lost (and that
+   * retried) or that vanished mid-backup leaves an upload no one will complete or abort
+   * [24 hours; `Infinity` keeps them until aborted].
+   */
+  readonly abandonUploadsAfterMs?: number;
+  /** Clock for {@link MemoryBlobStoreOptions.abandonUploadsAfterMs} [Date.now]. */
+  readonly now?: () => number;
   /** Randomness for upload ids [secureRandom]. */
   readonly random?: RandomSource;
 }
@@ -40,6 +51,8 @@ export interface MemoryBlobStoreOptions {
 interface Pending {
   readonly key: string;
   readonly parts: Map<number, { bytes: Uint8Array; etag: string }>;
+  /** When a call last named this upload (its creation, a part, a listing). */
+  lastUsed: number;
 }
 
 interface Stored {
@@ -85,6 +98,9 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
   const limits = resolveLimits(options.limits);
   const maxTotalBytes = options.maxTotalBytes ?? 2 ** 30;
   const maxPending = options.maxPendingUploads ?? 1000;
+  const abandonAfter = options.abandonUploadsAfterMs ?? 24 * 3600 * 1000;
+  if (!(abandonAfter > 0)) throw new RangeError('options.abandonUploadsAfterMs must be > 0');
+  const now = options.now ?? Date.now;
   const random = options.random ?? secureRandom;
   const objects = new Map<string, Stored>();
   const uploads = new Map<string, Pending>();
@@ -95,8 +111,26 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
 
   const nextEtag = (): string => `"${(++version).toString(16)}-${toHex(random(4))}"`;
 
+  function drop(uploadId: string, p: Pending): void {
+    for (const part of p.parts.values()) totalBytes -= part.bytes.length;
+    uploads.delete(uploadId);
+  }
+
+  /** Abort every abandoned upload (see `abandonUploadsAfterMs`); true when one was. */
+  function sweepAbandoned(): boolean {
+    const cutoff = now() - abandonAfter;
+    let swept = false;
+    for (const [id, p] of uploads) {
+      if (p.lastUsed <= cutoff) {
+        drop(id, p);
+        swept = true;
+      }
+    }
+    return swept;
+  }
+
   function reserve(n: number): void {
-    if (totalBytes + n > maxTotalBytes) {
+    if (totalBytes + n > maxTotalBytes && !(sweepAbandoned() && totalBytes + n <= maxTotalBytes)) {
       throw new BackupError('QUOTA_EXCEEDED', 'the blob store is full', { limit: maxTotalBytes });
     }
     totalBytes += n;
@@ -105,6 +139,7 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
   function pendingFor(upload: UploadRef): Pending {
     const p = uploads.get(upload.uploadId);
     if (p === undefined || p.key !== upload.key) throw new BackupError('NOT_FOUND', 'no such upload');
+    p.lastUsed = now();
     return p;
   }
 
@@ -133,11 +168,11 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
           throw new BackupError('QUOTA_EXCEEDED', 'the blob is over the store\'s size limit', { limit: limits.maxObjectSize });
         }
       }
-      if (uploads.size >= maxPending) {
+      if (uploads.size >= maxPending && !(sweepAbandoned() && uploads.size < maxPending)) {
         throw new BackupError('QUOTA_EXCEEDED', 'too many uploads in progress', { limit: maxPending });
       }
       const uploadId = toHex(random(16));
-      uploads.set(uploadId, { key, parts: new Map() });
+      uploads.set(uploadId, { key, parts: new Map(), lastUsed: now() });
       return { key, uploadId };
     },
 
@@ -212,8 +247,7 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
       throwIfAborted(opts.signal);
       const p = uploads.get(upload.uploadId);
       if (p === undefined || p.key !== upload.key) return;
-      for (const part of p.parts.values()) totalBytes -= part.bytes.length;
-      uploads.delete(upload.uploadId);
+      drop(upload.uploadId, p);
     },
 
     async put(key, bytes, opts: BlobPutOptions = {}) {
