@@ -7,26 +7,18 @@
 // 1.0 means encryption and upload fully overlap; 2.0 would mean they ran one after the other.
 // The backup run is the client's real backup path (session, part hashes, manifest, latest pointer)
 // without the vault (a keyring is made locally; OPAQUE is not what is measured here).
-import { runBackup } from '../lib/client/backup.js';
-import { timerSleep } from '../lib/client/lock.js';
 import { createEncryptStream } from '../lib/archive/stream.js';
 import { ciphertextSize, TAG_LENGTH, HEADER_OVERHEAD } from '../lib/archive/format.js';
 import { defaultEngine } from '../lib/archive/engines/default.js';
 import { createWorkerEngine, type WorkerEngine } from '../lib/archive/engines/workers.js';
 import type { CipherEngine } from '../lib/archive/engine.js';
 import { adaptNodeWorker, nodeWorkerFactory } from '../test/archive/engines-support.js';
-import { createKeyring, keyForId } from '../lib/recovery/keyring.js';
-import { createBlobPresigner, createBlobStoreHandler } from '../lib/server/blob-store.js';
-import { createMemoryBlobStore } from '../lib/storage/blob/memory.js';
-import { serveHandler } from '../lib/server/index.js';
-import { createHttpBlobStore } from '../lib/storage/blob/http.js';
-import { createMemoryStore } from '../lib/storage/kv.js';
-import { equalBytes, fromHex, secureRandom, toHex } from '../lib/util/bytes.js';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { createKeyring } from '../lib/recovery/keyring.js';
+import { equalBytes, secureRandom } from '../lib/util/bytes.js';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
+import { benchBackup } from './support/backup.js';
+import { startBlobServer } from './support/blob-server.js';
 
 const MiB = 1 << 20;
 const SIZE = Number(process.env.BACKUP_BENCH_MIB ?? 256) * MiB;
@@ -35,45 +27,13 @@ const PART = 8 * MiB;
 const CONCURRENCY = 3;
 const ROUNDS = Number(process.env.BACKUP_BENCH_ROUNDS ?? 2);
 
-const source = new Uint8Array(process.argv.includes('--serve') ? 0 : SIZE);
+const source = new Uint8Array(SIZE);
 for (let i = 0; i < source.length; i += 4 * MiB) source.set(secureRandom(Math.min(4 * MiB, SIZE - i)), i);
 
-// The blob server runs in its own process (this file with --serve), as a real one would: its CPU
-// work (hashing, copying 256 MiB) must not steal the client's thread and blur the comparison.
-if (process.argv.includes('--serve')) {
-  const backing = createMemoryBlobStore({ limits: { maxObjectSize: 2 * SIZE + MiB }, maxTotalBytes: 4 * SIZE });
-  const served = await serveHandler(
-    createBlobStoreHandler({ store: backing, signingKey: fromHex(process.env.BENCH_SIGNING_KEY!) }),
-    { host: '127.0.0.1' },
-  );
-  process.stdout.write(served.url + '\n');
-  process.stdin.resume();
-  process.stdin.on('end', () => void served.close().then(() => process.exit(0)));
-} else {
-  await main();
-}
-
-async function main(): Promise<void> {
-const signingKey = secureRandom(32);
-const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--serve'], {
-  env: { ...process.env, BENCH_SIGNING_KEY: toHex(signingKey) },
-  stdio: ['pipe', 'pipe', 'inherit'],
-});
-const url = await new Promise<string>((resolve, reject) => {
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    if (buf.includes('\n')) resolve(buf.trim());
-  });
-  child.on('exit', (c) => reject(new Error(`server exited ${c}`)));
-});
-const presigner = createBlobPresigner({ baseUrl: url, signingKey });
-const store = createHttpBlobStore({
-  fetch: (r) => fetch(r),
-  presign: async (op) => presigner.http(op),
-  limits: { maxObjectSize: 2 * SIZE + MiB },
-  timeoutMs: 120_000,
-});
+// The blob server runs in its own process, as a real one would: its CPU work (hashing, copying
+// 256 MiB) must not steal the client's thread and blur the comparison.
+const server = await startBlobServer(SIZE);
+const { store } = server;
 const keyring = createKeyring();
 // BACKUP_BENCH_ENGINE moves encryption to a worker_threads pool (BACKUP_BENCH_WORKERS workers,
 // default 1), off the thread that also drives the HTTP uploads:
@@ -176,22 +136,7 @@ async function uploadOnly(): Promise<number> {
 
 async function backup(): Promise<number> {
   const t0 = performance.now();
-  const { manifest } = await runBackup({
-    accountId: 'bench',
-    blobs: store,
-    kv: createMemoryStore(),
-    keyPrefix: 'bench/',
-    key: keyring.current,
-    keyLookup: (id) => keyForId(keyring, id),
-    source,
-    chunkSize: CHUNK,
-    partSize: PART,
-    concurrency: CONCURRENCY,
-    engine,
-    now: Date.now,
-    random: secureRandom,
-    sleep: timerSleep,
-  });
+  const manifest = await benchBackup({ store, keyring, engine, source, chunkSize: CHUNK, partSize: PART, concurrency: CONCURRENCY });
   const ms = performance.now() - t0;
   if (manifest.plaintextSize !== SIZE) throw new Error('size mismatch');
   for (const e of await store.list('bench/')) await store.delete(e.key);
@@ -206,16 +151,7 @@ let bk = Infinity;
 const cpu: Record<string, number> = {};
 // Client-process CPU time per run: when it approaches the wall time, the client thread itself is
 // the bottleneck and overlap can only come from moving work off it (the worker-pool engine).
-// The server process's CPU time (Linux /proc; utime + stime in clock ticks, assumed 100 Hz).
-const serverCpuMs = (): number | undefined => {
-  try {
-    const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return undefined;
-  }
-};
+// The server process's CPU time too.
 const serverCpu: Record<string, number> = {};
 // The client's GC pauses (main thread), from PerformanceObserver 'gc' entries: allocation churn
 // (fresh part buffers, per-chunk cipher outputs) shows up here before it shows up anywhere else.
@@ -227,12 +163,12 @@ gcObserver.observe({ entryTypes: ['gc'] });
 const gcPause: Record<string, number> = {};
 const withCpu = async (name: string, f: () => Promise<number>): Promise<number> => {
   const c0 = process.cpuUsage();
-  const s0 = serverCpuMs();
+  const s0 = server.cpuMs();
   const g0 = gcMs;
   const ms = await f();
   await new Promise((r) => setTimeout(r, 0)); // let the observer deliver this run's GC entries
   const c = process.cpuUsage(c0);
-  const s1 = serverCpuMs();
+  const s1 = server.cpuMs();
   gcPause[name] = Math.min(gcPause[name] ?? Infinity, gcMs - g0);
   cpu[name] = Math.min(cpu[name] ?? Infinity, (c.user + c.system) / 1000);
   if (s0 !== undefined && s1 !== undefined) serverCpu[name] = Math.min(serverCpu[name] ?? Infinity, s1 - s0);
@@ -264,7 +200,6 @@ const median = sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2]! : (sor
 console.log(`per-round ratios: ${perRound.map((x) => x.toFixed(2)).join(' ')} (median ${median.toFixed(2)})`);
 console.log(`pipelining ratio: ${(bk / Math.max(enc, up)).toFixed(2)}`);
 gcObserver.disconnect();
-child.stdin!.end();
+server.close();
 if (engineKind !== 'node') (engine as WorkerEngine).terminate();
 workerSetup?.cleanup();
-}

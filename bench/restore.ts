@@ -16,20 +16,17 @@
 // (/usr/bin/chromium via playwright-core, page bench/restore-page.ts bundled with esbuild) against
 // the blob store served from the page's origin; the default stream's output is hashed in the page
 // and compared with the source's SHA-256.
-import { runBackup } from '../lib/client/backup.js';
-import { timerSleep } from '../lib/client/lock.js';
 import { openBackup, DEFAULT_RESTORE_READ_AHEAD, DEFAULT_RESTORE_WINDOW, type OpenedBackup } from '../lib/client/restore.js';
 import { defaultEngine } from '../lib/archive/engines/default.js';
 import { createKeyring, keyForId } from '../lib/recovery/keyring.js';
-import { createBlobPresigner, createBlobStoreHandler } from '../lib/server/blob-store.js';
+import { createBlobStoreHandler } from '../lib/server/blob-store.js';
 import { serveHandler } from '../lib/server/index.js';
-import { createHttpBlobStore } from '../lib/storage/blob/http.js';
 import { createMemoryBlobStore } from '../lib/storage/blob/memory.js';
-import { createMemoryStore } from '../lib/storage/kv.js';
-import { equalBytes, fromHex, secureRandom, toHex } from '../lib/util/bytes.js';
-import { spawn } from 'node:child_process';
+import { equalBytes, secureRandom, toHex } from '../lib/util/bytes.js';
 import { fileURLToPath } from 'node:url';
 import type { RestorePageConfig, RestorePageResult } from './restore-page.js';
+import { benchBackup } from './support/backup.js';
+import { benchBlobLimits, benchBlobStore, startBlobServer } from './support/blob-server.js';
 
 const MiB = 1 << 20;
 const SIZE = Number(process.env.RESTORE_BENCH_MIB ?? 256) * MiB;
@@ -38,15 +35,7 @@ const CHUNK = 64 * 1024;
 const PART = 8 * MiB;
 const ALT = process.env.RESTORE_BENCH_ALT?.split(',').map(Number) as [number, number] | undefined;
 
-if (process.argv.includes('--serve')) {
-  const backing = createMemoryBlobStore({ limits: { maxObjectSize: 2 * SIZE + MiB }, maxTotalBytes: 4 * SIZE });
-  const served = await serveHandler(createBlobStoreHandler({ store: backing, signingKey: fromHex(process.env.BENCH_SIGNING_KEY!) }), {
-    host: '127.0.0.1',
-  });
-  process.stdout.write(served.url + '\n');
-  process.stdin.resume();
-  process.stdin.on('end', () => void served.close().then(() => process.exit(0)));
-} else if (process.argv.includes('--browser')) {
+if (process.argv.includes('--browser')) {
   await mainBrowser();
 } else {
   await main();
@@ -88,7 +77,8 @@ async function mainBrowser(): Promise<void> {
   const source = new Uint8Array(SIZE);
   for (let i = 0; i < SIZE; i += 4 * MiB) source.set(secureRandom(Math.min(4 * MiB, SIZE - i)), i);
   const signingKey = secureRandom(32);
-  const backing = createMemoryBlobStore({ limits: { maxObjectSize: 2 * SIZE + MiB }, maxTotalBytes: 4 * SIZE });
+  const { maxObjectSize, maxTotalBytes } = benchBlobLimits(SIZE);
+  const backing = createMemoryBlobStore({ limits: { maxObjectSize }, maxTotalBytes });
   const blobs = createBlobStoreHandler({ store: backing, signingKey });
   const served = await serveHandler(
     async (req) => {
@@ -101,26 +91,8 @@ async function mainBrowser(): Promise<void> {
   );
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'] });
   try {
-    const presigner = createBlobPresigner({ baseUrl: served.url, signingKey });
-    const store = createHttpBlobStore({ fetch: (r) => fetch(r), presign: async (op) => presigner.http(op), limits: { maxObjectSize: 2 * SIZE + MiB }, timeoutMs: 120_000 });
     const keyring = createKeyring();
-    const engine = defaultEngine();
-    const { manifest } = await runBackup({
-      accountId: 'bench',
-      blobs: store,
-      kv: createMemoryStore(),
-      keyPrefix: 'bench/',
-      key: keyring.current,
-      keyLookup: (id) => keyForId(keyring, id),
-      source,
-      chunkSize: CHUNK,
-      partSize: PART,
-      concurrency: 3,
-      engine,
-      now: Date.now,
-      random: secureRandom,
-      sleep: timerSleep,
-    });
+    const manifest = await benchBackup({ store: benchBlobStore(served.url, signingKey, SIZE), keyring, engine: defaultEngine(), source, chunkSize: CHUNK, partSize: PART, concurrency: 3 });
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
@@ -151,47 +123,13 @@ async function mainBrowser(): Promise<void> {
 async function main(): Promise<void> {
   const source = new Uint8Array(SIZE);
   for (let i = 0; i < SIZE; i += 4 * MiB) source.set(secureRandom(Math.min(4 * MiB, SIZE - i)), i);
-  const signingKey = secureRandom(32);
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--serve'], {
-    env: { ...process.env, BENCH_SIGNING_KEY: toHex(signingKey) },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes('\n')) resolve(buf.trim());
-    });
-    child.on('exit', (c) => reject(new Error(`server exited ${c}`)));
-  });
+  const server = await startBlobServer(SIZE);
   try {
-    const presigner = createBlobPresigner({ baseUrl: url, signingKey });
-    const store = createHttpBlobStore({
-      fetch: (r) => fetch(r),
-      presign: async (op) => presigner.http(op),
-      limits: { maxObjectSize: 2 * SIZE + MiB },
-      timeoutMs: 120_000,
-    });
+    const { store } = server;
     const keyring = createKeyring();
     const engine = defaultEngine();
-    const keyLookup = (id: Uint8Array) => keyForId(keyring, id);
-    const { manifest } = await runBackup({
-      accountId: 'bench',
-      blobs: store,
-      kv: createMemoryStore(),
-      keyPrefix: 'bench/',
-      key: keyring.current,
-      keyLookup,
-      source,
-      chunkSize: CHUNK,
-      partSize: PART,
-      concurrency: 3,
-      engine,
-      now: Date.now,
-      random: secureRandom,
-      sleep: timerSleep,
-    });
-    const opened = await openBackup({ accountId: 'bench', blobs: store, keyPrefix: 'bench/', keyLookup, engine }, manifest.backupId);
+    const manifest = await benchBackup({ store, keyring, engine, source, chunkSize: CHUNK, partSize: PART, concurrency: 3 });
+    const opened = await openBackup({ accountId: 'bench', blobs: store, keyPrefix: 'bench/', keyLookup: (id) => keyForId(keyring, id), engine }, manifest.backupId);
 
     // Consume and check every byte against the source (the same work for every strategy).
     const check = (bytes: Uint8Array, offset: number): void => {
@@ -231,8 +169,8 @@ async function main(): Promise<void> {
       }
     }
     opened.close();
-    report(`Node ${process.version}, server at ${url} (own process), node:crypto engine, bytes checked`, times);
+    report(`Node ${process.version}, server at ${server.url} (own process), node:crypto engine, bytes checked`, times);
   } finally {
-    child.stdin!.end();
+    server.close();
   }
 }
