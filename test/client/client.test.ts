@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { isBackupError } from '../../lib/errors.js';
 import { createMemoryStore } from '../../lib/storage/kv.js';
 import { equalBytes } from '../../lib/util/bytes.js';
+import { errorOf } from '../support/errors.js';
 import type { Fault } from '../support/faulty-fetch.js';
-import { blobClient, makeBlobServer, makeClient, makeVault, readAll, testBytes } from './harness.js';
+import { blobClient, makeBlobServer, makeClient, makeVault, readAll, readUntilError, testBytes } from './harness.js';
 
 const vault = makeVault();
 let accountSeq = 0;
@@ -19,15 +20,6 @@ async function enabledClient(opts: { faults?: Parameters<typeof blobClient>[1]; 
   const client = makeClient(vault, store, storage, { accountId });
   const { recoveryCode } = await client.enable();
   return { client, server, store, faulty, storage, accountId, recoveryCode: recoveryCode! };
-}
-
-async function errorOf(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('backup and restore', () => {
@@ -252,18 +244,7 @@ describe('concurrency and tampering', () => {
     bad[100 + chunk * 1040 + 5]! ^= 0x01;
     await server.backing.put(key, bad);
     const restored = await client.restore();
-    const reader = restored.stream.getReader();
-    const got: Uint8Array[] = [];
-    let err: unknown;
-    try {
-      for (;;) {
-        const x = await reader.read();
-        if (x.done) break;
-        got.push(x.value);
-      }
-    } catch (e) {
-      err = e;
-    }
+    const { chunks: got, error: err } = await readUntilError(restored.stream.getReader());
     expect(isBackupError(err, 'ARCHIVE_AUTH_FAILED')).toBe(true);
     const released = got.reduce((a, g) => a + g.length, 0);
     expect(released).toBeLessThanOrEqual(chunk * 1024);

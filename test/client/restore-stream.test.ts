@@ -9,7 +9,8 @@ import { createMemoryBlobStore } from '../../lib/storage/blob/memory.js';
 import type { BlobGetOptions, BlobStore } from '../../lib/storage/blob/types.js';
 import { createMemoryStore } from '../../lib/storage/kv.js';
 import { equalBytes } from '../../lib/util/bytes.js';
-import { blobClient, makeBlobServer, makeClient, makeVault, readAll, testBytes } from './harness.js';
+import { errorOf } from '../support/errors.js';
+import { blobClient, makeBlobServer, makeClient, makeVault, readAll, readUntilError, testBytes } from './harness.js';
 
 const CHUNK = 1024; // the harness's chunk size
 const vault = makeVault();
@@ -112,15 +113,6 @@ async function waitIdle(inst: Instruments): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 0));
 }
 
-async function errorOf(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
-
 describe.each<Backend>(['memory', 'server'])('restore stream (%s blob store)', (backend) => {
   it('byte-identical for 0, 1, chunk-1, chunk, chunk+1 and many-window sizes; one read per window, at most readAhead in flight; progress monotonic', async () => {
     const { client, inst } = await setup(backend);
@@ -203,18 +195,7 @@ describe.each<Backend>(['memory', 'server'])('restore stream (%s blob store)', (
     await backing.put(key, bad);
     const restored = await client.restore();
     inst.reset();
-    const reader = restored.openStream({ windowSize: 8 * CHUNK, readAhead: 3 }).getReader();
-    const got: Uint8Array[] = [];
-    let err: unknown;
-    try {
-      for (;;) {
-        const x = await reader.read();
-        if (x.done) break;
-        got.push(x.value);
-      }
-    } catch (e) {
-      err = e;
-    }
+    const { chunks: got, error: err } = await readUntilError(restored.openStream({ windowSize: 8 * CHUNK, readAhead: 3 }).getReader());
     expect(isBackupError(err, 'ARCHIVE_AUTH_FAILED')).toBe(true);
     const released = got.reduce((a, g) => a + g.length, 0);
     expect(released).toBe(40 * CHUNK);
@@ -244,16 +225,8 @@ describe.each<Backend>(['memory', 'server'])('restore stream (%s blob store)', (
       if (n === 5) ac.abort(reason);
     };
     const reader = restored.openStream({ windowSize: 4 * CHUNK, readAhead: 3, signal: ac.signal }).getReader();
-    let released = 0;
-    const err = await errorOf(
-      (async () => {
-        for (;;) {
-          const x = await reader.read();
-          if (x.done) break;
-          released += x.value.length;
-        }
-      })(),
-    );
+    const { chunks, error: err } = await readUntilError(reader);
+    const released = chunks.reduce((a, c) => a + c.length, 0);
     inst.onStart = undefined;
     expect(isBackupError(err, 'ABORTED')).toBe(true);
     expect((err as BackupError).cause).toBe(reason);

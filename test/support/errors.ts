@@ -24,3 +24,13 @@ export function expectCode(fn: () => unknown, code: BackupErrorCode): void {
   expect(isBackupError(thrown), `expected BackupError ${code}, got ${String(thrown)}`).toBe(true);
   expect((thrown as { code: string }).code).toBe(code);
 }
+
+/** What `p` rejects with; fails the test when it fulfils. */
+export async function errorOf(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
