@@ -175,54 +175,15 @@ export function headSize(res: TransportResponse, maxObjectSize: number): number 
 }
 
 /**
- * A {@link BlobStore} over the simple presigned HTTP protocol.
- *
- * @example
- * ```ts
- * const store = createHttpBlobStore({
- *   fetch: globalThis.fetch.bind(globalThis),
- *   presign: (op) => myBackend.blobUrl(op), // resolves to a short-lived URL
- *   limits: { minPartSize: 5 << 20 },
- * });
- * const info = await store.head('backups/acct/latest');
- * ```
+ * @internal The calls both presigned adapters make the same way (the protocols differ only in
+ * how uploads are created, listed and completed, and in listing): a part upload, an abort, and
+ * the single-object operations. Each checks its arguments before any request.
  */
-export function createHttpBlobStore(options: HttpBlobStoreOptions): BlobStore {
-  const c = createPresignedCaller(options, 'blob store', (body) => {
-    const o = parseJson(body) as { error?: unknown } | null;
-    return typeof o?.error === 'string' ? o.error : undefined;
-  });
+export function presignedObjectOps(c: PresignedCaller): Pick<BlobStore, 'putPart' | 'abortUpload' | 'put' | 'get' | 'head' | 'delete'> {
   const limits = c.limits;
-
+  /** Cap on the body of an answer that carries none worth reading (an error's code at most). */
+  const small = 64 * 1024;
   return {
-    limits,
-
-    async createUpload(key, opts = {}) {
-      assertBlobKey(key);
-      const len = opts.contentLength;
-      if (len !== undefined && (!Number.isSafeInteger(len) || len < 0)) {
-        throw new RangeError('options.contentLength must be a non-negative safe integer');
-      }
-      if (len !== undefined && len > limits.maxObjectSize) {
-        throw new BackupError('QUOTA_EXCEEDED', 'the blob is over the store\'s size limit', { limit: limits.maxObjectSize });
-      }
-      const res = await c.call(
-        { op: 'createUpload', key, ...(len === undefined ? {} : { contentLength: len }) },
-        {
-          method: 'POST',
-          // Not idempotent: every POST makes a new upload, so a lost answer is not retried.
-          idempotent: false,
-          ...(len === undefined ? {} : { headers: { 'x-upload-content-length': String(len) } }),
-          signal: opts.signal,
-          maxResponseBytes: 64 * 1024,
-        },
-      );
-      const o = asRecord(parseJson(res.body), 'createUpload answer');
-      const uploadId = asString(o.uploadId, 1024, 'uploadId');
-      if (!/^[\x21-\x7e]+$/.test(uploadId)) throw protocol('a bad uploadId');
-      return { key, uploadId };
-    },
-
     async putPart(upload, partNumber, bytes, opts = {}) {
       checkUploadRef(upload);
       checkPartNumber(partNumber, limits);
@@ -230,59 +191,19 @@ export function createHttpBlobStore(options: HttpBlobStoreOptions): BlobStore {
       if (bytes.length > limits.maxPartSize) {
         throw new BackupError('QUOTA_EXCEEDED', 'the part is over the store\'s part size limit', { limit: limits.maxPartSize });
       }
+      // Putting a part number again replaces the part: safe to repeat.
       const res = await c.call(
         { op: 'putPart', key: upload.key, uploadId: upload.uploadId, partNumber, contentLength: bytes.length },
-        { method: 'PUT', idempotent: true, body: bytes, signal: opts.signal, maxResponseBytes: 64 * 1024, transferBytes: bytes.length },
+        { method: 'PUT', idempotent: true, body: bytes, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
       );
       return { etag: requireEtag(res) };
-    },
-
-    async listParts(upload, opts = {}) {
-      checkUploadRef(upload);
-      const res = await c.call(
-        { op: 'listParts', key: upload.key, uploadId: upload.uploadId },
-        { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_JSON_BYTES },
-      );
-      const o = asRecord(parseJson(res.body), 'listParts answer');
-      if (!Array.isArray(o.parts) || o.parts.length > limits.maxParts) throw protocol('a bad part list');
-      const out: UploadedPart[] = [];
-      let prev = 0;
-      for (const raw of o.parts as unknown[]) {
-        const p = asRecord(raw, 'part');
-        const partNumber = asInt(p.partNumber, limits.maxParts, 'partNumber');
-        if (partNumber <= prev) throw protocol('parts out of order');
-        prev = partNumber;
-        out.push({ partNumber, etag: asString(p.etag, MAX_ETAG, 'etag'), size: asInt(p.size, limits.maxPartSize, 'part size') });
-      }
-      return out;
-    },
-
-    async completeUpload(upload, parts, opts = {}) {
-      checkUploadRef(upload);
-      checkCompletedParts(parts, limits);
-      const body = utf8(JSON.stringify({ parts: parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })) }));
-      const res = await c.call(
-        { op: 'completeUpload', key: upload.key, uploadId: upload.uploadId },
-        {
-          method: 'POST',
-          // The protocol requires completion to be idempotent: repeating it with the same part
-          // list returns the same result (docs/STORAGE.md), so a lost answer is safe to retry.
-          idempotent: true,
-          headers: { 'content-type': 'application/json' },
-          body,
-          signal: opts.signal,
-          maxResponseBytes: 64 * 1024,
-        },
-      );
-      const o = asRecord(parseJson(res.body), 'completeUpload answer');
-      return { size: asInt(o.size, limits.maxObjectSize, 'size'), etag: asString(o.etag, MAX_ETAG, 'etag') };
     },
 
     async abortUpload(upload, opts = {}) {
       checkUploadRef(upload);
       await c.call(
         { op: 'abortUpload', key: upload.key, uploadId: upload.uploadId },
-        { method: 'DELETE', idempotent: true, signal: opts.signal, maxResponseBytes: 64 * 1024, passStatuses: [404] },
+        { method: 'DELETE', idempotent: true, signal: opts.signal, maxResponseBytes: small, passStatuses: [404] },
       );
     },
 
@@ -294,12 +215,13 @@ export function createHttpBlobStore(options: HttpBlobStoreOptions): BlobStore {
       if (bytes.length > limits.maxObjectSize) {
         throw new BackupError('QUOTA_EXCEEDED', 'the blob is over the store\'s size limit', { limit: limits.maxObjectSize });
       }
+      // Conditional writes: If-None-Match: * and If-Match (RFC 9110 §13.1; S3 supports both).
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
       if (opts.ifMatch !== undefined) headers['if-match'] = opts.ifMatch;
       if (opts.ifNoneMatch !== undefined) headers['if-none-match'] = opts.ifNoneMatch;
       const res = await c.call(
         { op: 'put', key, contentLength: bytes.length },
-        { method: 'PUT', idempotent: true, headers, body: bytes, signal: opts.signal, maxResponseBytes: 64 * 1024, transferBytes: bytes.length },
+        { method: 'PUT', idempotent: true, headers, body: bytes, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
       );
       return { size: bytes.length, etag: requireEtag(res) };
     },
@@ -341,8 +263,102 @@ export function createHttpBlobStore(options: HttpBlobStoreOptions): BlobStore {
       assertBlobKey(key);
       await c.call(
         { op: 'delete', key },
-        { method: 'DELETE', idempotent: true, signal: opts.signal, maxResponseBytes: 64 * 1024, passStatuses: [404] },
+        { method: 'DELETE', idempotent: true, signal: opts.signal, maxResponseBytes: small, passStatuses: [404] },
       );
+    },
+
+  };
+}
+
+/**
+ * A {@link BlobStore} over the simple presigned HTTP protocol.
+ *
+ * @example
+ * ```ts
+ * const store = createHttpBlobStore({
+ *   fetch: globalThis.fetch.bind(globalThis),
+ *   presign: (op) => myBackend.blobUrl(op), // resolves to a short-lived URL
+ *   limits: { minPartSize: 5 << 20 },
+ * });
+ * const info = await store.head('backups/acct/latest');
+ * ```
+ */
+export function createHttpBlobStore(options: HttpBlobStoreOptions): BlobStore {
+  const c = createPresignedCaller(options, 'blob store', (body) => {
+    const o = parseJson(body) as { error?: unknown } | null;
+    return typeof o?.error === 'string' ? o.error : undefined;
+  });
+  const limits = c.limits;
+
+  return {
+    limits,
+    ...presignedObjectOps(c),
+
+    async createUpload(key, opts = {}) {
+      assertBlobKey(key);
+      const len = opts.contentLength;
+      if (len !== undefined && (!Number.isSafeInteger(len) || len < 0)) {
+        throw new RangeError('options.contentLength must be a non-negative safe integer');
+      }
+      if (len !== undefined && len > limits.maxObjectSize) {
+        throw new BackupError('QUOTA_EXCEEDED', 'the blob is over the store\'s size limit', { limit: limits.maxObjectSize });
+      }
+      const res = await c.call(
+        { op: 'createUpload', key, ...(len === undefined ? {} : { contentLength: len }) },
+        {
+          method: 'POST',
+          // Not idempotent: every POST makes a new upload, so a lost answer is not retried.
+          idempotent: false,
+          ...(len === undefined ? {} : { headers: { 'x-upload-content-length': String(len) } }),
+          signal: opts.signal,
+          maxResponseBytes: 64 * 1024,
+        },
+      );
+      const o = asRecord(parseJson(res.body), 'createUpload answer');
+      const uploadId = asString(o.uploadId, 1024, 'uploadId');
+      if (!/^[\x21-\x7e]+$/.test(uploadId)) throw protocol('a bad uploadId');
+      return { key, uploadId };
+    },
+
+    async listParts(upload, opts = {}) {
+      checkUploadRef(upload);
+      const res = await c.call(
+        { op: 'listParts', key: upload.key, uploadId: upload.uploadId },
+        { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_JSON_BYTES },
+      );
+      const o = asRecord(parseJson(res.body), 'listParts answer');
+      if (!Array.isArray(o.parts) || o.parts.length > limits.maxParts) throw protocol('a bad part list');
+      const out: UploadedPart[] = [];
+      let prev = 0;
+      for (const raw of o.parts as unknown[]) {
+        const p = asRecord(raw, 'part');
+        const partNumber = asInt(p.partNumber, limits.maxParts, 'partNumber');
+        if (partNumber <= prev) throw protocol('parts out of order');
+        prev = partNumber;
+        out.push({ partNumber, etag: asString(p.etag, MAX_ETAG, 'etag'), size: asInt(p.size, limits.maxPartSize, 'part size') });
+      }
+      return out;
+    },
+
+    async completeUpload(upload, parts, opts = {}) {
+      checkUploadRef(upload);
+      checkCompletedParts(parts, limits);
+      const body = utf8(JSON.stringify({ parts: parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })) }));
+      const res = await c.call(
+        { op: 'completeUpload', key: upload.key, uploadId: upload.uploadId },
+        {
+          method: 'POST',
+          // The protocol requires completion to be idempotent: repeating it with the same part
+          // list returns the same result (docs/STORAGE.md), so a lost answer is safe to retry.
+          idempotent: true,
+          headers: { 'content-type': 'application/json' },
+          body,
+          signal: opts.signal,
+          maxResponseBytes: 64 * 1024,
+        },
+      );
+      const o = asRecord(parseJson(res.body), 'completeUpload answer');
+      return { size: asInt(o.size, limits.maxObjectSize, 'size'), etag: asString(o.etag, MAX_ETAG, 'etag') };
     },
 
     async list(prefix, opts = {}) {

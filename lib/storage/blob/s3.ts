@@ -8,10 +8,9 @@
  * @module
  */
 import { BackupError, isBackupError } from '../../errors.js';
-import { abytes, fromUtf8, utf8 } from '../../util/bytes.js';
-import { throwIfAborted } from '../../errors.js';
-import { checkCompletedParts, checkPartNumber, checkRange, checkUploadRef } from './checks.js';
-import { createPresignedCaller, headSize, rangedBody, requireEtag, storeError } from './http.js';
+import { fromUtf8, utf8 } from '../../util/bytes.js';
+import { checkCompletedParts, checkUploadRef } from './checks.js';
+import { createPresignedCaller, presignedObjectOps, storeError } from './http.js';
 import type { PresignedBlobStoreOptions } from './presigned.js';
 import { childText, childrenNamed, escapeXml, parseXml, requireInt, requireText, type XmlElement } from './xml.js';
 import {
@@ -140,6 +139,7 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
 
   const store: BlobStore = {
     limits,
+    ...presignedObjectOps(c),
 
     async createUpload(key, opts = {}) {
       assertBlobKey(key);
@@ -158,21 +158,6 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
       return { key, uploadId: parseInitiate(res.body) };
     },
 
-    async putPart(upload, partNumber, bytes, opts = {}) {
-      checkUploadRef(upload);
-      checkPartNumber(partNumber, limits);
-      abytes(bytes, 'bytes');
-      if (bytes.length > limits.maxPartSize) {
-        throw new BackupError('QUOTA_EXCEEDED', 'the part is over the store\'s part size limit', { limit: limits.maxPartSize });
-      }
-      // UploadPart overwrites the same part number: safe to repeat.
-      const res = await c.call(
-        { op: 'putPart', key: upload.key, uploadId: upload.uploadId, partNumber, contentLength: bytes.length },
-        { method: 'PUT', idempotent: true, body: bytes, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
-      );
-      return { etag: requireEtag(res) };
-    },
-
     async listParts(upload, opts = {}) {
       checkUploadRef(upload);
       const out: UploadedPart[] = [];
@@ -182,7 +167,7 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
           { op: 'listParts', key: upload.key, uploadId: upload.uploadId, ...(marker === undefined ? {} : { partNumberMarker: marker }) },
           { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_XML_BYTES },
         );
-          const { parts, next } = parseListParts(res.body, limits);
+        const { parts, next } = parseListParts(res.body, limits);
         for (const p of parts) {
           if (out.length > 0 && p.partNumber <= out[out.length - 1]!.partNumber) throw protocol('parts out of order');
           out.push(p);
@@ -214,9 +199,9 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
             body,
             signal: opts.signal,
             maxResponseBytes: small,
-            },
+          },
         );
-          // S3 may answer 200 and then report a failure in the body (API_CompleteMultipartUpload):
+        // S3 may answer 200 and then report a failure in the body (API_CompleteMultipartUpload):
         // parseS3Xml turns an <Error> root into a BackupError.
         const doc = parseS3Xml(res.body, 'CompleteMultipartUploadResult');
         const etag = etagOf(doc);
@@ -234,72 +219,6 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
       }
     },
 
-    async abortUpload(upload, opts = {}) {
-      checkUploadRef(upload);
-      await c.call(
-        { op: 'abortUpload', key: upload.key, uploadId: upload.uploadId },
-        { method: 'DELETE', idempotent: true, signal: opts.signal, maxResponseBytes: small, passStatuses: [404] },
-      );
-    },
-
-    async put(key, bytes, opts = {}) {
-      assertBlobKey(key);
-      abytes(bytes, 'bytes');
-      if (opts.ifMatch !== undefined && typeof opts.ifMatch !== 'string') throw new TypeError('options.ifMatch must be a string');
-      if (opts.ifNoneMatch !== undefined && opts.ifNoneMatch !== '*') throw new TypeError("options.ifNoneMatch must be '*'");
-      if (bytes.length > limits.maxObjectSize) {
-        throw new BackupError('QUOTA_EXCEEDED', 'the blob is over the store\'s size limit', { limit: limits.maxObjectSize });
-      }
-      // S3 conditional writes: If-None-Match: * and If-Match (S3 User Guide, "conditional writes").
-      const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
-      if (opts.ifMatch !== undefined) headers['if-match'] = opts.ifMatch;
-      if (opts.ifNoneMatch !== undefined) headers['if-none-match'] = opts.ifNoneMatch;
-      const res = await c.call(
-        { op: 'put', key, contentLength: bytes.length },
-        { method: 'PUT', idempotent: true, headers, body: bytes, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
-      );
-      return { size: bytes.length, etag: requireEtag(res) };
-    },
-
-    async get(key, opts = {}) {
-      assertBlobKey(key);
-      const range = opts.range;
-      if (range !== undefined) checkRange(range);
-      throwIfAborted(opts.signal);
-      if (range !== undefined && range.length === 0) return new Uint8Array(0);
-      const cap = range === undefined ? limits.maxObjectSize : Math.min(range.length, limits.maxObjectSize);
-      const res = await c.call(
-        { op: 'get', key },
-        {
-          method: 'GET',
-          idempotent: true,
-          ...(range === undefined ? {} : { headers: { range: `bytes=${range.offset}-${range.offset + range.length - 1}` } }),
-          signal: opts.signal,
-          maxResponseBytes: cap,
-          transferBytes: range?.length ?? 0,
-        },
-      );
-      return range === undefined ? res.body : rangedBody(res, range.offset, range.length);
-    },
-
-    async head(key, opts = {}) {
-      assertBlobKey(key);
-      const res = await c.call(
-        { op: 'head', key },
-        { method: 'HEAD', idempotent: true, signal: opts.signal, maxResponseBytes: 0, passStatuses: [404] },
-      );
-      if (res.status === 404) return undefined;
-      return { size: headSize(res, limits.maxObjectSize), etag: requireEtag(res) };
-    },
-
-    async delete(key, opts = {}) {
-      assertBlobKey(key);
-      await c.call(
-        { op: 'delete', key },
-        { method: 'DELETE', idempotent: true, signal: opts.signal, maxResponseBytes: small, passStatuses: [404] },
-      );
-    },
-
     async list(prefix, opts = {}) {
       assertBlobPrefix(prefix);
       const out: BlobListEntry[] = [];
@@ -309,7 +228,7 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
           { op: 'list', prefix, ...(token === undefined ? {} : { continuationToken: token }) },
           { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_XML_BYTES },
         );
-          const { objects, next } = parseListObjects(res.body, prefix, limits.maxObjectSize);
+        const { objects, next } = parseListObjects(res.body, prefix, limits.maxObjectSize);
         for (const o of objects) {
           if (out.length > 0 && o.key <= out[out.length - 1]!.key) throw protocol('keys out of order');
           out.push(o);
