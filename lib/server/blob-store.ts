@@ -15,7 +15,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { BackupError, isBackupError } from '../errors.js';
 import { LABELS } from '../labels.js';
-import { abytes, equalBytes, fromBase64, fromUtf8, toBase64Url, utf8 } from '../util/bytes.js';
+import { abytes, concatChunks, equalBytes, fromBase64, fromUtf8, toBase64Url, utf8 } from '../util/bytes.js';
 import { createMemoryBlobStore } from '../storage/blob/memory.js';
 import { escapeXml, childrenNamed, parseXml, requireInt, requireText } from '../storage/blob/xml.js';
 import { isBlobKey, type BlobStore, type BlobStoreLimits, type ByteRange } from '../storage/blob/types.js';
@@ -242,14 +242,7 @@ async function readBody(req: Request, cap: number): Promise<Uint8Array | undefin
     total += value.length;
   }
   if (declared !== undefined && total !== declared) throw new BackupError('PROTOCOL', 'request body shorter than its Content-Length');
-  if (out !== undefined) return out;
-  const joined = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    joined.set(c, off);
-    off += c.length;
-  }
-  return joined;
+  return out ?? concatChunks(chunks);
 }
 
 function json(status: number, value: unknown, headers: Record<string, string> = {}): Response {
