@@ -2,22 +2,20 @@
 // config, so the vault, blob store and witness log are its middleware) driven by Debian's Chromium
 // through playwright-core. On failure a screenshot lands in test/e2e/artifacts/ (git-ignored).
 // Without /usr/bin/chromium the test is skipped locally and fails in CI.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateRecoveryCode } from '../../lib/recovery/code.js';
+import { launchChromium, screenshotOnFailure, skipWithoutChromium } from '../support/chromium.js';
+import { demoPage } from './demo-page.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const CONFIG = fileURLToPath(new URL('../../demo/vite.config.ts', import.meta.url));
-const haveChromium = existsSync(CHROMIUM);
-const inCi = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
 
-describe.skipIf(!haveChromium && !inCi)('the demo, end to end in Chromium', () => {
+describe.skipIf(skipWithoutChromium)('the demo, end to end in Chromium', () => {
   let server: ViteDevServer | undefined;
   let browser: Browser | undefined;
   let page: Page;
@@ -27,7 +25,7 @@ describe.skipIf(!haveChromium && !inCi)('the demo, end to end in Chromium', () =
   const offHost: string[] = [];
 
   beforeAll(async () => {
-    if (!haveChromium) throw new Error(`${CHROMIUM} is missing (CI installs Debian's chromium)`);
+    browser = await launchChromium();
     // A fresh dependency cache, as on a fresh clone: the optimizer must find every dependency up
     // front, or the page would reload in the middle of the story.
     cacheDir = mkdtempSync(join(tmpdir(), 'e2ee-demo-vite-'));
@@ -35,10 +33,6 @@ describe.skipIf(!haveChromium && !inCi)('the demo, end to end in Chromium', () =
     await server.listen();
     url = server.resolvedUrls?.local[0] ?? '';
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
     page = await browser.newPage();
     page.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push(m.text());
@@ -59,11 +53,7 @@ describe.skipIf(!haveChromium && !inCi)('the demo, end to end in Chromium', () =
     if (cacheDir !== '') rmSync(cacheDir, { recursive: true, force: true });
   });
 
-  const byId = (id: string) => page.locator(`#${id}`);
-  const text = async (id: string) => (await byId(id).textContent()) ?? '';
-  const waitFor = async (id: string, pattern: RegExp, timeout = 30_000) => {
-    await expect.poll(() => text(id), { timeout, interval: 100 }).toMatch(pattern);
-  };
+  const { byId, text, waitFor, waitReady } = demoPage(() => page);
   const waitData = async (id: string, key: string, value: string, timeout = 30_000) => {
     await expect.poll(() => byId(id).getAttribute(`data-${key}`), { timeout, interval: 100 }).toBe(value);
   };
@@ -79,13 +69,13 @@ describe.skipIf(!haveChromium && !inCi)('the demo, end to end in Chromium', () =
   };
 
   it('walks the whole story', async () => {
-    try {
+    await screenshotOnFailure(page, 'demo', async () => {
       let navigations = 0;
       page.on('framenavigated', (f) => {
         if (f === page.mainFrame()) navigations++;
       });
       await page.goto(url);
-      await expect.poll(() => page.locator('body').getAttribute('data-ready'), { timeout: 30_000, interval: 100 }).toBe('true');
+      await waitReady();
       expect(await text('mode-note')).toContain('dev server');
       expect(await text('fleet-id')).toBe('demo-1');
       expect(await text('vault-state')).toBe('not enrolled');
@@ -190,10 +180,6 @@ describe.skipIf(!haveChromium && !inCi)('the demo, end to end in Chromium', () =
       expect(offHost).toEqual([]);
       expect(navigations, 'the page reloaded during the story').toBe(1);
       expect(consoleErrors.filter((e) => !/Failed to load resource/.test(e))).toEqual([]);
-    } catch (e) {
-      mkdirSync(ARTIFACTS, { recursive: true });
-      await page.screenshot({ path: `${ARTIFACTS}demo-failure.png`, fullPage: true }).catch(() => undefined);
-      throw e;
-    }
+    });
   }, 300_000);
 });

@@ -4,15 +4,14 @@
  * over node:http on 127.0.0.1 (same origin). Default scrypt suite: WebCrypto HMAC/HKDF/SHA-256
  * inside opaque-ts, @noble/curves and scrypt, all in the page.
  */
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMemoryVaultStore, createVaultHandler, generateVaultSetup, serveHandler, type ServedHandler } from '../../lib/server/index.js';
 import { toHex } from '../../lib/util/bytes.js';
+import { haveChromium, launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const PAGE = `
@@ -40,9 +39,7 @@ globalThis.vaultTest = {
 };
 `;
 
-const hasChromium = existsSync(CHROMIUM);
-
-describe.skipIf(!hasChromium)('vault client in Chromium', () => {
+describe.skipIf(!haveChromium)('vault client in Chromium', () => {
   let served: ServedHandler | undefined;
   let browser: Browser | undefined;
   afterAll(async () => {
@@ -86,7 +83,7 @@ describe.skipIf(!hasChromium)('vault client in Chromium', () => {
       }
       return vault(req);
     });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    browser = await launchChromium();
     const page = await browser.newPage();
     await page.goto(`${served.url}/`);
     await page.waitForFunction(() => 'vaultTest' in globalThis, undefined, { timeout: 30_000 });

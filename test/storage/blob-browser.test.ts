@@ -7,15 +7,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { createBlobPresigner, createBlobStoreHandler } from '../../lib/server/blob-store.js';
 import { serveHandler, type ServedHandler } from '../../lib/server/index.js';
 import type { BlobOp } from '../../lib/storage/blob/presigned.js';
+import { haveChromium, launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const signingKey = new Uint8Array(32).fill(5);
 
 // The page's script: both adapters, presigning through the page origin's /presign endpoint.
@@ -66,10 +65,8 @@ let page: Server | undefined;
 let blobs: ServedHandler | undefined;
 let pageUrl = '';
 
-const available = existsSync(CHROMIUM);
-
 beforeAll(async () => {
-  if (!available) return;
+  if (!haveChromium) return;
   const root = fileURLToPath(new URL('../../', import.meta.url));
   const bundle = await build({ stdin: { contents: ENTRY, resolveDir: root, loader: 'js' }, bundle: true, write: false, format: 'iife', platform: 'browser', target: 'es2022' });
   const js = bundle.outputFiles[0]!.text;
@@ -95,7 +92,7 @@ beforeAll(async () => {
   // Blob origin: another port, so every call is cross-origin.
   blobs = await serveHandler(createBlobStoreHandler({ signingKey, corsOrigin: pageUrl, basePath: '/blobs', limits: { minPartSize: 1024 } }));
   signer.presigner = createBlobPresigner({ baseUrl: `${blobs.url}/blobs`, signingKey });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -104,7 +101,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (page ? page.close(() => resolve()) : resolve()));
 });
 
-describe.skipIf(!available)('blob stores in Chromium (cross-origin, CORS)', () => {
+describe.skipIf(!haveChromium)('blob stores in Chromium (cross-origin, CORS)', () => {
   for (const dialect of ['http', 's3'] as const) {
     it(`${dialect} adapter: multipart, ranged read, conditional put, list, delete`, async () => {
       const tab = await browser!.newPage();

@@ -5,16 +5,16 @@
  * and hold no backup-key byte, neither in the values script can read nor in the profile's files
  * on disk.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { haveChromium, launchChromiumProfile } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 // The page: a tiny API over the SDK's own modules, bundled from source.
@@ -108,20 +108,14 @@ function files(dir: string): string[] {
   });
 }
 
-const hasChromium = existsSync(CHROMIUM);
-
-describe.skipIf(!hasChromium)('device cache in Chromium', () => {
+describe.skipIf(!haveChromium)('device cache in Chromium', () => {
   let server: Server;
   let origin: string;
   let profile: string;
   let context: BrowserContext | undefined;
 
   const open = async (): Promise<Page> => {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    context = await launchChromiumProfile(profile);
     const page = context.pages()[0] ?? (await context.newPage());
     await page.goto(`${origin}/`);
     await page.waitForFunction(() => 'dcTest' in globalThis, undefined, { timeout: 30_000 });

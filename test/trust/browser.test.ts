@@ -1,16 +1,13 @@
 // The trust store in a real browser (Debian's Chromium through playwright-core): noble Ed25519,
 // the strict parsers and idb-keyval on real IndexedDB, and trust state surviving a page reload.
 import { describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
 import { serveHandler } from '../../lib/server/index.js';
 import { toHex } from '../../lib/util/bytes.js';
+import { haveChromium, launchChromium } from '../support/chromium.js';
 import { bundle, config, fleet, witnessLog } from './fixtures.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-
-describe.skipIf(!existsSync(CHROMIUM))('trust store in Chromium', () => {
+describe.skipIf(!haveChromium)('trust store in Chromium', () => {
   it('applies a bundle on real IndexedDB and keeps it across a reload; refuses a rollback after it', async () => {
     const w = witnessLog();
     const b1 = w.publish(bundle(1, [fleet('eu-1')]));
@@ -42,7 +39,7 @@ describe.skipIf(!existsSync(CHROMIUM))('trust store in Chromium', () => {
       if (path === '/kit.js') return new Response(script, { headers: { 'content-type': 'text/javascript' } });
       return new Response('<!doctype html><script src="/kit.js"></script>', { headers: { 'content-type': 'text/html' } });
     });
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless=new'] });
+    const browser = await launchChromium({ args: ['--no-sandbox', '--headless=new'] });
     try {
       const page = await browser.newPage();
       await page.goto(`${served.url}/`);
