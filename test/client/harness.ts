@@ -16,6 +16,8 @@ import type { BlobStore } from '../../lib/storage/blob/types.js';
 import type { KeyValueStore } from '../../lib/storage/kv.js';
 import { faultyFetch, type FaultyFetchOptions, type FaultyFetch } from '../support/faulty-fetch.js';
 
+export { readAll, readUntilError } from '../support/streams.js';
+
 export const suite = new OpaqueTsSuite(INSECURE_IDENTITY_KSF);
 export const FLEET = 'fleet-client-test';
 const setup = await generateVaultSetup(suite);
@@ -102,36 +104,4 @@ export function testBytes(n: number, seed = 1): Uint8Array<ArrayBuffer> {
     out[i] = x & 0xff;
   }
   return out;
-}
-
-export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  const reader = stream.getReader();
-  for (;;) {
-    const r = await reader.read();
-    if (r.done) break;
-    parts.push(r.value);
-  }
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-/** Reads until the stream ends or fails: the chunks released before that, and the error (undefined when it ended). */
-export async function readUntilError(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<{ chunks: Uint8Array[]; error: unknown }> {
-  const chunks: Uint8Array[] = [];
-  try {
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      chunks.push(r.value);
-    }
-  } catch (e) {
-    return { chunks, error: e };
-  }
-  return { chunks, error: undefined };
 }

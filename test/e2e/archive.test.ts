@@ -3,25 +3,7 @@
 // first, by random access.
 import { describe, expect, it } from 'vitest';
 import { archiveStream, FOOTER_LENGTH, planArchive, readIndex, readLastMessages, SIZES, type ReadAt } from '../../demo/archive.js';
-
-async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  const reader = stream.getReader();
-  for (;;) {
-    const r = await reader.read();
-    if (r.done) break;
-    parts.push(r.value);
-    n += r.value.length;
-  }
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+import { readAll } from '../support/streams.js';
 
 const NOW = 1_800_000_000_000;
 
@@ -32,7 +14,7 @@ describe('demo chat archive', () => {
     ['1m', true],
   ])('size %s, media %s: exact size, index at the tail, newest first, messages by random access', async (sizeId, media) => {
     const plan = planArchive({ sizeId, media, seed: 42, now: NOW });
-    const bytes = await collect(archiveStream(plan));
+    const bytes = await readAll(archiveStream(plan));
     expect(bytes.length).toBe(plan.totalBytes);
     const target = SIZES.find((s) => s.id === sizeId)!.bytes;
     expect(bytes.length).toBeGreaterThan(target * 0.5);
@@ -66,10 +48,10 @@ describe('demo chat archive', () => {
 
   it('is deterministic: the same plan streams the same bytes (what resuming a backup relies on)', async () => {
     const plan = planArchive({ sizeId: '1m', media: true, seed: 7, now: NOW });
-    const a = await collect(archiveStream(plan));
-    const b = await collect(archiveStream(planArchive({ sizeId: '1m', media: true, seed: 7, now: NOW })));
+    const a = await readAll(archiveStream(plan));
+    const b = await readAll(archiveStream(planArchive({ sizeId: '1m', media: true, seed: 7, now: NOW })));
     expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
-    const c = await collect(archiveStream(planArchive({ sizeId: '1m', media: true, seed: 8, now: NOW })));
+    const c = await readAll(archiveStream(planArchive({ sizeId: '1m', media: true, seed: 8, now: NOW })));
     expect(Buffer.from(a).equals(Buffer.from(c.subarray(0, a.length)))).toBe(false);
   });
 
