@@ -99,6 +99,16 @@ async function setup(backend: Backend) {
   return { client, inst, backing };
 }
 
+/** A backup of `testBytes(size, seed)` by a fresh client, opened for restore; the read counters reset after the open. */
+async function restoredBackup(backend: Backend, size: number, seed: number) {
+  const { client, inst } = await setup(backend);
+  const data = testBytes(size, seed);
+  await client.backup(data);
+  const restored = await client.restore();
+  inst.reset();
+  return { inst, data, restored };
+}
+
 /** Windows of `windowSize` (a multiple of CHUNK) over `size` plaintext bytes that need a read (not only the final chunk, which is cached at open). */
 function expectedReads(size: number, windowSize: number): number {
   const last = size === 0 ? 0 : Math.floor((size - 1) / CHUNK);
@@ -149,10 +159,7 @@ describe.each<Backend>(['memory', 'server'])('restore stream (%s blob store)', (
   });
 
   it('reads in flight reach but never exceed readAhead, and a consumer that stops reading stops the reads', async () => {
-    const { client, inst } = await setup(backend);
-    const data = testBytes(200_000, 9);
-    await client.backup(data);
-    const restored = await client.restore();
+    const { inst, data, restored } = await restoredBackup(backend, 200_000, 9);
     for (const readAhead of [1, 2, 4]) {
       inst.reset();
       expect(equalBytes(await readAll(restored.openStream({ windowSize: 2048, readAhead })), data)).toBe(true);
@@ -172,11 +179,7 @@ describe.each<Backend>(['memory', 'server'])('restore stream (%s blob store)', (
   });
 
   it('the whole-backup path (BackupClient.restore().stream) uses the windowed stream', async () => {
-    const { client, inst } = await setup(backend);
-    const data = testBytes(300_001, 4);
-    await client.backup(data);
-    const restored = await client.restore();
-    inst.reset();
+    const { inst, data, restored } = await restoredBackup(backend, 300_001, 4);
     expect(equalBytes(await readAll(restored.stream), data)).toBe(true);
     // 293 chunks of 1 KiB fit one 4 MiB window: one ranged read, not one per chunk.
     expect(inst.started).toBe(1);
@@ -214,11 +217,7 @@ describe.each<Backend>(['memory', 'server'])('restore stream (%s blob store)', (
   });
 
   it('abort mid-stream: the read rejects with the abort, reads in flight are cancelled, none start afterwards', async () => {
-    const { client, inst } = await setup(backend);
-    const data = testBytes(100_000, 8);
-    await client.backup(data);
-    const restored = await client.restore();
-    inst.reset();
+    const { inst, data, restored } = await restoredBackup(backend, 100_000, 8);
     const ac = new AbortController();
     const reason = new Error('user left');
     inst.onStart = (n) => {
@@ -270,11 +269,7 @@ describe.each<Backend>(['memory', 'server'])('restore stream (%s blob store)', (
   });
 
   it('a consumer that cancels the stream stops the reads', async () => {
-    const { client, inst } = await setup(backend);
-    const data = testBytes(100_000, 12);
-    await client.backup(data);
-    const restored = await client.restore();
-    inst.reset();
+    const { inst, data, restored } = await restoredBackup(backend, 100_000, 12);
     const reader = restored.openStream({ windowSize: 2 * CHUNK, readAhead: 4 }).getReader();
     const a = await reader.read();
     const b = await reader.read();
