@@ -11,6 +11,7 @@
  */
 import { archiveAuthFailed, BackupError, throwIfAborted } from '../errors.js';
 import { isBytes, wipe } from '../util/bytes.js';
+import { linkAbort, type Disposer } from '../util/abort.js';
 import { chunkNonceTail, type ChunkCipher } from './engine.js';
 import { HEADER_FIXED_LENGTH, TAG_LENGTH, checkHeaderStart, parseHeader } from './format.js';
 import {
@@ -74,21 +75,30 @@ function checkPiece(piece: unknown): Uint8Array {
 }
 
 /**
- * Wire an AbortSignal to a stream controller: abort errors the stream at once (even while it
- * waits on backpressure) and runs `cleanup`. Returns the function that unhooks it.
+ * What a stream must wipe however it ends: its chunk cipher (the subkey) and its buffer pool
+ * (plaintext chunks, when encrypting). Held apart from the stream so that a stream abandoned
+ * without end or cancel can be wiped when it is collected (`linkAbort`).
  */
-function hookAbort(
-  signal: AbortSignal | undefined,
-  controller: TransformStreamDefaultController<Uint8Array>,
-  cleanup: () => void,
-): () => void {
-  if (signal === undefined) return () => undefined;
-  const onAbort = (): void => {
-    controller.error(abortError(signal));
-    cleanup();
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
-  return () => signal.removeEventListener('abort', onAbort);
+class StreamSecrets implements Disposer {
+  cipher: ChunkCipher | undefined;
+  pool: BufferPool | undefined;
+
+  dispose(): void {
+    this.cipher?.dispose();
+    this.pool?.wipeAll();
+  }
+}
+
+/** What an abort acts on: the stream's controller and its cleanup. */
+interface AbortTarget {
+  readonly controller: TransformStreamDefaultController<Uint8Array>;
+  readonly cleanup: () => void;
+}
+
+/** Abort errors the stream at once (even while it waits on backpressure) and runs its cleanup. */
+function abortStream(t: AbortTarget, signal: AbortSignal): void {
+  t.controller.error(abortError(signal));
+  t.cleanup();
 }
 
 /**
@@ -131,16 +141,20 @@ export function createEncryptStream(
   // Plaintext chunk buffers are recycled once their chunk is emitted (at most parallelism + 1
   // exist), and all of them are wiped when the stream ends, errors or aborts.
   const pool = new BufferPool(chunkSize);
+  const secrets = new StreamSecrets();
+  secrets.cipher = cipher;
+  secrets.pool = pool;
   let buf = pool.take();
   let pos = 0;
   let index = 0;
   let done = 0;
   let unhook: () => void = () => undefined;
   let controllerRef: TransformStreamDefaultController<Uint8Array> | undefined;
+  // Held strongly by the transformer below, weakly by the caller's signal (see linkAbort).
+  let abortTarget: AbortTarget | undefined;
   const cleanup = (): void => {
     unhook();
-    cipher.dispose();
-    pool.wipeAll();
+    secrets.dispose();
     held = undefined;
   };
   const pipeline = new InOrderPipeline<SealedChunk, { owned: Uint8Array | undefined; length: number }>(
@@ -169,7 +183,8 @@ export function createEncryptStream(
     cancel: cleanup,
     start(controller) {
       controllerRef = controller;
-      unhook = hookAbort(common.signal, controller, cleanup);
+      abortTarget = { controller, cleanup };
+      unhook = linkAbort(common.signal, abortTarget, abortStream, secrets);
       controller.enqueue(header);
     },
     async transform(piece, controller) {
@@ -259,11 +274,15 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
   let pos = 0;
   let index = 0;
   let done = 0;
+  // Only the cipher is secret here (the pool holds ciphertext).
+  const secrets = new StreamSecrets();
   let unhook: () => void = () => undefined;
   let controllerRef: TransformStreamDefaultController<Uint8Array> | undefined;
+  // Held strongly by the transformer below, weakly by the caller's signal (see linkAbort).
+  let abortTarget: AbortTarget | undefined;
   const cleanup = (): void => {
     unhook();
-    cipher?.dispose();
+    secrets.dispose();
   };
   const pipeline = new InOrderPipeline<Uint8Array | undefined, Uint8Array>(common.limit, (plain, sealed) => {
     if (plain === undefined || plain.length !== sealed.length - TAG_LENGTH) throw archiveAuthFailed();
@@ -281,7 +300,8 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
     cancel: cleanup,
     start(controller) {
       controllerRef = controller;
-      unhook = hookAbort(common.signal, controller, cleanup);
+      abortTarget = { controller, cleanup };
+      unhook = linkAbort(common.signal, abortTarget, abortStream, secrets);
     },
     async transform(piece, controller) {
       try {
@@ -308,6 +328,7 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
               const bk = await resolveKey(source, header);
               throwIfAborted(common.signal);
               ({ cipher, aad } = openHeader(bk, header, head, common.engine));
+              secrets.cipher = cipher;
               sealedSize = header.chunkSize + TAG_LENGTH;
               pipeline.setLimit(inFlightLimit(common.limit, header.chunkSize));
               pool = new BufferPool(sealedSize);

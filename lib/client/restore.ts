@@ -15,6 +15,7 @@ import { TAG_LENGTH } from '../archive/format.js';
 import { BackupError, archiveAuthFailed, isBackupError, throwIfAborted } from '../errors.js';
 import type { BlobStore } from '../storage/blob/types.js';
 import { equalBytes, fromHex, toHex, wipe } from '../util/bytes.js';
+import { linkAbort, type Disposer } from '../util/abort.js';
 import {
   BACKUP_ID_LENGTH,
   LATEST_NAME,
@@ -101,6 +102,24 @@ export interface RestoreStreamOptions {
    * after another.
    */
   readonly readAhead?: number;
+}
+
+/**
+ * A restore stream's windows in flight (verified plaintext not yet released), apart from the
+ * stream so they can be wiped even when the stream is dropped unfinished (see `linkAbort`).
+ */
+class PendingWindows implements Disposer {
+  readonly reads: Promise<Uint8Array>[] = [];
+
+  /** Wipe every window that will never be released, when its read settles. */
+  dispose(): void {
+    for (const p of this.reads.splice(0)) p.then(wipe, () => undefined);
+  }
+}
+
+/** The caller's abort stops a restore stream's reads (its reason is the one reported). */
+function abortFrom(stop: AbortController, signal: AbortSignal): void {
+  stop.abort(signal.reason);
 }
 
 function checkStreamOption(value: number | undefined, name: string, fallback: number, max: number): number {
@@ -226,20 +245,21 @@ export async function openBackup(
       const user = options.signal ?? ctx.signal;
       // Aborted when the consumer cancels, the stream fails or the caller's signal aborts: stops
       // every read in flight.
+      // The caller's signal holds `stop` only weakly, so a stream dropped without end or cancel
+      // is collected, and its unreleased windows wiped then (linkAbort).
       const stop = new AbortController();
-      const onUserAbort = (): void => stop.abort(user?.reason);
-      let linked = false;
-      const inFlight: Promise<Uint8Array>[] = [];
+      let unlink: (() => void) | undefined;
+      const pending = new PendingWindows();
+      const inFlight = pending.reads;
       let next = 0; // plaintext offset of the next window to start
       let released = 0;
       let finished = false;
 
       const finish = (): void => {
         finished = true;
-        if (linked) user?.removeEventListener('abort', onUserAbort);
+        unlink?.();
         if (!stop.signal.aborted) stop.abort();
-        // Verified plaintext that will never be released: wipe it when its read settles.
-        for (const p of inFlight.splice(0)) p.then(wipe, () => undefined);
+        pending.dispose();
       };
       const refill = (): void => {
         while (!finished && !stop.signal.aborted && inFlight.length < readAhead && next < total) {
@@ -257,10 +277,7 @@ export async function openBackup(
           async pull(c) {
             try {
               throwIfAborted(user);
-              if (!linked && user !== undefined) {
-                user.addEventListener('abort', onUserAbort, { once: true });
-                linked = true;
-              }
+              unlink ??= linkAbort(user, stop, abortFrom, pending);
               refill();
               const head = inFlight.shift();
               if (head === undefined) {
