@@ -4,22 +4,11 @@
 // Without that, an app-wide AbortController kept every abandoned stream's state alive, unwiped.
 import { describe, expect, it } from 'vitest';
 import { getEventListeners } from 'node:events';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { collectGarbage } from '../support/gc.js';
 import { createDecryptStream, createEncryptStream } from '../../lib/archive/stream.js';
 import { encryptArchive } from '../../lib/archive/archive.js';
 import { nobleEngine } from '../../lib/archive/engines/noble.js';
 import type { CipherEngine } from '../../lib/archive/engine.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-async function collectGarbage(until: () => boolean, rounds = 50): Promise<void> {
-  for (let i = 0; i < rounds && !until(); i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** The noble engine, counting the ciphers it made and the ones disposed of. */
 function countingEngine(): { engine: CipherEngine; made: () => number; disposed: () => number } {

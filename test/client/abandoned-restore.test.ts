@@ -3,22 +3,11 @@
 // of verified plaintext are wiped; while in use, an abort still stops it.
 import { describe, expect, it } from 'vitest';
 import { getEventListeners } from 'node:events';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { collectGarbage } from '../support/gc.js';
 import { createMemoryBlobStore } from '../../lib/storage/blob/memory.js';
 import { createMemoryStore } from '../../lib/storage/kv.js';
 import { isBackupError } from '../../lib/errors.js';
 import { makeClient, makeVault, testBytes } from './harness.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-async function collectGarbage(until: () => boolean, rounds = 50): Promise<void> {
-  for (let i = 0; i < rounds && !until(); i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('abandoned restore stream', () => {
   it('is collected: the listener on the caller\'s signal goes; an abort of a live one still stops it', async () => {
