@@ -10,7 +10,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMemoryVaultStore, createVaultHandler, generateVaultSetup, serveHandler, type ServedHandler } from '../../lib/server/index.js';
 import { toHex } from '../../lib/util/bytes.js';
-import { haveChromium, launchChromium } from '../support/chromium.js';
+import { skipWithoutChromium, launchChromium } from '../support/chromium.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -39,7 +39,7 @@ globalThis.vaultTest = {
 };
 `;
 
-describe.skipIf(!haveChromium)('vault client in Chromium', () => {
+describe.skipIf(skipWithoutChromium)('vault client in Chromium', () => {
   let served: ServedHandler | undefined;
   let browser: Browser | undefined;
   afterAll(async () => {

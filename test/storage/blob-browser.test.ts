@@ -13,7 +13,7 @@ import type { Browser } from 'playwright-core';
 import { createBlobPresigner, createBlobStoreHandler } from '../../lib/server/blob-store.js';
 import { serveHandler, type ServedHandler } from '../../lib/server/index.js';
 import type { BlobOp } from '../../lib/storage/blob/presigned.js';
-import { haveChromium, launchChromium } from '../support/chromium.js';
+import { skipWithoutChromium, launchChromium } from '../support/chromium.js';
 
 const signingKey = new Uint8Array(32).fill(5);
 
@@ -66,7 +66,7 @@ let blobs: ServedHandler | undefined;
 let pageUrl = '';
 
 beforeAll(async () => {
-  if (!haveChromium) return;
+  if (skipWithoutChromium) return;
   const root = fileURLToPath(new URL('../../', import.meta.url));
   const bundle = await build({ stdin: { contents: ENTRY, resolveDir: root, loader: 'js' }, bundle: true, write: false, format: 'iife', platform: 'browser', target: 'es2022' });
   const js = bundle.outputFiles[0]!.text;
@@ -101,7 +101,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (page ? page.close(() => resolve()) : resolve()));
 });
 
-describe.skipIf(!haveChromium)('blob stores in Chromium (cross-origin, CORS)', () => {
+describe.skipIf(skipWithoutChromium)('blob stores in Chromium (cross-origin, CORS)', () => {
   for (const dialect of ['http', 's3'] as const) {
     it(`${dialect} adapter: multipart, ranged read, conditional put, list, delete`, async () => {
       const tab = await browser!.newPage();

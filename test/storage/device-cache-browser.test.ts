@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haveChromium, launchChromiumProfile } from '../support/chromium.js';
+import { skipWithoutChromium, launchChromiumProfile } from '../support/chromium.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -108,7 +108,7 @@ function files(dir: string): string[] {
   });
 }
 
-describe.skipIf(!haveChromium)('device cache in Chromium', () => {
+describe.skipIf(skipWithoutChromium)('device cache in Chromium', () => {
   let server: Server;
   let origin: string;
   let profile: string;

@@ -2,10 +2,9 @@
 // playwright-core: where it is, whether a suite runs without it, how to launch it, and a
 // screenshot when a browser story fails.
 //
-// Two policies for a machine without /usr/bin/chromium:
-// - `skipWithoutChromium`: skipped locally, but run (and failed, by launchChromium) under CI,
-//   where Chromium is installed and a silent skip would hide a broken browser path;
-// - `!haveChromium`: skipped everywhere, CI included.
+// On a machine without /usr/bin/chromium every browser suite uses `skipWithoutChromium`: skipped
+// locally, but run (and failed, by launchChromium) under CI, where Chromium is installed and a
+// silent skip would hide a broken browser path.
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type LaunchOptions, type Page } from 'playwright-core';

@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { build } from 'esbuild';
 import { serveHandler } from '../../lib/server/index.js';
 import { toHex } from '../../lib/util/bytes.js';
-import { haveChromium, launchChromium } from '../support/chromium.js';
+import { skipWithoutChromium, launchChromium } from '../support/chromium.js';
 import { bundle, config, fleet, witnessLog } from './fixtures.js';
 
-describe.skipIf(!haveChromium)('trust store in Chromium', () => {
+describe.skipIf(skipWithoutChromium)('trust store in Chromium', () => {
   it('applies a bundle on real IndexedDB and keeps it across a reload; refuses a rollback after it', async () => {
     const w = witnessLog();
     const b1 = w.publish(bundle(1, [fleet('eu-1')]));
