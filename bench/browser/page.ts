@@ -26,15 +26,18 @@ export type EngineChoice = 'default' | 'libsodium' | 'workers-noble' | 'workers-
 const ECHO_WORKER = `onmessage = (e) => {
   const m = e.data;
   if (m.op === 'init') { postMessage({ id: m.id, ok: true }); return; }
-  const n = m.ops.length, ok = new Uint8Array(n).fill(1), outputs = [], transfer = [];
+  // meta: key(32) ‖ ops(n) ‖ tails(8n) ‖ lengths(4n, little-endian) ‖ aad (worker-core.ts)
+  const n = m.n, meta = m.meta, dv = new DataView(meta.buffer, meta.byteOffset + 32 + 9 * n, 4 * n);
+  const outputs = [], transfer = [];
   let off = 0;
   for (let i = 0; i < n; i++) {
-    const len = m.lengths[i], out = new Uint8Array(m.ops[i] === 0 ? len + 16 : len - 16);
+    const len = dv.getUint32(4 * i, true), out = new Uint8Array(meta[32 + i] === 0 ? len + 16 : len - 16);
     out.set(m.data.subarray(off, off + Math.min(len, out.length)));
     off += len; outputs.push(out); transfer.push(out.buffer);
   }
+  meta.fill(0, 0, 32);
   transfer.push(m.data.buffer);
-  postMessage({ id: m.id, ok, outputs, data: m.data }, transfer);
+  postMessage({ id: m.id, outputs, data: m.data }, transfer);
 };`;
 
 /** One 1 MiB random piece, reused: contents do not change the cipher's speed. */

@@ -4,8 +4,9 @@
  * `self`; tests bind it to a `node:worker_threads` port.
  *
  * A worker is stateless: each request (a batch of chunks of one archive) carries the archive's
- * 32-byte subkey K' (HChaCha20 is done once per archive on the main thread), the AAD, the
- * chunks' 8-byte nonce tails and their inputs back to back in one buffer, which is transferred,
+ * 32-byte subkey K' (HChaCha20 is done once per archive on the main thread), the chunks'
+ * operations, 8-byte nonce tails and lengths and the AAD in one small array (cloned; the worker
+ * wipes the key in it), and the chunks' inputs back to back in one buffer, which is transferred,
  * not copied. The worker runs plain ChaCha20-Poly1305 (RFC 8439 §2.8) with the nonce
  * 0x00000000 ‖ tail for each chunk, writing each result into a fresh buffer of its own (so the
  * caller gets arrays it may transfer or keep independently), wipes the plaintext inputs and its
@@ -23,10 +24,12 @@ import { rawSodiumAead, type LibsodiumAead } from './libsodium.js';
 export type WorkerCipherKind = 'noble' | 'libsodium';
 
 /**
- * Main thread → worker. A `batch` carries up to {@link MAX_BATCH_ENTRIES} chunks of one archive
- * (one subkey, one AAD): their inputs lie back to back in `data` (a whole buffer, transferred),
- * entry `i` being `lengths[i]` bytes with operation `ops[i]` (0 seal, 1 open) and nonce tail
- * `tails[8i .. 8i+8)`. One message per batch instead of one per chunk is what keeps the main
+ * Main thread → worker. A `batch` carries `n` (up to {@link MAX_BATCH_ENTRIES}) chunks of one
+ * archive (one subkey, one AAD): their inputs lie back to back in `data` (a whole buffer,
+ * transferred). Everything else travels in one small array, `meta` (see {@link batchMeta}):
+ * the 32-byte subkey, then `ops` (n bytes: 0 seal, 1 open), the nonce tails (8 bytes each),
+ * the input lengths (4 bytes each, little-endian) and the AAD. One message and two arrays per
+ * batch, instead of one message per chunk or an array per field, is what keeps the main
  * thread's share small.
  */
 export type WorkerRequest =
@@ -34,31 +37,54 @@ export type WorkerRequest =
   | {
       readonly op: 'batch';
       readonly id: number;
-      readonly key: Uint8Array;
-      readonly aad: Uint8Array;
-      readonly ops: Uint8Array;
-      readonly tails: Uint8Array;
-      readonly lengths: Uint32Array;
+      readonly n: number;
+      readonly meta: Uint8Array;
       readonly data: Uint8Array;
     };
 
 /**
- * Worker → main thread. For a batch: `ok[i]` is 1 when entry `i` sealed, or opened with a valid
- * tag, and 0 for a tag that did not verify; `outputs[i]` is then the sealed chunk
- * (`ciphertext ‖ tag`) or the plaintext, each in a buffer of its own (transferred), or `null`.
- * `data` is the request's buffer handed back for reuse, with every plaintext in it wiped.
- * `ok: true` alone answers `init`; `error` when the worker itself failed (libsodium did not
- * load, a malformed request).
+ * Worker → main thread. For a batch: `outputs[i]` is entry `i`'s sealed chunk
+ * (`ciphertext ‖ tag`) or plaintext, each in a buffer of its own (transferred), or `null` for
+ * an open whose tag did not verify. `data` is the request's buffer handed back for reuse, with
+ * every plaintext in it wiped. `ok: true` alone answers `init`; `error` when the worker itself
+ * failed (libsodium did not load, a malformed request).
  */
 export type WorkerResponse =
   | { readonly id: number; readonly ok: true }
   | {
       readonly id: number;
-      readonly ok: Uint8Array;
       readonly outputs: readonly (Uint8Array | null)[];
       readonly data: Uint8Array;
     }
   | { readonly id: number; readonly error: string };
+
+/** Where each field of a batch's `meta` array starts, for `n` entries. */
+export interface BatchMetaLayout {
+  /** The subkey: bytes [0, 32). */
+  readonly key: 0;
+  /** `ops`: n bytes. */
+  readonly ops: number;
+  /** Nonce tails: 8n bytes. */
+  readonly tails: number;
+  /** Input lengths: 4n bytes, little-endian u32. */
+  readonly lengths: number;
+  /** The AAD: the rest. */
+  readonly aad: number;
+}
+
+/**
+ * The layout of a batch's `meta` array (shared by the pool, which writes it, and the worker).
+ *
+ * @example
+ * ```ts
+ * const at = batchMeta(n);
+ * const meta = new Uint8Array(at.aad + aad.length);
+ * ```
+ * @internal
+ */
+export function batchMeta(n: number): BatchMetaLayout {
+  return { key: 0, ops: 32, tails: 32 + n, lengths: 32 + 9 * n, aad: 32 + 13 * n };
+}
 
 /** A response and the buffers to transfer with it. */
 export interface WorkerReply {
@@ -155,20 +181,19 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
       }
       return { response: { id, ok: true }, transfer: [] };
     }
-    const { op, key, aad, ops, tails, lengths, data } = m;
-    if (op !== 'batch' || !isBytes(key) || !isBytes(aad) || !isBytes(ops) || !isBytes(tails) || !isBytes(data) || !(lengths instanceof Uint32Array)) {
-      if (isBytes(key)) wipe(key);
+    const { op, n, meta, data } = m;
+    if (op !== 'batch' || !isBytes(meta) || !isBytes(data) || typeof n !== 'number' || !Number.isSafeInteger(n)) {
+      if (isBytes(meta)) wipe(meta.subarray(0, 32));
       return fail('malformed request');
     }
+    const key = meta.subarray(0, 32);
     try {
-      const n = ops.length;
+      const at = batchMeta(n);
       if (
-        key.length !== 32 ||
-        aad.length > MAX_AAD ||
         n < 1 ||
         n > MAX_BATCH_ENTRIES ||
-        lengths.length !== n ||
-        tails.length !== 8 * n ||
+        meta.length < at.aad ||
+        meta.length - at.aad > MAX_AAD ||
         data.length > MAX_DATA ||
         data.byteOffset !== 0 ||
         data.byteLength !== data.buffer.byteLength ||
@@ -176,8 +201,14 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
       ) {
         return fail('malformed request');
       }
+      const ops = meta.subarray(at.ops, at.tails);
+      const tails = meta.subarray(at.tails, at.lengths);
+      const lengthView = new DataView(meta.buffer, meta.byteOffset + at.lengths, 4 * n);
+      const aad = meta.subarray(at.aad);
+      const lengths = new Uint32Array(n);
       let total = 0;
       for (let i = 0; i < n; i++) {
+        lengths[i] = lengthView.getUint32(4 * i, true);
         if (ops[i]! > 1 || (ops[i] === 1 && lengths[i]! < TAG)) return fail('malformed request');
         total += lengths[i]!;
       }
@@ -188,7 +219,6 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
       } catch {
         return fail('libsodium failed to load');
       }
-      const ok = new Uint8Array(n);
       const outputs: (Uint8Array | null)[] = [];
       const transfer: ArrayBuffer[] = [];
       const iv = new Uint8Array(12);
@@ -204,13 +234,12 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
         } else {
           out = impl.open(key, iv, aad, input);
         }
-        ok[i] = out === undefined ? 0 : 1;
         outputs.push(out ?? null);
         if (out !== undefined) transfer.push(out.buffer as ArrayBuffer);
       }
       // The request buffer goes back too (the pool reuses it); it was transferred to us whole.
       transfer.push(data.buffer);
-      return { response: { id, ok, outputs, data }, transfer };
+      return { response: { id, outputs, data }, transfer };
     } finally {
       wipe(key); // our copy of the subkey
     }

@@ -7,7 +7,8 @@
  * thread (one block, microseconds). Each `seal`/`open` copies its input into a batch buffer
  * (recycled: workers hand it back) and returns its own promise. A batch (up to 16 chunks of one
  * archive, at most 1 MiB of input, or one larger chunk) goes to a worker in
- * one transferred message together with K', the AAD and the nonce tails; the worker seals or
+ * one message: the buffer is transferred, K', the AAD, the nonce tails and lengths travel in one
+ * small cloned array (so a message carries two arrays however many chunks it has); the worker seals or
  * opens each chunk into a fresh buffer of its own and transfers the results back. So the calling
  * thread does one memcpy per chunk and one message per batch, and every result is an array that
  * owns its `ArrayBuffer`. A batch is sent when it is full, or at once when a worker is idle and
@@ -24,7 +25,7 @@ import { BackupError } from '../../errors.js';
 import { abytes, copyBytes, equalBytes, isBytes, wipe } from '../../util/bytes.js';
 import { createSealGuard, NONCE_TAIL_LENGTH, type ChunkCipher, type CipherEngine } from '../engine.js';
 import { hchacha20 } from './noble.js';
-import type { WorkerCipherKind, WorkerRequest } from './worker-core.js';
+import { batchMeta, type WorkerCipherKind, type WorkerRequest } from './worker-core.js';
 
 export type { WorkerCipherKind } from './worker-core.js';
 
@@ -70,8 +71,8 @@ export interface WorkerEngineOptions {
 /** The worker-pool engine: a {@link CipherEngine} with a lifecycle. */
 export interface WorkerEngine extends CipherEngine {
   /**
-   * How many chunks the archive streams keep in flight: `workers × perWorker × 8`, at most 64
-   * (the streams lower it for large chunks), so that batches of several chunks form.
+   * How many chunks the archive streams keep in flight: `workers × perWorker × 16`, at most 64
+   * (the streams lower it for large chunks), so that full batches (16 chunks) can form.
    */
   readonly parallelism: number;
   /** Resolves when every worker has started (and, for `libsodium`, loaded its WASM). */
@@ -123,7 +124,7 @@ const READY_ENTRIES = 4;
 /** Most chunks in one batch (the worker accepts up to 64). */
 const MAX_BATCH_ENTRIES = 16;
 /** Chunks in flight per batch slot that `parallelism` asks the archive streams for. */
-const CHUNKS_PER_SLOT = 8;
+const CHUNKS_PER_SLOT = 16;
 /** The archive layer keeps at most 64 chunks in flight. */
 const MAX_PARALLELISM = 64;
 
@@ -322,32 +323,34 @@ class WorkerPool implements WorkerEngine {
   }
 
   #dispatch(slot: Slot, batch: Batch): void {
-    const key = batch.cipher.subkeyForDispatch();
-    if (key === undefined) {
+    const n = batch.entries.length;
+    const at = batchMeta(n);
+    // The subkey, ops, nonce tails, lengths and AAD in one array (worker-core.ts), cloned into
+    // the worker (which wipes its copy); ours is wiped below.
+    const meta = new Uint8Array(at.aad + batch.aad.length);
+    if (!batch.cipher.writeSubkey(meta)) {
       this.#drop(batch, new TypeError('ChunkCipher was disposed with chunks still queued'));
       return;
     }
-    const n = batch.entries.length;
-    const ops = new Uint8Array(n);
-    const tails = new Uint8Array(8 * n);
-    const lengths = new Uint32Array(n);
-    batch.entries.forEach((e, i) => {
-      ops[i] = e.op;
-      tails.set(e.tail, 8 * i);
-      lengths[i] = e.length;
-    });
+    const lengths = new DataView(meta.buffer, at.lengths, 4 * n);
+    for (let i = 0; i < n; i++) {
+      const e = batch.entries[i]!;
+      meta[at.ops + i] = e.op;
+      meta.set(e.tail, at.tails + 8 * i);
+      lengths.setUint32(4 * i, e.length, true);
+    }
+    meta.set(batch.aad, at.aad);
     const id = this.#nextId++;
     slot.pending.set(id, batch);
-    const msg: WorkerRequest = { op: 'batch', id, key, aad: batch.aad, ops, tails, lengths, data: batch.buffer };
+    const msg: WorkerRequest = { op: 'batch', id, n, meta, data: batch.buffer };
     try {
-      // key, aad, tails are cloned (the worker wipes its key copy); the batch buffer is
-      // transferred, which detaches our private copy, never a caller's array.
+      // The batch buffer is transferred, which detaches our private copy, never a caller's array.
       slot.worker.postMessage(msg, [batch.buffer.buffer]);
     } catch (e) {
       slot.pending.delete(id);
       this.#drop(batch, new BackupError('ENGINE_UNAVAILABLE', 'could not post chunks to a cipher worker', { cause: e }));
     } finally {
-      wipe(key);
+      wipe(meta.subarray(0, 32));
     }
   }
 
@@ -381,23 +384,23 @@ class WorkerPool implements WorkerEngine {
       }
       return;
     }
-    const { ok, outputs, data: back } = r as { ok?: unknown; outputs?: unknown; data?: unknown };
+    const { outputs, data: back } = r as { outputs?: unknown; data?: unknown };
     const n = request.entries.length;
-    if (!isBytes(ok) || ok.length !== n || !Array.isArray(outputs) || outputs.length !== n) {
+    if (!Array.isArray(outputs) || outputs.length !== n) {
       this.#shutdown(malformed());
       this.#settleFailed(request);
       return;
     }
-    request.entries.forEach((e, i) => {
+    for (let i = 0; i < n; i++) {
+      const e = request.entries[i]!;
       const out: unknown = outputs[i];
-      const expected = e.op === 0 ? e.length + TAG : e.length - TAG;
-      if (ok[i] === 1 && isBytes(out) && out.length === expected) e.resolve(out);
-      else if (ok[i] === 0 && e.op === 1 && out === null) e.resolve(undefined);
+      if (isBytes(out) && out.length === (e.op === 0 ? e.length + TAG : e.length - TAG)) e.resolve(out);
+      else if (out === null && e.op === 1) e.resolve(undefined);
       else {
         if (isBytes(out)) wipe(out);
         e.reject(malformed());
       }
-    });
+    }
     // Recycle the batch buffer the worker handed back (plaintext already wiped there).
     if (isBytes(back) && back.byteOffset === 0 && back.length === BATCH_BYTES && back.buffer.byteLength === BATCH_BYTES && this.#free.length < this.#maxFree) {
       this.#free.push(back as Uint8Array<ArrayBuffer>);
@@ -448,9 +451,14 @@ class WorkerChunkCipher implements ChunkCipher {
     this.#subkey = subkey;
   }
 
-  /** @internal A copy of the subkey for one batch (cloned into the worker, then wiped here). */
-  subkeyForDispatch(): Uint8Array | undefined {
-    return this.#subkey === undefined ? undefined : copyBytes(this.#subkey);
+  /**
+   * @internal Write the subkey into `into[0..32)` for one batch (cloned into the worker, then
+   * wiped by the pool); `false` once disposed.
+   */
+  writeSubkey(into: Uint8Array): boolean {
+    if (this.#subkey === undefined) return false;
+    into.set(this.#subkey);
+    return true;
   }
 
   seal(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
