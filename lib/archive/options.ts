@@ -92,7 +92,7 @@ export interface DecryptOptions extends ArchiveOptions {
  *
  * @example
  * ```ts
- * const lookup: ArchiveKeyLookup = (_keyId, keyIdHex) => keyring.get(keyIdHex);
+ * const lookup: ArchiveKeyLookup = (keyId) => keyForId(keyring, keyId);
  * ```
  */
 export type ArchiveKeyLookup = (

@@ -83,7 +83,7 @@ export const MAX_RESTORE_READ_AHEAD = 8;
  *
  * @example
  * ```ts
- * opened.stream({ windowSize: 8 << 20, readAhead: 2, onProgress: (p) => show(p.bytes / p.total) });
+ * restored.openStream({ windowSize: 8 << 20, readAhead: 2, onProgress: (p) => show(p.bytes / p.total) });
  * ```
  */
 export interface RestoreStreamOptions {

@@ -227,7 +227,7 @@ export function checkpointText(body: CheckpointBody): Uint8Array {
  *
  * @example
  * ```ts
- * const note = signCheckpoint({ origin, size, root }, [{ name, secretKey }]);
+ * const note = signCheckpoint({ origin, size, root }, [{ name, secretKey, publicKey }]);
  * ```
  */
 export function signCheckpoint(

