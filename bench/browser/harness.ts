@@ -117,12 +117,20 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+/** Renderer CPU time in ms, split by thread: the page's main thread, its dedicated workers, the rest (GC helpers, IO). */
+interface ThreadCpu {
+  readonly main: number;
+  readonly workers: number;
+  readonly other: number;
+}
+
 /**
- * CPU time (user + system, all threads) of the Chromium renderer processes this process started,
- * in ms, from /proc (Linux): the page's main thread and its workers live there. `undefined`
- * where /proc is not available. Independent of how many cores were free, unlike wall time.
+ * CPU time (user + system) of the Chromium renderer processes this process started, per thread
+ * kind, from /proc (Linux): the page's main thread (the process's first thread), its workers
+ * (threads named `DedicatedWorker…`) and everything else. `undefined` where /proc is not
+ * available. Independent of how many cores were free, unlike wall time.
  */
-function rendererCpuMs(): number | undefined {
+function rendererThreadCpuMs(): ThreadCpu | undefined {
   try {
     const parent = new Map<number, number>();
     const renderers: number[] = [];
@@ -141,13 +149,22 @@ function rendererCpuMs(): number | undefined {
       for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === process.pid) return true;
       return false;
     };
-    let ticks = 0;
+    const cpu = { main: 0, workers: 0, other: 0 };
     for (const pid of renderers.filter(ours)) {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        try {
+          const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+          const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          const ms = (Number(f[11]) + Number(f[12])) * 10; // USER_HZ is 100 on Linux
+          if (tid === String(pid)) cpu.main += ms;
+          else if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').startsWith('DedicatedWorker')) cpu.workers += ms;
+          else cpu.other += ms;
+        } catch {
+          // the thread ended meanwhile
+        }
+      }
     }
-    return ticks * 10; // USER_HZ is 100 on Linux
+    return cpu;
   } catch {
     return undefined;
   }
@@ -187,11 +204,20 @@ export async function runBrowserBench({ log, mib = 64, rounds = 5 }: { log: (lin
     const pairRatios: { noble: number[]; sodium: number[] } = { noble: [], sodium: [] };
     const cpuRatios: { noble: number[]; sodium: number[] } = { noble: [], sodium: [] };
     /** Run one measurement; its wall time and the renderer's CPU time for it. */
+    /** Renderer CPU per thread kind, summed over every measured run of each configuration. */
+    const threadCpu = new Map<keyof typeof runs, { main: number; workers: number; other: number; mib: number }>();
     const measure = async (k: keyof typeof runs): Promise<{ ms: number; cpu: number | undefined }> => {
-      const c0 = rendererCpuMs();
+      const c0 = rendererThreadCpuMs();
       const ms = await runs[k]();
-      const c1 = rendererCpuMs();
-      return { ms, cpu: c0 === undefined || c1 === undefined ? undefined : c1 - c0 };
+      const c1 = rendererThreadCpuMs();
+      if (c0 === undefined || c1 === undefined) return { ms, cpu: undefined };
+      const acc = threadCpu.get(k) ?? { main: 0, workers: 0, other: 0, mib: 0 };
+      acc.main += c1.main - c0.main;
+      acc.workers += c1.workers - c0.workers;
+      acc.other += c1.other - c0.other;
+      acc.mib += mib;
+      threadCpu.set(k, acc);
+      return { ms, cpu: c1.main + c1.workers + c1.other - (c0.main + c0.workers + c0.other) };
     };
     /** Run a and b back to back (order alternating by round); returns a's time / b's time. */
     const pair = async (r: number, a: keyof typeof runs, b: keyof typeof runs, key: 'noble' | 'sodium'): Promise<number> => {
@@ -235,6 +261,20 @@ export async function runBrowserBench({ log, mib = 64, rounds = 5 }: { log: (lin
         `ratio: chromium CPU efficiency, renderer CPU time single-threaded / with 2 workers (all threads) = ` +
           `default engine ${median(cpuRatios.noble).toFixed(2)}, libsodium vs secretstream ${median(cpuRatios.sodium).toFixed(2)} ` +
           '(context: 1.00 = the pool costs no extra CPU; independent of the load)',
+      );
+    }
+    if (threadCpu.size > 0) {
+      const per = (k: keyof typeof runs): string => {
+        const c = threadCpu.get(k);
+        if (c === undefined || c.mib === 0) return '?';
+        const f = (x: number): string => (x / c.mib).toFixed(2);
+        return `main ${f(c.main)} + workers ${f(c.workers)} + other ${f(c.other)} = ${f(c.main + c.workers + c.other)}`;
+      };
+      // Where the pool's extra CPU goes: the workers do about what the single-threaded loop does;
+      // the page's main thread (stream, copies into batches, messages) is what the pool adds.
+      log(
+        `chromium renderer CPU ms per MiB (10 ms ticks, all rounds; context): secretstream single-threaded ${per('secretstream')}; ` +
+          `libsodium engine in 2 workers ${per('sodiumW')}; default engine single-threaded ${per('single')}; default engine in 2 workers ${per('w2')}`,
       );
     }
     for (const choice of ['workers-noble', 'default'] as const) {
