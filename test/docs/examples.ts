@@ -9,10 +9,14 @@
 //   public entries (first name wins), and its body is wrapped in an `async function`, so top-level
 //   await works and its own declarations shadow the imports.
 // - Free variables (`user`, `bytes`, `signal`, …) are found from the compiler's "Cannot find name"
-//   diagnostics (TS2304, TS2552) in a first pass and declared in a second one: as `any`, or, for the
-//   few receivers in KNOWN_RECEIVERS, as the SDK type they stand for, so `client.enable(…)` is
-//   checked too. A name used as a type is never declared (an unknown type stays an error), nor is a
-//   name a markdown block uses without importing it from the SDK (the copied code would not compile).
+//   diagnostics (TS2304, TS2552 and kin, see CANNOT_FIND_NAME) in a first pass and declared in a
+//   second one: as `any`, or, for the receivers in KNOWN_RECEIVERS, as the SDK type they stand
+//   for, so `client.enable(…)` is checked too. A name used as a type is never declared (an unknown
+//   type stays an error), nor is a name a markdown block uses without importing it from the SDK
+//   (the copied code would not compile). Only the examples with free variables are checked again.
+// - The compiler options are tsconfig.json's (strict), with `paths` for the package's subpaths,
+//   minus noUnusedLocals/noUnusedParameters: an example may show a value it does not use.
+// Everything is one Program per pass, the parsed lib/, DOM and Node typings shared between passes.
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
@@ -48,18 +52,25 @@ export const PUBLIC_ENTRIES: Readonly<Record<string, string>> = {
 };
 
 /**
- * Free variables typed as the SDK interface they always stand for in the examples, instead of `any`,
- * so the calls on them are checked (`keyring.get(…)` once documented a method that does not exist).
- * An example that declares the name itself is not affected.
+ * Free variables typed as the SDK type they always stand for in the examples, instead of `any`, so
+ * the calls on them are checked (`keyring.get(…)` once documented a method that does not exist):
+ * name → [module, type], the module a public entry or a repo path. An example that declares the
+ * name itself is not affected. (`store` is not here: it is a blob store, a key-value store or a
+ * vault store, depending on the example; nor `checkpoint`: bytes or a parsed checkpoint.)
  */
-export const KNOWN_RECEIVERS: Readonly<Record<string, string>> = {
-  client: "import('e2ee-backup').BackupClient",
-  fleet: "import('e2ee-backup/testing').TestFleet",
-  keyring: "import('e2ee-backup').Keyring",
-  kv: "import('e2ee-backup').KeyValueStore",
-  restored: "import('e2ee-backup').RestoredBackup",
-  trust: "import('e2ee-backup').TrustStore",
-  vault: "import('e2ee-backup').VaultClient",
+export const KNOWN_RECEIVERS: Readonly<Record<string, readonly [module: string, type: string]>> = {
+  blobStore: ['e2ee-backup', 'BlobStore'],
+  cipher: ['e2ee-backup', 'ChunkCipher'],
+  client: ['e2ee-backup', 'BackupClient'],
+  fleet: ['e2ee-backup/testing', 'TestFleet'],
+  header: ['e2ee-backup', 'ArchiveHeader'],
+  keyring: ['e2ee-backup', 'Keyring'],
+  kv: ['e2ee-backup', 'KeyValueStore'],
+  reader: ['e2ee-backup', 'ArchiveReader'],
+  restored: ['e2ee-backup', 'RestoredBackup'],
+  tree: ['lib/trust/merkle-tree.ts', 'MerkleTree'],
+  trust: ['e2ee-backup', 'TrustStore'],
+  vault: ['e2ee-backup', 'VaultClient'],
 };
 
 /**
@@ -244,7 +255,9 @@ function build(ctx: BuildContext, example: Example, index: number, free: Readonl
   const fileName = path.join(ctx.dir, `example-${String(index).padStart(3, '0')}.mts`);
   const declares = [...free].sort().map((name) => {
     // `let`: an example may assign to what it assumes (`keyring = rotateKeyring(keyring)`).
-    return `declare let ${name}: ${KNOWN_RECEIVERS[name] ?? 'any'};`;
+    const known = KNOWN_RECEIVERS[name];
+    const module = known && (known[0].startsWith('lib/') ? specifierFor(ctx, known[0]) : known[0]);
+    return `declare let ${name}: ${known ? `import('${module}').${known[1]}` : 'any'};`;
   });
   if (example.kind === 'markdown') {
     // Line numbers stay those of the block: the declarations go after it.
