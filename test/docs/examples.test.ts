@@ -2,10 +2,11 @@
 // README.md and docs/*.md and the TSDoc `@example` blocks of lib/ (typedoc shows them). An example
 // that calls a method, passes an option or destructures a field that does not exist fails here,
 // naming the file, the example and the compiler's error. How examples are checked: examples.ts.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkExamples, collectExamples, formatError, type CheckResult, type Example } from './examples.js';
+import { checkExamples, collectExamples, formatError, libFiles, type CheckResult, type Example } from './examples.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -39,21 +40,58 @@ const notAppCode = (e: Example): boolean => NOT_APP_CODE.some((s) => s.file === 
 
 const all = collectExamples(root);
 const examples = all.filter((e) => !notAppCode(e) && !SKIPPED_FILES.includes(e.file));
+
+/**
+ * Broken examples checked in the same Program, to show the check still catches drift: each must
+ * fail with `expected` (a TS error code) at its line, and nothing else.
+ */
+const CANARIES: readonly (Example & { readonly expected: number })[] = [
+  // A method that does not exist, on a free variable typed by KNOWN_RECEIVERS.
+  { id: 'canary:method', file: 'lib/client.ts', line: 1, kind: 'tsdoc', code: 'await client.enabled();', expected: 2551 },
+  // A wrong argument to an export the TSDoc example gets without importing it.
+  { id: 'canary:argument', file: 'lib/client.ts', line: 1, kind: 'tsdoc', code: "keyForId(keyring, 'ab');", expected: 2345 },
+  // An unknown option of a real SDK call; `user` is free (any), not an error.
+  {
+    id: 'canary:option',
+    file: 'README.md',
+    line: 1,
+    kind: 'markdown',
+    code: "import { createIndexedDbStore } from 'e2ee-backup';\n\nconst store = createIndexedDbStore({ databaseName: user.id });",
+    expected: 2353,
+  },
+  // A markdown block that uses an SDK export without importing it.
+  { id: 'canary:import', file: 'README.md', line: 1, kind: 'markdown', code: 'const s = createMemoryStore();', expected: 2304 },
+];
+
 let result: CheckResult;
 
 beforeAll(() => {
-  result = checkExamples(root, examples);
+  result = checkExamples(root, [...examples, ...CANARIES]);
 });
 
 describe('code examples in README.md, docs/ and TSDoc', () => {
   it('finds them all', () => {
     expect(all.filter((e) => e.kind === 'markdown').length).toBeGreaterThanOrEqual(10);
+    // Every `@example` tag holds a ```ts block (or it would not be checked).
+    for (const file of libFiles(root)) {
+      const tags = readFileSync(path.join(root, file), 'utf8').match(/^\s*\*\s*@example\b/gm)?.length ?? 0;
+      expect(all.filter((e) => e.kind === 'tsdoc' && e.file === file).length, `@example blocks with a \`\`\`ts fence in ${file}`).toBe(tags);
+    }
     expect(all.filter((e) => e.kind === 'tsdoc').length).toBeGreaterThanOrEqual(150);
     for (const s of NOT_APP_CODE) {
       expect(all.some((e) => e.file === s.file && e.code.trimStart().startsWith(s.firstLine)), `NOT_APP_CODE entry ${s.file}: ${s.firstLine}`).toBe(true);
     }
     for (const file of SKIPPED_FILES) expect(all.some((e) => e.file === file), `SKIPPED_FILES entry ${file}`).toBe(true);
     expect(result.global).toEqual([]);
+  });
+
+  it('catches a broken example (canaries)', () => {
+    for (const canary of CANARIES) {
+      const errors = result.errors.filter((e) => e.example === canary);
+      expect(errors.map((e) => `${e.code} at line ${e.line}`), `${canary.id}: ${errors.map(formatError).join('; ')}`).toEqual([
+        `${canary.expected} at line ${canary.code.split('\n').length}`,
+      ]);
+    }
   });
 
   it.for(all.filter((e) => !notAppCode(e)).map((e) => [e.id, e] as const))('%s type-checks', ([, example], ctx) => {

@@ -151,10 +151,15 @@ export function tsdocExamples(file: string, text: string): Example[] {
         code.push(c);
       }
       pending.push({ line: i + 2, code });
-      i = j;
+      i = j < lines.length && lines[j]!.includes('*/') ? j - 1 : j; // an unclosed fence ends with the comment
     }
   }
   return out;
+}
+
+/** The source files under lib/ (no .d.ts), repo-relative, sorted. */
+export function libFiles(root: string): string[] {
+  return walk('lib', root).sort();
 }
 
 function walk(dir: string, root: string): string[] {
@@ -169,7 +174,7 @@ function walk(dir: string, root: string): string[] {
 export function collectExamples(root: string): Example[] {
   const docs = readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`);
   const markdown = ['README.md', ...docs].flatMap((f) => markdownExamples(f, readFileSync(path.join(root, f), 'utf8')));
-  const tsdoc = walk('lib', root).sort().flatMap((f) => tsdocExamples(f, readFileSync(path.join(root, f), 'utf8')));
+  const tsdoc = libFiles(root).flatMap((f) => tsdocExamples(f, readFileSync(path.join(root, f), 'utf8')));
   return [...markdown, ...tsdoc];
 }
 
