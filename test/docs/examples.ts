@@ -429,6 +429,9 @@ export function checkExamples(root: string, examples: readonly Example[]): Check
     }
   }
   const global = [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()].map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  // The examples must see lib/, never a stale build (the package's self-reference resolves to dist/).
+  const built = program.getSourceFiles().filter((f) => f.fileName.startsWith(path.join(root, 'dist') + path.sep));
+  if (built.length > 0) global.push(`examples use the build output (${built.length} files of dist/, e.g. ${built[0]!.fileName}), not lib/`);
   return { errors, free, global };
 }
 
