@@ -372,7 +372,7 @@ function encodeWitnessSection(sigs: readonly WitnessSignature[]): Uint8Array {
  *
  * @example
  * ```ts
- * const msg = operatorMessage('chat.example', 2, digest, [witnessSig]);
+ * const msg = operatorMessage('chat.example', 2, digest, [witnessSignature]);
  * ```
  */
 export function operatorMessage(

@@ -49,6 +49,8 @@ const examples = all.filter((e) => !notAppCode(e) && !SKIPPED_FILES.includes(e.f
 const CANARIES: readonly (Example & { readonly expected: number })[] = [
   // A method that does not exist, on a free variable typed by KNOWN_RECEIVERS.
   { id: 'canary:method', file: 'lib/client.ts', line: 1, kind: 'tsdoc', code: 'await client.enabled();', expected: 2551 },
+  // A misspelled SDK name is not taken for a free variable.
+  { id: 'canary:typo', file: 'lib/client.ts', line: 1, kind: 'tsdoc', code: "const c = createBackupClinet({ accountId: 'a', vault, store, storage: kv });", expected: 2552 },
   // A wrong argument to an export the TSDoc example gets without importing it.
   { id: 'canary:argument', file: 'lib/client.ts', line: 1, kind: 'tsdoc', code: "keyForId(keyring, 'ab');", expected: 2345 },
   // An unknown option of a real SDK call; `user` is free (any), not an error.

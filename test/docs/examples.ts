@@ -300,6 +300,30 @@ function build(ctx: BuildContext, example: Example, index: number, free: Readonl
  */
 const CANNOT_FIND_NAME = new Set([2304, 2552, 2580, 2582, 2591, 2593, 18004]);
 
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * The SDK value (function, constant, class) that `name` is a misspelling of, if any: one edit
+ * away, two for names of 8 characters or more; names under 5 characters are never typos. Of the
+ * examples' ~180 free variables it matched one, `witnessSig` (`witnessSign`), renamed since: an
+ * example whose own variable it flags renames that variable.
+ */
+function misspelledExport(ctx: BuildContext, example: Example, name: string): string | undefined {
+  if (name.length < 5) return undefined;
+  const max = name.length >= 8 ? 2 : 1;
+  const values = [...ctx.publicExports].filter(([, e]) => !e.typeOnly).map(([n]) => n);
+  if (example.kind === 'tsdoc') for (const [n, typeOnly] of ctx.exports(example.file)) if (!typeOnly) values.push(n);
+  return values.find((n) => n !== name && Math.abs(n.length - name.length) <= max && editDistance(name, n) <= max);
+}
+
 /** The identifier a diagnostic points at, and whether it is used as a type. */
 function nameAt(source: ts.SourceFile, start: number): { name: string; inType: boolean } | undefined {
   let found: ts.Identifier | undefined;
@@ -390,6 +414,9 @@ export function checkExamples(root: string, examples: readonly Example[]): Check
       if (!at || at.inType) continue;
       // A markdown block that uses an SDK export without importing it does not compile when copied.
       if (v.example.kind === 'markdown' && ctx.publicExports.has(at.name)) continue;
+      // `createBackupClinet` is a misspelled SDK function, not a free variable. (The compiler stops
+      // suggesting names after 10 unresolved ones per Program, so its TS2552 cannot tell.)
+      if (misspelledExport(ctx, v.example, at.name)) continue;
       names.add(at.name);
     }
     const visit = (node: ts.Node): void => {
@@ -421,8 +448,11 @@ export function checkExamples(root: string, examples: readonly Example[]): Check
           column = pos.character + 1;
         }
         const at = CANNOT_FIND_NAME.has(d.code) ? nameAt(source, d.start) : undefined;
+        const near = at && misspelledExport(ctx, v.example, at.name);
         if (at && v.example.kind === 'markdown' && ctx.publicExports.has(at.name)) {
           message += ` (import it from '${ctx.publicExports.get(at.name)!.spec}')`;
+        } else if (near && d.code !== 2552) {
+          message += ` (did you mean '${near}'?)`;
         }
       }
       errors.push({ example: v.example, line, column, code: d.code, message });
