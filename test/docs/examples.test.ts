@@ -37,6 +37,34 @@ const SKIPPED_FILES: readonly string[] = [
   'lib/archive/engines/worker-core.ts',
 ];
 
+/**
+ * The app's own functions that examples call without declaring them (`toast(…)`,
+ * `showGuessesLeft(…)`). Any other undeclared function an example calls fails the test: it would
+ * otherwise be taken for a free `any`, hiding a call to an SDK function renamed or removed since.
+ */
+const APP_FUNCTIONS: ReadonlySet<string> = new Set([
+  'backup', // keyring.ts: back up under a key generation
+  'decrypt', // keyring.ts: use a key
+  'fetchProof', // trust-store.ts: the app's consistency-proof fetcher
+  'importChats', // client.ts: the app's chat import
+  'rangedGet', // random-access.ts: the app's range reader
+  'readAt', // format.ts: the app's range reader
+  'readFileSync', // etcd.ts: node:fs
+  'refuse', // ed25519.ts, merkle.ts: the app's rejection path
+  'seal', // keyring.ts: the app's own sealing
+  'send', // keyring.ts
+  'show', // restore.ts: progress display
+  'showCheckYourCode', // code.ts
+  'showGuessesLeft', // client.ts, errors.ts
+  'showLockedOut', // client.ts
+  'showLockout', // errors.ts
+  'showOnce', // code.ts, self-custody.ts
+  'splitView', // merkle.ts: the app's split-view report
+  'storeEscrow', // keyring.ts
+  'toast', // client.ts
+  'uploadEverything', // lock.ts
+]);
+
 const notAppCode = (e: Example): boolean => NOT_APP_CODE.some((s) => s.file === e.file && e.code.trimStart().startsWith(s.firstLine));
 
 const all = collectExamples(root);
@@ -51,6 +79,8 @@ const CANARIES: readonly (Example & { readonly expected: number })[] = [
   { id: 'canary:method', file: 'lib/client.ts', line: 1, kind: 'tsdoc', code: 'await client.enabled();', expected: 2551 },
   // A misspelled SDK name is not taken for a free variable.
   { id: 'canary:typo', file: 'lib/client.ts', line: 1, kind: 'tsdoc', code: "const c = createBackupClinet({ accountId: 'a', vault, store, storage: kv });", expected: 2552 },
+  // A call to an SDK function that does not exist (renamed, removed) is not taken for an app function.
+  { id: 'canary:call', file: 'lib/client.ts', line: 1, kind: 'tsdoc', code: 'const key = getBackupKey(keyring);', expected: 2304 },
   // A wrong argument to an export the TSDoc example gets without importing it.
   { id: 'canary:argument', file: 'lib/client.ts', line: 1, kind: 'tsdoc', code: "keyForId(keyring, 'ab');", expected: 2345 },
   // An unknown option of a real SDK call; `user` is free (any), not an error.
@@ -69,7 +99,7 @@ const CANARIES: readonly (Example & { readonly expected: number })[] = [
 let result: CheckResult;
 
 beforeAll(() => {
-  result = checkExamples(root, [...examples, ...CANARIES]);
+  result = checkExamples(root, [...examples, ...CANARIES], { appFunctions: APP_FUNCTIONS });
 });
 
 describe('code examples in README.md, docs/ and TSDoc', () => {
@@ -85,6 +115,8 @@ describe('code examples in README.md, docs/ and TSDoc', () => {
       expect(all.some((e) => e.file === s.file && e.code.trimStart().startsWith(s.firstLine)), `NOT_APP_CODE entry ${s.file}: ${s.firstLine}`).toBe(true);
     }
     for (const file of SKIPPED_FILES) expect(all.some((e) => e.file === file), `SKIPPED_FILES entry ${file}`).toBe(true);
+    const free = new Set([...result.free.values()].flatMap((names) => [...names]));
+    expect([...APP_FUNCTIONS].filter((f) => !free.has(f)), 'APP_FUNCTIONS no example uses').toEqual([]);
     expect(result.global).toEqual([]);
   });
 

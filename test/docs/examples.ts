@@ -12,8 +12,10 @@
 //   diagnostics (TS2304, TS2552 and kin, see CANNOT_FIND_NAME) in a first pass and declared in a
 //   second one: as `any`, or, for the receivers in KNOWN_RECEIVERS, as the SDK type they stand
 //   for, so `client.enable(…)` is checked too. A name used as a type is never declared (an unknown
-//   type stays an error), nor is a name a markdown block uses without importing it from the SDK
-//   (the copied code would not compile). Only the examples with free variables are checked again.
+//   type stays an error), nor a name a markdown block uses without importing it from the SDK (the
+//   copied code would not compile), nor a near-miss of an SDK value's name (a typo), nor, when the
+//   caller lists the app's functions, a function the example calls (a renamed SDK function).
+//   Only the examples with free variables are checked again.
 // - The compiler options are tsconfig.json's (strict), with `paths` for the package's subpaths,
 //   minus noUnusedLocals/noUnusedParameters: an example may show a value it does not use.
 // Everything is one Program per pass, the parsed lib/, DOM and Node typings shared between passes.
@@ -325,7 +327,7 @@ function misspelledExport(ctx: BuildContext, example: Example, name: string): st
 }
 
 /** The identifier a diagnostic points at, and whether it is used as a type. */
-function nameAt(source: ts.SourceFile, start: number): { name: string; inType: boolean } | undefined {
+function nameAt(source: ts.SourceFile, start: number): { name: string; inType: boolean; called: boolean } | undefined {
   let found: ts.Identifier | undefined;
   const visit = (node: ts.Node): void => {
     if (found || start < node.pos || start >= node.end) return;
@@ -336,7 +338,8 @@ function nameAt(source: ts.SourceFile, start: number): { name: string; inType: b
   if (!found) return undefined;
   const p = found.parent;
   const inType = ts.isTypeReferenceNode(p) || (ts.isQualifiedName(p) && p.left === found) || ts.isExpressionWithTypeArguments(p) && ts.isHeritageClause(p.parent) && p.parent.token === ts.SyntaxKind.ImplementsKeyword;
-  return { name: found.text, inType };
+  const called = (ts.isCallExpression(p) || ts.isNewExpression(p)) && p.expression === found;
+  return { name: found.text, inType, called };
 }
 
 export interface CheckResult {
@@ -347,8 +350,19 @@ export interface CheckResult {
   readonly global: string[];
 }
 
+export interface CheckOptions {
+  /**
+   * When given, a free variable an example calls (`toast(…)`) is declared only if it is in this
+   * set of the app's own functions that examples assume; any other is an error, as a call to an
+   * SDK function that was renamed or removed would otherwise pass as a call on `any`.
+   */
+  readonly appFunctions?: ReadonlySet<string>;
+}
+
 /** Type-check examples in one Program (two passes: find the free variables, then check). */
-export function checkExamples(root: string, examples: readonly Example[]): CheckResult {
+export function checkExamples(root: string, examples: readonly Example[], checkOptions: CheckOptions = {}): CheckResult {
+  const { appFunctions } = checkOptions;
+  const unknownCall = (at: { name: string; called: boolean }): boolean => appFunctions !== undefined && at.called && !appFunctions.has(at.name);
   const options = compilerOptions(root);
   const dir = path.join(root, 'test/docs/.examples');
   const host = ts.createCompilerHost(options);
@@ -417,6 +431,7 @@ export function checkExamples(root: string, examples: readonly Example[]): Check
       // `createBackupClinet` is a misspelled SDK function, not a free variable. (The compiler stops
       // suggesting names after 10 unresolved ones per Program, so its TS2552 cannot tell.)
       if (misspelledExport(ctx, v.example, at.name)) continue;
+      if (unknownCall(at)) continue;
       names.add(at.name);
     }
     const visit = (node: ts.Node): void => {
@@ -453,6 +468,8 @@ export function checkExamples(root: string, examples: readonly Example[]): Check
           message += ` (import it from '${ctx.publicExports.get(at.name)!.spec}')`;
         } else if (near && d.code !== 2552) {
           message += ` (did you mean '${near}'?)`;
+        } else if (at && unknownCall(at)) {
+          message += " (no SDK function has this name; if the example means one of the app's functions, add it to APP_FUNCTIONS in test/docs/examples.test.ts)";
         }
       }
       errors.push({ example: v.example, line, column, code: d.code, message });
