@@ -380,7 +380,7 @@ function readU64Checked(b: Uint8Array, o: number): number {
  * @example
  * ```ts
  * const bytes = sealManifest(manifest, { key: bk, keyId, accountId: 'alice' });
- * await store.put(`${prefix}manifests/${backupIdHex}`, bytes);
+ * await blobStore.put(`${prefix}manifests/${backupIdHex}`, bytes);
  * ```
  */
 export function sealManifest(manifest: BackupManifest, opts: SealOptions): Uint8Array {
@@ -410,7 +410,7 @@ export function openManifest(sealed: Uint8Array, backupId: Uint8Array, opts: Ope
  *
  * @example
  * ```ts
- * await store.put(`${prefix}latest`, sealLatest({ backupId, createdAt }, { key: bk, keyId, accountId }));
+ * await blobStore.put(`${prefix}latest`, sealLatest({ backupId, createdAt }, { key: bk, keyId, accountId }));
  * ```
  */
 export function sealLatest(pointer: LatestPointer, opts: SealOptions): Uint8Array {

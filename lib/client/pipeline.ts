@@ -107,9 +107,9 @@ function partDigest(part: Uint8Array, plan: PartPlan, first: boolean): string {
  *
  * @example
  * ```ts
- * const { parts } = await uploadParts({ store, upload, ciphertext, plan, confirmed: new Map(), started: {},
+ * const { parts } = await uploadParts({ store: blobStore, upload, ciphertext, plan, confirmed: new Map(), started: {},
  *   onPartStart: async () => {}, sleep });
- * await store.completeUpload(upload, parts);
+ * await blobStore.completeUpload(upload, parts);
  * ```
  */
 export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsResult> {

@@ -66,7 +66,7 @@ export interface MigrationResult {
  *
  * @example
  * ```ts
- * await store.get(migrationKey('alice', 'eu-1', 'eu-2'));
+ * await kv.get(migrationKey('alice', 'eu-1', 'eu-2'));
  * ```
  */
 export function migrationKey(accountId: string, from: string, to: string): string {
