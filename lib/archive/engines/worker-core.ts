@@ -160,7 +160,7 @@ function sodiumAead(sodium: LibsodiumAead): RawAead {
  * const handle = createWorkerHandler(loadLibsodium);
  * self.addEventListener('message', async (ev) => {
  *   const { response, transfer } = await handle(ev.data);
- *   self.postMessage(response, transfer);
+ *   self.postMessage(response, { transfer });
  * });
  * ```
  * @internal
