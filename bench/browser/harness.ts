@@ -11,17 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { api as PageApi } from './page.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../test/support/chromium.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+// The path and launch flags the browser tests use (test/support/chromium.ts), so benches and tests
+// run the same browser the same way.
+export { CHROMIUM };
 
 /** The page's API, as seen from Node. */
 export type PageApiType = typeof PageApi;
