@@ -286,24 +286,26 @@ export class InOrderPipeline<R, M> {
   }
 
   /**
-   * Submit one operation's (possibly async) result; waits while `limit` are in flight. Returns
-   * `undefined` when it was done synchronously (a ready result with nothing queued before it is
-   * emitted at once, which spares a synchronous engine a promise and microtask turns per chunk),
-   * otherwise a promise to await before the next push.
+   * Submit one operation's (possibly async) result. Returns `undefined` when the caller may push
+   * the next one at once: the result was emitted synchronously (a ready result with nothing
+   * queued before it, which spares a synchronous engine a promise and microtask turns per chunk),
+   * or it was queued with fewer than `limit` in flight. Otherwise returns a promise to await
+   * before the next push: it settles once results have been emitted, in order, until fewer than
+   * `limit` are in flight (or rejects with the first failed result).
    */
   push(result: R | PromiseLike<R>, meta: M): Promise<void> | undefined {
     if (this.#queue.length === 0 && !isPromiseLike(result)) {
       this.#emit(result, meta);
       return undefined;
     }
-    return this.#pushAsync(result, meta);
-  }
-
-  async #pushAsync(result: R | PromiseLike<R>, meta: M): Promise<void> {
     // A rejection is handled when its turn comes; mark it handled now so an earlier failure
     // does not leave later ones reported as unhandled.
-    if (isPromiseLike(result)) Promise.resolve(result).catch(() => undefined);
+    if (isPromiseLike(result)) result.then(undefined, () => undefined);
     this.#queue.push({ result, meta });
+    return this.#queue.length < this.#limit ? undefined : this.#drainBelowLimit();
+  }
+
+  async #drainBelowLimit(): Promise<void> {
     while (this.#queue.length >= this.#limit) await this.#emitOne();
   }
 

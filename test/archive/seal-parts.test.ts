@@ -68,15 +68,23 @@ describe('InOrderPipeline', () => {
     expect(out).toEqual([101]);
     let release!: (v: number) => void;
     const slow = new Promise<number>((r) => (release = r));
-    const w1 = p.push(slow, 2);
-    expect(w1).toBeInstanceOf(Promise);
-    await w1;
-    const w2 = p.push(3, 3); // ready, but behind the slow one: queued, not emitted ahead of it
-    expect(w2).toBeInstanceOf(Promise);
-    await w2;
+    expect(p.push(slow, 2)).toBeUndefined(); // queued, 1 of 4 in flight: push on at once
+    expect(p.push(3, 3)).toBeUndefined(); // ready, but behind the slow one: queued, not emitted ahead of it
+    expect(p.push(4, 4)).toBeUndefined();
+    expect(out).toEqual([101]);
+    // The fourth in flight reaches the limit: the caller must wait, until the slow one is out.
+    let waited = false;
+    const w = p.push(5, 5)!;
+    expect(w).toBeInstanceOf(Promise);
+    void w.then(() => (waited = true));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(waited).toBe(false);
     expect(out).toEqual([101]);
     release(2);
+    await w;
+    expect(out).toEqual([101, 202]);
+    expect(p.size).toBe(3);
     await p.drain();
-    expect(out).toEqual([101, 202, 303]);
+    expect(out).toEqual([101, 202, 303, 404, 505]);
   });
 });
