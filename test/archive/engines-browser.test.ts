@@ -6,18 +6,19 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBrowserSession, type BrowserSession } from '../../bench/browser/harness.js';
+import { skipWithoutChromium } from '../support/chromium.js';
 
 let session: BrowserSession;
 
 beforeAll(async () => {
-  session = await openBrowserSession();
+  if (!skipWithoutChromium) session = await openBrowserSession();
 });
 
 afterAll(async () => {
   await session?.close();
 });
 
-describe('engines in Chromium', () => {
+describe.skipIf(skipWithoutChromium)('engines in Chromium', () => {
   it('worker pool (noble and libsodium) and the libsodium engine give the pure-JS engine’s archive bytes, and decrypt', async () => {
     const r = await session.call('equivalence');
     expect(r.workerDefined).toBe('function');
