@@ -80,8 +80,10 @@ function checkPiece(piece: unknown): Uint8Array {
  * without end or cancel can be wiped when it is collected (`linkAbort`).
  */
 class StreamSecrets implements Disposer {
-  cipher: ChunkCipher | undefined;
-  pool: BufferPool | undefined;
+  constructor(
+    public cipher?: ChunkCipher,
+    readonly pool?: BufferPool,
+  ) {}
 
   dispose(): void {
     this.cipher?.dispose();
@@ -141,9 +143,7 @@ export function createEncryptStream(
   // Plaintext chunk buffers are recycled once their chunk is emitted (at most parallelism + 1
   // exist), and all of them are wiped when the stream ends, errors or aborts.
   const pool = new BufferPool(chunkSize);
-  const secrets = new StreamSecrets();
-  secrets.cipher = cipher;
-  secrets.pool = pool;
+  const secrets = new StreamSecrets(cipher, pool);
   let buf = pool.take();
   let pos = 0;
   let index = 0;

@@ -182,8 +182,8 @@ export async function openBackup(
   const readAt = (offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> => {
     for (const w of windows) {
       if (offset >= w.start && offset + length <= w.start + w.bytes.length) {
-        // A copy: the chunk's buffer is the cipher's to keep or transfer.
-        return Promise.resolve(w.bytes.slice(offset - w.start, offset - w.start + length));
+        // A view, not a copy: a ChunkCipher neither keeps nor detaches its input (engine.ts).
+        return Promise.resolve(w.bytes.subarray(offset - w.start, offset - w.start + length));
       }
     }
     return ctx.blobs.get(key, { range: { offset, length }, signal: signal ?? ctx.signal });
