@@ -1,5 +1,5 @@
 /**
- * Wycheproof XChaCha20-Poly1305 (C2SP/wycheproof testvectors_v1, /work/shared/vectors) through the
+ * Wycheproof XChaCha20-Poly1305 (C2SP/wycheproof testvectors_v1, test/vectors/wycheproof) through the
  * archive's chunk primitive: engine.create(key, nonce[0:16]) then seal/open(nonce[16:24]).
  * Every `valid` case must round trip to the exact bytes; every `invalid` case must be refused
  * (open returns undefined, or a nonce that cannot be split into 16 + 8 bytes is a RangeError).

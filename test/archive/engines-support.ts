@@ -24,7 +24,7 @@ export interface AeadVector {
   readonly result: 'valid' | 'invalid' | 'acceptable';
 }
 
-/** The Wycheproof AEAD vectors of one file, as they are in /work/shared/vectors. */
+/** The Wycheproof AEAD vectors of one file, as they are in test/vectors/wycheproof. */
 export function wycheproofAead(file: string): AeadVector[] {
   const path = sharedVector('wycheproof', file);
   const json = JSON.parse(readFileSync(path, 'utf8')) as {

@@ -1,21 +1,14 @@
-// Where the project's outside vectors live: `../shared/vectors` beside the checkout (CI lays a copy
-// of shared/ beside its clone), falling back to /work/shared/vectors.
+// Vectors from outside the project (Wycheproof), carried in the repository under test/vectors/
+// with their origin, commit and license (test/vectors/README.md). Tests read nothing outside the
+// repository: a fresh clone anywhere runs the whole suite.
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const vectorsDir = new URL('../vectors/', import.meta.url);
 
-/** Absolute path of a file under shared/vectors. */
+/** Absolute path of a file under test/vectors (e.g. `sharedVector('wycheproof', 'ed25519_test.json')`). */
 export function sharedVector(...parts: string[]): string {
-  const candidates = [
-    process.env.SHARED_VECTORS,
-    join(repoRoot, '..', 'shared', 'vectors'),
-    '/work/shared/vectors',
-  ].filter((p): p is string => typeof p === 'string' && p.length > 0);
-  for (const dir of candidates) {
-    const p = join(dir, ...parts);
-    if (existsSync(p)) return p;
-  }
-  throw new Error(`shared vector ${parts.join('/')} not found in ${candidates.join(', ')}`);
+  const p = fileURLToPath(new URL(parts.map(encodeURIComponent).join('/'), vectorsDir));
+  if (!existsSync(p)) throw new Error(`vector test/vectors/${parts.join('/')} is not in the repository`);
+  return p;
 }
