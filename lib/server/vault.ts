@@ -46,7 +46,7 @@ import {
   type VaultResponse,
 } from '../recovery/protocol.js';
 import { abytes, concatBytes, equalBytes, secureRandom, utf8, wipe, type RandomSource } from '../util/bytes.js';
-import { readStreamCapped } from '../util/body.js';
+import { bodyStream, readStreamCapped } from '../util/body.js';
 import type { VaultStore, Versioned } from './vault-store.js';
 
 /** A fetch-style HTTP handler. */
@@ -268,7 +268,7 @@ function toResponse(a: Answer): Response {
 async function readCapped(req: Request, max: number): Promise<Uint8Array | undefined> {
   const len = req.headers.get('content-length');
   if (len !== null && (!/^\d+$/.test(len) || Number(len) > max)) return undefined;
-  return readStreamCapped(req.body, max);
+  return readStreamCapped(bodyStream(req), max);
 }
 
 // ---------------------------------------------------------------------------------------------

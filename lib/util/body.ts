@@ -12,6 +12,47 @@
 import { concatChunks } from './bytes.js';
 
 /**
+ * The body of a request or response as a stream, in every engine. Firefox (153 ESR) has no
+ * `Request.body` at all (`undefined`, not `null`): there the body is read through `blob()`, which
+ * only references bytes the page already holds, and streamed from it (`Blob.stream()`, or one
+ * `arrayBuffer()` chunk where that is missing), lazily, so a consumer that stops early reads
+ * nothing more. Returns `null` for no body, as `Request.body` does.
+ *
+ * @example
+ * ```ts
+ * const bytes = await readStreamCapped(bodyStream(request), 16384);
+ * ```
+ */
+export function bodyStream(msg: Request | Response): ReadableStream<Uint8Array> | null {
+  const body = (msg as { readonly body?: ReadableStream<Uint8Array> | null }).body;
+  if (body !== undefined) return body;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let cancelled = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (reader === undefined) {
+        const blob = await msg.blob();
+        if (cancelled) return;
+        if (typeof blob.stream !== 'function') {
+          const all = new Uint8Array(await blob.arrayBuffer());
+          if (all.length > 0) controller.enqueue(all);
+          controller.close();
+          return;
+        }
+        reader = (blob.stream() as ReadableStream<Uint8Array>).getReader();
+      }
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel(reason) {
+      cancelled = true;
+      await reader?.cancel(reason);
+    },
+  });
+}
+
+/**
  * Read `body` in full, at most `cap` bytes. Returns `undefined` as soon as the running total
  * passes `cap`, after cancelling the stream (so the peer stops sending); exactly `cap` bytes are
  * accepted. A `null` body is empty. A stream that errors rejects with its error.
@@ -55,8 +96,8 @@ export async function readStreamCapped(body: ReadableStream<Uint8Array> | null, 
 export async function readBodyCapped(msg: Request | Response, cap: number): Promise<Uint8Array | undefined> {
   const declared = Number(msg.headers.get('content-length') ?? '0');
   if (Number.isFinite(declared) && declared > cap) {
-    await msg.body?.cancel().catch(() => undefined);
+    await (msg as { readonly body?: ReadableStream<Uint8Array> | null }).body?.cancel().catch(() => undefined);
     return undefined;
   }
-  return readStreamCapped(msg.body, cap);
+  return readStreamCapped(bodyStream(msg), cap);
 }
