@@ -104,6 +104,7 @@ export type {
   TrustChangeEvent,
   TrustStateSnapshot,
   ApplyBundleOptions,
+  SplitViewEvidence,
 } from './trust/trust-store.js';
 export { witnessLogClient } from './trust/log-client.js';
 export type { WitnessLogClient, WitnessLogClientOptions } from './trust/log-client.js';

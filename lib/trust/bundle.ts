@@ -531,8 +531,13 @@ export function checkTrustRoots(roots: TrustRoots): void {
   }
   const checkKeys = (keys: readonly SignerKey[], name: string) => {
     if (!Array.isArray(keys)) throw new TypeError(`config.${name} must be an array`);
-    for (const k of keys) {
+    for (const [i, k] of keys.entries()) {
       abytes(k.publicKey, `config.${name}[].publicKey`, 32);
+      // A root listed twice (or, for witnesses, under two names) would let one signer count twice
+      // toward a k-of-n threshold (issue 13, finding 6).
+      if (keys.slice(0, i).some((o) => equalBytes(o.publicKey, k.publicKey))) {
+        throw new RangeError(`config.${name}[${i}].publicKey is listed twice`);
+      }
       if (!isTime(k.notBefore)) throw new RangeError(`config.${name}[].notBefore must be Unix seconds`);
       if (k.notAfter !== undefined && (!isTime(k.notAfter) || k.notAfter <= k.notBefore)) {
         throw new RangeError(`config.${name}[].notAfter must be Unix seconds after notBefore`);
@@ -625,6 +630,20 @@ function countSigners(
  * ```
  */
 export function verifySignedBundle(bytes: Uint8Array, roots: TrustRoots, nowMs: number): VerifiedBundle {
+  return verifyBundleAt(bytes, roots, nowMs, false).verified;
+}
+
+/**
+ * @internal Every rule of {@link verifySignedBundle} at `nowMs`; with `allowExpired`, a bundle whose
+ * window has passed (and only that) is reported as `expired` instead of refused. The trust store
+ * uses it to re-check its stored record against the current clock (docs/TRUST.md §Persisted state).
+ */
+export function verifyBundleAt(
+  bytes: Uint8Array,
+  roots: TrustRoots,
+  nowMs: number,
+  allowExpired: boolean,
+): { verified: VerifiedBundle; expired: boolean } {
   checkTrustRoots(roots);
   if (!Number.isFinite(nowMs)) throw new TypeError('nowMs must be a number');
   const nowSec = Math.floor(nowMs / 1000);
@@ -640,13 +659,14 @@ export function verifySignedBundle(bytes: Uint8Array, roots: TrustRoots, nowMs: 
   const opMsg = operatorMessage(bundle.namespace, bundle.epoch, digest, sb.witnessSignatures);
   countSigners('operator', sb.operatorSignatures, roots.operatorKeys, roots.thresholds.operators, nowSec, () => opMsg);
   if (bundle.notBefore > nowSec + CLOCK_SKEW_SECONDS) throw new BackupError('TRUST_NOT_YET_VALID', 'the bundle is not valid yet');
-  if (nowSec >= bundle.notAfter) throw new BackupError('TRUST_EXPIRED', 'the bundle has expired');
+  const expired = nowSec >= bundle.notAfter;
+  if (expired && !allowExpired) throw new BackupError('TRUST_EXPIRED', 'the bundle has expired');
   const checkpoint = verifyLogCheckpoint(sb.checkpoint, roots, nowSec);
   const leaf = leafHash(logEntry(sb.bundle));
   if (!verifyInclusion(leaf, sb.leafIndex, checkpoint.size, sb.inclusionProof, checkpoint.root)) {
     throw new BackupError('TRUST_BAD_INCLUSION_PROOF', 'the bundle is not proven to be in the audit log');
   }
-  return { bundle, digest, checkpoint, checkpointNote: sb.checkpoint, bytes: Uint8Array.from(bytes) };
+  return { verified: { bundle, digest, checkpoint, checkpointNote: sb.checkpoint, bytes: Uint8Array.from(bytes) }, expired };
 }
 
 /**
@@ -659,6 +679,7 @@ export function verifySignedBundle(bytes: Uint8Array, roots: TrustRoots, nowMs: 
  * ```
  */
 export function verifyLogCheckpoint(note: Uint8Array, roots: TrustRoots, nowSec: number): Checkpoint {
+  checkTrustRoots(roots);
   const cp = parseCheckpoint(note);
   if (cp.origin !== (roots.logOrigin ?? roots.namespace)) {
     throw new BackupError('TRUST_WRONG_NAMESPACE', 'the checkpoint is from another log');

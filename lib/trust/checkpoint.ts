@@ -122,6 +122,9 @@ export function parseCheckpoint(note: Uint8Array): Checkpoint {
   } catch {
     throw malformed('checkpoint is not UTF-8');
   }
+  // A byte-order mark anywhere (the shared decoder keeps a leading one) is refused: the signature
+  // covers the note's exact bytes, and `BOM ‖ note` must not parse as `note` (issue 13, finding 6).
+  if (s.includes('\uFEFF')) throw malformed('checkpoint has a byte-order mark');
   // signed-note: no ASCII control characters other than newline.
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -168,8 +171,8 @@ export function parseCheckpoint(note: Uint8Array): Checkpoint {
 }
 
 /**
- * Verify a parsed checkpoint against the given keys: at least `threshold` distinct known keys
- * must have a valid signature. As c2sp signed-note requires, lines from unknown keys (name and
+ * Verify a parsed checkpoint against the given keys: at least `threshold` distinct known public
+ * keys must have a valid signature (a key listed twice, or under two names, counts once). As c2sp signed-note requires, lines from unknown keys (name and
  * key ID not both matching) are ignored, and a line from a known key that fails to verify
  * rejects the whole note. Returns the keys that signed.
  *
@@ -186,6 +189,9 @@ export function verifyCheckpoint(cp: Checkpoint, keys: readonly NoteKey[], thres
   const signed: NoteKey[] = [];
   for (const key of keys) {
     const id = noteKeyId(key.name, key.publicKey);
+    // A key counts once toward the threshold, however many times or under however many names it
+    // is listed (issue 13, finding 6): one signer must never pass a threshold of two.
+    const counted = signed.some((k) => equalBytes(k.publicKey, key.publicKey));
     let seen = false;
     for (const sig of cp.signatures) {
       if (sig.name !== key.name || !equalBytes(sig.keyId, id)) continue;
@@ -194,7 +200,7 @@ export function verifyCheckpoint(cp: Checkpoint, keys: readonly NoteKey[], thres
       }
       seen = true;
     }
-    if (seen) signed.push(key);
+    if (seen && !counted) signed.push(key);
   }
   if (signed.length === 0) throw new BackupError('TRUST_BAD_SIGNATURE', 'checkpoint carries no signature from a trusted witness');
   if (signed.length < threshold) {

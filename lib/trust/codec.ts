@@ -55,6 +55,9 @@ export class Reader {
     } catch {
       throw malformed(`${what} is not UTF-8`);
     }
+    // A byte-order mark is text like any other to the decoder (it keeps it); here it is refused
+    // outright, whatever `pattern` says, so no field has two encodings.
+    if (s.includes('\uFEFF')) throw malformed(`${what} has a byte-order mark`);
     if (!pattern.test(s)) throw malformed(`${what} has characters outside its alphabet`);
     return s;
   }

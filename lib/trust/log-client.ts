@@ -8,7 +8,7 @@
  * @module
  */
 import { BackupError } from '../errors.js';
-import { fromBase64 } from '../util/bytes.js';
+import { fromBase64, fromUtf8 } from '../util/bytes.js';
 import { MAX_SIGNED_BUNDLE_BYTES } from './bundle.js';
 import { MAX_PROOF_HASHES } from './merkle.js';
 import { readBodyCapped } from '../util/body.js';
@@ -69,7 +69,7 @@ export function witnessLogClient(options: WitnessLogClientOptions): WitnessLogCl
       if (!res.ok) throw unavailable(res.status);
       let body: unknown;
       try {
-        body = JSON.parse(new TextDecoder().decode(await readCapped(res, MAX_JSON_BYTES)));
+        body = JSON.parse(fromUtf8(await readCapped(res, MAX_JSON_BYTES)));
       } catch (e) {
         if (e instanceof BackupError) throw e;
         throw new BackupError('TRUST_MALFORMED', 'consistency proof is not JSON');

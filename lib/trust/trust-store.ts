@@ -11,10 +11,13 @@
  *   different history than everyone else is caught.
  * - State is ONE record in the {@link KeyValueStore}, written with one atomic `update`, carrying
  *   a SHA-256 checksum. On every load the record's checksum is checked and the stored signed
- *   bundle and checkpoint are verified again against the config's roots, so a corrupted,
- *   truncated or forged record is ignored: the device falls back to its pins, never to trusting
- *   anything it cannot prove.
- * - Listeners registered with `on('change', …)` hear about every applied bundle.
+ *   bundle and checkpoint are verified again against the config's roots **at the current clock**,
+ *   so a corrupted, truncated or forged record is ignored: the device falls back to its pins,
+ *   never to trusting anything it cannot prove. A stored bundle that has since expired keeps its
+ *   epoch (the high-water mark) and its retirements, but its fleets are no longer trusted.
+ * - Listeners registered with `on('change', …)` hear about every applied bundle; a detected split
+ *   view is kept as evidence ({@link TrustStore.splitViewEvidence}) and announced with
+ *   `on('split-view', …)`, so the app can report the fork.
  *
  * @module
  */
@@ -27,6 +30,7 @@ import { abytes, equalBytes, isBytes, utf8 } from '../util/bytes.js';
 import { Writer } from './codec.js';
 import {
   checkTrustRoots,
+  verifyBundleAt,
   verifyLogCheckpoint,
   verifySignedBundle,
   type Bundle,
@@ -82,6 +86,37 @@ export interface TrustStateSnapshot {
   };
   /** True when a stored record existed but failed its checksum or verification and was ignored. */
   readonly discardedCorruptState: boolean;
+  /**
+   * True when the applied bundle's window has passed: its fleets are no longer trusted (pins not
+   * retired by it still are), its epoch still bounds what may be applied next. Call `refresh()`.
+   */
+  readonly bundleExpired: boolean;
+}
+
+/**
+ * What a device keeps when a log shows it a checkpoint inconsistent with the last one it saw
+ * (`TRUST_SPLIT_VIEW`): both signed notes and the proof offered, as received. Two notes of the
+ * same size with different roots, both signed by the witness, prove the fork outright; otherwise
+ * the evidence is a signed checkpoint plus a consistency proof that does not connect it (the log
+ * must then produce a valid proof to clear itself).
+ */
+export interface SplitViewEvidence {
+  /** Unix seconds at which the device detected it. */
+  readonly detectedAt: number;
+  /** The last checkpoint this device had accepted. */
+  readonly seen: {
+    /** The whole signed note. */
+    readonly checkpoint: Uint8Array;
+  };
+  /** What the log presented instead. */
+  readonly presented: {
+    /** The whole signed note. */
+    readonly checkpoint: Uint8Array;
+    /** The signed bundle that carried it (with its inclusion proof). */
+    readonly signedBundle: Uint8Array;
+  };
+  /** The consistency proof offered between the two sizes; absent for two notes of one size. */
+  readonly consistencyProof?: readonly Uint8Array[];
 }
 
 /** Options of {@link TrustStore.applyBundle}. */
@@ -140,8 +175,15 @@ export interface TrustStore extends FleetTrust {
   applyBundle(bytes: Uint8Array, options?: ApplyBundleOptions): Promise<TrustChangeEvent>;
   /** Current state (high-water mark, bundle, last checkpoint). */
   state(): Promise<TrustStateSnapshot>;
+  /**
+   * Every split view this device detected (oldest first, at most 8 distinct ones), kept across
+   * restarts so the app can report the fork to the witness operator or its users.
+   */
+  splitViewEvidence(): Promise<readonly SplitViewEvidence[]>;
   /** Listen for trust changes; returns the function that removes the listener. */
   on(type: 'change', listener: (event: TrustChangeEvent) => void): () => void;
+  /** Listen for detected split views (the evidence is also kept); returns the remover. */
+  on(type: 'split-view', listener: (event: SplitViewEvidence) => void): () => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -153,7 +195,7 @@ interface StoredRecord {
   readonly v: number;
   readonly namespace: string;
   readonly epoch: number;
-  /** Unix seconds at which the bundle was applied (its signatures are re-verified at this time). */
+  /** Unix seconds at which the bundle was applied (informational: loads verify at the current clock). */
   readonly appliedAt: number;
   readonly bundle: Uint8Array;
   /** Last checkpoint seen (note bytes) and when it was verified. */
@@ -205,6 +247,7 @@ function readRecord(raw: unknown, namespace: string): StoredRecord | undefined {
 }
 
 interface LoadedState {
+  /** The stored record's checksum (also of a discarded one, so a write can replace it). */
   readonly checksum?: Uint8Array;
   readonly epoch: number;
   readonly verified?: VerifiedBundle;
@@ -212,9 +255,48 @@ interface LoadedState {
   readonly checkpointNote?: Uint8Array;
   readonly checkpointAt?: number;
   readonly discarded: boolean;
+  /** The verification holds for clock values in [checkedAt, recheckAt) (Unix seconds). */
+  readonly checkedAt?: number;
+  readonly recheckAt?: number;
 }
 
 const EMPTY: LoadedState = { epoch: 0, discarded: false };
+
+/** Split-view evidence kept per device (distinct entries, oldest first). */
+const MAX_SPLIT_VIEW_EVIDENCE = 8;
+
+function readEvidence(raw: unknown): SplitViewEvidence[] {
+  if (!Array.isArray(raw)) return [];
+  const out: SplitViewEvidence[] = [];
+  for (const e of raw.slice(0, MAX_SPLIT_VIEW_EVIDENCE) as unknown[]) {
+    if (typeof e !== 'object' || e === null) continue;
+    const o = e as Record<string, unknown>;
+    if (typeof o.detectedAt !== 'number' || !Number.isSafeInteger(o.detectedAt)) continue;
+    if (!isBytes(o.seen) || !isBytes(o.presented) || !isBytes(o.signedBundle)) continue;
+    const proof = o.proof;
+    if (proof !== null && (!Array.isArray(proof) || proof.length > MAX_PROOF_HASHES || !proof.every(isBytes))) continue;
+    out.push({
+      detectedAt: o.detectedAt,
+      seen: { checkpoint: Uint8Array.from(o.seen) },
+      presented: { checkpoint: Uint8Array.from(o.presented), signedBundle: Uint8Array.from(o.signedBundle) },
+      ...(proof === null ? {} : { consistencyProof: (proof as Uint8Array[]).map((h) => Uint8Array.from(h)) }),
+    });
+  }
+  return out;
+}
+
+function writeEvidence(e: SplitViewEvidence): StoredValue {
+  return {
+    detectedAt: e.detectedAt,
+    seen: Uint8Array.from(e.seen.checkpoint),
+    presented: Uint8Array.from(e.presented.checkpoint),
+    signedBundle: Uint8Array.from(e.presented.signedBundle),
+    proof: e.consistencyProof === undefined ? null : e.consistencyProof.map((h) => Uint8Array.from(h)),
+  } as unknown as StoredValue;
+}
+
+const sameEvidence = (a: SplitViewEvidence, b: SplitViewEvidence): boolean =>
+  equalBytes(a.seen.checkpoint, b.seen.checkpoint) && equalBytes(a.presented.checkpoint, b.presented.checkpoint);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -261,21 +343,33 @@ export function createTrustStore(options: TrustStoreOptions): TrustStore {
   const now = options.now ?? Date.now;
   const nowSec = (): number => Math.floor(now() / 1000);
   const key = options.storageKey ?? `trust/v1/${config.namespace}`;
+  const evidenceKey = `${key}/split-view`;
   const listeners = new Set<(e: TrustChangeEvent) => void>();
+  const forkListeners = new Set<(e: SplitViewEvidence) => void>();
+  /** Evidence the store failed to persist: still handed to the app for this session. */
+  const unpersisted: SplitViewEvidence[] = [];
+  // The verification of a stored record holds until the bundle's window ends or a root expires.
+  const rootExpiries = [...config.witnessKeys, ...config.operatorKeys].flatMap((k) => (k.notAfter === undefined ? [] : [k.notAfter]));
   let cache: LoadedState | undefined;
   let chain: Promise<unknown> = Promise.resolve();
 
-  // Load and fully re-verify the stored record. Any failure means "no bundle": pins only.
+  // Load and fully re-verify the stored record at the current clock (never at a time the record
+  // itself names: anyone can write a record with a correct checksum). Any failure other than the
+  // bundle's window having passed means "no bundle": pins only.
   async function load(): Promise<LoadedState> {
     const raw = await store.get<StoredValue>(key);
     if (raw === undefined) return EMPTY;
     const rec = readRecord(raw, config.namespace);
     if (rec === undefined) return { ...EMPTY, discarded: true };
-    if (cache?.checksum && equalBytes(cache.checksum, rec.checksum)) return cache;
+    const ms = now();
+    const t = Math.floor(ms / 1000);
+    if (cache?.checksum && equalBytes(cache.checksum, rec.checksum) && t >= cache.checkedAt! && t < cache.recheckAt!) return cache;
+    const discarded: LoadedState = { ...EMPTY, checksum: rec.checksum, discarded: true };
     try {
-      const verified = verifySignedBundle(rec.bundle, config, rec.appliedAt * 1000);
-      const checkpoint = verifyLogCheckpoint(rec.checkpoint, config, rec.checkpointAt);
-      if (verified.bundle.epoch !== rec.epoch) return { ...EMPTY, discarded: true };
+      const { verified, expired } = verifyBundleAt(rec.bundle, config, ms, true);
+      const checkpoint = verifyLogCheckpoint(rec.checkpoint, config, t);
+      if (verified.bundle.epoch !== rec.epoch) return discarded;
+      const recheckAt = Math.min(expired ? Infinity : verified.bundle.notAfter, ...rootExpiries.filter((x) => x > t));
       cache = {
         checksum: rec.checksum,
         epoch: rec.epoch,
@@ -284,18 +378,23 @@ export function createTrustStore(options: TrustStoreOptions): TrustStore {
         checkpointNote: rec.checkpoint,
         checkpointAt: rec.checkpointAt,
         discarded: false,
+        checkedAt: t,
+        recheckAt,
       };
       return cache;
     } catch {
-      return { ...EMPTY, discarded: true };
+      return discarded;
     }
   }
 
   function fleetsOf(state: LoadedState, t: number): TrustedFleetEntry[] {
     const bundle = state.verified?.bundle;
+    // An expired bundle still retires what it retired (so restoring it brings nothing back), but
+    // its own fleets are no longer vouched for.
     const retired = new Set(bundle?.retired ?? []);
     const out: TrustedFleetEntry[] = pins.filter((p) => !retired.has(p.fleetId));
-    for (const f of bundle?.fleets ?? []) {
+    const live = bundle !== undefined && t < bundle.notAfter;
+    for (const f of live ? bundle.fleets : []) {
       if (t < f.notBefore || t >= f.notAfter) continue;
       // A pin with the same id and key already covers it; keep the bundle's (it has roles).
       const dup = out.findIndex((p) => p.fleetId === f.fleetId && equalBytes(p.publicKey, f.publicKey));
@@ -314,15 +413,41 @@ export function createTrustStore(options: TrustStoreOptions): TrustStore {
     return out.map((f) => ({ ...f, publicKey: Uint8Array.from(f.publicKey) }));
   }
 
-  async function checkConsistency(
-    old: Checkpoint | undefined,
-    next: Checkpoint,
-    proof: readonly Uint8Array[] | undefined,
-  ): Promise<void> {
+  /** Keep the evidence (persisted, deduplicated, capped), tell the listeners, then refuse. */
+  async function splitView(current: LoadedState, next: VerifiedBundle, proof: readonly Uint8Array[] | undefined, message: string): Promise<never> {
+    const evidence: SplitViewEvidence = {
+      detectedAt: nowSec(),
+      seen: { checkpoint: Uint8Array.from(current.checkpointNote!) },
+      presented: { checkpoint: Uint8Array.from(next.checkpointNote), signedBundle: Uint8Array.from(next.bytes) },
+      ...(proof === undefined ? {} : { consistencyProof: proof.map((h) => Uint8Array.from(h)) }),
+    };
+    try {
+      await store.update<StoredValue>(evidenceKey, (old) => {
+        const list = readEvidence(old);
+        if (list.length >= MAX_SPLIT_VIEW_EVIDENCE || list.some((e) => sameEvidence(e, evidence))) return old;
+        return [...list, evidence].map(writeEvidence);
+      });
+    } catch {
+      // Storage failed: keep it for this session; the refusal below stands either way.
+      if (!unpersisted.some((e) => sameEvidence(e, evidence))) unpersisted.push(evidence);
+    }
+    for (const l of [...forkListeners]) {
+      try {
+        l(evidence);
+      } catch {
+        // A listener's bug must not turn the refusal into something else.
+      }
+    }
+    throw new BackupError('TRUST_SPLIT_VIEW', message);
+  }
+
+  async function checkConsistency(current: LoadedState, nextBundle: VerifiedBundle, proof: readonly Uint8Array[] | undefined): Promise<void> {
+    const old = current.checkpoint;
+    const next = nextBundle.checkpoint;
     if (old === undefined) return;
     if (old.size === next.size) {
       if (!equalBytes(old.root, next.root)) {
-        throw new BackupError('TRUST_SPLIT_VIEW', 'two checkpoints of the same size disagree: the log forked');
+        await splitView(current, nextBundle, undefined, 'two checkpoints of the same size disagree: the log forked');
       }
       return;
     }
@@ -335,8 +460,8 @@ export function createTrustStore(options: TrustStoreOptions): TrustStore {
     if (!Array.isArray(p) || p.length > MAX_PROOF_HASHES) {
       throw new BackupError('TRUST_MALFORMED', 'consistency proof is too long', { limit: MAX_PROOF_HASHES });
     }
-    if (!verifyConsistency(a.size, b.size, p, a.root, b.root)) {
-      throw new BackupError('TRUST_SPLIT_VIEW', 'the new checkpoint is not consistent with the last one seen');
+    if (!p.every(isBytes) || !verifyConsistency(a.size, b.size, p, a.root, b.root)) {
+      await splitView(current, nextBundle, p.filter(isBytes), 'the new checkpoint is not consistent with the last one seen');
     }
   }
 
@@ -352,7 +477,7 @@ export function createTrustStore(options: TrustStoreOptions): TrustStore {
       if (verified.bundle.epoch <= current.epoch) {
         throw new BackupError('TRUST_ROLLBACK', `bundle epoch ${verified.bundle.epoch} is not above ${current.epoch}`);
       }
-      await checkConsistency(current.checkpoint, verified.checkpoint, opts.consistencyProof);
+      await checkConsistency(current, verified, opts.consistencyProof);
       // Keep whichever checkpoint is larger: the last one seen only ever moves forward.
       const keepOld = current.checkpoint !== undefined && current.checkpoint.size > verified.checkpoint.size;
       const sec = Math.floor(t / 1000);
@@ -391,6 +516,8 @@ export function createTrustStore(options: TrustStoreOptions): TrustStore {
         checkpointNote: record.checkpoint,
         checkpointAt: record.checkpointAt,
         discarded: false,
+        checkedAt: sec,
+        recheckAt: Math.min(verified.bundle.notAfter, ...rootExpiries.filter((x) => x > sec)),
       };
       return emitChange(verified);
     }
@@ -467,13 +594,26 @@ export function createTrustStore(options: TrustStoreOptions): TrustStore {
           ? { checkpoint: { origin: s.checkpoint.origin, size: s.checkpoint.size, root: Uint8Array.from(s.checkpoint.root) } }
           : {}),
         discardedCorruptState: s.discarded,
+        bundleExpired: s.verified !== undefined && nowSec() >= s.verified.bundle.notAfter,
       };
     },
-    on(type, listener) {
-      if (type !== 'change') throw new RangeError(`unknown event type ${String(type)}`);
+    async splitViewEvidence() {
+      const kept = readEvidence(await store.get<StoredValue>(evidenceKey));
+      return [...kept, ...unpersisted.filter((e) => !kept.some((k) => sameEvidence(k, e)))];
+    },
+    on(type: 'change' | 'split-view', listener: ((e: TrustChangeEvent) => void) | ((e: SplitViewEvidence) => void)) {
       if (typeof listener !== 'function') throw new TypeError('listener must be a function');
-      listeners.add(listener);
-      return () => listeners.delete(listener);
+      if (type === 'change') {
+        const l = listener as (e: TrustChangeEvent) => void;
+        listeners.add(l);
+        return () => listeners.delete(l);
+      }
+      if (type === 'split-view') {
+        const l = listener as (e: SplitViewEvidence) => void;
+        forkListeners.add(l);
+        return () => forkListeners.delete(l);
+      }
+      throw new RangeError(`unknown event type ${String(type)}`);
     },
   };
 }

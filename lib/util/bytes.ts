@@ -69,14 +69,22 @@ export function copyBytes(a: Uint8Array): Uint8Array<ArrayBuffer> {
 }
 
 const encoder = /* @__PURE__ */ new TextEncoder();
-const decoder = /* @__PURE__ */ new TextDecoder('utf-8', { fatal: true });
+// fatal: an invalid sequence throws instead of becoming U+FFFD. ignoreBOM: a leading byte-order
+// mark is KEPT as U+FEFF instead of silently dropped, so `utf8(fromUtf8(b))` is `b` for every `b`
+// that decodes: two parsers can never read different text from the same bytes, nor the same text
+// from different bytes (issue 13, finding 6). Callers whose format forbids U+FEFF refuse it.
+const decoder = /* @__PURE__ */ new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** UTF-8 encode. */
 export function utf8(s: string): Uint8Array<ArrayBuffer> {
   return encoder.encode(s);
 }
 
-/** Strict UTF-8 decode (throws TypeError on invalid sequences). */
+/**
+ * Strict UTF-8 decode: throws TypeError on an invalid sequence (overlong, surrogate, truncated);
+ * a leading byte-order mark is kept as U+FEFF, never dropped, so the result re-encodes to exactly
+ * `b`.
+ */
 export function fromUtf8(b: Uint8Array): string {
   return decoder.decode(b);
 }
