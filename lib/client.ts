@@ -31,7 +31,7 @@ import { clearSession, SESSION_KEY_PREFIX } from './client/session.js';
 import { BackupError, throwIfAborted } from './errors.js';
 import { generateRecoveryCode, parseRecoveryCode } from './recovery/code.js';
 import type { FleetTrust } from './recovery/fleet-trust.js';
-import { createKeyring, keyForId, wipeKeyring, type Keyring } from './recovery/keyring.js';
+import { copyKeyring, createKeyring, keyForId, wipeKeyring, type Keyring } from './recovery/keyring.js';
 import type { VaultClient, VaultStatus } from './recovery/vault-client.js';
 import type { BlobStore } from './storage/blob/types.js';
 import { assertBlobPrefix } from './storage/blob/types.js';
@@ -325,7 +325,11 @@ export interface BackupClient {
    */
   on<K extends keyof BackupClientEvents>(type: K, listener: (event: BackupClientEvents[K]) => void): () => void;
   /**
-   * Wipe the keyring held in memory.
+   * Wipe the keyring held in memory and close every restore this client opened. Operations still
+   * running (a backup, a restore being opened, a listing) are aborted with `ABORTED` and wipe
+   * their own copy of the keyring as they unwind; an interrupted backup resumes on the next
+   * `backup()`. `enable()` is not aborted (its code must reach the user). The client stays usable:
+   * the next call unlocks again (device cache or recovery code).
    *
    * @example
    * ```ts
@@ -378,6 +382,29 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
   const sleep = o.sleep ?? timerSleep;
   const cache: DeviceCache | undefined = o.deviceCache === true ? createDeviceCache(o.storage, accountId) : undefined;
   let keyring: Keyring | undefined;
+  // Operations in flight. Each works on its own copy of the keyring (wiped when it ends), so
+  // close() or a new unlock wiping the keyring in memory never changes a key under it; close()
+  // aborts them (ABORTED) and bumps `epoch`, so nothing that finishes later holds a keyring again.
+  const running = new Set<AbortController>();
+  const openRestores = new Set<{ close(): void }>();
+  let epoch = 0;
+
+  /** Start an operation: its signal follows the caller's and aborts on close(). */
+  const begin = (user: AbortSignal | undefined) => {
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(user?.reason);
+    if (user?.aborted) ac.abort(user.reason);
+    else user?.addEventListener('abort', onAbort, { once: true });
+    running.add(ac);
+    return {
+      signal: ac.signal,
+      /** The operation is over; `keepLink` when a result it returns still follows the caller's signal. */
+      end: (keepLink = false) => {
+        running.delete(ac);
+        if (!keepLink) user?.removeEventListener('abort', onAbort);
+      },
+    };
+  };
 
   const listeners = new Map<string, Set<(e: never) => void>>();
   const emit = <K extends keyof BackupClientEvents>(type: K, event: BackupClientEvents[K]) => {
@@ -395,39 +422,93 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     keyring = k;
   };
 
-  /** The keyring: in memory, else from the code via the vault, else from the device cache. */
-  const unlock = async (code: RecoveryCodeInput | undefined, signal: AbortSignal | undefined): Promise<Keyring> => {
+  /**
+   * The keyring: in memory, else from the code via the vault, else from the device cache. Resolves
+   * with the caller's own COPY, which the caller wipes; the copy of the keyring in memory is taken
+   * before the first await, so a close() right after the call cannot wipe it first.
+   */
+  const unlock = async (code: RecoveryCodeInput | undefined, signal: AbortSignal): Promise<Keyring> => {
+    const at = epoch;
+    /** Keep `k` in memory (unless the client was closed meanwhile) and hand out a copy. */
+    const adopt = (k: Keyring): Keyring => {
+      if (signal.aborted || epoch !== at) {
+        wipeKeyring(k);
+        throwIfAborted(signal);
+        throw new BackupError('ABORTED', 'the client was closed');
+      }
+      const mine = copyKeyring(k);
+      hold(k);
+      return mine;
+    };
     if (code !== undefined) {
       const password = toPassword(code, 'recoveryCode');
+      let mine: Keyring;
       try {
-        const k = await o.vault.recover({ password, ...(signal === undefined ? {} : { signal }) });
-        hold(k);
-        if (cache !== undefined) await cache.save(k);
-        return k;
+        mine = adopt(await o.vault.recover({ password, signal }));
       } finally {
         wipe(password);
       }
-    }
-    if (keyring !== undefined) return keyring;
-    if (cache !== undefined) {
-      const k = await cache.load().catch(() => undefined);
-      if (k !== undefined) {
-        hold(k);
-        return k;
+      try {
+        if (cache !== undefined) await cache.save(mine);
+        return mine;
+      } catch (e) {
+        wipeKeyring(mine);
+        throw e;
       }
     }
+    if (keyring !== undefined) return copyKeyring(keyring);
+    if (cache !== undefined) {
+      const k = await cache.load().catch(() => undefined);
+      if (k !== undefined) return adopt(k);
+    }
+    throwIfAborted(signal);
     throw new BackupError('NOT_ENABLED', 'no keyring on this device: enable backups or give the recovery code');
   };
 
-  /** Borrowed key (not a copy): for the archive reader and manifest opening, which do not wipe. */
+  /** Borrowed key (not a copy) from the operation's own keyring copy: for the archive reader and manifest opening, which do not wipe. */
   const borrowed = (k: Keyring) => (keyId: Uint8Array) => k.generations.find((g) => equalBytes(g.keyId, keyId))?.key;
 
-  const catalog = (k: Keyring, signal: AbortSignal | undefined): CatalogContext => ({
+  const catalog = (k: Keyring, signal: AbortSignal): CatalogContext => ({
     accountId,
     blobs: o.store,
     keyPrefix,
     keyLookup: borrowed(k),
-    ...(signal === undefined ? {} : { signal }),
+    signal,
+  });
+
+  /**
+   * Run `fn` as an operation with its own keyring copy (see `running`): the copy is taken
+   * synchronously at the call, wiped when `fn` settles.
+   */
+  const withKeyring = async <T>(
+    code: RecoveryCodeInput | undefined,
+    user: AbortSignal | undefined,
+    fn: (k: Keyring, signal: AbortSignal, keepLink: () => void) => Promise<T>,
+  ): Promise<T> => {
+    const op = begin(user);
+    let keep = false;
+    let k: Keyring | undefined;
+    try {
+      k = await unlock(code, op.signal);
+      const result = await fn(k, op.signal, () => (keep = true));
+      throwIfAborted(op.signal);
+      return result;
+    } finally {
+      if (k !== undefined) wipeKeyring(k);
+      op.end(keep);
+    }
+  };
+
+  const lockOptions = (signal: AbortSignal) => ({
+    store: o.storage,
+    ...(o.locks === undefined ? {} : { locks: o.locks }),
+    ...(o.waitForLock === undefined ? {} : { wait: o.waitForLock }),
+    ...(o.lockTimeoutMs === undefined ? {} : { timeoutMs: o.lockTimeoutMs }),
+    ...(o.leaseMs === undefined ? {} : { leaseMs: o.leaseMs }),
+    signal,
+    now,
+    sleep,
+    random,
   });
 
   const client: BackupClient = {
@@ -435,6 +516,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
 
     async enable(opts = {}) {
       throwIfAborted(opts.signal);
+      const at = epoch;
       const generated = opts.recoveryCode === undefined ? generateRecoveryCode(random) : undefined;
       const password = toPassword(opts.recoveryCode ?? generated!, 'recoveryCode');
       const k = createKeyring(random, now);
@@ -451,35 +533,32 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       } finally {
         wipe(password);
       }
-      hold(k);
-      if (cache !== undefined) await cache.save(k);
+      // enable() is not aborted by close(): the enrollment is done and its code must reach the
+      // user. The cache gets the keyring; memory keeps it only if the client was not closed.
+      try {
+        if (cache !== undefined) await cache.save(k);
+      } catch (e) {
+        wipeKeyring(k);
+        throw e;
+      }
+      if (epoch === at) hold(k);
+      else wipeKeyring(k);
       emit('enabled', { accountId });
       return generated === undefined ? {} : { recoveryCode: generated };
     },
 
     async unlock(opts) {
       if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
-      await unlock(opts.recoveryCode, opts.signal);
+      await withKeyring(opts.recoveryCode, opts.signal, async () => undefined);
     },
 
     async backup(source, opts = {}) {
       if (!isBytes(source) && !(typeof source === 'object' && source !== null)) {
         throw new TypeError('source must be a Uint8Array, a Blob or a ReadableStream');
       }
-      const k = await unlock(undefined, opts.signal);
-      return withExclusiveLock(
+      return withKeyring(undefined, opts.signal, (k, opSignal) => withExclusiveLock(
         `e2ee-backup/${accountId}/backup`,
-        {
-          store: o.storage,
-          ...(o.locks === undefined ? {} : { locks: o.locks }),
-          ...(o.waitForLock === undefined ? {} : { wait: o.waitForLock }),
-          ...(o.lockTimeoutMs === undefined ? {} : { timeoutMs: o.lockTimeoutMs }),
-          ...(o.leaseMs === undefined ? {} : { leaseMs: o.leaseMs }),
-          ...(opts.signal === undefined ? {} : { signal: opts.signal }),
-          now,
-          sleep,
-          random,
-        },
+        lockOptions(opSignal),
         async (signal) => {
           emit('backup-started', { accountId });
           try {
@@ -515,12 +594,22 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
             throw e;
           }
         },
-      );
+      ));
     },
 
     async restore(opts = {}) {
-      const k = await unlock(opts.recoveryCode, opts.signal);
-      const opened = await openBackup({ ...catalog(k, opts.signal), ...(o.engine === undefined ? {} : { engine: o.engine }) }, opts.backupId);
+      const handle = await withKeyring(opts.recoveryCode, opts.signal, async (k, signal, keepLink) => {
+        const opened = await openBackup({ ...catalog(k, signal), ...(o.engine === undefined ? {} : { engine: o.engine }) }, opts.backupId);
+        if (signal.aborted) {
+          opened.close();
+          throwIfAborted(signal);
+        }
+        // The archive derived its own chunk key at open; reads made later follow the caller's signal.
+        keepLink();
+        openRestores.add(opened);
+        return opened;
+      });
+      const opened = handle;
       const m = opened.manifest;
       const backupId = hexOf(m.backupId);
       emit('restored', { backupId });
@@ -532,7 +621,10 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
         stream: opened.stream(opts.signal === undefined ? {} : { signal: opts.signal }),
         read: (offset, length, ro) => opened.read(offset, length, ro),
         openStream: (so) => opened.stream(so),
-        close: () => opened.close(),
+        close: () => {
+          openRestores.delete(opened);
+          opened.close();
+        },
       };
     },
 
@@ -590,18 +682,15 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     },
 
     async listBackups(opts = {}) {
-      const k = await unlock(opts.recoveryCode, opts.signal);
-      return listCatalog(catalog(k, opts.signal));
+      return withKeyring(opts.recoveryCode, opts.signal, (k, signal) => listCatalog(catalog(k, signal)));
     },
 
     async pruneBackups(opts) {
       if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
       if (!Number.isSafeInteger(opts.keep) || opts.keep < 1) throw new RangeError('options.keep must be a positive integer');
-      const k = await unlock(undefined, opts.signal);
-      return withExclusiveLock(
-        `e2ee-backup/${accountId}/backup`,
-        { store: o.storage, ...(o.locks === undefined ? {} : { locks: o.locks }), now, sleep, random, ...(opts.signal === undefined ? {} : { signal: opts.signal }) },
-        (signal) => pruneCatalog(catalog(k, signal), opts.keep),
+      // The same lock options as backup(): lease length, waiting and its timeout (issue 14).
+      return withKeyring(undefined, opts.signal, (k, opSignal) =>
+        withExclusiveLock(`e2ee-backup/${accountId}/backup`, lockOptions(opSignal), (signal) => pruneCatalog(catalog(k, signal), opts.keep)),
       );
     },
 
@@ -614,6 +703,12 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     },
 
     close() {
+      epoch++;
+      const reason = new BackupError('ABORTED', 'the client was closed');
+      for (const ac of running) ac.abort(reason);
+      running.clear();
+      for (const r of openRestores) r.close();
+      openRestores.clear();
       if (keyring !== undefined) wipeKeyring(keyring);
       keyring = undefined;
     },

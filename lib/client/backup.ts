@@ -16,6 +16,7 @@ import { createEncryptStream } from '../archive/stream.js';
 import { HEADER_OVERHEAD, TAG_LENGTH, ciphertextSize, DEFAULT_CHUNK_SIZE } from '../archive/format.js';
 import type { CipherEngine } from '../archive/engine.js';
 import { BackupError, isBackupError, throwIfAborted } from '../errors.js';
+import { assertLiveKey } from '../recovery/keyring.js';
 import type { KeyValueStore } from '../storage/kv.js';
 import type { BlobStore, UploadRef, UploadedPart } from '../storage/blob/types.js';
 import { fromHex, isBytes, toHex, type RandomSource } from '../util/bytes.js';
@@ -269,6 +270,8 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
       return saving;
     };
     try {
+      // Where the key enters encryption: a wiped key is refused, never used (issue 14).
+      assertLiveKey(bk, 'backup key');
       const salt = fromHex(session.salt);
       const ciphertext = open()
         .pipeThrough(counter((n) => (plaintextSize += n)))

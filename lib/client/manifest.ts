@@ -19,6 +19,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { BackupError, archiveAuthFailed } from '../errors.js';
 import { LABELS } from '../labels.js';
+import { assertLiveKey } from '../recovery/keyring.js';
 import {
   abytes,
   concatBytes,
@@ -199,6 +200,7 @@ function seal(kind: number, body: Uint8Array, objectName: string, opts: SealOpti
   header[5] = kind;
   header.set(opts.keyId, 6);
   header.set(nonce, 6 + MANIFEST_KEY_ID_LENGTH);
+  assertLiveKey(opts.key, 'key');
   const mk = deriveManifestKey(opts.key);
   try {
     const ct = xchacha20poly1305(mk, nonce, aadFor(header, opts.accountId, objectName)).encrypt(body);

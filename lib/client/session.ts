@@ -15,6 +15,7 @@ import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { LABELS } from '../labels.js';
+import { assertLiveKey } from '../recovery/keyring.js';
 import type { KeyValueStore } from '../storage/kv.js';
 import { abytes, concatBytes, fromUtf8, isBytes, secureRandom, utf8, wipe, type RandomSource } from '../util/bytes.js';
 
@@ -84,6 +85,7 @@ export async function saveSession(
   state: UploadSessionState,
   random: RandomSource = secureRandom,
 ): Promise<void> {
+  assertLiveKey(key.key, 'key');
   const sk = sessionKey(key.key);
   const nonce = abytes(random(24), 'random(24)', 24);
   try {

@@ -224,6 +224,41 @@ export function keyForId(keyring: Keyring, keyId: Uint8Array): Uint8Array | unde
 }
 
 /**
+ * A deep copy of `keyring` (fresh key bytes), for one operation to use and wipe when it ends, so
+ * that wiping the original meanwhile (`close()`, a new unlock) cannot change the key under it.
+ *
+ * @example
+ * ```ts
+ * const mine = copyKeyring(keyring);
+ * try { await backup(mine.current); } finally { wipeKeyring(mine); }
+ * ```
+ */
+export function copyKeyring(keyring: Keyring): Keyring {
+  assertKeyring(keyring);
+  return makeKeyring(keyring.generations.map(copyGeneration));
+}
+
+/**
+ * Refuse an all-zero key: what {@link wipeKeyring} leaves behind. Called where a key enters
+ * encryption or sealing (archives, manifests, upload sessions, keyring encodings), so a key wiped
+ * while an operation still held it fails loudly instead of encrypting under a key anyone knows.
+ * A random 32-byte key is all zero with probability 2^-256. The scan always reads every byte.
+ *
+ * @example
+ * ```ts
+ * assertLiveKey(bk, 'backupKey'); // BackupError INVALID_ARGUMENT when bk was wiped
+ * ```
+ */
+export function assertLiveKey(key: Uint8Array, name: string): void {
+  abytes(key, name);
+  let acc = 0;
+  for (let i = 0; i < key.length; i++) acc |= key[i]!;
+  if (key.length === 0 || acc === 0) {
+    throw new BackupError('INVALID_ARGUMENT', `${name} is all zero: it was wiped, and a wiped key is never used`);
+  }
+}
+
+/**
  * Zero every backup key in the keyring (keyIds and times are public and stay).
  *
  * @example
@@ -251,6 +286,9 @@ export function wipeKeyring(keyring: Keyring): void {
  */
 export function encodeKeyring(keyring: Keyring): Uint8Array {
   assertKeyring(keyring);
+  // A wiped keyring must never be sealed (escrow, device cache, self-custody): it would put the
+  // user's backups under a key anyone knows.
+  keyring.generations.forEach((g, i) => assertLiveKey(g.key, `keyring.generations[${i}].key`));
   const n = keyring.generations.length;
   const out = new Uint8Array(HEADER_LENGTH + n * ENTRY_LENGTH);
   out.set(MAGIC, 0);
