@@ -68,7 +68,25 @@ const REVISION = /^[1-9][0-9]{0,18}$/;
  * };
  * ```
  */
-export type EtcdClientOptions = Pick<IOptions, 'credentials' | 'auth' | 'grpcOptions' | 'dialTimeout'>;
+export interface EtcdClientOptions {
+  /** TLS: the CA, and for client-certificate auth the key and chain (PEM, as `etcd3` takes them). */
+  readonly credentials?: { readonly rootCertificate: Buffer; readonly privateKey?: Buffer; readonly certChain?: Buffer };
+  /** etcd user/password authentication. */
+  readonly auth?: { readonly username: string; readonly password: string };
+  /** gRPC channel options, e.g. `{ 'grpc.ssl_target_name_override': 'etcd' }`. */
+  readonly grpcOptions?: Readonly<Record<string, string | number>>;
+  /** How long to wait while connecting, ms (etcd3's default 30 000). */
+  readonly dialTimeout?: number;
+}
+// Declared here rather than picked from etcd3's IOptions so that the published types name no
+// type of etcd3, an optional peer: an app that type-checks its dependencies (skipLibCheck: false)
+// without etcd3 installed still compiles. The assignment below keeps the two in step.
+const toEtcdOptions = (o: EtcdClientOptions): Pick<IOptions, 'credentials' | 'auth' | 'grpcOptions' | 'dialTimeout'> => ({
+  ...o,
+  ...(o.credentials === undefined ? {} : { credentials: { ...o.credentials } }),
+  ...(o.auth === undefined ? {} : { auth: { ...o.auth } }),
+  ...(o.grpcOptions === undefined ? {} : { grpcOptions: { ...o.grpcOptions } }),
+});
 
 /**
  * Options for {@link createEtcdVaultStore}.
@@ -158,7 +176,7 @@ export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultS
   if (typeof random !== 'function') throw new TypeError('options.random must be a function');
 
   const clientOptions: IOptions = {
-    ...options.client,
+    ...(options.client === undefined ? {} : toEtcdOptions(options.client)),
     hosts: [...hosts],
     faultHandling: {
       // No blind retries inside etcd3: a retried Txn whose first try committed must be told apart

@@ -1,0 +1,159 @@
+// The package an app installs: `npm pack` builds dist/ first (prepack), the tarball carries every
+// export target, and an app that installs it imports every entry in Node, type-checks them with
+// skipLibCheck: false and no optional peer installed, and bundles them with Vite. Source maps in
+// the tarball point at files the tarball has. (issue 19: a tarball without dist/, maps into a
+// missing lib/, and dist/server/stores/etcd.d.ts naming the optional peer etcd3.)
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packPackage, pkg, repoRoot, scratchApp, type Packed } from './scratch-app.js';
+
+/** Bare specifiers of every export of the package, with the file it maps to. */
+const entries = Object.entries(pkg.exports)
+  .filter(([sub]) => sub !== './package.json')
+  .map(([sub, target]) => ({
+    specifier: sub === '.' ? pkg.name : `${pkg.name}/${sub.slice(2)}`,
+    js: typeof target === 'string' ? target : target.default,
+    types: typeof target === 'string' ? undefined : target.types,
+  }));
+/** The worker script is loaded as a Web Worker, never imported on a main thread or in Node. */
+const WORKER_ENTRY = `${pkg.name}/engines/worker`;
+
+/**
+ * Warnings a Vite build of an app prints today, each with its reason. Anything else fails the
+ * test (and belongs in docs/GETTING-STARTED.md §Bundlers if it is accepted).
+ */
+const KNOWN_VITE_WARNINGS: readonly { readonly pattern: RegExp; readonly why: string }[] = [
+  // @cloudflare/voprf-ts (under @cloudflare/opaque-ts, the OPAQUE suite) bundles sjcl, a CommonJS
+  // file that mentions `require('crypto')` and `module.exports`; only in the lazily loaded OPAQUE chunk.
+  { pattern: /Module "crypto" has been externalized for browser compatibility, imported by ".*voprf-ts.*sjcl/, why: 'sjcl in voprf-ts' },
+  { pattern: /COMMONJS_VARIABLE_IN_ESM[\s\S]*voprf-ts[\\/]lib[\\/]src[\\/]sjcl/, why: 'sjcl in voprf-ts' },
+];
+
+let packed: Packed;
+let app: string;
+
+beforeAll(() => {
+  packed = packPackage();
+  app = scratchApp(packed, 'app', ['@types/node']);
+}, 180_000);
+
+afterAll(() => packed?.dispose());
+
+describe('npm pack', () => {
+  it('has prepack build dist/, so a tarball never lacks it', () => {
+    expect(pkg.scripts.prepack).toBe('npm run build');
+    expect(pkg.scripts.build).toContain('tsc -p tsconfig.build.json');
+  });
+
+  it('carries every export target, the sources the maps point at, and no tests', () => {
+    for (const e of entries) {
+      expect(packed.files, e.specifier).toContain(e.js.slice(2));
+      if (e.types !== undefined) expect(packed.files, e.specifier).toContain(e.types.slice(2));
+    }
+    expect(packed.files).toContain('lib/index.ts');
+    expect(packed.files.filter((f) => /^(test|bench|demo|examples|scripts|tools)\//.test(f))).toEqual([]);
+  });
+
+  it('ships source maps (JS and declarations) whose sources exist in the package', () => {
+    const root = path.join(app, 'node_modules', pkg.name);
+    const maps: string[] = [];
+    const walk = (dir: string): void => {
+      for (const name of readdirSync(dir)) {
+        const p = path.join(dir, name);
+        if (statSync(p).isDirectory()) walk(p);
+        else if (name.endsWith('.map')) maps.push(p);
+      }
+    };
+    walk(path.join(root, 'dist'));
+    expect(maps.length).toBeGreaterThan(50);
+    const missing: string[] = [];
+    for (const map of maps) {
+      const { sources, sourceRoot } = JSON.parse(readFileSync(map, 'utf8')) as { sources: string[]; sourceRoot?: string };
+      for (const s of sources) {
+        const p = path.resolve(path.dirname(map), sourceRoot ?? '', s);
+        if (!p.startsWith(root + path.sep) || !existsSync(p)) missing.push(`${path.relative(root, map)} -> ${s}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
+
+describe('an app that installed the tarball', () => {
+  it('imports every entry in Node', () => {
+    const specifiers = entries.map((e) => e.specifier).filter((s) => s !== WORKER_ENTRY);
+    writeFileSync(
+      path.join(app, 'import-all.mjs'),
+      `const out = {};\nfor (const s of ${JSON.stringify(specifiers)}) out[s] = Object.keys(await import(s)).length;\nconsole.log(JSON.stringify(out));\n`,
+    );
+    const counts = JSON.parse(execFileSync(process.execPath, ['import-all.mjs'], { cwd: app, encoding: 'utf8' })) as Record<string, number>;
+    for (const s of specifiers) expect(counts[s], s).toBeGreaterThan(0);
+    // The optional peers are really absent: nothing above resolved them by accident.
+    expect(existsSync(path.join(app, 'node_modules', 'etcd3'))).toBe(false);
+    expect(existsSync(path.join(app, 'node_modules', 'libsodium-wrappers'))).toBe(false);
+  });
+
+  it('type-checks every entry with skipLibCheck: false and no optional peer installed', () => {
+    const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+    const check = (name: string, lib: readonly string[], specifiers: readonly string[]): string => {
+      writeFileSync(
+        path.join(app, `${name}.ts`),
+        specifiers.map((s, i) => `import * as m${i} from '${s}';`).join('\n') + `\nexport const all = [${specifiers.map((_, i) => `m${i}`).join(', ')}];\n`,
+      );
+      writeFileSync(
+        path.join(app, `tsconfig.${name}.json`),
+        JSON.stringify({
+          compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, noEmit: true, types: ['node'], lib },
+          files: [`${name}.ts`],
+        }),
+      );
+      try {
+        execFileSync(process.execPath, [tsc, '-p', `tsconfig.${name}.json`], { cwd: app, encoding: 'utf8' });
+        return '';
+      } catch (e) {
+        return String((e as { stdout?: string }).stdout ?? e);
+      }
+    };
+    // A web app (DOM types) takes every entry; a Node backend only the server entry, with no DOM lib.
+    expect(check('web', ['ES2022', 'DOM', 'DOM.Iterable'], entries.map((e) => e.specifier))).toBe('');
+    expect(check('node', ['ES2022'], [`${pkg.name}/server`])).toBe('');
+  }, 180_000);
+
+  it('bundles with Vite: every browser entry, the worker file, and no warning beyond the known ones', async () => {
+    writeFileSync(path.join(app, 'index.html'), '<!doctype html><html><body><script type="module" src="./main.ts"></script></body></html>\n');
+    writeFileSync(
+      path.join(app, 'main.ts'),
+      [
+        `import * as main from '${pkg.name}';`,
+        `import { createLibsodiumEngine } from '${pkg.name}/engines/libsodium';`,
+        `import { createTestFleet } from '${pkg.name}/testing';`,
+        `const engine = main.createWorkerEngine({ workers: 1 });`,
+        `engine.terminate();`,
+        `(globalThis as { used?: unknown }).used = [Object.keys(main).length, createLibsodiumEngine, createTestFleet];`,
+        '',
+      ].join('\n'),
+    );
+    const { build, createLogger } = await import('vite');
+    const warnings: string[] = [];
+    const logger = createLogger('warn');
+    logger.warn = (msg) => void warnings.push(msg);
+    logger.warnOnce = (msg) => void warnings.push(msg);
+    const result = await build({
+      root: app,
+      configFile: false,
+      logLevel: 'warn',
+      customLogger: logger,
+      build: {
+        outDir: 'dist',
+        sourcemap: true,
+        // PLUGIN_TIMINGS is rolldown's note that plugins were slow (a loaded machine), not about the package.
+        rollupOptions: { onwarn: (w) => void (w.code === 'PLUGIN_TIMINGS' || warnings.push(`${w.code ?? ''} ${w.message}`)) },
+      },
+    });
+    const outputs = (Array.isArray(result) ? result : [result]).flatMap((r) => ('output' in r ? r.output.map((o) => o.fileName) : []));
+    expect(outputs.some((f) => /chacha-worker.*\.js$/.test(f)), outputs.join(', ')).toBe(true);
+    const unknown = warnings.filter((w) => !KNOWN_VITE_WARNINGS.some((k) => k.pattern.test(w)));
+    expect(unknown).toEqual([]);
+  }, 120_000);
+});
