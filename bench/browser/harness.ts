@@ -28,10 +28,11 @@ export interface BrowserSession {
   close(): Promise<void>;
 }
 
-async function bundle(outdir: string): Promise<void> {
+/** Bundle `page` (default: the engines page) as page.js with the worker script beside it. */
+export async function bundle(outdir: string, page = './page.ts'): Promise<void> {
   const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
   await build({
-    entryPoints: { page: here('./page.ts'), 'chacha-worker': here('../../lib/archive/engines/chacha-worker.ts') },
+    entryPoints: { page: here(page), 'chacha-worker': here('../../lib/archive/engines/chacha-worker.ts') },
     bundle: true,
     splitting: true, // libsodium stays a separate chunk, loaded by dynamic import()
     format: 'esm',
@@ -43,7 +44,8 @@ async function bundle(outdir: string): Promise<void> {
   });
 }
 
-function serve(dir: string): Promise<{ server: Server; origin: string }> {
+/** Serve `dir` (and a page loading /page.js at `/`) on 127.0.0.1. */
+export function serve(dir: string): Promise<{ server: Server; origin: string }> {
   const types: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html' };
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;

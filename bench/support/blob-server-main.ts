@@ -10,7 +10,12 @@ const backing = createMemoryBlobStore({
   limits: { maxObjectSize: Number(process.env.BENCH_MAX_OBJECT_SIZE) },
   maxTotalBytes: Number(process.env.BENCH_MAX_TOTAL_BYTES),
 });
-const served = await serveHandler(createBlobStoreHandler({ store: backing, signingKey: fromHex(process.env.BENCH_SIGNING_KEY!) }), { host: '127.0.0.1' });
+// BENCH_CORS_ORIGIN: a page on another origin (bench/browser/sdk.ts) may call it.
+const corsOrigin = process.env.BENCH_CORS_ORIGIN;
+const served = await serveHandler(
+  createBlobStoreHandler({ store: backing, signingKey: fromHex(process.env.BENCH_SIGNING_KEY!), ...(corsOrigin ? { corsOrigin } : {}) }),
+  { host: '127.0.0.1' },
+);
 process.stdout.write(served.url + '\n');
 process.stdin.resume();
 process.stdin.on('end', () => void served.close().then(() => process.exit(0)));

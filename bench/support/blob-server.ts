@@ -33,19 +33,24 @@ export interface BenchBlobServer {
   readonly url: string;
   /** A blob store for the client: the real presigned-HTTP adapter, talking to the child. */
   readonly store: BlobStore;
+  /** The presigning key (a browser page presigns its own URLs with it). */
+  readonly signingKey: Uint8Array;
   /** The child's CPU time so far in ms (Linux /proc; utime + stime in clock ticks, assumed 100 Hz), or undefined where unreadable. */
   cpuMs(): number | undefined;
   /** Ends the child (it closes its server when its stdin ends). */
   close(): void;
 }
 
-/** Starts the reference blob server in a child process, sized for `size` plaintext bytes, with a fresh signing key. */
-export async function startBlobServer(size: number): Promise<BenchBlobServer> {
+/**
+ * Starts the reference blob server in a child process, sized for `size` plaintext bytes, with a
+ * fresh signing key; `corsOrigin` lets a page on that origin call it.
+ */
+export async function startBlobServer(size: number, corsOrigin?: string): Promise<BenchBlobServer> {
   const signingKey = secureRandom(32);
   const { maxObjectSize, maxTotalBytes } = benchBlobLimits(size);
   // The same node and flags as this process (tsx's loader among them), so the child runs TypeScript too.
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('./blob-server-main.ts', import.meta.url))], {
-    env: { ...process.env, BENCH_SIGNING_KEY: toHex(signingKey), BENCH_MAX_OBJECT_SIZE: String(maxObjectSize), BENCH_MAX_TOTAL_BYTES: String(maxTotalBytes) },
+    env: { ...process.env, BENCH_SIGNING_KEY: toHex(signingKey), BENCH_MAX_OBJECT_SIZE: String(maxObjectSize), BENCH_MAX_TOTAL_BYTES: String(maxTotalBytes), BENCH_CORS_ORIGIN: corsOrigin ?? '' },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -59,6 +64,7 @@ export async function startBlobServer(size: number): Promise<BenchBlobServer> {
   return {
     url,
     store: benchBlobStore(url, signingKey, size),
+    signingKey,
     cpuMs() {
       try {
         const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8');

@@ -40,7 +40,10 @@ interface Fixture {
   readonly close?: () => Promise<void>;
 }
 
-function inProcess(dialect: 'http' | 's3'): Fixture {
+/** The body path the adapters take: Node's own (`'bytes'`, the default here) or the browsers' (`'blob'`). */
+type Bodies = 'bytes' | 'blob';
+
+function inProcess(dialect: 'http' | 's3', bodies: Bodies = 'bytes'): Fixture {
   // Small pages, so listing follows several of them.
   const handler = createBlobStoreHandler({ limits: LIMITS, signingKey, basePath: '/blobs', pageSize: 7 });
   const presigner = createBlobPresigner({ baseUrl: 'http://blobs.test/blobs', signingKey });
@@ -51,11 +54,12 @@ function inProcess(dialect: 'http' | 's3'): Fixture {
       presign: async (op) => (dialect === 'http' ? presigner.http(op) : presigner.s3(op)),
       limits: LIMITS,
       retry: { retries: 2, baseDelayMs: 1 },
+      bodies,
     }),
   };
 }
 
-async function overHttp(dialect: 'http' | 's3'): Promise<Fixture> {
+async function overHttp(dialect: 'http' | 's3', bodies: Bodies = 'bytes'): Promise<Fixture> {
   const handler = createBlobStoreHandler({ limits: LIMITS, signingKey, basePath: '/blobs', pageSize: 7 });
   const served: ServedHandler = await serveHandler(handler);
   const presigner = createBlobPresigner({ baseUrl: `${served.url}/blobs`, signingKey });
@@ -66,6 +70,7 @@ async function overHttp(dialect: 'http' | 's3'): Promise<Fixture> {
       presign: async (op) => (dialect === 'http' ? presigner.http(op) : presigner.s3(op)),
       limits: LIMITS,
       retry: { retries: 2, baseDelayMs: 1 },
+      bodies,
     }),
     close: () => served.close(),
   };
@@ -251,3 +256,8 @@ contract('presigned HTTP → reference handler (in-process)', () => inProcess('h
 contract('S3 → reference handler (in-process)', () => inProcess('s3'));
 contract('presigned HTTP over node:http on 127.0.0.1', () => overHttp('http'));
 contract('S3 over node:http on 127.0.0.1', () => overHttp('s3'));
+// The browsers' body path (Blob request bodies, blob() reads), run here on Node's fetch and
+// through the in-process handler; test/storage/blob-browser.test.ts runs it in Chromium.
+contract('presigned HTTP, Blob bodies → reference handler (in-process)', () => inProcess('http', 'blob'));
+contract('S3, Blob bodies over node:http on 127.0.0.1', () => overHttp('s3', 'blob'));
+contract('presigned HTTP, Blob bodies over node:http on 127.0.0.1', () => overHttp('http', 'blob'));

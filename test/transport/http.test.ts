@@ -69,7 +69,7 @@ describe('transport retries', () => {
         const t = createTransport({ fetch: f.fetch, sleep, timeoutMs: 60, retry: { retries: 3 } });
         const res = await t.request(req);
         expect(res.status).toBe(200);
-        if (req.method === 'PUT') expect(equalBytes(res.body, req.body!)).toBe(true);
+        if (req.method === 'PUT') expect(equalBytes(res.body, req.body as Uint8Array)).toBe(true);
         else expect(res.body.length).toBe(4096);
         expect(f.log.length).toBe(3);
         expect(delays.length).toBe(2);

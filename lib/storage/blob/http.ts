@@ -8,6 +8,7 @@
 import { BackupError, throwIfAborted } from '../../errors.js';
 import { abytes, fromUtf8, utf8 } from '../../util/bytes.js';
 import { createTransport, type Transport, type TransportRequest, type TransportResponse } from '../../transport/http.js';
+import { requestBody, resolveBodyPath } from './body.js';
 import { checkCompletedParts, checkPartNumber, checkRange, checkUploadRef, resolveLimits } from './checks.js';
 import { resolvePresigned, type BlobOp, type PresignedBlobStoreOptions } from './presigned.js';
 import {
@@ -33,6 +34,8 @@ const MAX_ETAG = 1024;
 /** @internal The request helper both presigned adapters share. */
 export interface PresignedCaller {
   readonly limits: BlobStoreLimits;
+  /** How large bodies travel on this platform (./body.ts). */
+  readonly bodies: 'bytes' | 'blob';
   call(
     op: BlobOp,
     req: Omit<TransportRequest, 'url' | 'headers'> & { readonly headers?: Readonly<Record<string, string>>; readonly transferBytes?: number },
@@ -80,12 +83,14 @@ export function createPresignedCaller(
 ): PresignedCaller {
   if (typeof options?.presign !== 'function') throw new TypeError('options.presign must be a function');
   const limits = resolveLimits(options.limits);
+  const bodies = resolveBodyPath(options.bodies);
   const minRate = options.minBytesPerSecond ?? 65_536;
   if (!(minRate > 0)) throw new RangeError('options.minBytesPerSecond must be > 0');
   const baseTimeout = options.timeoutMs ?? 30_000;
   const transport: Transport = createTransport({ ...options, peerName, failureCode: 'BLOB_STORE_FAILED' });
   return {
     limits,
+    bodies,
     async call(op, req) {
       throwIfAborted(req.signal);
       const p = await resolvePresigned(options.presign, op, req.signal);
@@ -194,7 +199,7 @@ export function presignedObjectOps(c: PresignedCaller): Pick<BlobStore, 'putPart
       // Putting a part number again replaces the part: safe to repeat.
       const res = await c.call(
         { op: 'putPart', key: upload.key, uploadId: upload.uploadId, partNumber, contentLength: bytes.length },
-        { method: 'PUT', idempotent: true, body: bytes, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
+        { method: 'PUT', idempotent: true, body: requestBody(bytes, c.bodies), signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
       );
       return { etag: requireEtag(res) };
     },
@@ -221,7 +226,7 @@ export function presignedObjectOps(c: PresignedCaller): Pick<BlobStore, 'putPart
       if (opts.ifNoneMatch !== undefined) headers['if-none-match'] = opts.ifNoneMatch;
       const res = await c.call(
         { op: 'put', key, contentLength: bytes.length },
-        { method: 'PUT', idempotent: true, headers, body: bytes, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
+        { method: 'PUT', idempotent: true, headers, body: requestBody(bytes, c.bodies), signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
       );
       return { size: bytes.length, etag: requireEtag(res) };
     },
@@ -243,6 +248,7 @@ export function presignedObjectOps(c: PresignedCaller): Pick<BlobStore, 'putPart
           // A server that ignores Range (allowed, RFC 9110 §14.2) may answer 200 with the whole
           // blob; within `cap` that is still correct, beyond it we refuse rather than buffer it.
           maxResponseBytes: cap,
+          readAs: c.bodies === 'blob' ? 'blob' : 'stream',
           transferBytes: range?.length ?? 0,
         },
       );

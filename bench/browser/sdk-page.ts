@@ -1,0 +1,258 @@
+/**
+ * In-page code of `npm run bench:browser` (bench/browser/sdk.ts): a backup and a restore through
+ * the SDK's client path in headless Chromium against the reference blob server (its own process,
+ * another origin, so CORS and the browser's real network stack are in the path), and beside them,
+ * in the same page: encryption and decryption alone with the same engine, and raw upload and
+ * download loops written with bare `fetch` (no SDK) to the same server. Exposes
+ * `globalThis.sdkBench`. Bundled by esbuild with the worker script.
+ */
+import { createEncryptStream, createDecryptStream } from '../../lib/archive/stream.js';
+import { defaultEngine } from '../../lib/archive/engines/default.js';
+import { createWorkerEngine, type WorkerEngine } from '../../lib/archive/engines/workers.js';
+import type { CipherEngine } from '../../lib/archive/engine.js';
+import { runBackup } from '../../lib/client/backup.js';
+import { timerSleep } from '../../lib/client/lock.js';
+import { archiveName } from '../../lib/client/manifest.js';
+import { openBackup } from '../../lib/client/restore.js';
+import { createKeyring, keyForId, type Keyring } from '../../lib/recovery/keyring.js';
+import { createBlobPresigner, type BlobPresigner } from '../../lib/server/blob-store.js';
+import { createHttpBlobStore } from '../../lib/storage/blob/http.js';
+import type { BlobStore } from '../../lib/storage/blob/types.js';
+import { createMemoryStore } from '../../lib/storage/kv.js';
+import { fromHex, secureRandom, toHex } from '../../lib/util/bytes.js';
+
+const MiB = 1 << 20;
+const CHUNK = 64 * 1024;
+const PART = 8 * MiB;
+
+/** Engines the bench can run: the browser default (noble, main thread), the worker pool, libsodium (main thread). */
+export type SdkEngineChoice = 'default' | 'workers' | 'libsodium';
+
+interface State {
+  presigner: BlobPresigner;
+  store: BlobStore;
+  keyring: Keyring;
+  source: Blob;
+  archive?: { key: string; size: number; backupId: string };
+  /** The archive's bytes, fetched once (untimed) for decryption alone. */
+  ciphertext?: Uint8Array;
+}
+
+let state: State | undefined;
+const engines = new Map<SdkEngineChoice, CipherEngine>();
+
+function st(): State {
+  if (state === undefined) throw new Error('setup() first');
+  return state;
+}
+
+async function engineFor(choice: SdkEngineChoice): Promise<CipherEngine> {
+  let e = engines.get(choice);
+  if (e === undefined) {
+    if (choice === 'default') e = defaultEngine();
+    else if (choice === 'libsodium') {
+      const { createLibsodiumEngine } = await import('../../lib/archive/engines/libsodium.js');
+      e = await createLibsodiumEngine();
+    } else {
+      const pool: WorkerEngine = createWorkerEngine({ workers: 2 });
+      await pool.ready();
+      e = pool;
+    }
+    engines.set(choice, e);
+  }
+  return e;
+}
+
+/** Longest main-thread task (PerformanceObserver 'longtask': tasks of 50 ms and more) while `f` runs. */
+async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; longestTaskMs: number; longTasks: number; value: T }> {
+  const durations: number[] = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) durations.push(e.duration);
+  });
+  obs.observe({ type: 'longtask', buffered: false });
+  const t0 = performance.now();
+  const value = await f();
+  const ms = performance.now() - t0;
+  // Entries are delivered after the task ends: give the observer a turn.
+  await new Promise((r) => setTimeout(r, 50));
+  obs.disconnect();
+  return { ms, longestTaskMs: durations.length ? Math.max(...durations) : 0, longTasks: durations.length, value };
+}
+
+/** Make the source (random bytes as a Blob, as an app hands its export over) and the store. */
+async function setup(blobOrigin: string, signingKeyHex: string, mib: number): Promise<number> {
+  const presigner = createBlobPresigner({ baseUrl: blobOrigin, signingKey: fromHex(signingKeyHex) });
+  const store = createHttpBlobStore({ fetch: (r) => fetch(r), presign: async (op) => presigner.http(op), timeoutMs: 300_000 });
+  const bytes = new Uint8Array(mib * MiB);
+  for (let i = 0; i < bytes.length; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
+  state = { presigner, store, keyring: createKeyring(), source: new Blob([bytes]) };
+  return state.source.size;
+}
+
+/** One SDK backup of the source (the client's backup path: session, part hashes, manifest). */
+async function sdkBackup(choice: SdkEngineChoice, concurrency: number) {
+  const s = st();
+  const engine = await engineFor(choice);
+  const r = await timed(() =>
+    runBackup({
+      accountId: 'bench',
+      blobs: s.store,
+      kv: createMemoryStore(),
+      keyPrefix: 'bench/',
+      key: s.keyring.current,
+      keyLookup: (id) => keyForId(s.keyring, id),
+      source: s.source,
+      chunkSize: CHUNK,
+      partSize: PART,
+      concurrency,
+      engine,
+      now: Date.now,
+      random: secureRandom,
+      sleep: timerSleep,
+    }),
+  );
+  const m = r.value.manifest;
+  s.archive = { key: `bench/${archiveName(m.backupId)}`, size: m.archiveSize, backupId: toHex(m.backupId) };
+  s.ciphertext = undefined;
+  return { ms: r.ms, longestTaskMs: r.longestTaskMs, longTasks: r.longTasks, archiveSize: m.archiveSize };
+}
+
+/** One SDK restore of the last backup, through the restore stream, bytes counted. */
+async function sdkRestore(choice: SdkEngineChoice) {
+  const s = st();
+  const a = s.archive;
+  if (a === undefined) throw new Error('sdkBackup() first');
+  const engine = await engineFor(choice);
+  const r = await timed(async () => {
+    const opened = await openBackup(
+      { accountId: 'bench', blobs: s.store, keyPrefix: 'bench/', keyLookup: (id) => keyForId(s.keyring, id), engine },
+      a.backupId,
+    );
+    try {
+      return await drain(opened.stream());
+    } finally {
+      opened.close();
+    }
+  });
+  if (r.value !== s.source.size) throw new Error(`restore gave ${r.value} bytes, not ${s.source.size}`);
+  return { ms: r.ms, longestTaskMs: r.longestTaskMs, longTasks: r.longTasks };
+}
+
+async function drain(stream: ReadableStream<Uint8Array>): Promise<number> {
+  const reader = stream.getReader();
+  let n = 0;
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) return n;
+    n += r.value.length;
+  }
+}
+
+/** Encryption alone: the source through the archive encrypt stream with the same engine, output dropped. */
+async function encryptOnly(choice: SdkEngineChoice) {
+  const s = st();
+  const engine = await engineFor(choice);
+  const key = s.keyring.current;
+  const r = await timed(() => drain(s.source.stream().pipeThrough(createEncryptStream(key.key, key.keyId, { chunkSize: CHUNK, engine }))));
+  return { ms: r.ms, longestTaskMs: r.longestTaskMs };
+}
+
+/** Decryption alone: the archive, already in memory, through the decrypt stream in 1 MiB pieces. */
+async function decryptOnly(choice: SdkEngineChoice) {
+  const s = st();
+  const a = s.archive;
+  if (a === undefined) throw new Error('sdkBackup() first');
+  s.ciphertext ??= await s.store.get(a.key);
+  const ct = s.ciphertext;
+  const engine = await engineFor(choice);
+  const r = await timed(() => {
+    let off = 0;
+    const src = new ReadableStream<Uint8Array>(
+      {
+        pull(c) {
+          if (off >= ct.length) return c.close();
+          c.enqueue(ct.subarray(off, Math.min(ct.length, off + MiB)));
+          off += MiB;
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return drain(src.pipeThrough(createDecryptStream((id) => keyForId(s.keyring, id), { engine })));
+  });
+  if (r.value !== s.source.size) throw new Error('short decryption');
+  return { ms: r.ms, longestTaskMs: r.longestTaskMs };
+}
+
+/** How a raw loop hands a part to fetch. */
+export type UploadBody = 'uint8array' | 'blob';
+/** How a raw loop reads an answer. */
+export type DownloadRead = 'arrayBuffer' | 'stream' | 'blob';
+
+/**
+ * Raw upload, no SDK: a multipart upload of `mib` MiB in 8 MiB parts, `inFlight` at once, with
+ * bare fetch; then the upload is aborted. The parts are views of one buffer (no per-part work).
+ */
+async function rawUpload(mib: number, inFlight: number, body: UploadBody) {
+  const s = st();
+  const key = `raw/${toHex(secureRandom(8))}`;
+  const bytes = new Uint8Array(PART);
+  crypto.getRandomValues(bytes.subarray(0, 65536));
+  const r = await timed(async () => {
+    const created = await fetch(s.presigner.http({ op: 'createUpload', key }), { method: 'POST' });
+    const { uploadId } = (await created.json()) as { uploadId: string };
+    const parts = Math.ceil((mib * MiB) / PART);
+    let next = 1;
+    const worker = async (): Promise<void> => {
+      while (next <= parts) {
+        const partNumber = next++;
+        const url = s.presigner.http({ op: 'putPart', key, uploadId, partNumber, contentLength: PART });
+        const res = await fetch(url, { method: 'PUT', body: body === 'blob' ? new Blob([bytes]) : bytes });
+        if (!res.ok) throw new Error(`part ${partNumber}: ${res.status}`);
+        await res.arrayBuffer();
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, worker));
+    await fetch(s.presigner.http({ op: 'abortUpload', key, uploadId }), { method: 'DELETE' });
+  });
+  return { ms: r.ms, longestTaskMs: r.longestTaskMs, longTasks: r.longTasks };
+}
+
+/** Raw download, no SDK: the last archive in `windowMiB` ranged GETs, `inFlight` at once, read the chosen way. */
+async function rawDownload(windowMiB: number, inFlight: number, read: DownloadRead) {
+  const s = st();
+  const a = s.archive;
+  if (a === undefined) throw new Error('sdkBackup() first');
+  const step = windowMiB * MiB;
+  const r = await timed(async () => {
+    let next = 0;
+    let total = 0;
+    const worker = async (): Promise<void> => {
+      while (next < a.size) {
+        const off = next;
+        next += step;
+        const end = Math.min(a.size, off + step) - 1;
+        const res = await fetch(s.presigner.http({ op: 'get', key: a.key }), { headers: { range: `bytes=${off}-${end}` } });
+        if (res.status !== 206) throw new Error(`GET ${res.status}`);
+        // Read first, then add: `total += await …` would read `total` before the wait.
+        const got =
+          read === 'blob' ? (await (await res.blob()).arrayBuffer()).byteLength : read === 'arrayBuffer' ? (await res.arrayBuffer()).byteLength : await drain(res.body!);
+        total += got;
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, worker));
+    return total;
+  });
+  if (r.value !== a.size) throw new Error(`short download: ${r.value} of ${a.size}`);
+  return { ms: r.ms, longestTaskMs: r.longestTaskMs, longTasks: r.longTasks };
+}
+
+/** Terminate the worker pool. */
+function shutdown(): void {
+  const w = engines.get('workers') as WorkerEngine | undefined;
+  w?.terminate();
+  engines.clear();
+}
+
+/** The page API the harness calls. */
+export const api = { setup, sdkBackup, sdkRestore, encryptOnly, decryptOnly, rawUpload, rawDownload, shutdown };
+(globalThis as unknown as { sdkBench: typeof api }).sdkBench = api;
