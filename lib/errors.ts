@@ -71,6 +71,12 @@ export type BackupErrorCode =
   | 'UNAUTHORIZED'
   /** A peer sent a malformed, truncated, over-limit or out-of-order message. */
   | 'PROTOCOL'
+  /**
+   * The vault refused a registration whose ticket (or grant) is no longer valid: used already,
+   * issued before a later enrollment, lockout or removal, for another mode, or past its deadline
+   * (docs/PROTOCOL.md §6). A replay changes nothing; an honest client starts the operation again.
+   */
+  | 'REPLAYED'
   // --- fleet trust (docs/TRUST.md) ---
   /** A bundle or checkpoint could not be parsed, or a field is over its limit. */
   | 'TRUST_MALFORMED'

@@ -135,6 +135,7 @@ const VAULT_ERROR_CODES = new Set<BackupErrorCode>([
   'ALREADY_ENROLLED',
   'UNAUTHORIZED',
   'PROTOCOL',
+  'REPLAYED',
   'VAULT_UNAVAILABLE',
 ]);
 
@@ -145,6 +146,7 @@ const MESSAGES: Partial<Record<BackupErrorCode, string>> = {
   ALREADY_ENROLLED: 'this account is already enrolled with the vault fleet',
   UNAUTHORIZED: 'the vault refused the bearer token',
   PROTOCOL: 'the vault refused the request as malformed or out of order',
+  REPLAYED: 'the vault refused a registration that is no longer valid (replayed, stale or expired); start again',
   VAULT_UNAVAILABLE: 'the vault is unavailable; try again later',
 };
 

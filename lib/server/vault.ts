@@ -41,6 +41,7 @@ import {
   opaqueBinding,
   parseVaultMessage,
   sealEscrowTransport,
+  type EnrollMode,
   type MessageHeader,
   type VaultRequest,
   type VaultResponse,
@@ -70,6 +71,8 @@ export interface VaultHandlerOptions {
   readonly loginTtlMs?: number;
   /** How long a change-code grant stays valid, in ms (default 300 000). */
   readonly grantTtlMs?: number;
+  /** How long a registration ticket (register-init to register-finish) stays valid, in ms (default 300 000). */
+  readonly registrationTtlMs?: number;
   /** Clock in ms since the epoch (default `Date.now`). */
   readonly now?: () => number;
   /** Randomness (default WebCrypto). */
@@ -102,7 +105,7 @@ export async function generateVaultSetup(suite: OpaqueSuite = opaqueTsSuite()): 
 // Account state: one value per account, so every change is ONE compare-and-swap.
 
 const STATE_MAGIC = Uint8Array.of(0x45, 0x32, 0x56, 0x41); // "E2VA"
-const STATE_VERSION = 1;
+const STATE_VERSION = 2;
 /** Logins in flight per account; the oldest is dropped beyond this (its guess stays spent). */
 const MAX_PENDING = 16;
 /** Finished attempt ids remembered per account, so a retry is recognized, not re-run. */
@@ -113,6 +116,15 @@ const OPRF_SALT_BYTES = 32;
 
 type Outcome = 'success' | 'wrong' | 'aborted' | 'expired';
 const OUTCOMES: readonly Outcome[] = ['success', 'wrong', 'aborted', 'expired'];
+const ENROLL_MODES: readonly EnrollMode[] = ['new', 'replace', 'reset'];
+
+/** What a registration ticket carries, sealed (docs/PROTOCOL.md §4.2). */
+interface Ticket {
+  mode: EnrollMode;
+  epoch: number;
+  expiresAt: number;
+  oprfSalt: Uint8Array;
+}
 
 interface PendingLogin {
   attemptId: Uint8Array;
@@ -124,8 +136,22 @@ interface PendingLogin {
   guessesRemaining: number;
 }
 
+/**
+ * `enrolled`; `locked-out` (tombstone: record and escrow erased); `removed` (tombstone after
+ * `remove`: reads as not enrolled). Both tombstones keep the epoch, so no ticket issued before
+ * them can ever land (docs/PROTOCOL.md §6).
+ */
+type AccountStatus = 'enrolled' | 'locked-out' | 'removed';
+const STATUSES: readonly AccountStatus[] = ['enrolled', 'locked-out', 'removed'];
+
 interface AccountState {
-  lockedOut: boolean;
+  status: AccountStatus;
+  /**
+   * Enrollment epoch: +1 at every registration that lands, every lockout and every removal. A
+   * registration ticket names the epoch it was issued at and is accepted only at that epoch, so
+   * each ticket is single-use and dies with any later enrollment event (issue 13, finding 1).
+   */
+  epoch: number;
   guessLimit: number;
   guessesRemaining: number;
   enrolledBy: Uint8Array;
@@ -148,7 +174,8 @@ export function encodeAccountState(s: AccountState): Uint8Array {
   const w = new ByteWriter()
     .raw(STATE_MAGIC)
     .u8(STATE_VERSION)
-    .u8(s.lockedOut ? 1 : 0)
+    .u8(STATUSES.indexOf(s.status))
+    .u64(s.epoch)
     .u32(s.guessLimit)
     .u32(s.guessesRemaining)
     .raw(s.enrolledBy)
@@ -171,8 +198,9 @@ export function decodeAccountState(b: Uint8Array): AccountState {
   const r = new ByteReader(b, corrupt);
   const magic = r.bytes(4, 'magic');
   if (!equalBytes(magic, STATE_MAGIC) || r.u8('version') !== STATE_VERSION) throw corrupt('unknown format');
-  const flag = r.u8('status');
-  if (flag > 1) throw corrupt('status');
+  const status = STATUSES[r.u8('status')];
+  if (status === undefined) throw corrupt('status');
+  const epoch = r.u64('epoch');
   const guessLimit = r.u32Max(MAX_GUESS_LIMIT, 'guessLimit');
   const guessesRemaining = r.u32Max(guessLimit, 'guessesRemaining');
   const enrolledBy = r.bytes(ATTEMPT_ID_BYTES, 'enrolledBy');
@@ -204,13 +232,15 @@ export function decodeAccountState(b: Uint8Array): AccountState {
     done.push({ attemptId, outcome });
   }
   r.end();
-  return { lockedOut: flag === 1, guessLimit, guessesRemaining, enrolledBy, oprfSalt, record, escrow, grantHash, grantExpiresAt, pending, done };
+  return { status, epoch, guessLimit, guessesRemaining, enrolledBy, oprfSalt, record, escrow, grantHash, grantExpiresAt, pending, done };
 }
 
-function tombstone(s: AccountState): void {
-  // Lockout: the OPAQUE record and the escrow are gone for good (DESIGN.md "Escrow").
+function tombstone(s: AccountState, status: 'locked-out' | 'removed' = 'locked-out'): void {
+  // Lockout: the OPAQUE record and the escrow are gone for good (DESIGN.md "Escrow"). The epoch
+  // moves on (and stays in the tombstone), so no registration ticket issued before can land.
   wipe(s.record, s.escrow);
-  s.lockedOut = true;
+  s.status = status;
+  s.epoch += 1;
   s.guessesRemaining = 0;
   s.record = new Uint8Array(0);
   s.escrow = new Uint8Array(0);
@@ -218,6 +248,25 @@ function tombstone(s: AccountState): void {
   s.grantHash = new Uint8Array(0);
   s.grantExpiresAt = 0;
   s.pending = [];
+  if (status === 'removed') s.done = [];
+}
+
+/** The state of an account the vault has never seen (epoch 0), as a base for a removal tombstone. */
+function emptyState(): AccountState {
+  return {
+    status: 'removed',
+    epoch: 0,
+    guessLimit: 0,
+    guessesRemaining: 0,
+    enrolledBy: new Uint8Array(ATTEMPT_ID_BYTES),
+    oprfSalt: new Uint8Array(0),
+    record: new Uint8Array(0),
+    escrow: new Uint8Array(0),
+    grantHash: new Uint8Array(0),
+    grantExpiresAt: 0,
+    pending: [],
+    done: [],
+  };
 }
 
 function remember(s: AccountState, attemptId: Uint8Array, outcome: Outcome): void {
@@ -235,6 +284,7 @@ const HTTP_STATUS: Partial<Record<BackupErrorCode, number>> = {
   NOT_ENROLLED: 404,
   ALREADY_ENROLLED: 409,
   LOCKED_OUT: 410,
+  REPLAYED: 409,
   VAULT_UNAVAILABLE: 503,
 };
 
@@ -304,7 +354,8 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
   }
   const loginTtlMs = options.loginTtlMs ?? 120_000;
   const grantTtlMs = options.grantTtlMs ?? 300_000;
-  for (const [name, v] of [['loginTtlMs', loginTtlMs], ['grantTtlMs', grantTtlMs]] as const) {
+  const registrationTtlMs = options.registrationTtlMs ?? 300_000;
+  for (const [name, v] of [['loginTtlMs', loginTtlMs], ['grantTtlMs', grantTtlMs], ['registrationTtlMs', registrationTtlMs]] as const) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`options.${name} must be a positive integer`);
   }
   const now = options.now ?? Date.now;
@@ -326,23 +377,41 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
     return concatBytes(nonce, xchacha20poly1305(pendingKey, nonce, pendingAad(accountId, attemptId)).encrypt(expected));
   }
 
+  const ticketAad = (accountId: string, attemptId: Uint8Array): Uint8Array =>
+    concatBytes(utf8(`${LABELS.vaultRegistrationTicket}\0${fleetId}\0${accountId}\0`), attemptId);
+
   /**
-   * A registration ticket: the fresh OPRF salt of one registration, sealed to this vault and bound
-   * to the account and attempt, so register-finish stores the salt register-init evaluated under.
+   * A registration ticket: sealed to this vault, bound to the account and attempt (associated
+   * data), and naming the mode, the account's enrollment epoch at issue, a deadline and the fresh
+   * OPRF salt register-init evaluated under (docs/PROTOCOL.md §4.2). register-finish is accepted
+   * only with its own attempt's ticket, in the same mode, before the deadline, at the same epoch;
+   * the epoch moves on when it lands, so the ticket is single-use.
    */
-  function sealTicket(accountId: string, attemptId: Uint8Array, salt: Uint8Array): Uint8Array {
+  function sealTicket(accountId: string, attemptId: Uint8Array, t: Ticket): Uint8Array {
     const nonce = abytes(random(24), 'random(24)', 24);
-    return concatBytes(nonce, xchacha20poly1305(ticketKey, nonce, pendingAad(accountId, attemptId)).encrypt(salt));
+    const plain = new ByteWriter().u8(ENROLL_MODES.indexOf(t.mode)).u64(t.epoch).u64(t.expiresAt).raw(t.oprfSalt).finish();
+    try {
+      return concatBytes(nonce, xchacha20poly1305(ticketKey, nonce, ticketAad(accountId, attemptId)).encrypt(plain));
+    } finally {
+      wipe(plain);
+    }
   }
 
-  function openTicket(accountId: string, attemptId: Uint8Array, ticket: Uint8Array): Uint8Array {
+  function openTicket(accountId: string, attemptId: Uint8Array, ticket: Uint8Array): Ticket {
+    let plain: Uint8Array;
     try {
-      const salt = xchacha20poly1305(ticketKey, ticket.subarray(0, 24), pendingAad(accountId, attemptId)).decrypt(ticket.subarray(24));
-      if (salt.length !== OPRF_SALT_BYTES) throw new Error('bad salt length');
-      return salt;
+      plain = xchacha20poly1305(ticketKey, ticket.subarray(0, 24), ticketAad(accountId, attemptId)).decrypt(ticket.subarray(24));
     } catch {
       throw new BackupError('PROTOCOL', 'registration ticket does not authenticate');
     }
+    const bad = (): Error => new BackupError('PROTOCOL', 'registration ticket is malformed');
+    const r = new ByteReader(plain, bad);
+    const mode = ENROLL_MODES[r.u8('mode')];
+    if (mode === undefined) throw bad();
+    const t: Ticket = { mode, epoch: r.u64('epoch'), expiresAt: r.u64('expiresAt'), oprfSalt: r.bytes(OPRF_SALT_BYTES, 'oprfSalt') };
+    r.end();
+    wipe(plain);
+    return t;
   }
 
   function openExpected(accountId: string, attemptId: Uint8Array, sealed: Uint8Array): Uint8Array {
@@ -355,7 +424,7 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
 
   /** Expire logins that waited too long; at zero guesses with none in flight, erase. */
   function settle(s: AccountState, t: number): boolean {
-    if (s.lockedOut) return false;
+    if (s.status !== 'enrolled') return false;
     let changed = false;
     const live: PendingLogin[] = [];
     for (const p of s.pending) {
@@ -418,9 +487,9 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
     let memo: { record: Uint8Array; ke2: Uint8Array; expected: Uint8Array } | undefined;
     try {
       return await transact(m.accountId, async (s, t) => {
-        if (s === undefined) return { result: fail(m, 'NOT_ENROLLED') };
+        if (s === undefined || s.status === 'removed') return { result: fail(m, 'NOT_ENROLLED') };
         const changed = settled(s, t);
-        if (s.lockedOut) return { write: changed, result: fail(m, 'LOCKED_OUT', { guessesRemaining: 0 }) };
+        if (s.status === 'locked-out') return { write: changed, result: fail(m, 'LOCKED_OUT', { guessesRemaining: 0 }) };
         const p = s.pending.find((x) => equalBytes(x.attemptId, m.attemptId));
         if (p !== undefined) {
           // A retry of an attempt already answered: the same KE2, no second guess.
@@ -463,9 +532,9 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
 
   async function loginFinish(m: Extract<VaultRequest, { type: 'login-finish' }>): Promise<Answer> {
     return transact(m.accountId, async (s, t) => {
-      if (s === undefined) return { result: fail(m, 'NOT_ENROLLED') };
+      if (s === undefined || s.status === 'removed') return { result: fail(m, 'NOT_ENROLLED') };
       const changed = settled(s, t);
-      if (s.lockedOut) return { write: changed, result: fail(m, 'LOCKED_OUT', { guessesRemaining: 0 }) };
+      if (s.status === 'locked-out') return { write: changed, result: fail(m, 'LOCKED_OUT', { guessesRemaining: 0 }) };
       const i = s.pending.findIndex((x) => equalBytes(x.attemptId, m.attemptId));
       // Unknown, finished or expired attempt: a replayed KE3 lands here and is refused.
       if (i < 0) return { write: changed, result: fail(m, 'PROTOCOL') };
@@ -482,10 +551,11 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
       s.pending.splice(i, 1);
       if (sessionKey === undefined) {
         remember(s, p.attemptId, m.intent === 'abort' ? 'aborted' : 'wrong');
-        settle(s, t);
+        // settle() may erase (a tombstone): read the status afresh, not as narrowed above.
+        const erased = settle(s, t) && (s as AccountState).status === 'locked-out';
         return {
           write: s,
-          result: s.lockedOut
+          result: erased
             ? fail(m, 'LOCKED_OUT', { guessesRemaining: 0 })
             : fail(m, 'WRONG_CODE', { guessesRemaining: s.guessesRemaining }),
         };
@@ -511,17 +581,25 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
   async function registerInit(m: Extract<VaultRequest, { type: 'register-init' }>): Promise<Answer> {
     // Fail early (before the client spends its KSF) when the enrollment cannot succeed; the
     // authoritative check is the CAS in registerFinish.
-    const cur = await readState(m.accountId);
-    if (cur !== undefined) settle(cur, now());
-    if (m.mode === 'new' && cur !== undefined) return fail(m, cur.lockedOut ? 'LOCKED_OUT' : 'ALREADY_ENROLLED');
-    if (m.mode === 'replace' && (cur === undefined || cur.lockedOut)) return fail(m, cur ? 'LOCKED_OUT' : 'NOT_ENROLLED');
+    const t = now();
+    const read = await readState(m.accountId);
+    if (read !== undefined) settle(read, t);
+    // The attempt that made the current (or erased) enrollment is spent: its register-init,
+    // replayed, gets no new ticket.
+    if (read !== undefined && equalBytes(read.enrolledBy, m.attemptId)) return fail(m, 'REPLAYED');
+    const epoch = read?.epoch ?? 0;
+    const cur = read?.status === 'removed' ? undefined : read;
+    if (m.mode === 'new' && cur !== undefined) return fail(m, cur.status === 'locked-out' ? 'LOCKED_OUT' : 'ALREADY_ENROLLED');
+    if (m.mode === 'replace' && (cur === undefined || cur.status === 'locked-out')) return fail(m, cur ? 'LOCKED_OUT' : 'NOT_ENROLLED');
     // A fresh random OPRF salt per registration: this evaluation is under a key no existing or
     // future record uses unless this very registration finishes, so register-init is never a free
     // OPRF oracle for guessing an enrolled code offline (each login still costs a guess).
     const salt = abytes(random(OPRF_SALT_BYTES), 'random(32)', OPRF_SALT_BYTES);
     const binding = opaqueBinding(fleetId, suite.id, m.accountId, publicKey, salt);
     const response = await opaque.registrationResponse(m.request, binding);
-    return answer(m, { type: 'register-response', response, ticket: sealTicket(m.accountId, m.attemptId, salt) });
+    const ticket = sealTicket(m.accountId, m.attemptId, { mode: m.mode, epoch, expiresAt: t + registrationTtlMs, oprfSalt: salt });
+    wipe(salt);
+    return answer(m, { type: 'register-response', response, ticket });
   }
 
   async function readState(accountId: string): Promise<AccountState | undefined> {
@@ -536,30 +614,48 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
 
   async function registerFinish(m: Extract<VaultRequest, { type: 'register-finish' }>): Promise<Answer> {
     opaque.checkRecord(m.record);
-    const oprfSalt = openTicket(m.accountId, m.attemptId, m.ticket);
-    return transact(m.accountId, async (s, t) => {
-      const changed = s === undefined ? undefined : settled(s, t);
-      // A retry of the enrollment that already landed: same answer, no change.
-      if (s !== undefined && !s.lockedOut && equalBytes(s.enrolledBy, m.attemptId) && equalBytes(s.record, m.record)) {
-        return { write: changed, result: answer(m, { type: 'registered', guessLimit: s.guessLimit }) };
+    const ticket = openTicket(m.accountId, m.attemptId, m.ticket);
+    // A ticket is for one mode and until its deadline (a recorded finish with its mode byte
+    // changed, or held back, is refused before anything is read or written).
+    if (ticket.mode !== m.mode || now() > ticket.expiresAt) return fail(m, 'REPLAYED');
+    return transact(m.accountId, async (read, t) => {
+      const changed = read === undefined ? undefined : settled(read, t);
+      if (t > ticket.expiresAt) return { write: changed, result: fail(m, 'REPLAYED') };
+      const epoch = read?.epoch ?? 0;
+      // A retry of the enrollment that landed with this very ticket, before anything else
+      // happened to the account (no login since): the same answer, no change.
+      if (
+        read?.status === 'enrolled' &&
+        read.epoch === ticket.epoch + 1 &&
+        equalBytes(read.enrolledBy, m.attemptId) &&
+        equalBytes(read.record, m.record) &&
+        read.pending.length === 0 &&
+        read.done.length === 0
+      ) {
+        return { write: changed, result: answer(m, { type: 'registered', guessLimit: read.guessLimit }) };
       }
+      // Single use: the epoch moved on since the ticket was issued (an enrollment landed, a
+      // lockout or a removal happened), so this is a replay or a late finish. Nothing changes.
+      if (epoch !== ticket.epoch) return { write: changed, result: fail(m, 'REPLAYED') };
+      const s = read?.status === 'removed' ? undefined : read;
       if (m.mode === 'new' && s !== undefined) {
-        return { write: changed, result: fail(m, s.lockedOut ? 'LOCKED_OUT' : 'ALREADY_ENROLLED') };
+        return { write: changed, result: fail(m, s.status === 'locked-out' ? 'LOCKED_OUT' : 'ALREADY_ENROLLED') };
       }
       if (m.mode === 'replace') {
-        if (s === undefined) return { result: fail(m, 'NOT_ENROLLED') };
-        if (s.lockedOut) return { write: changed, result: fail(m, 'LOCKED_OUT', { guessesRemaining: 0 }) };
+        if (s === undefined) return { write: changed, result: fail(m, 'NOT_ENROLLED') };
+        if (s.status === 'locked-out') return { write: changed, result: fail(m, 'LOCKED_OUT', { guessesRemaining: 0 }) };
         const ok = s.grantHash.length === 32 && t <= s.grantExpiresAt && equalBytes(sha256(m.grant), s.grantHash);
         if (!ok) return { write: changed, result: fail(m, 'UNAUTHORIZED') };
       }
       // 'reset' (or a first enrollment, or a granted replacement): a fresh record; any old
       // record, escrow, pending login and grant are destroyed in this one write.
       const next: AccountState = {
-        lockedOut: false,
+        status: 'enrolled',
+        epoch: epoch + 1,
         guessLimit,
         guessesRemaining: guessLimit,
         enrolledBy: m.attemptId,
-        oprfSalt,
+        oprfSalt: ticket.oprfSalt,
         record: m.record,
         escrow: m.escrow,
         grantHash: new Uint8Array(0),
@@ -573,13 +669,15 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
 
   async function status(m: Extract<VaultRequest, { type: 'status' }>): Promise<Answer> {
     return transact(m.accountId, async (s, t) => {
-      if (s === undefined) return { result: answer(m, { type: 'status-result', state: 'not-enrolled', guessesRemaining: 0, guessLimit }) };
+      if (s === undefined || s.status === 'removed') {
+        return { result: answer(m, { type: 'status-result', state: 'not-enrolled', guessesRemaining: 0, guessLimit }) };
+      }
       const changed = settled(s, t);
       return {
         write: changed,
         result: answer(m, {
           type: 'status-result',
-          state: s.lockedOut ? 'locked-out' : 'enrolled',
+          state: s.status,
           guessesRemaining: s.guessesRemaining,
           guessLimit: s.guessLimit,
         }),
@@ -587,11 +685,17 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
     });
   }
 
+  /**
+   * Remove: the record, the escrow, pending logins and grants go; a tombstone keeps the epoch
+   * (one step on), so a registration started before the removal, or recorded, cannot land after it.
+   */
   async function remove(m: Extract<VaultRequest, { type: 'remove' }>): Promise<Answer> {
-    return transact(m.accountId, async (s) => ({
-      write: s === undefined ? undefined : null,
-      result: answer(m, { type: 'removed' }),
-    }));
+    return transact(m.accountId, async (read) => {
+      if (read?.status === 'removed') return { result: answer(m, { type: 'removed' }) };
+      const s = read ?? emptyState();
+      tombstone(s, 'removed');
+      return { write: s, result: answer(m, { type: 'removed' }) };
+    });
   }
 
   const placeholder = (): MessageHeader => ({ fleetId, suite: suite.id, accountId: '-', attemptId: new Uint8Array(ATTEMPT_ID_BYTES) });

@@ -352,3 +352,117 @@ describe('reference vault: persistence', () => {
     expect(toHex(keyring2.current.key)).toBe(toHex(keyring.current.key));
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Issue 13, finding 1: a recorded enrollment, replayed, must never undo a lockout (or a removal).
+// The attacker holds a bearer token for the account and the bytes of one earlier registration
+// (request logs, a TLS-terminating proxy). Run with both opaque-ts suites: the test-only identity
+// KSF and the real scrypt one.
+
+const scryptSuite = new OpaqueTsSuite();
+for (const s of [suite, scryptSuite]) {
+  describe(`reference vault: a replayed registration changes nothing (${s.id})`, async () => {
+    const su = await generateVaultSetup(s);
+    const bind = opaqueBinding(FLEET, s.id, ACCOUNT, su.publicKey);
+    const h = (attemptId: Uint8Array) => ({ fleetId: FLEET, suite: s.id, accountId: ACCOUNT, attemptId });
+    const mk = (opts: Partial<VaultHandlerOptions> = {}) => {
+      const store = createMemoryVaultStore();
+      return { store, handler: makeVault({ suite: s, setup: su.setup, store, ...opts }) };
+    };
+
+    /** One registration through raw messages; returns the recorded init and finish bytes. */
+    async function register(handler: VaultFetch, mode: 'new' | 'reset', password: Uint8Array, attemptId = attempt()) {
+      const reg = await s.startRegistration(password);
+      const init: VaultRequest = { ...h(attemptId), type: 'register-init', mode, request: reg.request };
+      const r1 = await send(handler, init);
+      if (r1.msg.type !== 'register-response') throw new Error(`unexpected ${errorCode(r1.msg)}`);
+      const { record } = await reg.finish(r1.msg.response, bind);
+      const fin: VaultRequest = { ...h(attemptId), type: 'register-finish', mode, record, escrow: new Uint8Array(64).fill(9), grant: new Uint8Array(0), ticket: r1.msg.ticket };
+      return { init: encodeVaultMessage(init), fin: encodeVaultMessage(fin), send: () => send(handler, fin) };
+    }
+
+    /** The recorded register-finish with its mode changed (a grant added for `replace`, as the parser demands). */
+    function withMode(fin: Uint8Array, mode: 'new' | 'replace' | 'reset'): Uint8Array {
+      const m = parseVaultMessage(fin, 'request');
+      if (m.type !== 'register-finish') throw new Error('not a register-finish');
+      return encodeVaultMessage({ ...m, mode, grant: mode === 'replace' ? new Uint8Array(32).fill(3) : new Uint8Array(0) });
+    }
+
+    async function lockout(handler: VaultFetch, n: number) {
+      for (let i = 0; i < n; i++) {
+        const l = await s.startLogin(utf8(`guess-${i}`));
+        const a = attempt();
+        const r = await send(handler, { ...h(a), type: 'login-init', ke1: l.ke1 });
+        expect(r.msg.type).toBe('login-response');
+        await send(handler, { ...h(a), type: 'login-finish', intent: 'abort', ke3: new Uint8Array(0) });
+      }
+    }
+
+    const stat = async (handler: VaultFetch) => {
+      const r = await send(handler, { ...h(attempt()), type: 'status' });
+      if (r.msg.type !== 'status-result') throw new Error('no status');
+      return r.msg;
+    };
+    const snapshot = (store: ReturnType<typeof createMemoryVaultStore>) => [...store.dump().entries()].map(([k, v]) => `${k}=${toHex(v)}`).join();
+
+    it('guess to lockout, replay the recorded register-init / register-finish in every mode, then remove and replay again: all refused, nothing changes', async () => {
+      const { store, handler } = mk();
+      const rec = await register(handler, 'new', utf8('1234'));
+      expect(errorCode((await rec.send()).msg)).toBe('registered');
+      await lockout(handler, 5);
+      expect(await stat(handler)).toMatchObject({ state: 'locked-out', guessesRemaining: 0 });
+      for (const phase of ['locked-out', 'removed'] as const) {
+        if (phase === 'removed') expect(errorCode((await send(handler, { ...h(attempt()), type: 'remove' })).msg)).toBe('removed');
+        const before = snapshot(store);
+        for (const mode of ['reset', 'replace', 'new'] as const) {
+          const r = await send(handler, withMode(rec.fin, mode));
+          expect([phase, mode, r.status, errorCode(r.msg)]).toEqual([phase, mode, 409, 'REPLAYED']);
+          expect(snapshot(store)).toBe(before);
+        }
+        // The recorded register-init is refused too: its attempt already enrolled.
+        const ri = await send(handler, rec.init);
+        expect([phase, errorCode(ri.msg)]).toEqual([phase, 'REPLAYED']);
+        expect(snapshot(store)).toBe(before);
+        expect(await stat(handler)).toMatchObject({ state: phase === 'removed' ? 'not-enrolled' : 'locked-out', guessesRemaining: 0 });
+      }
+      // A login still finds no record: no guess came back.
+      const l = await s.startLogin(utf8('1234'));
+      expect(errorCode((await send(handler, { ...h(attempt()), type: 'login-init', ke1: l.ke1 })).msg)).toBe('NOT_ENROLLED');
+    });
+
+    it('a ticket dies with any later enrollment, lockout or removal, and at its deadline', async () => {
+      let t = 5_000_000;
+      const { handler } = mk({ now: () => t, guessLimit: 2 });
+      const first = await register(handler, 'new', utf8('one'));
+      expect(errorCode((await first.send()).msg)).toBe('registered');
+      // A lost answer retried before anything else happened: the same answer, no change.
+      expect(errorCode((await first.send()).msg)).toBe('registered');
+      // Two registrations started at one epoch: the first to land wins, the other is stale.
+      const a = await register(handler, 'reset', utf8('two'));
+      const b = await register(handler, 'reset', utf8('three'));
+      expect(errorCode((await a.send()).msg)).toBe('registered');
+      expect(errorCode((await b.send()).msg)).toBe('REPLAYED');
+      expect(errorCode((await first.send()).msg)).toBe('REPLAYED');
+      // After a login, even the latest enrollment's own finish is no longer a harmless retry.
+      await lockout(handler, 1);
+      expect(errorCode((await a.send()).msg)).toBe('REPLAYED');
+      expect(await stat(handler)).toMatchObject({ guessesRemaining: 1 });
+      // Started, then locked out: the finish is refused.
+      const c = await register(handler, 'reset', utf8('four'));
+      await lockout(handler, 1);
+      expect(errorCode((await c.send()).msg)).toBe('REPLAYED');
+      expect(await stat(handler)).toMatchObject({ state: 'locked-out' });
+      // Started, then removed: refused.
+      const d = await register(handler, 'reset', utf8('five'));
+      await send(handler, { ...h(attempt()), type: 'remove' });
+      expect(errorCode((await d.send()).msg)).toBe('REPLAYED');
+      expect(await stat(handler)).toMatchObject({ state: 'not-enrolled' });
+      // Past its deadline: refused; in time: accepted.
+      const e = await register(handler, 'new', utf8('six'));
+      t += 10 * 60_000;
+      expect(errorCode((await e.send()).msg)).toBe('REPLAYED');
+      const f = await register(handler, 'new', utf8('seven'));
+      expect(errorCode((await f.send()).msg)).toBe('registered');
+    });
+  });
+}
