@@ -48,6 +48,16 @@ export const LABELS = {
   bundleDigest: 'e2ee-backup/v1/trust/bundle',
   /** Trust: audit-log entry (the leaf data the witness logs for a bundle). */
   logEntry: 'e2ee-backup/v1/trust/log-entry',
+  /** Incremental: keyed Gear table of the chunker (2048 bytes) from BK (docs/INCREMENTAL.md §3). */
+  incrementalGearTable: 'e2ee-backup/v1/incremental/gear-table',
+  /** Incremental: AES-256 key of the chunker's cut PRF from BK. */
+  incrementalCutPrf: 'e2ee-backup/v1/incremental/cut-prf',
+  /** Incremental: HMAC-SHA-256 key of chunk ids from BK. */
+  incrementalChunkId: 'e2ee-backup/v1/incremental/chunk-id',
+  /** Incremental: per-pack payload key from BK and the pack salt. */
+  incrementalPackKey: 'e2ee-backup/v1/incremental/pack-key',
+  /** Incremental: per-pack 16-byte XChaCha20 nonce prefix from BK and the pack salt. */
+  incrementalPackNonce: 'e2ee-backup/v1/incremental/pack-nonce-prefix',
   /** Trust: checksum of the persisted trust-store record (corruption detection). */
   trustState: 'e2ee-backup/v1/trust/state',
 } as const;
