@@ -89,7 +89,7 @@ describe('incremental backup round trips', () => {
     const data = chatBytes(300_000, 9);
     const a = testContext();
     const b = testContext();
-    const ra = await backupIncremental(a, new Blob([data]));
+    const ra = await backupIncremental(a, new Blob([data as Uint8Array<ArrayBuffer>]));
     let o = 0;
     const rb = await backupIncremental(
       b,
