@@ -1,18 +1,14 @@
 /**
- * The vault client in a real browser: headless Chromium (/usr/bin/chromium via playwright-core)
- * runs the SDK's browser entry, bundled by esbuild from source, against the reference vault served
- * over node:http on 127.0.0.1 (same origin). Default scrypt suite: WebCrypto HMAC/HKDF/SHA-256
- * inside opaque-ts, @noble/curves and scrypt, all in the page.
+ * The vault client in each browser (test/support/browsers.ts): the SDK's browser entry, bundled
+ * by esbuild from source, against the reference vault served over node:http on 127.0.0.1 (same
+ * origin). Default scrypt suite: WebCrypto HMAC/HKDF/SHA-256 inside opaque-ts, @noble/curves and
+ * scrypt, all in the page.
  */
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import type { Browser } from 'playwright-core';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createMemoryVaultStore, createVaultHandler, generateVaultSetup, serveHandler, type ServedHandler } from '../../lib/server/index.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createMemoryVaultStore, createVaultHandler, generateVaultSetup, type ServedHandler, type VaultSetup } from '../../lib/server/index.js';
 import { toHex } from '../../lib/util/bytes.js';
-import { skipWithoutChromium, launchChromium } from '../support/chromium.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+import { describeBrowsers, launchBrowser, waitForGlobal, type TestBrowser } from '../support/browsers.js';
+import { bundlePage, servePage } from '../support/test-page.js';
 
 const PAGE = `
 import { createVaultClient, pinnedFleets, createKeyring, encodeKeyring, isBackupError, OPAQUE_TS_SUITE_ID } from './lib/index.ts';
@@ -39,54 +35,42 @@ globalThis.vaultTest = {
 };
 `;
 
-describe.skipIf(skipWithoutChromium)('vault client in Chromium', () => {
+// Split as an app bundler would: the OPAQUE stack is a separate chunk the page fetches on the
+// first vault operation (lib/recovery/opaque/opaque-ts-lazy.ts), not at load.
+let files: Promise<Map<string, string>> | undefined;
+let fleetSetup: Promise<VaultSetup> | undefined;
+
+describeBrowsers('vault client', (engine) => {
   let served: ServedHandler | undefined;
-  let browser: Browser | undefined;
+  let browser: TestBrowser | undefined;
+  const fetched: string[] = [];
+  let publicKey: Uint8Array;
+
+  beforeAll(async () => {
+    const bundle = await (files ??= bundlePage(PAGE, { splitting: true, name: 'vault-page.ts' }));
+    expect(bundle.has('/page.js')).toBe(true);
+    expect(bundle.size).toBeGreaterThan(1);
+    const fleet = await (fleetSetup ??= generateVaultSetup());
+    publicKey = fleet.publicKey;
+    const vault = createVaultHandler({
+      fleetId: 'fleet-browser',
+      setup: fleet.setup,
+      store: createMemoryVaultStore(),
+      verifyToken: async (t) => (t === 'token-dora' ? 'dora' : undefined),
+    });
+    served = await servePage({ files: bundle, onFile: (path) => fetched.push(path), handle: async (req) => vault(req) });
+    browser = await launchBrowser(engine);
+  });
+
   afterAll(async () => {
     await browser?.close();
     await served?.close();
   });
 
   it('enroll, a wrong code, recover and status from a browser page against the reference vault', async () => {
-    // Split as an app bundler would: the OPAQUE stack is a separate chunk the page fetches on
-    // the first vault operation (lib/recovery/opaque/opaque-ts-lazy.ts), not at load.
-    const bundle = await build({
-      stdin: { contents: PAGE, resolveDir: ROOT, loader: 'ts', sourcefile: 'vault-page.ts' },
-      bundle: true,
-      splitting: true,
-      outdir: 'out',
-      entryNames: 'page',
-      format: 'esm',
-      platform: 'browser',
-      target: 'es2022',
-      write: false,
-      logLevel: 'error',
-    });
-    const files = new Map(bundle.outputFiles.map((f) => [`/${f.path.split('/').pop()!}`, f.text]));
-    expect(files.has('/page.js')).toBe(true);
-    expect(files.size).toBeGreaterThan(1);
-    const fetched: string[] = [];
-    const { setup, publicKey } = await generateVaultSetup();
-    const vault = createVaultHandler({
-      fleetId: 'fleet-browser',
-      setup,
-      store: createMemoryVaultStore(),
-      verifyToken: async (t) => (t === 'token-dora' ? 'dora' : undefined),
-    });
-    served = await serveHandler(async (req) => {
-      const path = new URL(req.url).pathname;
-      if (path === '/') return new Response('<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>', { headers: { 'content-type': 'text/html' } });
-      const js = files.get(path);
-      if (js !== undefined) {
-        fetched.push(path);
-        return new Response(js, { headers: { 'content-type': 'text/javascript' } });
-      }
-      return vault(req);
-    });
-    browser = await launchChromium();
-    const page = await browser.newPage();
-    await page.goto(`${served.url}/`);
-    await page.waitForFunction(() => 'vaultTest' in globalThis, undefined, { timeout: 30_000 });
+    const page = await browser!.newPage();
+    await page.goto(`${served!.url}/`);
+    await waitForGlobal(page, 'vaultTest');
     const atLoad = [...fetched];
     const out = await page.evaluate(
       (pk) => (globalThis as unknown as { vaultTest: { run(pk: string): Promise<Record<string, unknown>> } }).vaultTest.run(pk),
@@ -100,6 +84,7 @@ describe.skipIf(skipWithoutChromium)('vault client in Chromium', () => {
     expect(out.wrong).toEqual(['WRONG_CODE', 9]);
     expect(out.same).toBe(true);
     expect(out.status).toEqual({ fleetId: 'fleet-browser', state: 'enrolled', guessesRemaining: 10, guessLimit: 10 });
-    console.log(`browser recover wall time: ${Math.round(out.recoverMs as number)} ms (includes the in-process vault)`);
+    expect(await page.consoleErrors()).toEqual([]);
+    console.log(`${browser!.version}: recover wall time ${Math.round(out.recoverMs as number)} ms (includes the in-process vault)`);
   });
 });

@@ -1,19 +1,15 @@
 /**
- * The blob-store adapters in a real browser: headless Chromium (/usr/bin/chromium through
- * playwright-core) loads a page from one origin, gets presigned URLs from that origin's "app
- * backend", and talks to the reference blob server on another origin (so CORS, the exposed ETag
- * and Content-Range headers, and the browser's own fetch are all exercised).
+ * The blob-store adapters in each browser (test/support/browsers.ts): the page loads from one
+ * origin, gets presigned URLs from that origin's "app backend", and talks to the reference blob
+ * server on another origin (so CORS, the exposed ETag and Content-Range headers, and the
+ * browser's own fetch are all exercised).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBlobPresigner, createBlobStoreHandler } from '../../lib/server/blob-store.js';
 import { serveHandler, type ServedHandler } from '../../lib/server/index.js';
 import type { BlobOp } from '../../lib/storage/blob/presigned.js';
-import { skipWithoutChromium, launchChromium } from '../support/chromium.js';
+import { describeBrowsers, launchBrowser, waitForGlobal, type TestBrowser } from '../support/browsers.js';
+import { bundlePage, servePage } from '../support/test-page.js';
 
 const signingKey = new Uint8Array(32).fill(5);
 
@@ -60,67 +56,55 @@ window.runBlobs = async (dialect) => {
 };
 `;
 
-let browser: Browser | undefined;
-let page: Server | undefined;
-let blobs: ServedHandler | undefined;
-let pageUrl = '';
+let files: Promise<Map<string, string>> | undefined;
 
-beforeAll(async () => {
-  if (skipWithoutChromium) return;
-  const root = fileURLToPath(new URL('../../', import.meta.url));
-  const bundle = await build({ stdin: { contents: ENTRY, resolveDir: root, loader: 'js' }, bundle: true, write: false, format: 'iife', platform: 'browser', target: 'es2022' });
-  const js = bundle.outputFiles[0]!.text;
-  // Page origin: the app (HTML, script) and its backend's /presign endpoint.
-  const signer: { presigner?: ReturnType<typeof createBlobPresigner> } = {};
-  page = createServer((req, res) => {
-    if (req.url === '/app.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript' }).end(js);
-    } else if (req.url?.startsWith('/presign')) {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        const op = JSON.parse(body) as BlobOp;
-        const url = req.url!.includes('dialect=s3') ? signer.presigner!.s3(op) : signer.presigner!.http(op);
-        res.writeHead(200, { 'content-type': 'text/plain' }).end(url);
-      });
-    } else {
-      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script src="/app.js"></script>');
-    }
+describeBrowsers('blob stores (cross-origin, CORS)', (engine) => {
+  let browser: TestBrowser | undefined;
+  let page: ServedHandler | undefined;
+  let blobs: ServedHandler | undefined;
+
+  beforeAll(async () => {
+    // Page origin: the app (HTML, script) and its backend's /presign endpoint.
+    const signer: { presigner?: ReturnType<typeof createBlobPresigner> } = {};
+    page = await servePage({
+      files: await (files ??= bundlePage(ENTRY)),
+      handle: async (req) => {
+        const url = new URL(req.url);
+        if (url.pathname !== '/presign') return undefined;
+        const op = (await req.json()) as BlobOp;
+        const signed = url.searchParams.get('dialect') === 's3' ? signer.presigner!.s3(op) : signer.presigner!.http(op);
+        return new Response(signed, { headers: { 'content-type': 'text/plain' } });
+      },
+    });
+    // Blob origin: another port, so every call is cross-origin.
+    blobs = await serveHandler(createBlobStoreHandler({ signingKey, corsOrigin: page.url, basePath: '/blobs', limits: { minPartSize: 1024 } }));
+    signer.presigner = createBlobPresigner({ baseUrl: `${blobs.url}/blobs`, signingKey });
+    browser = await launchBrowser(engine);
   });
-  await new Promise<void>((resolve) => page!.listen(0, '127.0.0.1', resolve));
-  pageUrl = `http://127.0.0.1:${(page.address() as AddressInfo).port}`;
-  // Blob origin: another port, so every call is cross-origin.
-  blobs = await serveHandler(createBlobStoreHandler({ signingKey, corsOrigin: pageUrl, basePath: '/blobs', limits: { minPartSize: 1024 } }));
-  signer.presigner = createBlobPresigner({ baseUrl: `${blobs.url}/blobs`, signingKey });
-  browser = await launchChromium();
-});
 
-afterAll(async () => {
-  await browser?.close();
-  await blobs?.close();
-  await new Promise<void>((resolve) => (page ? page.close(() => resolve()) : resolve()));
-});
+  afterAll(async () => {
+    await browser?.close();
+    await blobs?.close();
+    await page?.close();
+  });
 
-describe.skipIf(skipWithoutChromium)('blob stores in Chromium (cross-origin, CORS)', () => {
   for (const dialect of ['http', 's3'] as const) {
     it(`${dialect} adapter: multipart, ranged read, conditional put, list, delete`, async () => {
       const tab = await browser!.newPage();
-      try {
-        await tab.goto(pageUrl);
-        const r = await tab.evaluate(async (d) => (window as unknown as { runBlobs: (d: string) => Promise<unknown> }).runBlobs(d), dialect);
-        expect(r).toEqual({
-          listed: [[1, 4096], [2, 4096], [3, 100]],
-          size: 8292,
-          wholeOk: true,
-          rangeOk: true,
-          conflict: 'PRECONDITION_FAILED',
-          head: 8292,
-          listing: [`browser/${dialect}/archive`, `browser/${dialect}/archive.latest`],
-          gone: true,
-        });
-      } finally {
-        await tab.close();
-      }
+      await tab.goto(`${page!.url}/`);
+      await waitForGlobal(tab, 'runBlobs');
+      const r = await tab.evaluate(async (d) => (window as unknown as { runBlobs: (d: string) => Promise<unknown> }).runBlobs(d), dialect);
+      expect(r).toEqual({
+        listed: [[1, 4096], [2, 4096], [3, 100]],
+        size: 8292,
+        wholeOk: true,
+        rangeOk: true,
+        conflict: 'PRECONDITION_FAILED',
+        head: 8292,
+        listing: [`browser/${dialect}/archive`, `browser/${dialect}/archive.latest`],
+        gone: true,
+      });
+      expect(await tab.consoleErrors()).toEqual([]);
     });
   }
 });

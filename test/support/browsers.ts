@@ -105,6 +105,7 @@ export interface TestBrowser {
   readonly engine: BrowserName;
   /** Product and version, e.g. "Chromium 156.0.8078.114", "Firefox 153.8.0", "WebKitGTK 2.50.6". */
   readonly version: string;
+  /** A new page (tab). WebKit holds one page at a time: a new one closes the one before. */
   newPage(): Promise<TestPage>;
   close(): Promise<void>;
 }
@@ -191,7 +192,9 @@ async function launchChromiumSeam(options: LaunchBrowserOptions): Promise<TestBr
       const page = context.pages().length === 1 && context.pages()[0]!.url() === 'about:blank' ? context.pages()[0]! : await context.newPage();
       const errors: string[] = [];
       page.on('console', (m) => {
-        if (m.type() === 'error') errors.push(m.text());
+        // Chromium logs every 4xx/5xx answer as "Failed to load resource": network, not script
+        // errors (a 404 for a deleted blob is the expected answer); the other engines do not.
+        if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
       });
       page.on('pageerror', (e) => errors.push(String(e)));
       return {
@@ -333,16 +336,27 @@ async function launchWebKit(): Promise<TestBrowser> {
       return `WebKitGTK ${version}`;
     },
     async newPage() {
-      // Each page is a session of its own (a MiniBrowser window).
-      const b = spare ?? (await open());
+      // Each page is a session of its own (a MiniBrowser window), and WebKitWebDriver holds one
+      // session at a time: a new page ends the previous one.
+      let b = spare;
+      if (b === undefined) {
+        for (const s of sessions) await s.deleteSession().catch(() => undefined);
+        sessions.clear();
+        b = await open();
+      }
       spare = undefined;
       const element = async (s: string) => {
         const el = b.$(s);
         await el.waitForExist({ timeout: 60_000 });
         return el;
       };
-      const evaluate = <R, A>(fn: (arg: A) => R | Promise<R>, arg?: A): Promise<R> =>
-        b.execute(fn as (a: unknown) => R, arg as unknown) as Promise<R>;
+      // The result travels wrapped: webdriverio takes any answer with an `error` member for a
+      // WebDriver error, and a suite may well return `{ error: 'TRUST_ROLLBACK' }`.
+      const evaluate = async <R, A>(fn: (arg: A) => R | Promise<R>, arg?: A): Promise<R> => {
+        const script = `return Promise.resolve((${fn.toString()})(arguments[0])).then((value) => ({ value }));`;
+        const wrapped = (await b.execute(script, arg ?? null)) as { value: R };
+        return wrapped.value;
+      };
       return {
         engine: 'webkit',
         goto: async (url) => void (await b.url(url)),
