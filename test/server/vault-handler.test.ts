@@ -2,6 +2,7 @@
 // and retries, replayed KE3, expiry, grants, malformed input at every step, the file store across
 // a restart, and what the persisted state does NOT contain.
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -341,7 +342,8 @@ describe('reference vault: persistence', () => {
       .catch(() => undefined);
     // A new handler and a new store instance over the same directory: the spent guess stays spent.
     expect((await mk().status()).guessesRemaining).toBe(4);
-    const files = await readdir(dir);
+    // Every file under the store's directory (one directory per key).
+    const files = (await readdir(dir, { recursive: true })).filter((f) => statSync(join(dir, f)).isFile());
     expect(files.filter((f) => f.endsWith('.tmp') || f.endsWith('.lock'))).toEqual([]);
     const bytes = Buffer.concat(await Promise.all(files.map((f) => readFile(join(dir, f)))));
     const needles = [keyring.current.key, encodeKeyring(keyring), password, utf8(code)];
