@@ -71,6 +71,25 @@ export function serve(dir: string): Promise<{ server: Server; origin: string }> 
   });
 }
 
+/** Bundle the page and the worker, serve them on 127.0.0.1 (for any browser: test/archive/engines-browser.test.ts); `close()` undoes both. */
+export async function serveBenchPage(): Promise<{ origin: string; close(): void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'e2ee-browser-'));
+  try {
+    await bundle(dir);
+    const { server, origin } = await serve(dir);
+    return {
+      origin,
+      close: () => {
+        server.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
 /** Bundle, serve, launch Chromium and open the page; `close()` undoes all of it. */
 export async function openBrowserSession(extraArgs: string[] = []): Promise<BrowserSession> {
   const dir = mkdtempSync(join(tmpdir(), 'e2ee-browser-'));

@@ -1,26 +1,37 @@
 /**
- * The engines in a real browser: headless Chromium (/usr/bin/chromium via playwright-core), a
- * page and the worker script bundled by esbuild and served from 127.0.0.1 (bench/browser/).
- * The worker pool runs real Web Workers from its default URL, with noble and with libsodium
- * inside; the archives must be byte-identical to the pure-JS engine's.
+ * The engines in each browser (test/support/browsers.ts): a page and the worker script bundled by
+ * esbuild and served from 127.0.0.1 (bench/browser/). The worker pool runs real module Web Workers
+ * from its default URL, with noble and with libsodium inside; the archives must be byte-identical
+ * to the pure-JS engine's.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openBrowserSession, type BrowserSession } from '../../bench/browser/harness.js';
-import { skipWithoutChromium } from '../support/chromium.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { serveBenchPage, type PageApiType } from '../../bench/browser/harness.js';
+import { describeBrowsers, launchBrowser, waitForGlobal, type TestBrowser, type TestPage } from '../support/browsers.js';
 
-let session: BrowserSession;
-
-beforeAll(async () => {
-  if (!skipWithoutChromium) session = await openBrowserSession();
-});
+let served: Promise<{ origin: string; close(): void }> | undefined;
 
 afterAll(async () => {
-  await session?.close();
+  (await served)?.close();
 });
 
-describe.skipIf(skipWithoutChromium)('engines in Chromium', () => {
+describeBrowsers('engines', (engine) => {
+  let browser: TestBrowser | undefined;
+  let page: TestPage;
+
+  beforeAll(async () => {
+    const { origin } = await (served ??= serveBenchPage());
+    browser = await launchBrowser(engine);
+    page = await browser.newPage();
+    await page.goto(`${origin}/`);
+    await waitForGlobal(page, 'e2eeBench');
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
   it('worker pool (noble and libsodium) and the libsodium engine give the pure-JS engine’s archive bytes, and decrypt', async () => {
-    const r = await session.call('equivalence');
+    const r = await page.evaluate(() => (globalThis as unknown as { e2eeBench: PageApiType }).e2eeBench.equivalence());
     expect(r.workerDefined).toBe('function');
     // No process.getBuiltinModule in a browser: the default is the pure-JS engine.
     expect(r.defaultEngine).toBe('noble');

@@ -1,21 +1,17 @@
 /**
- * The device cache in a real browser: headless Chromium (/usr/bin/chromium via playwright-core)
- * with a persistent profile, the SDK bundled by esbuild and served from 127.0.0.1. Real IndexedDB
- * must structured-clone the non-extractable CryptoKey, keep the keyring across a browser restart,
- * and hold no backup-key byte, neither in the values script can read nor in the profile's files
- * on disk.
+ * The device cache in each browser (test/support/browsers.ts), the SDK bundled by esbuild and
+ * served from 127.0.0.1. The engine's IndexedDB must structured-clone the non-extractable
+ * CryptoKey and hold no backup-key byte in the values script can read. Where the profile persists
+ * (Chromium, Firefox) the keyring must also survive a browser restart, and the profile's files on
+ * disk must hold no key byte; WebKit's MiniBrowser runs ephemeral under WebDriver (nothing on disk).
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { skipWithoutChromium, launchChromiumProfile } from '../support/chromium.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { ServedHandler } from '../../lib/server/index.js';
+import { describeBrowsers, launchBrowser, PERSISTENT_PROFILE, waitForGlobal, type BrowserName, type TestBrowser, type TestPage } from '../support/browsers.js';
+import { bundlePage, servePage } from '../support/test-page.js';
 
 // The page: a tiny API over the SDK's own modules, bundled from source.
 const PAGE = `
@@ -65,37 +61,6 @@ globalThis.dcTest = {
 };
 `;
 
-async function bundle(): Promise<string> {
-  const r = await build({
-    stdin: { contents: PAGE, resolveDir: ROOT, loader: 'ts', sourcefile: 'device-cache-page.ts' },
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-    logLevel: 'error',
-  });
-  return r.outputFiles[0]!.text;
-}
-
-function serve(js: string): Promise<{ server: Server; origin: string }> {
-  const server = createServer((req, res) => {
-    if (req.url === '/page.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript' }).end(js);
-    } else if (req.url === '/') {
-      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>');
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const addr = server.address();
-      resolve({ server, origin: `http://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : 0}` });
-    });
-  });
-}
-
 /** Every file under dir, recursively. */
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -108,35 +73,40 @@ function files(dir: string): string[] {
   });
 }
 
-describe.skipIf(skipWithoutChromium)('device cache in Chromium', () => {
-  let server: Server;
-  let origin: string;
-  let profile: string;
-  let context: BrowserContext | undefined;
+let bundled: Promise<Map<string, string>> | undefined;
 
-  const open = async (): Promise<Page> => {
-    context = await launchChromiumProfile(profile);
-    const page = context.pages()[0] ?? (await context.newPage());
-    await page.goto(`${origin}/`);
-    await page.waitForFunction(() => 'dcTest' in globalThis, undefined, { timeout: 30_000 });
+/** Where each engine keeps an origin's IndexedDB in its profile. */
+const IDB_DIR: Partial<Record<BrowserName, string>> = { chromium: 'IndexedDB', firefox: '/idb/' };
+
+describeBrowsers('device cache', (engine) => {
+  let served: ServedHandler | undefined;
+  let profile: string | undefined;
+  let browser: TestBrowser | undefined;
+  const persistent = PERSISTENT_PROFILE.includes(engine);
+
+  const open = async (): Promise<TestPage> => {
+    browser = await launchBrowser(engine, profile === undefined ? {} : { profileDir: profile });
+    const page = await browser.newPage();
+    await page.goto(`${served!.url}/`);
+    await waitForGlobal(page, 'dcTest');
     return page;
   };
   type Api = Record<string, (...a: unknown[]) => Promise<unknown>>;
-  const call = <T>(page: Page, name: string, ...args: unknown[]): Promise<T> =>
+  const call = <T>(page: TestPage, name: string, ...args: unknown[]): Promise<T> =>
     page.evaluate(([n, a]) => (globalThis as unknown as { dcTest: Api }).dcTest[n as string]!(...(a as unknown[])), [name, args] as const) as Promise<T>;
 
   beforeAll(async () => {
-    ({ server, origin } = await serve(await bundle()));
-    profile = mkdtempSync(join(tmpdir(), 'e2ee-dc-profile-'));
+    served = await servePage({ files: await (bundled ??= bundlePage(PAGE, { name: 'device-cache-page.ts' })) });
+    if (persistent) profile = mkdtempSync(join(tmpdir(), `e2ee-dc-${engine}-`));
   });
 
   afterAll(async () => {
-    await context?.close();
-    server?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
+    await served?.close();
+    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
   });
 
-  it('keeps the keyring across a browser restart, with no key byte readable or on disk', async () => {
+  it(`keeps the keyring${persistent ? ' across a browser restart' : ''}, with no key byte readable${persistent ? ' or on disk' : ''}`, async () => {
     let page = await open();
     const saved = await call<{ encoding: string; keys: string[] }>(page, 'save', 'acct-1');
     expect(await call(page, 'load', 'acct-1')).toBe(saved.encoding);
@@ -159,22 +129,24 @@ describe.skipIf(skipWithoutChromium)('device cache in Chromium', () => {
     // A record moved to another account's slot does not open.
     await call(page, 'moveTo', 'acct-1', 'acct-2');
     expect(await call(page, 'load', 'acct-2')).toBe('error:KEYRING_AUTH_FAILED');
+    expect(await page.consoleErrors()).toEqual([]);
+    if (!persistent) return;
 
     // Restart the browser on the same profile: the cache is still there and still opens.
-    await context!.close();
-    context = undefined;
+    await browser!.close();
+    browser = undefined;
     page = await open();
     expect(await call(page, 'load', 'acct-1')).toBe(saved.encoding);
-    await context!.close();
-    context = undefined;
+    await browser!.close();
+    browser = undefined;
 
     // The profile on disk: no backup key, whole or any 16-byte window of it, in any file.
     const needles = saved.keys.flatMap((hex) => {
       const key = Buffer.from(hex, 'hex');
       return [key.subarray(0, 16), key.subarray(8, 24), key.subarray(16, 32)];
     });
-    const all = files(profile);
-    expect(all.some((f) => f.includes('IndexedDB'))).toBe(true);
+    const all = files(profile!);
+    expect(all.some((f) => f.includes(IDB_DIR[engine]!))).toBe(true);
     for (const f of all) {
       let bytes: Buffer;
       try {
