@@ -28,6 +28,7 @@ import {
   type RestoreStreamOptions,
 } from './client/restore.js';
 import { clearSession, SESSION_KEY_PREFIX } from './client/session.js';
+import { assertOptionsObject, checkingOptions, invalidOption } from './util/options.js';
 import { BackupError, throwIfAborted } from './errors.js';
 import { generateRecoveryCode, parseRecoveryCode } from './recovery/code.js';
 import type { FleetTrust } from './recovery/fleet-trust.js';
@@ -345,6 +346,28 @@ function toPassword(code: RecoveryCodeInput, name: string): Uint8Array {
   throw new TypeError(`${name} must be a string or a Uint8Array`);
 }
 
+/** The numeric options, checked when the client is made rather than at the first backup. */
+function checkClientNumbers(o: BackupClientOptions): void {
+  const MiB = 1024 * 1024;
+  const int = (name: keyof BackupClientOptions, min: number, max: number, what: string): void => {
+    const v = o[name];
+    if (v === undefined) return;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw invalidOption(name, `must be an integer from ${min} to ${max} (${what})`);
+  };
+  int('chunkSize', 64, 16 * MiB, 'bytes; default 65536');
+  int('partSize', 1, 5 * 1024 * MiB, 'bytes; default 8 MiB, raised to the store\'s minPartSize');
+  int('concurrency', 1, 16, 'parts uploading at once; default 3');
+  int('partRetries', 0, 100, 'default 4');
+  int('leaseMs', 1, 24 * 3600 * 1000, 'ms; default 30000');
+  int('lockTimeoutMs', 0, Number.MAX_SAFE_INTEGER, 'ms');
+  for (const name of ['now', 'random', 'sleep'] as const) {
+    if (o[name] !== undefined && typeof o[name] !== 'function') throw invalidOption(name, 'must be a function');
+  }
+  if (o.engine !== undefined && (typeof o.engine !== 'object' || o.engine === null || typeof o.engine.create !== 'function')) {
+    throw invalidOption('engine', 'must be a CipherEngine, e.g. createWorkerEngine() (docs/ENGINES.md)');
+  }
+}
+
 /**
  * Create a backup client.
  *
@@ -366,16 +389,17 @@ function toPassword(code: RecoveryCodeInput, name: string): Uint8Array {
  */
 export function createBackupClient(options: BackupClientOptions): BackupClient {
   const o = options;
-  if (typeof o !== 'object' || o === null) throw new TypeError('options must be an object');
+  assertOptionsObject(o, 'createBackupClient');
   if (typeof o.accountId !== 'string' || o.accountId.length === 0 || o.accountId.length > 1024) {
-    throw new TypeError('options.accountId must be a non-empty string of at most 1024 characters');
+    throw invalidOption('accountId', "must be a non-empty string of at most 1024 characters (the app's user id)");
   }
-  if (typeof o.vault !== 'object' || o.vault === null) throw new TypeError('options.vault must be a VaultClient');
-  if (typeof o.storage !== 'object' || o.storage === null) throw new TypeError('options.storage must be a KeyValueStore');
-  if (typeof o.store !== 'object' || o.store === null) throw new TypeError('options.store must be a BlobStore');
-  if (o.vault.accountId !== o.accountId) throw new RangeError('options.vault is for another accountId');
+  if (typeof o.vault !== 'object' || o.vault === null) throw invalidOption('vault', 'must be a VaultClient: createVaultClient({ ... })');
+  if (typeof o.storage !== 'object' || o.storage === null) throw invalidOption('storage', 'must be a KeyValueStore: createIndexedDbStore() in browsers, createMemoryStore() elsewhere');
+  if (typeof o.store !== 'object' || o.store === null) throw invalidOption('store', 'must be a BlobStore: createHttpBlobStore({ presign }) or createS3BlobStore({ presign })');
+  if (o.vault.accountId !== o.accountId) throw invalidOption('vault', `is for account '${o.vault.accountId}', not options.accountId '${o.accountId}'`);
+  checkClientNumbers(o);
   const keyPrefix = o.keyPrefix ?? '';
-  assertBlobPrefix(keyPrefix, 'options.keyPrefix');
+  checkingOptions(() => assertBlobPrefix(keyPrefix, 'options.keyPrefix'));
   const accountId = o.accountId;
   const now = o.now ?? Date.now;
   const random = o.random ?? secureRandom;

@@ -126,6 +126,11 @@ export interface BackupErrorDetails {
   readonly limit?: number;
   /** Suggested delay before a retry, in milliseconds. */
   readonly retryAfterMs?: number;
+  /**
+   * For `INVALID_ARGUMENT` from a constructor or a call: the option that was refused, e.g.
+   * `baseUrl`, `partSize`, `limits.minPartSize` (the message says what to pass instead).
+   */
+  readonly option?: string;
 }
 
 /** Options accepted by the {@link BackupError} constructor. */

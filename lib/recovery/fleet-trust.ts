@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { BackupError } from '../errors.js';
 
 /** A vault fleet the client may talk to. */
 export interface TrustedFleet {
@@ -53,6 +54,22 @@ export interface FleetTrust {
  * ```
  */
 export function pinnedFleets(fleets: readonly TrustedFleet[]): FleetTrust {
+  if (!Array.isArray(fleets)) throw new BackupError('INVALID_ARGUMENT', 'pinnedFleets: fleets must be an array of { fleetId, suite, publicKey }', { option: 'fleets' });
+  fleets.forEach((f: Partial<TrustedFleet> | null, i) => {
+    const at = `fleets[${i}]`;
+    if (typeof f !== 'object' || f === null) throw new BackupError('INVALID_ARGUMENT', `pinnedFleets: ${at} must be { fleetId, suite, publicKey }`, { option: at });
+    if (typeof f.fleetId !== 'string' || f.fleetId.length === 0) throw new BackupError('INVALID_ARGUMENT', `pinnedFleets: ${at}.fleetId must be the fleet's name, e.g. 'fleet-1'`, { option: `${at}.fleetId` });
+    if (typeof f.suite !== 'string' || f.suite.length === 0) {
+      throw new BackupError('INVALID_ARGUMENT', `pinnedFleets: ${at}.suite must be the fleet's OPAQUE suite id, e.g. 'opaque-ts/P256-SHA256-scrypt/v1'`, { option: `${at}.suite` });
+    }
+    if (!(f.publicKey instanceof Uint8Array) || f.publicKey.length === 0) {
+      throw new BackupError(
+        'INVALID_ARGUMENT',
+        `pinnedFleets: ${at}.publicKey must be the fleet's OPAQUE public key as a Uint8Array (decode the hex or base64 of the fleet configuration your backend serves)`,
+        { option: `${at}.publicKey` },
+      );
+    }
+  });
   const copy = fleets.map((f) =>
     Object.freeze({ ...f, publicKey: Uint8Array.from(f.publicKey), ...(f.roles === undefined ? {} : { roles: Object.freeze([...f.roles]) }) }),
   );

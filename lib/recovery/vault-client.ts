@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { assertOptionsObject, checkingOptions, invalidOption, resolveUrlOption } from '../util/options.js';
 import { BackupError, isBackupError, throwIfAborted, type BackupErrorCode } from '../errors.js';
 import type { FleetTrust, TrustedFleet } from './fleet-trust.js';
 import { deriveEscrowKek, openKeyring, sealKeyring, wipeKeyring, type Keyring } from './keyring.js';
@@ -50,7 +51,11 @@ export interface VaultClientOptions {
   readonly fleetId: string;
   /** The account the app backend's tokens are issued for. */
   readonly accountId: string;
-  /** The vault's base URL; requests go to `${baseUrl}/v1/vault`. Give this or `endpoint`. */
+  /**
+   * The vault's base URL; requests go to `${baseUrl}/v1/vault`. Give this or `endpoint`. Absolute,
+   * or in a page relative to it (`'/vault'` is resolved against `location.href`); elsewhere a
+   * relative URL is `INVALID_ARGUMENT`.
+   */
   readonly baseUrl?: string;
   /** The vault's full endpoint URL. */
   readonly endpoint?: string;
@@ -176,31 +181,40 @@ function sameHeader(a: MessageHeader, b: MessageHeader): boolean {
  * ```
  */
 export function createVaultClient(options: VaultClientOptions): VaultClient {
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-  const fleetId = checkFleetId(options.fleetId, 'options.fleetId');
-  const accountId = checkAccountId(options.accountId, 'options.accountId');
-  if (typeof options.fetch !== 'function') throw new TypeError('options.fetch must be a function');
-  if (typeof options.getToken !== 'function') throw new TypeError('options.getToken must be a function');
-  if (typeof options.trust?.trustedFleets !== 'function') throw new TypeError('options.trust must be a FleetTrust');
-  let endpoint: string;
-  if (options.endpoint !== undefined) {
-    if (typeof options.endpoint !== 'string') throw new TypeError('options.endpoint must be a string');
-    endpoint = new URL(options.endpoint).href;
-  } else if (typeof options.baseUrl === 'string') {
-    endpoint = new URL('v1/vault', options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`).href;
-  } else {
-    throw new TypeError('options.baseUrl or options.endpoint must be a URL string');
-  }
-  const fetchFn = options.fetch;
-  const getToken = options.getToken;
-  const trust = options.trust;
-  const suite = options.suite ?? opaqueTsSuite();
-  const random = options.random ?? secureRandom;
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const retries = options.retries ?? 2;
-  const sleep = options.sleep ?? defaultSleep;
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new RangeError('options.timeoutMs must be a positive integer');
-  if (!Number.isInteger(retries) || retries < 0 || retries > 10) throw new RangeError('options.retries must be an integer in 0..10');
+  assertOptionsObject(options, 'createVaultClient');
+  const { fleetId, accountId, endpoint, fetchFn, getToken, trust, suite, random, timeoutMs, retries, sleep } = checkingOptions(() => {
+    const fleetId = checkFleetId(options.fleetId, 'options.fleetId');
+    const accountId = checkAccountId(options.accountId, 'options.accountId');
+    if (typeof options.fetch !== 'function') throw invalidOption('fetch', 'must be a function, e.g. (request) => fetch(request)');
+    if (typeof options.getToken !== 'function') throw invalidOption('getToken', "must be a function resolving to the app backend's vault token for this account");
+    if (typeof options.trust?.trustedFleets !== 'function') throw invalidOption('trust', 'must be a FleetTrust, e.g. pinnedFleets([...]) or a createTrustStore(...)');
+    let endpoint: string;
+    if (options.endpoint !== undefined) {
+      endpoint = resolveUrlOption(options.endpoint, 'endpoint', 'https://vault.example/v1/vault').href;
+    } else if (options.baseUrl !== undefined) {
+      const base = resolveUrlOption(options.baseUrl, 'baseUrl', 'https://vault.example');
+      endpoint = new URL('v1/vault', base.href.endsWith('/') ? base.href : `${base.href}/`).href;
+    } else {
+      throw invalidOption('baseUrl', "is missing: pass the vault's base URL (e.g. 'https://vault.example', or '/vault' in a page) or options.endpoint");
+    }
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const retries = options.retries ?? 2;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw invalidOption('timeoutMs', 'must be a positive integer (ms)');
+    if (!Number.isInteger(retries) || retries < 0 || retries > 10) throw invalidOption('retries', 'must be an integer in 0..10');
+    return {
+      fleetId,
+      accountId,
+      endpoint,
+      fetchFn: options.fetch,
+      getToken: options.getToken,
+      trust: options.trust,
+      suite: options.suite ?? opaqueTsSuite(),
+      random: options.random ?? secureRandom,
+      timeoutMs,
+      retries,
+      sleep: options.sleep ?? defaultSleep,
+    };
+  });
   // What the sealed keyring is for: its AAD (docs/KEYRING.md) names protocol, fleet, suite, account.
   const escrowAad = utf8(JSON.stringify(['e2ee-backup/v1/escrow', PROTOCOL_VERSION, fleetId, suite.id, accountId]));
 

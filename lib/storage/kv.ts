@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { assertOptionsObject, invalidOption } from '../util/options.js';
 import { createStore, get, set, del, keys, promisifyRequest, type UseStore } from 'idb-keyval';
 import { BackupError } from '../errors.js';
 
@@ -104,6 +105,11 @@ async function guard<T>(p: () => Promise<T>): Promise<T> {
  * ```
  */
 export function createIndexedDbStore(options: IndexedDbStoreOptions = {}): KeyValueStore {
+  assertOptionsObject(options, 'createIndexedDbStore');
+  for (const name of ['dbName', 'storeName'] as const) {
+    const v = options[name];
+    if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.length > 256)) throw invalidOption(name, 'must be a non-empty string of at most 256 characters');
+  }
   let idb: UseStore | undefined;
   const use = (): UseStore => {
     if (idb === undefined) {

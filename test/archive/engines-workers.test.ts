@@ -258,12 +258,14 @@ describe('worker pool engine', () => {
   });
 
   it('checks its options', () => {
-    expect(() => createWorkerEngine({ workers: 0, createWorker: factory.make })).toThrow(RangeError);
-    expect(() => createWorkerEngine({ workers: 1.5, createWorker: factory.make })).toThrow(RangeError);
-    expect(() => createWorkerEngine({ workers: '2' as unknown as number, createWorker: factory.make })).toThrow(TypeError);
-    expect(() => createWorkerEngine({ perWorker: 17, createWorker: factory.make })).toThrow(RangeError);
-    expect(() => createWorkerEngine({ engine: 'wasm' as never, createWorker: factory.make })).toThrow(TypeError);
-    expect(() => createWorkerEngine(null as never)).toThrow(TypeError);
+    // A refused option is INVALID_ARGUMENT naming it (details.option), issue 19.
+    const invalid = (option: string) => expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ option }) });
+    expect(() => createWorkerEngine({ workers: 0, createWorker: factory.make })).toThrow(invalid('workers'));
+    expect(() => createWorkerEngine({ workers: 1.5, createWorker: factory.make })).toThrow(invalid('workers'));
+    expect(() => createWorkerEngine({ workers: '2' as unknown as number, createWorker: factory.make })).toThrow(invalid('workers'));
+    expect(() => createWorkerEngine({ perWorker: 17, createWorker: factory.make })).toThrow(invalid('perWorker'));
+    expect(() => createWorkerEngine({ engine: 'wasm' as never, createWorker: factory.make })).toThrow(invalid('engine'));
+    expect(() => createWorkerEngine(null as never)).toThrow(invalid('options'));
     // No Worker in Node and no factory: a typed error, not a ReferenceError.
     expect(() => createWorkerEngine({ workers: 1 })).toThrow(expect.objectContaining({ code: 'ENGINE_UNAVAILABLE' }));
   });

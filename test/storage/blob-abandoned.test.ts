@@ -71,7 +71,7 @@ describe('memory blob store: abandoned uploads', () => {
 
   it('rejects a non-positive abandonUploadsAfterMs', () => {
     for (const bad of [0, -1, Number.NaN]) {
-      expect(() => createMemoryBlobStore({ abandonUploadsAfterMs: bad })).toThrow(RangeError);
+      expect(() => createMemoryBlobStore({ abandonUploadsAfterMs: bad })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { option: 'abandonUploadsAfterMs' } }));
     }
   });
 

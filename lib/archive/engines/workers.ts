@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { assertOptionsObject, checkingOptions } from '../../util/options.js';
 import { BackupError } from '../../errors.js';
 import { abytes, copyBytes, equalBytes, isBytes, wipe } from '../../util/bytes.js';
 import { createSealGuard, NONCE_TAIL_LENGTH, type ChunkCipher, type CipherEngine } from '../engine.js';
@@ -167,14 +168,17 @@ function count(value: number | undefined, fallback: number, max: number, name: s
  * ```
  */
 export function createWorkerEngine(options: WorkerEngineOptions = {}): WorkerEngine {
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-  const n = count(options.workers, DEFAULT_WORKERS, MAX_WORKERS, 'options.workers');
-  const perWorker = count(options.perWorker, 2, 16, 'options.perWorker');
-  const kind = options.engine ?? 'noble';
-  if (kind !== 'noble' && kind !== 'libsodium') throw new TypeError("options.engine must be 'noble' or 'libsodium'");
-  if (options.createWorker !== undefined && typeof options.createWorker !== 'function') {
-    throw new TypeError('options.createWorker must be a function');
-  }
+  assertOptionsObject(options, 'createWorkerEngine');
+  const { n, perWorker, kind } = checkingOptions(() => {
+    const n = count(options.workers, DEFAULT_WORKERS, MAX_WORKERS, 'options.workers');
+    const perWorker = count(options.perWorker, 2, 16, 'options.perWorker');
+    const kind = options.engine ?? 'noble';
+    if (kind !== 'noble' && kind !== 'libsodium') throw new TypeError("options.engine must be 'noble' or 'libsodium'");
+    if (options.createWorker !== undefined && typeof options.createWorker !== 'function') {
+      throw new TypeError('options.createWorker must be a function');
+    }
+    return { n, perWorker, kind };
+  });
   const { signal } = options;
   if (signal?.aborted) throw new BackupError('ABORTED', 'operation was aborted', { cause: signal.reason });
   return new WorkerPool(n, perWorker, kind, options.createWorker ?? defaultWorker(options.workerUrl), signal);

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { assertOptionsObject, checkingOptions } from '../../util/options.js';
 import { BackupError, throwIfAborted } from '../../errors.js';
 import { abytes, fromUtf8, utf8 } from '../../util/bytes.js';
 import { createTransport, type Transport, type TransportRequest, type TransportResponse } from '../../transport/http.js';
@@ -81,7 +82,9 @@ export function createPresignedCaller(
   peerName: string,
   readErrorCode: (body: Uint8Array) => string | undefined,
 ): PresignedCaller {
-  if (typeof options?.presign !== 'function') throw new TypeError('options.presign must be a function');
+  if (typeof options?.presign !== 'function') {
+    throw new TypeError('options.presign must be a function: (op) => the presigned URL your backend made for op (docs/STORAGE.md)');
+  }
   const limits = resolveLimits(options.limits);
   const bodies = resolveBodyPath(options.bodies);
   const minRate = options.minBytesPerSecond ?? 65_536;
@@ -290,10 +293,11 @@ export function presignedObjectOps(c: PresignedCaller): Pick<BlobStore, 'putPart
  * ```
  */
 export function createHttpBlobStore(options: HttpBlobStoreOptions): BlobStore {
-  const c = createPresignedCaller(options, 'blob store', (body) => {
+  assertOptionsObject(options, 'createHttpBlobStore');
+  const c = checkingOptions(() => createPresignedCaller(options, 'blob store', (body) => {
     const o = parseJson(body) as { error?: unknown } | null;
     return typeof o?.error === 'string' ? o.error : undefined;
-  });
+  }));
   const limits = c.limits;
 
   return {

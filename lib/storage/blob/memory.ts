@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { checkingOptions, invalidOption } from '../../util/options.js';
 import { BackupError } from '../../errors.js';
 import { secureRandom, toHex, type RandomSource } from '../../util/bytes.js';
 import {
@@ -95,11 +96,11 @@ const COMPLETED_MEMORY = 1000;
  * ```
  */
 export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): BlobStore {
-  const limits = resolveLimits(options.limits);
+  const limits = checkingOptions(() => resolveLimits(options.limits));
   const maxTotalBytes = options.maxTotalBytes ?? 2 ** 30;
   const maxPending = options.maxPendingUploads ?? 1000;
   const abandonAfter = options.abandonUploadsAfterMs ?? 24 * 3600 * 1000;
-  if (!(abandonAfter > 0)) throw new RangeError('options.abandonUploadsAfterMs must be > 0');
+  if (!(abandonAfter > 0)) throw invalidOption('abandonUploadsAfterMs', 'must be > 0 (ms)');
   const now = options.now ?? Date.now;
   const random = options.random ?? secureRandom;
   const objects = new Map<string, Stored>();

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { assertOptionsObject, checkingOptions } from '../../util/options.js';
 import { BackupError, isBackupError } from '../../errors.js';
 import { fromUtf8, utf8 } from '../../util/bytes.js';
 import { checkCompletedParts, checkUploadRef } from './checks.js';
@@ -133,7 +134,8 @@ export function parseListObjects(
  * ```
  */
 export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
-  const c = createPresignedCaller(options, 'S3 store', errorCodeOf);
+  assertOptionsObject(options, 'createS3BlobStore');
+  const c = checkingOptions(() => createPresignedCaller(options, 'S3 store', errorCodeOf));
   const limits = c.limits;
   const small = 64 * 1024;
 
