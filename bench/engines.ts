@@ -12,7 +12,10 @@
  *   longest main-thread task (PerformanceObserver 'longtask') during a 256 MiB encryption with
  *   the worker engine (target < 50 ms).
  *
- * Flags: --node-only, --browser-only, --mib=N (Node data per round, default 32), --rounds=N (Node default 9,
+ *   ratio: each single-threaded engine (noble, libsodium) through the backup's recycling stream vs
+ *          its library writing into reused buffers (target ≥ 0.8); --library-only runs just these.
+ *
+ * Flags: --node-only, --browser-only, --library-only, --mib=N (Node data per round, default 32), --rounds=N (Node default 9,
  * Chromium default 5). The load average is printed at the start, between the parts and at the end.
  */
 import * as nodeCrypto from 'node:crypto';
@@ -26,7 +29,7 @@ import type { CipherEngine } from '../lib/archive/engine.js';
 import { createWorkerEngine } from '../lib/archive/engines/workers.js';
 import { chunkNonceTail } from '../lib/archive/engine.js';
 import { nodeWorkerFactory } from '../test/archive/engines-support.js';
-import { runBrowserBench } from './browser/harness.js';
+import { engineVsLibrary, openBrowserSession, runBrowserBench } from './browser/harness.js';
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -218,6 +221,16 @@ if (!args.has('browser-only')) {
   console.log(`load average after the Node part: ${load()}`);
 }
 if (!args.has('node-only')) {
-  await runBrowserBench({ log: console.log, ...(args.has('rounds') ? { rounds: Number(args.get('rounds')) } : {}) });
+  if (args.has('library-only')) {
+    // Only the single-threaded engines beside their libraries (Chromium).
+    const s = await openBrowserSession();
+    try {
+      await engineVsLibrary(s, console.log, Number(args.get('mib') ?? 64), Number(args.get('rounds') ?? 5));
+    } finally {
+      await s.close();
+    }
+  } else {
+    await runBrowserBench({ log: console.log, ...(args.has('rounds') ? { rounds: Number(args.get('rounds')) } : {}) });
+  }
   console.log(`load average at the end: ${load()}`);
 }

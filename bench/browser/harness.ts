@@ -185,6 +185,48 @@ function rendererThreadCpuMs(): ThreadCpu | undefined {
   }
 }
 
+/**
+ * Each single-threaded engine beside the library it runs, writing into reused buffers, same page,
+ * alternating: the engine through the recycling encrypt stream (the backup's path), and through
+ * the ordinary stream (a fresh buffer per sealed chunk) for context. `npm run bench:engines --
+ * --library-only` runs this part alone.
+ */
+export async function engineVsLibrary(s: BrowserSession, log: (line: string) => void, mib: number, rounds: number): Promise<void> {
+  const rate = (ms: number): string => `${(mib / (ms / 1000)).toFixed(0)} MiB/s`;
+  const range = (xs: number[]): string => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
+  await s.call('libraryMs', 'noble', 16);
+  await s.call('libraryMs', 'libsodium', 16);
+  await s.call('encryptMs', 'default', 1, 16, 2, 65536, true);
+  await s.call('encryptMs', 'libsodium', 1, 16, 2, 65536, true);
+  for (const [choice, lib] of [['default', 'noble'], ['libsodium', 'libsodium']] as const) {
+    const eng: number[] = [];
+    const libT: number[] = [];
+    const fresh: number[] = [];
+    const ratios: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const runEngine = (): Promise<number> => s.call('encryptMs', choice, 1, mib, 2, 65536, true);
+      const runLib = (): Promise<number> => s.call('libraryMs', lib, mib);
+      let a: number;
+      let b: number;
+      if (r % 2 === 0) {
+        a = await runEngine();
+        b = await runLib();
+      } else {
+        b = await runLib();
+        a = await runEngine();
+      }
+      eng.push(a);
+      libT.push(b);
+      ratios.push(b / a);
+      fresh.push(await s.call('encryptMs', choice, 1, mib));
+    }
+    const heapOnly = lib === 'libsodium' ? ` (raw module with no copy in or out, data left in the heap: ${rate(await s.call('libraryMs', 'libsodium', mib, true))}, context)` : '';
+    log(`chromium ${lib} library alone, ChaCha20-Poly1305 into reused buffers: ${rate(median(libT))}${heapOnly}`);
+    log(`chromium SDK ${choice === 'default' ? 'default (noble)' : 'libsodium'} engine single-threaded, recycling stream (backup path): ${rate(median(eng))}; ordinary stream, fresh output per chunk: ${rate(median(fresh))} (context)`);
+    log(`ratio: chromium ${lib} engine / its library into reused buffers = ${median(ratios).toFixed(2)} (rounds ${range(ratios)}) (target >= 0.8)`);
+  }
+}
+
 /** The Chromium half of `npm run bench:engines`. */
 export async function runBrowserBench({ log, mib = 64, rounds = 5 }: { log: (line: string) => void; mib?: number; rounds?: number }): Promise<void> {
   if (!existsSync(CHROMIUM)) {
@@ -292,6 +334,7 @@ export async function runBrowserBench({ log, mib = 64, rounds = 5 }: { log: (lin
           `libsodium engine in 2 workers ${per('sodiumW')}; default engine single-threaded ${per('single')}; default engine in 2 workers ${per('w2')}`,
       );
     }
+    await engineVsLibrary(s, log, mib, rounds);
     for (const choice of ['workers-noble', 'default'] as const) {
       const lt = await s.call('longestTask', choice, 2, 256);
       log(

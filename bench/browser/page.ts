@@ -4,7 +4,8 @@
  * The worker pool is created with its default worker URL, `new URL('./chacha-worker.js',
  * import.meta.url)`, so the default path is what runs here.
  */
-import { createEncryptStream, createDecryptStream } from '../../lib/archive/stream.js';
+import { createEncryptStream, createDecryptStream, createRecyclingEncryptStream } from '../../lib/archive/stream.js';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { encryptArchive, decryptArchive } from '../../lib/archive/archive.js';
 import { defaultEngine } from '../../lib/archive/engines/default.js';
 import { nobleEngine } from '../../lib/archive/engines/noble.js';
@@ -89,22 +90,80 @@ function shutdown(): void {
   pools.clear();
 }
 
-/** Milliseconds to encrypt `mib` MiB through createEncryptStream with the chosen engine. */
-async function encryptMs(choice: EngineChoice, workers: number, mib: number, perWorker = 2, chunkSize = CHUNK): Promise<number> {
+/**
+ * Milliseconds to encrypt `mib` MiB through createEncryptStream with the chosen engine (or, with
+ * `recycle`, through the recycling stream the backup uses: sealed chunks in reused buffers).
+ */
+async function encryptMs(choice: EngineChoice, workers: number, mib: number, perWorker = 2, chunkSize = CHUNK, recycle = false): Promise<number> {
   const { engine, done } = await engineFor(choice, workers, perWorker);
   try {
     const p = piece();
     let out = 0;
     const t0 = performance.now();
-    await source(mib, p)
-      .pipeThrough(createEncryptStream(new Uint8Array(32).fill(1), new Uint8Array(16), { engine, chunkSize }))
-      .pipeTo(new WritableStream({ write: (c) => void (out += c.length) }));
+    const make = recycle ? createRecyclingEncryptStream : createEncryptStream;
+    // A reader that is done with each chunk when it reads the next (the recycling contract).
+    const reader = source(mib, p)
+      .pipeThrough(make(new Uint8Array(32).fill(1), new Uint8Array(16), { engine, chunkSize }))
+      .getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) out += r.value.length;
     const ms = performance.now() - t0;
     if (out < mib * MiB) throw new Error('short output');
     return ms;
   } finally {
     done();
   }
+}
+
+/** The library each single-threaded engine is built on, for {@link libraryMs}. */
+export type Library = 'noble' | 'libsodium';
+
+/**
+ * The library alone, writing into reused buffers: `mib` MiB in 64 KiB chunks sealed with plain
+ * ChaCha20-Poly1305 (what each engine runs per chunk), no archive, no stream. noble:
+ * `chacha20poly1305(key, nonce, aad).encrypt(chunk, out)` into one reused `out`. libsodium: its raw
+ * Emscripten module on one region of the WASM heap allocated once, each chunk copied in, sealed in
+ * place and copied out into one reused buffer (`inHeapOnly`: no copies, the data stays in the heap).
+ */
+async function libraryMs(lib: Library, mib: number, inHeapOnly = false): Promise<number> {
+  const p = piece();
+  const key = new Uint8Array(32).fill(3);
+  const nonce = new Uint8Array(12);
+  const aad = new Uint8Array(64).fill(5);
+  const out = new Uint8Array(CHUNK + 16);
+  const chunks = (mib * MiB) / CHUNK;
+  if (lib === 'noble') {
+    const t0 = performance.now();
+    for (let i = 0; i < chunks; i++) {
+      new DataView(nonce.buffer).setUint32(8, i);
+      const off = (i * CHUNK) % MiB;
+      chacha20poly1305(key, nonce, aad).encrypt(p.subarray(off, off + CHUNK), out);
+    }
+    return performance.now() - t0;
+  }
+  const sodium = (await import('libsodium-wrappers')).default;
+  await sodium.ready;
+  const mod = (sodium as unknown as { libsodium: { HEAPU8: Uint8Array; _malloc(n: number): number; _free(p: number): void; _crypto_aead_chacha20poly1305_ietf_encrypt(...a: number[]): number } }).libsodium;
+  const k = mod._malloc(32 + 12 + aad.length + CHUNK + 16);
+  const npub = k + 32;
+  const ad = npub + 12;
+  const d = ad + aad.length;
+  mod.HEAPU8.set(key, k);
+  mod.HEAPU8.set(aad, ad);
+  if (inHeapOnly) mod.HEAPU8.set(p.subarray(0, CHUNK), d);
+  const t0 = performance.now();
+  for (let i = 0; i < chunks; i++) {
+    const heap = mod.HEAPU8;
+    heap[npub + 11] = i & 0xff;
+    heap[npub + 10] = (i >>> 8) & 0xff;
+    const off = (i * CHUNK) % MiB;
+    if (!inHeapOnly) heap.set(p.subarray(off, off + CHUNK), d);
+    mod._crypto_aead_chacha20poly1305_ietf_encrypt(d, 0, d, CHUNK, 0, ad, aad.length, 0, 0, npub, k);
+    if (!inHeapOnly) out.set(heap.subarray(d, d + CHUNK + 16));
+  }
+  const ms = performance.now() - t0;
+  mod.HEAPU8.fill(0, k, d + CHUNK + 16);
+  mod._free(k);
+  return ms;
 }
 
 /** Milliseconds for libsodium-wrappers' crypto_secretstream_xchacha20poly1305 over `mib` MiB in 64 KiB messages. */
@@ -205,5 +264,5 @@ async function sealLoopMs(choice: EngineChoice, workers: number, size: number, c
 }
 
 /** The page API the harness calls through `page.evaluate`. */
-export const api = { encryptMs, secretstreamMs, longestTask, equivalence, sealLoopMs, shutdown };
+export const api = { encryptMs, secretstreamMs, libraryMs, longestTask, equivalence, sealLoopMs, shutdown };
 (globalThis as unknown as { e2eeBench: typeof api }).e2eeBench = api;

@@ -64,7 +64,7 @@ async function engineFor(choice: SdkEngineChoice): Promise<CipherEngine> {
 }
 
 /** Longest main-thread task (PerformanceObserver 'longtask': tasks of 50 ms and more) while `f` runs. */
-async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; longestTaskMs: number; longTasks: number; value: T }> {
+async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; longestTaskMs: number; longTasks: number; tasks: number[]; value: T }> {
   const durations: number[] = [];
   const obs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) durations.push(e.duration);
@@ -76,7 +76,8 @@ async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; longestTaskM
   // Entries are delivered after the task ends: give the observer a turn.
   await new Promise((r) => setTimeout(r, 50));
   obs.disconnect();
-  return { ms, longestTaskMs: durations.length ? Math.max(...durations) : 0, longTasks: durations.length, value };
+  const tasks = durations.sort((a, b) => b - a).slice(0, 5).map(Math.round);
+  return { ms, longestTaskMs: durations.length ? Math.max(...durations) : 0, longTasks: durations.length, tasks, value };
 }
 
 /** Make the source (random bytes as a Blob, as an app hands its export over) and the store. */
@@ -114,7 +115,7 @@ async function sdkBackup(choice: SdkEngineChoice, concurrency: number) {
   const m = r.value.manifest;
   s.archive = { key: `bench/${archiveName(m.backupId)}`, size: m.archiveSize, backupId: toHex(m.backupId) };
   s.ciphertext = undefined;
-  return { ms: r.ms, longestTaskMs: r.longestTaskMs, longTasks: r.longTasks, archiveSize: m.archiveSize };
+  return { ms: r.ms, longestTaskMs: r.longestTaskMs, longTasks: r.longTasks, tasks: r.tasks, archiveSize: m.archiveSize };
 }
 
 /** One SDK restore of the last backup, through the restore stream, bytes counted. */
@@ -135,7 +136,7 @@ async function sdkRestore(choice: SdkEngineChoice) {
     }
   });
   if (r.value !== s.source.size) throw new Error(`restore gave ${r.value} bytes, not ${s.source.size}`);
-  return { ms: r.ms, longestTaskMs: r.longestTaskMs, longTasks: r.longTasks };
+  return { ms: r.ms, longestTaskMs: r.longestTaskMs, longTasks: r.longTasks, tasks: r.tasks };
 }
 
 async function drain(stream: ReadableStream<Uint8Array>): Promise<number> {

@@ -113,6 +113,7 @@ async function main(): Promise<void> {
     for (const engine of ENGINES) {
       const t = { backup: [] as number[], enc: [] as number[], up: [] as number[], restore: [] as number[], dec: [] as number[], down: [] as number[] };
       const task = { backup: 0, restore: 0 };
+      const tasks = { backup: [] as number[], restore: [] as number[] };
       for (let r = 0; r < ROUNDS; r++) {
         const flip = r % 2 === 1;
         const backupRefs = async (): Promise<void> => {
@@ -123,6 +124,7 @@ async function main(): Promise<void> {
         const b = await call('sdkBackup', engine, PARTS);
         t.backup.push(b.ms);
         task.backup = Math.max(task.backup, b.longestTaskMs);
+        tasks.backup.push(...b.tasks);
         if (!flip) await backupRefs();
         const restoreRefs = async (): Promise<void> => {
           t.dec.push((await call('decryptOnly', engine)).ms);
@@ -132,15 +134,16 @@ async function main(): Promise<void> {
         const x = await call('sdkRestore', engine);
         t.restore.push(x.ms);
         task.restore = Math.max(task.restore, x.longestTaskMs);
+        tasks.restore.push(...x.tasks);
         if (!flip) await restoreRefs();
       }
       const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)])) as Record<keyof typeof t, number>;
       const list = (xs: number[]): string => xs.map((x) => (x / 1000).toFixed(2)).join(', ');
       console.log(`engine ${engine}:`);
-      console.log(`  SDK backup      ${(m.backup / 1000).toFixed(2)} s  ${mbs(m.backup)}   (rounds ${list(t.backup)} s; longest main-thread task ${task.backup.toFixed(0)} ms)`);
+      console.log(`  SDK backup      ${(m.backup / 1000).toFixed(2)} s  ${mbs(m.backup)}   (rounds ${list(t.backup)} s; long tasks ${tasks.backup.join(', ') || 'none'} ms)`);
       console.log(`  encrypt alone   ${(m.enc / 1000).toFixed(2)} s  ${mbs(m.enc)}   (rounds ${list(t.enc)} s)`);
       console.log(`  raw upload      ${(m.up / 1000).toFixed(2)} s  ${mbs(m.up)}   (rounds ${list(t.up)} s)`);
-      console.log(`  SDK restore     ${(m.restore / 1000).toFixed(2)} s  ${mbs(m.restore)}   (rounds ${list(t.restore)} s; longest main-thread task ${task.restore.toFixed(0)} ms)`);
+      console.log(`  SDK restore     ${(m.restore / 1000).toFixed(2)} s  ${mbs(m.restore)}   (rounds ${list(t.restore)} s; long tasks ${tasks.restore.join(', ') || 'none'} ms)`);
       console.log(`  decrypt alone   ${(m.dec / 1000).toFixed(2)} s  ${mbs(m.dec)}   (rounds ${list(t.dec)} s)`);
       console.log(`  raw download    ${(m.down / 1000).toFixed(2)} s  ${mbs(m.down)}   (rounds ${list(t.down)} s)`);
       const br = m.backup / Math.max(m.enc, m.up);

@@ -109,12 +109,17 @@ export async function encryptArchive(
     const out = new Uint8Array(header.length + n + TAG_LENGTH * count);
     out.set(header);
     let done = 0;
-    const pipeline = new InOrderPipeline<SealedChunk, { at: number; length: number }>(inFlightLimit(common.limit, chunkSize), (sealed, m) => {
-      checkSealed(sealed, m.length);
-      if (isBytes(sealed)) out.set(sealed, m.at);
-      else {
-        out.set(sealed.ciphertext, m.at);
-        out.set(sealed.tag, m.at + m.length);
+    // An engine that writes where it is told seals each chunk straight into `out` (no buffer per chunk).
+    const sealInto = cipher.sealInto?.bind(cipher);
+    const pipeline = new InOrderPipeline<SealedChunk | undefined, { at: number; length: number }>(inFlightLimit(common.limit, chunkSize), (sealed, m) => {
+      // `undefined`: sealed in place already.
+      if (sealed !== undefined) {
+        checkSealed(sealed, m.length);
+        if (isBytes(sealed)) out.set(sealed, m.at);
+        else {
+          out.set(sealed.ciphertext, m.at);
+          out.set(sealed.tag, m.at + m.length);
+        }
       }
       done += m.length;
       common.onProgress?.({ bytes: done, total: n });
@@ -123,8 +128,14 @@ export async function encryptArchive(
       throwIfAborted(common.signal);
       const start = i * chunkSize;
       const chunk = plaintext.subarray(start, Math.min(n, start + chunkSize));
-      const sealed = sealChunk(cipher, chunkNonceTail(i, i === count - 1), chunk, aad);
-      await pipeline.push(sealed, { at: header.length + start + TAG_LENGTH * i, length: chunk.length });
+      const at = header.length + start + TAG_LENGTH * i;
+      const tail = chunkNonceTail(i, i === count - 1);
+      let sealed: SealedChunk | undefined | PromiseLike<SealedChunk | undefined>;
+      if (sealInto !== undefined) {
+        const r = sealInto(tail, chunk, aad, out.subarray(at, at + chunk.length + TAG_LENGTH));
+        sealed = r === undefined ? undefined : r.then((): SealedChunk | undefined => undefined);
+      } else sealed = sealChunk(cipher, tail, chunk, aad);
+      await pipeline.push(sealed, { at, length: chunk.length });
     }
     await pipeline.drain();
     return out;

@@ -41,6 +41,20 @@ export interface ChunkCipher {
    */
   sealParts?(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): SealedParts | Promise<SealedParts>;
   /**
+   * Optional fast path for engines that can write where they are told (noble, libsodium, the
+   * worker pool): seal one chunk exactly as `seal` does (same nonce rule, same bytes) into
+   * `output`, which is `plaintext.length + 16` bytes, overlaps no input, and is the caller's until
+   * the call returns (or its promise settles). Lets the archive layer recycle its output buffers
+   * instead of allocating one per chunk, which costs browsers more than the cipher itself.
+   */
+  sealInto?(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, output: Uint8Array): void | Promise<void>;
+  /**
+   * Optional: open one chunk into `output` (`sealed.length - 16` bytes, overlapping no input).
+   * Returns `true` when the tag verified and the plaintext is in `output`, `false` otherwise, in
+   * which case no plaintext was written (the tag is checked first). Never throws on a bad tag.
+   */
+  openInto?(nonceTail: Uint8Array, sealed: Uint8Array, aad: Uint8Array, output: Uint8Array): boolean | Promise<boolean>;
+  /**
    * Open one chunk; returns the plaintext, or `undefined` when the tag does not verify (never
    * throws on a bad tag, so every caller maps it to the same error).
    */

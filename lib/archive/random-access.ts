@@ -150,6 +150,18 @@ export async function openArchive(opts: OpenArchiveOptions): Promise<ArchiveRead
     return plain;
   };
 
+  /**
+   * Chunk i (not the last), opened straight into `into` (its whole plaintext) when the engine can
+   * write where it is told: no buffer per chunk, no copy, nothing to wipe.
+   */
+  const openInto = cipher.openInto?.bind(cipher);
+  const readChunkInto = async (i: number, sig: AbortSignal | undefined, into: Uint8Array): Promise<undefined> => {
+    const sealed = checkRead(await readAt(header.length + i * sealedSize, sealedSize, sig), sealedSize);
+    if (closed) throw new BackupError('INVALID_ARGUMENT', 'the archive reader was closed');
+    if (!(await openInto!(chunkNonceTail(i, false), sealed, aad, into))) throw archiveAuthFailed();
+    return undefined;
+  };
+
   let finalPlain: Uint8Array;
   try {
     finalPlain = await readChunk(last, signal);
@@ -173,21 +185,31 @@ export async function openArchive(opts: OpenArchiveOptions): Promise<ArchiveRead
       const firstChunk = Math.floor(offset / chunkSize);
       const lastChunk = Math.floor((offset + length - 1) / chunkSize);
       let done = 0;
-      const pipeline = new InOrderPipeline<Uint8Array, number>(concurrency, (plain, i) => {
-        // Copy the part of chunk i that overlaps [offset, offset + length).
+      // A result is a chunk's plaintext to copy in, or `undefined` when it was opened in place.
+      const pipeline = new InOrderPipeline<Uint8Array | undefined, number>(concurrency, (plain, i) => {
         const chunkStart = i * chunkSize;
         const from = Math.max(offset, chunkStart);
-        const to = Math.min(offset + length, chunkStart + plain.length);
-        out.set(plain.subarray(from - chunkStart, to - chunkStart), from - offset);
-        if (i !== last) wipe(plain);
-        done += to - from;
+        if (plain === undefined) {
+          done += chunkSize;
+        } else {
+          // Copy the part of chunk i that overlaps [offset, offset + length).
+          const to = Math.min(offset + length, chunkStart + plain.length);
+          out.set(plain.subarray(from - chunkStart, to - chunkStart), from - offset);
+          if (i !== last) wipe(plain);
+          done += to - from;
+        }
         ropts.onProgress?.({ bytes: done, total: length });
       });
       let ok = false;
       try {
         for (let i = firstChunk; i <= lastChunk; i++) {
           throwIfAborted(sig);
-          await pipeline.push(i === last ? finalPlain : readChunk(i, sig), i);
+          const start = i * chunkSize;
+          // A whole chunk inside the range, not the (cached) last one: opened in place.
+          const whole = openInto !== undefined && i !== last && start >= offset && start + chunkSize <= offset + length;
+          const result = i === last ? finalPlain : whole ? readChunkInto(i, sig, out.subarray(start - offset, start - offset + chunkSize)) : readChunk(i, sig);
+          const w = pipeline.push(result, i);
+          if (w !== undefined) await w;
         }
         await pipeline.drain();
         ok = true;

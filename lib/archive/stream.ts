@@ -65,6 +65,41 @@ class BufferPool {
   }
 }
 
+/**
+ * Sealed-chunk buffers recycled in the order they were read (see
+ * {@link createRecyclingEncryptStream}): each emitted buffer is numbered, and one is free again
+ * once the reader has taken the chunk after it (a reader that asks for chunk k + 1 is done with
+ * chunk k). How far the reader got is read off the stream itself: chunks enqueued minus chunks
+ * still queued on the readable side (its high-water mark is 0, each chunk counts 1).
+ */
+class OutputRing {
+  readonly #size: number;
+  readonly #free: Uint8Array[] = [];
+  /** Emitted buffers not yet known to be done with, oldest first, with their enqueue number. */
+  readonly #out: { seq: number; buf: Uint8Array }[] = [];
+  #enqueued = 0;
+
+  constructor(size: number) {
+    this.#size = size;
+  }
+
+  /** A buffer of `length` bytes (a view of a whole one for the shorter final chunk). */
+  take(length: number, controller: TransformStreamDefaultController<Uint8Array>): Uint8Array {
+    const queued = Math.max(0, -(controller.desiredSize ?? 0));
+    const read = this.#enqueued - queued;
+    while (this.#out.length > 0 && this.#out[0]!.seq < read - 1) this.#free.push(this.#out.shift()!.buf);
+    const buf = this.#free.pop() ?? new Uint8Array(this.#size);
+    return length === this.#size ? buf : buf.subarray(0, length);
+  }
+
+  /** Enqueue `chunk`, remembering its buffer when it is one of ours. */
+  enqueue(controller: TransformStreamDefaultController<Uint8Array>, chunk: Uint8Array, ours: boolean): void {
+    controller.enqueue(chunk);
+    if (ours) this.#out.push({ seq: this.#enqueued, buf: chunk.byteOffset === 0 && chunk.buffer.byteLength === this.#size ? new Uint8Array(chunk.buffer, 0, this.#size) : chunk });
+    this.#enqueued++;
+  }
+}
+
 function abortError(signal: AbortSignal): BackupError {
   return new BackupError('ABORTED', 'operation was aborted', { cause: signal.reason });
 }
@@ -132,6 +167,37 @@ export function createEncryptStream(
   keyId: Uint8Array | string,
   opts?: EncryptOptions,
 ): TransformStream<Uint8Array, Uint8Array> {
+  return encryptStream(key, keyId, opts, false);
+}
+
+/**
+ * {@link createEncryptStream} for a reader that is done with each chunk once it asks for the next
+ * one (reads with `reader.read()` and copies or sends each chunk before reading again, as the
+ * backup's part cutter does; not `pipeTo`, whose destination may still hold a chunk). With an
+ * engine that has `sealInto`, sealed chunks are written into a few recycled buffers instead of
+ * one fresh buffer per chunk, which in browsers costs more than sealing it (bench/RESULTS.md).
+ *
+ * @example
+ * ```ts
+ * const reader = plain.pipeThrough(createRecyclingEncryptStream(key, keyId)).getReader();
+ * for (let r = await reader.read(); !r.done; r = await reader.read()) part.set(r.value, at);
+ * ```
+ * @internal
+ */
+export function createRecyclingEncryptStream(
+  key: Uint8Array,
+  keyId: Uint8Array | string,
+  opts?: EncryptOptions,
+): TransformStream<Uint8Array, Uint8Array> {
+  return encryptStream(key, keyId, opts, true);
+}
+
+function encryptStream(
+  key: Uint8Array,
+  keyId: Uint8Array | string,
+  opts: EncryptOptions | undefined,
+  recycle: boolean,
+): TransformStream<Uint8Array, Uint8Array> {
   const common = resolveCommon(opts);
   throwIfAborted(common.signal);
   const { header, cipher, aad, chunkSize } = setupEncrypt(key, keyId, opts, common);
@@ -164,7 +230,8 @@ export function createEncryptStream(
       if (meta.owned !== undefined) pool.release(meta.owned);
       // An engine that returns the parts apart (node:crypto) has them enqueued as they are: two
       // pieces instead of one copied array (stream consumers see bytes, not chunk boundaries).
-      if (isBytes(sealed)) controllerRef!.enqueue(sealed);
+      if (outputs !== undefined) outputs.enqueue(controllerRef!, sealed as Uint8Array, true);
+      else if (isBytes(sealed)) controllerRef!.enqueue(sealed);
       else {
         controllerRef!.enqueue(sealed.ciphertext);
         controllerRef!.enqueue(sealed.tag);
@@ -173,9 +240,17 @@ export function createEncryptStream(
       common.onProgress?.({ bytes: done, ...(common.total === undefined ? {} : { total: common.total }) });
     },
   );
+  // Recycled sealed-chunk buffers, for a reader that allows it and an engine that writes in place.
+  const sealInto = recycle ? cipher.sealInto?.bind(cipher) : undefined;
+  const outputs = sealInto === undefined ? undefined : new OutputRing(chunkSize + TAG_LENGTH);
   const seal = (plain: Uint8Array, owned: Uint8Array | undefined, final: boolean): Promise<void> | undefined => {
-    const sealed = sealChunk(cipher, chunkNonceTail(index++, final), plain, aad);
-    return pipeline.push(sealed, { owned, length: plain.length });
+    const tail = chunkNonceTail(index++, final);
+    if (sealInto !== undefined) {
+      const out = outputs!.take(plain.length + TAG_LENGTH, controllerRef!);
+      const r = sealInto(tail, plain, aad, out);
+      return pipeline.push(r === undefined ? out : r.then(() => out), { owned, length: plain.length });
+    }
+    return pipeline.push(sealChunk(cipher, tail, plain, aad), { owned, length: plain.length });
   };
 
   const transformer: CancellableTransformer = {
@@ -185,7 +260,8 @@ export function createEncryptStream(
       controllerRef = controller;
       abortTarget = { controller, cleanup };
       unhook = linkAbort(common.signal, abortTarget, abortStream, secrets);
-      controller.enqueue(header);
+      if (outputs !== undefined) outputs.enqueue(controller, header, false);
+      else controller.enqueue(header);
     },
     async transform(piece, controller) {
       try {

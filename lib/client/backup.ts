@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { createEncryptStream } from '../archive/stream.js';
+import { createRecyclingEncryptStream } from '../archive/stream.js';
 import { HEADER_OVERHEAD, TAG_LENGTH, ciphertextSize, DEFAULT_CHUNK_SIZE } from '../archive/format.js';
 import type { CipherEngine } from '../archive/engine.js';
 import { BackupError, isBackupError, throwIfAborted } from '../errors.js';
@@ -276,7 +276,8 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
       const ciphertext = open()
         .pipeThrough(counter((n) => (plaintextSize += n)))
         .pipeThrough(
-          createEncryptStream(bk, sessionKeyId, {
+          // Recycling: uploadParts copies each chunk into its part before it reads the next one.
+          createRecyclingEncryptStream(bk, sessionKeyId, {
             chunkSize: session.chunkSize,
             // The salt is the only randomness the encoder draws: reusing it reproduces the bytes.
             random: (n: number) => (n === salt.length ? salt.slice() : o.random(n)),

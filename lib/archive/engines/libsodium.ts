@@ -105,7 +105,7 @@ function rawOn(mod: SodiumModule): RawSodiumAead {
     }
     return base;
   };
-  const run = (op: 0 | 1, key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array): Uint8Array | undefined => {
+  const run = (op: 0 | 1, key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array, output?: Uint8Array): Uint8Array | undefined => {
     const outLength = op === 0 ? input.length + TAG : input.length - TAG;
     const size = 32 + 12 + aad.length + Math.max(input.length, outLength);
     const k = reserve(size);
@@ -128,7 +128,10 @@ function rawOn(mod: SodiumModule): RawSodiumAead {
       // decrypt verifies the tag (constant time) before it writes any plaintext.
       if (rc !== 0) return undefined;
       if (op === 0) zeroEnd = d;
-      return mod.HEAPU8.slice(d, d + outLength);
+      // Into the caller's buffer when given (no allocation per chunk), else a fresh one.
+      if (output === undefined) return mod.HEAPU8.slice(d, d + outLength);
+      output.set(mod.HEAPU8.subarray(d, d + outLength));
+      return output;
     } finally {
       mod.HEAPU8.fill(0, k, zeroEnd);
     }
@@ -140,6 +143,14 @@ function rawOn(mod: SodiumModule): RawSodiumAead {
       return out;
     },
     open: (key, iv, aad, input) => run(1, key, iv, aad, input),
+    sealInto: (key, iv, aad, input, output) => {
+      if (output.length !== input.length + TAG) throw new RangeError('output must be input.length + 16 bytes');
+      if (run(0, key, iv, aad, input, output) === undefined) throw new Error('libsodium refused to seal');
+    },
+    openInto: (key, iv, aad, input, output) => {
+      if (output.length !== input.length - TAG) throw new RangeError('output must be input.length - 16 bytes');
+      return run(1, key, iv, aad, input, output) !== undefined;
+    },
   };
 }
 
@@ -149,6 +160,10 @@ export interface RawSodiumAead {
   seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array): Uint8Array;
   /** The plaintext, or `undefined` when the tag does not verify. */
   open(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array): Uint8Array | undefined;
+  /** `ciphertext ‖ tag` into `output` (input.length + 16 bytes). */
+  sealInto(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array, output: Uint8Array): void;
+  /** The plaintext into `output` (input.length - 16 bytes); `false`, with nothing written, when the tag does not verify. */
+  openInto(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array, output: Uint8Array): boolean;
 }
 
 /**
@@ -274,6 +289,35 @@ class SodiumChunkCipher implements ChunkCipher {
     this.#guard(nonceTail); // single use per nonce, before any work (engine.ts contract)
     if (this.#raw !== undefined) return this.#raw.seal(key, iv, aad, plaintext);
     return this.#sodium.crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, aad, null, iv, key);
+  }
+
+  sealInto(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, output: Uint8Array): void {
+    const key = this.#key();
+    abytes(plaintext, 'plaintext');
+    abytes(aad, 'aad');
+    abytes(output, 'output', plaintext.length + TAG);
+    const iv = ietfNonce(nonceTail);
+    this.#guard(nonceTail); // single use per nonce, before any work (engine.ts contract)
+    if (this.#raw !== undefined) return this.#raw.sealInto(key, iv, aad, plaintext, output);
+    output.set(this.#sodium.crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, aad, null, iv, key));
+  }
+
+  openInto(nonceTail: Uint8Array, sealed: Uint8Array, aad: Uint8Array, output: Uint8Array): boolean {
+    const key = this.#key();
+    abytes(sealed, 'sealed');
+    abytes(aad, 'aad');
+    const iv = ietfNonce(nonceTail);
+    if (sealed.length < TAG) return false;
+    abytes(output, 'output', sealed.length - TAG);
+    if (this.#raw !== undefined) return this.#raw.openInto(key, iv, aad, sealed, output);
+    try {
+      const plain = this.#sodium.crypto_aead_chacha20poly1305_ietf_decrypt(null, sealed, aad, iv, key);
+      output.set(plain);
+      wipe(plain);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   open(nonceTail: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {

@@ -71,6 +71,30 @@ class NobleChunkCipher implements ChunkCipher {
     return chacha20poly1305(this.#subkey, nonce, aad).encrypt(plaintext);
   }
 
+  sealInto(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, output: Uint8Array): void {
+    const nonce = this.#nonce(nonceTail);
+    abytes(plaintext, 'plaintext');
+    abytes(aad, 'aad');
+    abytes(output, 'output', plaintext.length + 16);
+    this.#guard(nonceTail);
+    chacha20poly1305(this.#subkey, nonce, aad).encrypt(plaintext, output);
+  }
+
+  openInto(nonceTail: Uint8Array, sealed: Uint8Array, aad: Uint8Array, output: Uint8Array): boolean {
+    const nonce = this.#nonce(nonceTail);
+    abytes(sealed, 'sealed');
+    abytes(aad, 'aad');
+    if (sealed.length < 16) return false;
+    abytes(output, 'output', sealed.length - 16);
+    try {
+      // The tag is verified before anything is written to `output` (RFC 8439 §2.8).
+      chacha20poly1305(this.#subkey, nonce, aad).decrypt(sealed, output);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   open(nonceTail: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
     const nonce = this.#nonce(nonceTail);
     abytes(sealed, 'sealed');
