@@ -168,6 +168,7 @@ export type {
   CompletedPart,
 } from './storage/blob/types.js';
 export type { BlobOp, BlobOpName, PresignFn, PresignedRequest, PresignedBlobStoreOptions } from './storage/blob/presigned.js';
+export type { BodyPath } from './storage/blob/body.js';
 export { createTransport, defaultSleep, parseRetryAfter, statusToCode } from './transport/http.js';
 export type { FetchLike, SleepFn, RetryOptions, TransportOptions, TransportRequest, TransportResponse, Transport } from './transport/http.js';
 export { migrateFleet, planMigration, migrationKey } from './trust/migrate.js';

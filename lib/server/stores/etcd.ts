@@ -70,9 +70,21 @@ const REVISION = /^[1-9][0-9]{0,18}$/;
  */
 export interface EtcdClientOptions {
   /** TLS: the CA, and for client-certificate auth the key and chain (PEM, as `etcd3` takes them). */
-  readonly credentials?: { readonly rootCertificate: Buffer; readonly privateKey?: Buffer; readonly certChain?: Buffer };
+  readonly credentials?: {
+    /** The CA certificate that signed the etcd servers' certificates (PEM). */
+    readonly rootCertificate: Buffer;
+    /** This client's private key, for client-certificate auth (PEM). */
+    readonly privateKey?: Buffer;
+    /** This client's certificate chain, for client-certificate auth (PEM). */
+    readonly certChain?: Buffer;
+  };
   /** etcd user/password authentication. */
-  readonly auth?: { readonly username: string; readonly password: string };
+  readonly auth?: {
+    /** The etcd user name. */
+    readonly username: string;
+    /** The etcd user's password (a secret: keep it out of logs). */
+    readonly password: string;
+  };
   /** gRPC channel options, e.g. `{ 'grpc.ssl_target_name_override': 'etcd' }`. */
   readonly grpcOptions?: Readonly<Record<string, string | number>>;
   /** How long to wait while connecting, ms (etcd3's default 30 000). */
