@@ -61,8 +61,11 @@ export interface BackupClientOptions {
   readonly deviceCache?: boolean;
   /** Prefix of every blob key of this account, e.g. `users/42/` (default: none). */
   readonly keyPrefix?: string;
-  /** Web Locks (`navigator.locks`); without it a lease in `storage` is used (docs/CLIENT.md §Locking). */
-  readonly locks?: LockManagerLike;
+  /**
+   * Web Locks. Default: `navigator.locks` where the platform has it; `false` forces the lease in
+   * `storage` (docs/CLIENT.md §Locking), which is also what runs where Web Locks are missing.
+   */
+  readonly locks?: LockManagerLike | false;
   /** Wait for a running backup to finish (default) or fail at once with `BACKUP_IN_PROGRESS`. */
   readonly waitForLock?: boolean;
   /** Give up waiting for the lock after this long (`TIMEOUT`). */
@@ -340,6 +343,13 @@ export interface BackupClient {
   close(): void;
 }
 
+/** `navigator.locks` where the platform has Web Locks (browsers, Deno), else undefined. */
+function platformLocks(): LockManagerLike | undefined {
+  const nav = (globalThis as { navigator?: { locks?: unknown } }).navigator;
+  const l = nav?.locks;
+  return typeof l === 'object' && l !== null && typeof (l as { request?: unknown }).request === 'function' ? (l as LockManagerLike) : undefined;
+}
+
 function toPassword(code: RecoveryCodeInput, name: string): Uint8Array {
   if (typeof code === 'string') return parseRecoveryCode(code);
   if (isBytes(code)) return Uint8Array.from(code);
@@ -404,6 +414,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
   const now = o.now ?? Date.now;
   const random = o.random ?? secureRandom;
   const sleep = o.sleep ?? timerSleep;
+  const locks = o.locks === false ? undefined : (o.locks ?? platformLocks());
   const cache: DeviceCache | undefined = o.deviceCache === true ? createDeviceCache(o.storage, accountId) : undefined;
   let keyring: Keyring | undefined;
   // Operations in flight. Each works on its own copy of the keyring (wiped when it ends), so
@@ -525,7 +536,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
 
   const lockOptions = (signal: AbortSignal) => ({
     store: o.storage,
-    ...(o.locks === undefined ? {} : { locks: o.locks }),
+    ...(locks === undefined ? {} : { locks }),
     ...(o.waitForLock === undefined ? {} : { wait: o.waitForLock }),
     ...(o.lockTimeoutMs === undefined ? {} : { timeoutMs: o.lockTimeoutMs }),
     ...(o.leaseMs === undefined ? {} : { leaseMs: o.leaseMs }),
@@ -583,7 +594,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       return withKeyring(undefined, opts.signal, (k, opSignal) => withExclusiveLock(
         `e2ee-backup/${accountId}/backup`,
         lockOptions(opSignal),
-        async (signal) => {
+        async (signal, guard) => {
           emit('backup-started', { accountId });
           try {
             const { manifest, resumed } = await runBackup({
@@ -609,6 +620,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
               now,
               random,
               sleep,
+              guard,
             });
             const result = summarize(manifest, resumed);
             emit('backup-completed', result);

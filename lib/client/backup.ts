@@ -30,8 +30,9 @@ import {
   type BackupManifest,
   type BackupMetadata,
 } from './manifest.js';
+import type { LockGuard } from './lock.js';
 import { SourceChangedError, uploadParts, type PipelineSleep } from './pipeline.js';
-import { clearSession, loadSession, saveSession, type UploadSessionState } from './session.js';
+import { clearSession, loadSession, saveSession, type SessionSlot, type UploadSessionState } from './session.js';
 
 /**
  * What can be backed up: bytes, a Blob/File, or a stream of bytes. Bytes are read in place, not
@@ -76,6 +77,12 @@ export interface BackupRun {
   readonly now: () => number;
   readonly random: RandomSource;
   readonly sleep: PipelineSleep;
+  /**
+   * Proves the backup lock is still held; awaited before every step that storage sees under the
+   * session's salt or that moves the backup forward (each part attempt, completing the upload,
+   * the manifest, the latest pointer, dropping an old upload). Default: nothing to check.
+   */
+  readonly guard?: LockGuard;
 }
 
 /** @internal Outcome of a run. */
@@ -188,17 +195,21 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
   const size = sourceSize(o.source);
   const fp = await fingerprint(o.source, o.version, o.random);
   let resumed = false;
+  const guard: LockGuard = o.guard ?? (async () => throwIfAborted(o.signal));
+  // The session record's revision as this run last saw it: every save and delete is a
+  // compare-and-swap on it (session.ts), so a stalled tab never overwrites what another recorded.
+  const slot: SessionSlot = { rev: null };
 
   for (let attempt = 0; ; attempt++) {
     throwIfAborted(o.signal);
-    const prior = await loadSession(o.kv, o.accountId, o.keyLookup);
+    const prior = await loadSession(o.kv, o.accountId, o.keyLookup, slot);
     let session: UploadSessionState | undefined;
     let sessionKeyId = o.key.keyId;
     let confirmed = new Map<number, UploadedPart>();
 
     if (prior !== undefined && prior.state.completed !== undefined) {
       // The archive exists but its manifest was never written: finish that backup first.
-      const m = await finish(o, prior.state, prior.keyId, prior.state.completed, sessionMetadata(prior.state));
+      const m = await finish(o, guard, slot, prior.state, prior.keyId, prior.state.completed, sessionMetadata(prior.state));
       if (prior.state.fingerprint === fp) return { manifest: m, resumed: true };
       continue;
     }
@@ -206,19 +217,27 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
       const upload: UploadRef = { key: prior.state.uploadKey, uploadId: prior.state.uploadId };
       try {
         const listed = await o.blobs.listParts(upload, { signal: o.signal });
-        confirmed = new Map(listed.map((p) => [p.partNumber, p]));
-        session = prior.state;
-        sessionKeyId = prior.keyId;
-        resumed = true;
+        // Every part the store holds must be one this session recorded before sending it. A part
+        // the record does not vouch for means the record is older than the upload (a record put
+        // back, or a write a crash lost): what was sent under this salt is then unknown, so the
+        // salt is never used again (a fresh upload follows). See docs/CLIENT.md §The invariant.
+        if (listed.every((p) => prior.state.started[String(p.partNumber)] !== undefined)) {
+          confirmed = new Map(listed.map((p) => [p.partNumber, p]));
+          session = prior.state;
+          sessionKeyId = prior.keyId;
+          resumed = true;
+        }
       } catch (e) {
         // The upload expired or was aborted on the store: start over (fresh salt, always safe).
         if (!isBackupError(e, 'NOT_FOUND')) throw e;
       }
     }
     if (session === undefined && prior !== undefined) {
-      // The source changed (or the upload is gone): drop the old upload; a new salt follows.
+      // The source changed, the upload is gone, or the record does not vouch for every part:
+      // drop the old upload; a new salt follows.
+      await guard();
       await o.blobs.abortUpload({ key: prior.state.uploadKey, uploadId: prior.state.uploadId }, { signal: o.signal }).catch(() => undefined);
-      await clearSession(o.kv, o.accountId);
+      await clearSession(o.kv, o.accountId, slot);
     }
 
     if (session === undefined) {
@@ -228,6 +247,7 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
       const backupId = o.random(16);
       const salt = o.random(32);
       const uploadKey = o.keyPrefix + archiveName(backupId);
+      await guard();
       const ref = await createUploadWithRetries(o, uploadKey, ctSize);
       session = {
         backupId: toHex(backupId),
@@ -242,7 +262,7 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
         metadata: JSON.stringify(o.metadata ?? {}),
       };
       sessionKeyId = o.key.keyId;
-      await saveSession(o.kv, o.accountId, { key: o.key.key, keyId: sessionKeyId }, session, o.random);
+      await saveSession(o.kv, o.accountId, { key: o.key.key, keyId: sessionKeyId }, session, o.random, slot);
       resumed = false;
     }
 
@@ -265,7 +285,7 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
     const onPartStart = (partNumber: number, hash: string): Promise<void> => {
       saving = saving.then(async () => {
         state = { ...state, started: { ...state.started, [String(partNumber)]: hash } };
-        await saveSession(o.kv, o.accountId, keyRef, state, o.random);
+        await saveSession(o.kv, o.accountId, keyRef, state, o.random, slot);
       });
       return saving;
     };
@@ -293,6 +313,7 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
         confirmed,
         started: session.started,
         onPartStart,
+        beforeSend: guard,
         sleep: o.sleep,
         random: () => o.random(1)[0]! / 256,
         ...(o.concurrency === undefined ? {} : { concurrency: o.concurrency }),
@@ -303,15 +324,17 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
       if (result.size !== ciphertextSize(plaintextSize, session.chunkSize)) {
         throw new BackupError('PROTOCOL', 'archive size does not match the plaintext size');
       }
+      await guard();
       await complete(o, upload, result.parts, result.size);
       const completed = { archiveSize: result.size, plaintextSize };
       state = { ...state, completed };
-      await saveSession(o.kv, o.accountId, keyRef, state, o.random);
-      return { manifest: await finish(o, state, sessionKeyId, completed, o.metadata ?? {}), resumed };
+      await saveSession(o.kv, o.accountId, keyRef, state, o.random, slot);
+      return { manifest: await finish(o, guard, slot, state, sessionKeyId, completed, o.metadata ?? {}), resumed };
     } catch (e) {
       if (e instanceof SourceChangedError) {
+        await guard();
         await o.blobs.abortUpload(upload, { signal: o.signal }).catch(() => undefined);
-        await clearSession(o.kv, o.accountId);
+        await clearSession(o.kv, o.accountId, slot);
         // A Blob or bytes can be read again: start over with a fresh salt. A stream cannot.
         if (size !== undefined && attempt < 2) continue;
         throw new BackupError(
@@ -378,6 +401,8 @@ async function complete(o: BackupRun, upload: UploadRef, parts: Parameters<BlobS
 
 async function finish(
   o: BackupRun,
+  guard: LockGuard,
+  slot: SessionSlot,
   s: UploadSessionState,
   keyId: Uint8Array,
   completed: { readonly archiveSize: number; readonly plaintextSize: number },
@@ -398,11 +423,13 @@ async function finish(
       metadata,
     };
     const sealOpts = { key: bk, keyId, accountId: o.accountId, random: o.random };
+    await guard();
     await o.blobs.put(o.keyPrefix + manifestName(manifest.backupId), sealManifest(manifest, sealOpts), { signal: o.signal });
+    await guard();
     await o.blobs.put(o.keyPrefix + LATEST_NAME, sealLatest({ backupId: manifest.backupId, createdAt: manifest.createdAt }, sealOpts), {
       signal: o.signal,
     });
-    await clearSession(o.kv, o.accountId);
+    await clearSession(o.kv, o.accountId, slot);
     return manifest;
   } finally {
     bk.fill(0);

@@ -99,8 +99,18 @@ function busy(): BackupError {
 }
 
 /**
+ * Proves the lock is still held, just before a step that must happen under it (each part sent,
+ * completing the upload, writing the manifest and the latest pointer). Rejects (and aborts the
+ * work's signal) when it is not. With Web Locks the browser holds the lock until the work settles,
+ * so this only checks the signal; with the lease it is one atomic read-check-renew of the lease
+ * record, so a tab whose timers were throttled past its lease notices before its next send, not
+ * only when its heartbeat fires.
+ */
+export type LockGuard = () => Promise<void>;
+
+/**
  * Run `fn` while holding the exclusive lock `name`. `fn` receives a signal that aborts when the
- * caller's signal does, or (lease fallback) when the lease is lost.
+ * caller's signal does, or (lease fallback) when the lease is lost, and a {@link LockGuard}.
  *
  * @example
  * ```ts
@@ -112,7 +122,7 @@ function busy(): BackupError {
 export async function withExclusiveLock<T>(
   name: string,
   options: ExclusiveLockOptions,
-  fn: (signal: AbortSignal) => Promise<T>,
+  fn: (signal: AbortSignal, guard: LockGuard) => Promise<T>,
 ): Promise<T> {
   if (typeof name !== 'string' || name.length === 0) throw new TypeError('name must be a non-empty string');
   throwIfAborted(options.signal);
@@ -120,7 +130,7 @@ export async function withExclusiveLock<T>(
   return leaseLock(name, options, fn);
 }
 
-async function webLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+async function webLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: AbortSignal, guard: LockGuard) => Promise<T>): Promise<T> {
   const wait = o.wait ?? true;
   const ac = new AbortController();
   const onAbort = () => ac.abort(o.signal?.reason);
@@ -138,7 +148,7 @@ async function webLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: Ab
     return await o.locks!.request(name, request, async (lock) => {
       if (timer !== undefined) clearTimeout(timer);
       if (lock === null) throw busy();
-      return fn(ac.signal);
+      return fn(ac.signal, async () => throwIfAborted(ac.signal));
     });
   } catch (e) {
     // The Web Locks API rejects a request aborted while waiting with an AbortError DOMException.
@@ -157,7 +167,7 @@ function isAbortError(e: unknown): boolean {
   return typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'AbortError';
 }
 
-async function leaseLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+async function leaseLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: AbortSignal, guard: LockGuard) => Promise<T>): Promise<T> {
   const now = o.now ?? Date.now;
   const injected = o.sleep;
   // See LockSleep: an injected sleep may resolve within a microtask; never loop without a turn.
@@ -199,6 +209,16 @@ async function leaseLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: 
     await sleep(pollMs, o.signal);
   }
 
+  // Stricter than tryTake: the record must still name us. An expired lease that someone else took
+  // and released meanwhile is free again, but this holder lost it in between, so it must stop.
+  const stillHeld = async (): Promise<boolean> => {
+    let held = false;
+    await o.store.update<LeaseRecord>(key, (old) => {
+      held = old !== undefined && old.owner === owner;
+      return held ? { owner, expiresAt: now() + leaseMs } : old;
+    });
+    return held;
+  };
   // Held: renew at a third of the lease, abort the work if the lease was lost.
   const ac = new AbortController();
   const onAbort = () => ac.abort(o.signal?.reason);
@@ -210,7 +230,7 @@ async function leaseLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: 
         await sleep(Math.max(1, Math.floor(leaseMs / 3)), stopHeartbeat.signal);
         // An injected sleep may ignore its signal: check before renewing a lease we are releasing.
         if (stopHeartbeat.signal.aborted) return;
-        if (!(await tryTake())) {
+        if (!(await stillHeld())) {
           ac.abort(new BackupError('BACKUP_IN_PROGRESS', 'the backup lock lease was lost'));
           return;
         }
@@ -221,8 +241,15 @@ async function leaseLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: 
       if (!stopHeartbeat.signal.aborted) ac.abort(e);
     }
   })();
+  const guard: LockGuard = async () => {
+    throwIfAborted(ac.signal);
+    if (await stillHeld()) return;
+    const lost = new BackupError('BACKUP_IN_PROGRESS', 'the backup lock lease was lost');
+    ac.abort(lost);
+    throw lost;
+  };
   try {
-    return await fn(ac.signal);
+    return await fn(ac.signal, guard);
   } finally {
     stopHeartbeat.abort();
     await heartbeat;

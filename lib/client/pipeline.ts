@@ -50,6 +50,8 @@ export interface UploadPartsOptions {
   readonly started: Readonly<Record<string, string>>;
   /** Persist "part n with this hash is about to be sent"; awaited before the first byte goes out. */
   readonly onPartStart: (partNumber: number, hashHex: string) => Promise<void>;
+  /** Awaited before every part attempt, after its hash was recorded: proves the lock is still held. */
+  readonly beforeSend?: () => Promise<void>;
   /** Parts uploading at once (default 3). */
   readonly concurrency?: number;
   /** Extra attempts per part on a retryable failure (default 4), on top of the transport's. */
@@ -133,6 +135,9 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
 
   const putWithRetries = async (partNumber: number, bytes: Uint8Array<ArrayBuffer>): Promise<string> => {
     for (let attempt = 0; ; attempt++) {
+      throwIfAborted(signal);
+      // Not inside the try: losing the lock is not a transient failure to retry.
+      await o.beforeSend?.();
       throwIfAborted(signal);
       try {
         const { etag } = await o.store.putPart(o.upload, partNumber, bytes, { signal });

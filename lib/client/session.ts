@@ -17,7 +17,8 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { LABELS } from '../labels.js';
 import { assertLiveKey } from '../recovery/keyring.js';
 import type { KeyValueStore } from '../storage/kv.js';
-import { abytes, concatBytes, fromUtf8, isBytes, secureRandom, utf8, wipe, type RandomSource } from '../util/bytes.js';
+import { BackupError } from '../errors.js';
+import { abytes, concatBytes, fromUtf8, isBytes, secureRandom, toHex, utf8, wipe, type RandomSource } from '../util/bytes.js';
 
 /** Where the upload went and what was sent, in the clear only inside the seal. */
 export interface UploadSessionState {
@@ -53,7 +54,30 @@ interface StoredSession {
   readonly v: number;
   readonly keyId: Uint8Array;
   readonly sealed: Uint8Array;
-  readonly [key: string]: number | Uint8Array;
+  /** Random revision, new on every save: saves and deletes are compare-and-swap on it. */
+  readonly rev?: string;
+  readonly [key: string]: number | Uint8Array | string | undefined;
+}
+
+/**
+ * What one backup run last read or wrote of the session record: its revision (`null` when there
+ * was none). Given to {@link saveSession} and {@link clearSession}, it makes them
+ * compare-and-swap: they write only if the record is still the one this run saw, so a tab that
+ * stalled (and lost the lock) can never overwrite part hashes another tab recorded since.
+ */
+export interface SessionSlot {
+  rev: string | null;
+}
+
+/** A stale writer: the record changed since this run read or wrote it (another tab). */
+function conflict(): BackupError {
+  return new BackupError('BACKUP_IN_PROGRESS', 'the upload session was changed by another tab; this run stopped before sending anything more');
+}
+
+function revOf(rec: unknown): string | null {
+  if (typeof rec !== 'object' || rec === null) return null;
+  const r = (rec as { rev?: unknown }).rev;
+  return typeof r === 'string' ? r : '';
 }
 
 const RECORD_VERSION = 1;
@@ -84,14 +108,26 @@ export async function saveSession(
   key: { readonly key: Uint8Array; readonly keyId: Uint8Array },
   state: UploadSessionState,
   random: RandomSource = secureRandom,
+  slot?: SessionSlot,
 ): Promise<void> {
   assertLiveKey(key.key, 'key');
   const sk = sessionKey(key.key);
   const nonce = abytes(random(24), 'random(24)', 24);
   try {
     const ct = xchacha20poly1305(sk, nonce, aad(accountId, key.keyId)).encrypt(utf8(JSON.stringify(state)));
-    const record: StoredSession = { v: RECORD_VERSION, keyId: Uint8Array.from(key.keyId), sealed: concatBytes(nonce, ct) };
-    await store.set(SESSION_KEY_PREFIX + accountId, record);
+    const rev = toHex(random(16));
+    const record: StoredSession = { v: RECORD_VERSION, keyId: Uint8Array.from(key.keyId), sealed: concatBytes(nonce, ct), rev };
+    if (slot === undefined) {
+      await store.set(SESSION_KEY_PREFIX + accountId, record);
+      return;
+    }
+    let won = false;
+    await store.update<StoredSession>(SESSION_KEY_PREFIX + accountId, (old) => {
+      won = revOf(old) === slot.rev;
+      return won ? record : old;
+    });
+    if (!won) throw conflict();
+    slot.rev = rev;
   } finally {
     wipe(sk);
   }
@@ -111,8 +147,10 @@ export async function loadSession(
   store: KeyValueStore,
   accountId: string,
   keyLookup: (keyId: Uint8Array) => Uint8Array | undefined,
+  slot?: SessionSlot,
 ): Promise<{ readonly state: UploadSessionState; readonly keyId: Uint8Array } | undefined> {
   const rec = await store.get<StoredSession>(SESSION_KEY_PREFIX + accountId);
+  if (slot !== undefined) slot.rev = revOf(rec);
   if (rec === undefined || typeof rec !== 'object' || rec === null) return undefined;
   const { v, keyId, sealed } = rec;
   if (v !== RECORD_VERSION || !isBytes(keyId) || keyId.length !== 16 || !isBytes(sealed)) return undefined;
@@ -142,8 +180,18 @@ export async function loadSession(
  * await clearSession(kv, 'alice');
  * ```
  */
-export async function clearSession(store: KeyValueStore, accountId: string): Promise<void> {
-  await store.delete(SESSION_KEY_PREFIX + accountId);
+export async function clearSession(store: KeyValueStore, accountId: string, slot?: SessionSlot): Promise<void> {
+  if (slot === undefined) {
+    await store.delete(SESSION_KEY_PREFIX + accountId);
+    return;
+  }
+  let won = false;
+  await store.update<StoredSession>(SESSION_KEY_PREFIX + accountId, (old) => {
+    won = old === undefined || revOf(old) === slot.rev;
+    return won ? undefined : old;
+  });
+  if (!won) throw conflict();
+  slot.rev = null;
 }
 
 /** Strict shape check of a decrypted state (it authenticated, but we still never trust shapes). */

@@ -6,7 +6,7 @@
  * @module
  */
 import { assertOptionsObject, invalidOption } from '../util/options.js';
-import { createStore, get, set, del, keys, promisifyRequest, type UseStore } from 'idb-keyval';
+import { get, set, del, keys, promisifyRequest, type UseStore } from 'idb-keyval';
 import { BackupError } from '../errors.js';
 
 /** A structured-clonable value. */
@@ -88,6 +88,23 @@ function wrapIdbError(e: unknown): BackupError {
   return new BackupError('STORAGE_UNAVAILABLE', 'IndexedDB is unavailable or failed', { cause: e });
 }
 
+/**
+ * idb-keyval's `createStore`, except that every readwrite transaction asks for `durability:
+ * 'strict'` (IndexedDB 3.0, https://w3c.github.io/IndexedDB/#dom-idbtransactiondurability-strict):
+ * the write is on disk before it reports success. Browsers default to "relaxed" or let it be (a
+ * write may be lost in an OS crash or power loss after it succeeded), and the upload session's
+ * part hashes and the backup lease must not be: a record a crash rolled back is what would let a
+ * resume reuse a nonce (docs/CLIENT.md §The invariant). Costs a disk flush per write; the SDK
+ * writes a few records per uploaded part (8 MiB by default).
+ */
+function createDurableStore(dbName: string, storeName: string): UseStore {
+  const request = indexedDB.open(dbName);
+  request.onupgradeneeded = () => request.result.createObjectStore(storeName);
+  const dbp = promisifyRequest(request);
+  return (txMode, callback) =>
+    dbp.then((db) => callback(db.transaction(storeName, txMode, txMode === 'readwrite' ? { durability: 'strict' } : {}).objectStore(storeName)));
+}
+
 async function guard<T>(p: () => Promise<T>): Promise<T> {
   try {
     return await p();
@@ -116,7 +133,7 @@ export function createIndexedDbStore(options: IndexedDbStoreOptions = {}): KeyVa
       if (typeof indexedDB === 'undefined') {
         throw new BackupError('STORAGE_UNAVAILABLE', 'IndexedDB is not available in this environment');
       }
-      idb = createStore(options.dbName ?? 'e2ee-backup', options.storeName ?? 'state');
+      idb = createDurableStore(options.dbName ?? 'e2ee-backup', options.storeName ?? 'state');
     }
     return idb;
   };

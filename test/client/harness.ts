@@ -105,3 +105,51 @@ export function testBytes(n: number, seed = 1): Uint8Array<ArrayBuffer> {
   }
   return out;
 }
+
+/**
+ * A blob store that records every part body handed to `putPart` (before the store answers, so a
+ * part the store then refuses or loses still counts as seen), keyed by upload key and part number,
+ * and can hold or fail chosen calls. `violations()` lists every (upload, part) that carried two
+ * different bodies: under one salt that would be two plaintexts under one nonce (the upload key
+ * names one backup id, drawn with its salt), and `salts()` checks no salt served two uploads.
+ */
+export function recordingStore(inner: BlobStore) {
+  const sent = new Map<string, Map<number, Set<string>>>();
+  const saltOf = new Map<string, string>();
+  const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  let hook: ((partNumber: number) => Promise<void> | void) | undefined;
+  const store: BlobStore = {
+    ...inner,
+    limits: inner.limits,
+    async putPart(upload, partNumber, bytes, options) {
+      let parts = sent.get(upload.key);
+      if (parts === undefined) sent.set(upload.key, (parts = new Map()));
+      let set = parts.get(partNumber);
+      if (set === undefined) parts.set(partNumber, (set = new Set()));
+      set.add(hex(bytes));
+      // Archive header (docs/FORMAT.md): the salt is bytes 32..64.
+      if (partNumber === 1) saltOf.set(upload.key, hex(bytes.subarray(32, 64)));
+      await hook?.(partNumber);
+      return inner.putPart(upload, partNumber, bytes, options);
+    },
+  };
+  return {
+    store,
+    /** Called on every putPart after it was recorded; may wait or throw. */
+    setHook(h: typeof hook) {
+      hook = h;
+    },
+    violations(): string[] {
+      const out: string[] = [];
+      for (const [key, parts] of sent) for (const [n, set] of parts) if (set.size > 1) out.push(`${key} part ${n}: ${set.size} bodies`);
+      const bySalt = new Map<string, string>();
+      for (const [key, salt] of saltOf) {
+        const other = bySalt.get(salt);
+        if (other !== undefined && other !== key) out.push(`salt reused by ${other} and ${key}`);
+        bySalt.set(salt, key);
+      }
+      return out;
+    },
+    partsSent: () => [...sent.values()].reduce((n, m) => n + m.size, 0),
+  };
+}
