@@ -18,6 +18,8 @@ import type { BlobOp } from '../lib/storage/blob/presigned.js';
 import { encodeBundle, operatorSign, type BundleFleet } from '../lib/trust/bundle.js';
 import { ed25519PublicKey } from '../lib/trust/ed25519.js';
 import { opaqueTsSuite } from '../lib/recovery/opaque/opaque-ts.js';
+import { rfc9807Suite } from '../lib/recovery/opaque/rfc9807.js';
+import type { OpaqueSuite } from '../lib/recovery/opaque/suite.js';
 import { secureRandom, toHex } from '../lib/util/bytes.js';
 import { accountPrefix, type DemoConfig } from './shared.js';
 
@@ -55,7 +57,12 @@ function opKey(op: BlobOp): string {
 /** Start the demo fleet: generates vault, witness and operator keys and publishes bundle 1. */
 export async function createDemoFleet(options: DemoFleetOptions): Promise<DemoFleet> {
   const guessLimit = options.guessLimit ?? 5;
-  const suite = opaqueTsSuite(); // the production suite (scrypt KSF)
+  // Fleets created by a rotation run the default suite for new fleets (RFC 9807,
+  // ristretto255-SHA512, Argon2id). The first fleet stands for an existing deployment on the
+  // superseded opaque-ts suite, so a rotation also shows migrateFleet moving an account across
+  // suites; clients pick each fleet's suite from its bundle entry (docs/PROTOCOL.md §Suites).
+  const suite = rfc9807Suite();
+  const legacySuite = opaqueTsSuite();
   const nowSec = () => Math.floor(Date.now() / 1000);
   const t0 = nowSec();
 
@@ -72,13 +79,14 @@ export async function createDemoFleet(options: DemoFleetOptions): Promise<DemoFl
   interface Fleet {
     readonly fleetId: string;
     readonly publicKey: Uint8Array;
+    readonly suite: OpaqueSuite;
     readonly handler: (r: Request) => Promise<Response>;
   }
   const fleets: Fleet[] = [];
-  const addFleet = async (fleetId: string): Promise<Fleet> => {
-    const { setup, publicKey } = await generateVaultSetup(suite);
-    const handler = createVaultHandler({ fleetId, setup, store: createMemoryVaultStore(), suite, guessLimit, verifyToken });
-    const f = { fleetId, publicKey, handler };
+  const addFleet = async (fleetId: string, fleetSuite: OpaqueSuite = suite): Promise<Fleet> => {
+    const { setup, publicKey } = await generateVaultSetup(fleetSuite);
+    const handler = createVaultHandler({ fleetId, setup, store: createMemoryVaultStore(), suite: fleetSuite, guessLimit, verifyToken });
+    const f = { fleetId, publicKey, suite: fleetSuite, handler };
     fleets.push(f);
     return f;
   };
@@ -89,7 +97,7 @@ export async function createDemoFleet(options: DemoFleetOptions): Promise<DemoFl
     // still on them can recover and migrate.
     const entries: BundleFleet[] = fleets.map((f, i) => ({
       fleetId: f.fleetId,
-      suite: suite.id,
+      suite: f.suite.id,
       publicKey: f.publicKey,
       roles: i === fleets.length - 1 ? ['enroll', 'recover'] : ['recover'],
       notBefore: t0 - DAY,
@@ -100,7 +108,7 @@ export async function createDemoFleet(options: DemoFleetOptions): Promise<DemoFl
     log.addOperatorSignature(epoch, operatorSign(bytes, [signature], operatorSecret));
     return epoch;
   };
-  await addFleet('demo-1');
+  await addFleet('demo-1', legacySuite);
   publish();
 
   // --- blob store + presigner (the fake app backend signs URLs) ------------------------------

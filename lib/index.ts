@@ -126,6 +126,11 @@ export type { Checkpoint, CheckpointBody, NoteSignature } from './trust/checkpoi
 export { createVaultClient } from './recovery/vault-client.js';
 export type { VaultClient, VaultClientOptions, VaultCallOptions, VaultStatus, VaultFetch } from './recovery/vault-client.js';
 export { opaqueTsSuite, OPAQUE_TS_SUITE_ID } from './recovery/opaque/opaque-ts-lazy.js';
+export { rfc9807Suite, isRfc9807SuiteId, RFC9807_DEFAULT_SUITE_ID, RFC9807_SERENITY_SUITE_ID } from './recovery/opaque/rfc9807.js';
+export type { Rfc9807GroupName } from './recovery/opaque/rfc9807.js';
+export { argon2idKsf, scryptKsf } from './recovery/opaque/rfc9807-ksf.js';
+export type { Argon2idParams, ScryptParams, Rfc9807Ksf } from './recovery/opaque/rfc9807-ksf.js';
+export { opaqueSuiteFor } from './recovery/opaque/suites.js';
 export type {
   OpaqueSuite,
   OpaqueServer,

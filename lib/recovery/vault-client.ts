@@ -20,7 +20,7 @@ import { assertOptionsObject, checkingOptions, invalidOption, resolveUrlOption }
 import { BackupError, isBackupError, throwIfAborted, type BackupErrorCode } from '../errors.js';
 import type { FleetTrust, TrustedFleet } from './fleet-trust.js';
 import { deriveEscrowKek, openKeyring, sealKeyring, wipeKeyring, type Keyring } from './keyring.js';
-import { opaqueTsSuite } from './opaque/opaque-ts-lazy.js';
+import { suiteForFleet } from './opaque/suites.js';
 import type { OpaqueSuite } from './opaque/suite.js';
 import {
   ATTEMPT_ID_BYTES,
@@ -65,7 +65,11 @@ export interface VaultClientOptions {
   readonly getToken: () => Promise<string>;
   /** Which fleets and keys are trusted (`pinnedFleets(...)` or the trust store). */
   readonly trust: FleetTrust;
-  /** The OPAQUE suite (default: the opaque-ts P-256 scrypt suite, its code loaded on first use). */
+  /**
+   * The OPAQUE suite. Default: the suite the fleet's trusted entry names (an RFC 9807 suite, or
+   * the superseded opaque-ts suite, its code loaded only then), or the RFC 9807 default suite for a
+   * fleet trust has no entry for yet (docs/PROTOCOL.md §Suites).
+   */
   readonly suite?: OpaqueSuite;
   /** Randomness for attempt ids and nonces (default WebCrypto). */
   readonly random?: RandomSource;
@@ -133,6 +137,19 @@ export interface VaultClient {
   status(input?: VaultCallOptions): Promise<VaultStatus>;
 }
 
+/** Placeholder until the fleet's suite is resolved (never used to run OPAQUE). */
+const notResolved = (): never => {
+  throw new Error('internal: OPAQUE suite not resolved');
+};
+const UNRESOLVED: OpaqueSuite = Object.freeze({
+  id: 'unresolved',
+  startRegistration: notResolved,
+  startLogin: notResolved,
+  generateServerSetup: notResolved,
+  setupPublicKey: notResolved,
+  server: notResolved,
+});
+
 const VAULT_ERROR_CODES = new Set<BackupErrorCode>([
   'WRONG_CODE',
   'LOCKED_OUT',
@@ -182,7 +199,7 @@ function sameHeader(a: MessageHeader, b: MessageHeader): boolean {
  */
 export function createVaultClient(options: VaultClientOptions): VaultClient {
   assertOptionsObject(options, 'createVaultClient');
-  const { fleetId, accountId, endpoint, fetchFn, getToken, trust, suite, random, timeoutMs, retries, sleep } = checkingOptions(() => {
+  const { fleetId, accountId, endpoint, fetchFn, getToken, trust, random, timeoutMs, retries, sleep } = checkingOptions(() => {
     const fleetId = checkFleetId(options.fleetId, 'options.fleetId');
     const accountId = checkAccountId(options.accountId, 'options.accountId');
     if (typeof options.fetch !== 'function') throw invalidOption('fetch', 'must be a function, e.g. (request) => fetch(request)');
@@ -208,15 +225,21 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       fetchFn: options.fetch,
       getToken: options.getToken,
       trust: options.trust,
-      suite: options.suite ?? opaqueTsSuite(),
       random: options.random ?? secureRandom,
       timeoutMs,
       retries,
       sleep: options.sleep ?? defaultSleep,
     };
   });
+  // The suite: as given, else resolved from the fleet's trust entry before the first message.
+  let suite: OpaqueSuite = options.suite ?? UNRESOLVED;
+  const resolveSuite = async (): Promise<void> => {
+    if (suite !== UNRESOLVED) return;
+    const resolved = await suiteForFleet(trust, fleetId);
+    if (suite === UNRESOLVED) suite = resolved;
+  };
   // What the sealed keyring is for: its AAD (docs/KEYRING.md) names protocol, fleet, suite, account.
-  const escrowAad = utf8(JSON.stringify(['e2ee-backup/v1/escrow', PROTOCOL_VERSION, fleetId, suite.id, accountId]));
+  const escrowAad = (): Uint8Array => utf8(JSON.stringify(['e2ee-backup/v1/escrow', PROTOCOL_VERSION, fleetId, suite.id, accountId]));
 
   const header = (attemptId: Uint8Array): MessageHeader => ({ fleetId, suite: suite.id, accountId, attemptId });
   const newAttempt = (): Uint8Array => Uint8Array.from(abytes(random(ATTEMPT_ID_BYTES), 'random(16)', ATTEMPT_ID_BYTES));
@@ -227,6 +250,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
    * anything, so a refused login spends no guess.
    */
   async function fleetEntries(role: FleetUse) {
+    await resolveSuite();
     const mine = (await trust.trustedFleets()).filter((f) => f.fleetId === fleetId);
     if (mine.length > 0 && !mine.some((f) => f.suite === suite.id)) {
       throw new BackupError('FLEET_UNTRUSTED', 'the fleet does not publish this OPAQUE suite', { fleetId });
@@ -279,6 +303,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     expect: T,
     signal: AbortSignal | undefined,
   ): Promise<{ msg: Extract<VaultResponse, { type: T }>; retried: boolean }> {
+    if (suite === UNRESOLVED) throw new Error('internal: suite not resolved');
     const body = encodeVaultMessage(req);
     let last: BackupError | undefined;
     for (let attempt = 0; attempt <= retries; attempt++) {
@@ -390,7 +415,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     let escrow: Uint8Array;
     const kek = deriveEscrowKek(exportKey, fleetId, accountId);
     try {
-      escrow = sealKeyring(keyring, kek, escrowAad, random);
+      escrow = sealKeyring(keyring, kek, escrowAad(), random);
     } finally {
       wipe(kek, exportKey);
     }
@@ -439,7 +464,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     }
     const kek = deriveEscrowKek(res.exportKey, fleetId, accountId);
     try {
-      return { keyring: openKeyring(opened.escrow, kek, escrowAad), grant: opened.grant };
+      return { keyring: openKeyring(opened.escrow, kek, escrowAad()), grant: opened.grant };
     } catch (e) {
       wipe(opened.grant);
       throw e;
@@ -479,9 +504,11 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       }
     },
     async remove(input = {}) {
+      await resolveSuite();
       await call({ ...header(newAttempt()), type: 'remove' }, 'removed', input.signal);
     },
     async status(input = {}) {
+      await resolveSuite();
       const { msg } = await call({ ...header(newAttempt()), type: 'status' }, 'status-result', input.signal);
       return { fleetId, state: msg.state, guessesRemaining: msg.guessesRemaining, guessLimit: msg.guessLimit };
     },

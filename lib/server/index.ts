@@ -174,7 +174,7 @@ export function toNodeListener(
  * );
  * const vault = createVaultClient({
  *   fleetId: 'fleet-1', accountId: 'alice', baseUrl: served.url, fetch: (r) => fetch(r), getToken: async () => token,
- *   trust: pinnedFleets([{ fleetId: 'fleet-1', suite: OPAQUE_TS_SUITE_ID, publicKey }]),
+ *   trust: pinnedFleets([{ fleetId: 'fleet-1', suite: RFC9807_DEFAULT_SUITE_ID, publicKey }]),
  * });
  * // ... enroll and recover against it ...
  * await served.close();

@@ -25,7 +25,12 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { BackupError, isBackupError, type BackupErrorCode } from '../errors.js';
 import { LABELS } from '../labels.js';
-import { opaqueTsSuite } from '../recovery/opaque/opaque-ts.js';
+// Evaluated for its registration with the lazy front, so a vault still running the superseded
+// opaque-ts suite (`opaqueTsSuite()` from any entry) builds its server synchronously.
+import '../recovery/opaque/opaque-ts.js';
+// Likewise the RFC 9807 P-256 group (browser bundles load it on demand).
+import '../recovery/opaque/rfc9807-p256.js';
+import { rfc9807Suite } from '../recovery/opaque/rfc9807.js';
 import type { OpaqueServer, OpaqueSuite } from '../recovery/opaque/suite.js';
 import {
   ATTEMPT_ID_BYTES,
@@ -63,7 +68,7 @@ export interface VaultHandlerOptions {
   readonly store: VaultStore;
   /** Maps a bearer token to the account it authorizes, or `undefined` to refuse it. */
   readonly verifyToken: (token: string) => Promise<string | undefined>;
-  /** OPAQUE suite (default: `opaqueTsSuite()`, P-256/SHA-256 with scrypt). */
+  /** OPAQUE suite (default: `rfc9807Suite()`, RFC 9807 ristretto255-SHA512 with Argon2id; docs/PROTOCOL.md §Suites). */
   readonly suite?: OpaqueSuite;
   /** Guesses per account between two successful logins (default 10, at most 1000). */
   readonly guessLimit?: number;
@@ -93,10 +98,10 @@ export interface VaultSetup {
  * @example
  * ```ts
  * const { setup, publicKey } = await generateVaultSetup();
- * const trust = pinnedFleets([{ fleetId: 'fleet-1', suite: OPAQUE_TS_SUITE_ID, publicKey }]);
+ * const trust = pinnedFleets([{ fleetId: 'fleet-1', suite: RFC9807_DEFAULT_SUITE_ID, publicKey }]);
  * ```
  */
-export async function generateVaultSetup(suite: OpaqueSuite = opaqueTsSuite()): Promise<VaultSetup> {
+export async function generateVaultSetup(suite: OpaqueSuite = rfc9807Suite()): Promise<VaultSetup> {
   const setup = await suite.generateServerSetup();
   return { setup, publicKey: suite.setupPublicKey(setup) };
 }
@@ -347,7 +352,7 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
   }
   if (typeof options.verifyToken !== 'function') throw new TypeError('options.verifyToken must be a function');
   const verifyToken = options.verifyToken;
-  const suite = options.suite ?? opaqueTsSuite();
+  const suite = options.suite ?? rfc9807Suite();
   const guessLimit = options.guessLimit ?? 10;
   if (!Number.isInteger(guessLimit) || guessLimit < 1 || guessLimit > MAX_GUESS_LIMIT) {
     throw new RangeError(`options.guessLimit must be an integer in 1..${MAX_GUESS_LIMIT}`);

@@ -7,10 +7,10 @@
  * jest suite runs enable → backup → restore in milliseconds with no server to start.
  *
  * Why a separate entry: the fleet's OPAQUE suite uses the identity key-stretching function
- * (RFC 9807 §3.3.2, "Identity"), which does NO password stretching. It makes an enrollment cost
- * milliseconds instead of scrypt's seconds, and must never reach production. It is selectable only
- * here: the main entry has no way to choose a KSF, and the suite id it produces
- * (`opaque-ts/P256-SHA256-identity-INSECURE/v1`) is refused by any vault configured with the
+ * (RFC 9807 §2.3, "Identity"), which does NO password stretching. It makes an enrollment cost
+ * milliseconds instead of Argon2id's hundreds, and must never reach production. It is selectable
+ * only here: the main entry cannot build an identity-KSF suite, and the suite id it produces
+ * (`rfc9807/ristretto255-SHA512/identity-INSECURE`) is refused by any vault configured with a
  * production suite, since the suite id is bound into every vault message (docs/PROTOCOL.md).
  *
  * Everything else is the production code path: the real client, the real vault logic, the real
@@ -20,7 +20,8 @@
  */
 import { createBackupClient, type BackupClient, type BackupClientOptions } from '../client.js';
 import { pinnedFleets, type FleetTrust } from '../recovery/fleet-trust.js';
-import { INSECURE_IDENTITY_KSF, OpaqueTsSuite } from '../recovery/opaque/opaque-ts.js';
+import { Rfc9807Suite } from '../recovery/opaque/rfc9807.js';
+import { INSECURE_IDENTITY_KSF_9807 } from '../recovery/opaque/rfc9807-ksf.js';
 import { createVaultClient } from '../recovery/vault-client.js';
 import { createBlobPresigner, createBlobStoreHandler } from '../server/blob-store.js';
 import { createMemoryVaultStore } from '../server/stores/memory.js';
@@ -135,7 +136,8 @@ export async function createTestFleet(options: TestFleetOptions = {}): Promise<T
   const now = options.now ?? Date.now;
   const clock = { now };
 
-  const suite = new OpaqueTsSuite(INSECURE_IDENTITY_KSF);
+  // The default RFC 9807 group (ristretto255-SHA512) with the identity KSF: no stretching.
+  const suite = new Rfc9807Suite('ristretto255-SHA512', INSECURE_IDENTITY_KSF_9807);
   const { setup, publicKey } = await generateVaultSetup(suite);
   const trust = pinnedFleets([{ fleetId, suite: suite.id, publicKey }]);
   const vault = createVaultHandler({

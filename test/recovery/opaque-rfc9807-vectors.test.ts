@@ -13,7 +13,8 @@ import {
   serverFinish,
   sizes,
 } from '../../lib/recovery/opaque/rfc9807-core.js';
-import { p256Group, ristretto255Group } from '../../lib/recovery/opaque/rfc9807-groups.js';
+import { ristretto255Group } from '../../lib/recovery/opaque/rfc9807-groups.js';
+import { p256Group } from '../../lib/recovery/opaque/rfc9807-p256.js';
 import { INSECURE_IDENTITY_KSF_9807 } from '../../lib/recovery/opaque/rfc9807-ksf.js';
 import { fromHex, toHex } from '../../lib/util/bytes.js';
 

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isBackupError } from '../../lib/errors.js';
 import { pinnedFleets } from '../../lib/recovery/fleet-trust.js';
 import { createKeyring } from '../../lib/recovery/keyring.js';
-import { OPAQUE_TS_SUITE_ID } from '../../lib/recovery/opaque/opaque-ts.js';
+import { RFC9807_DEFAULT_SUITE_ID } from '../../lib/recovery/opaque/rfc9807.js';
 import { createVaultClient } from '../../lib/recovery/vault-client.js';
 import { createFileVaultStore, createVaultHandler, generateVaultSetup, serveHandler } from '../../lib/server/index.js';
 import { toHex, utf8 } from '../../lib/util/bytes.js';
@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 describe('vault over real HTTP', () => {
-  it('enroll → wrong code → recover → change code → recover → remove, scrypt suite, file store', async () => {
+  it('enroll → wrong code → recover → change code → recover → remove, default suite (RFC 9807, Argon2id), file store', async () => {
     const { setup, publicKey } = await generateVaultSetup();
     const handler = createVaultHandler({
       fleetId: 'fleet-http',
@@ -36,7 +36,7 @@ describe('vault over real HTTP', () => {
         baseUrl: served.url,
         fetch: (r) => fetch(r),
         getToken: async () => 'token-for-carol',
-        trust: pinnedFleets([{ fleetId: 'fleet-http', suite: OPAQUE_TS_SUITE_ID, publicKey }]),
+        trust: pinnedFleets([{ fleetId: 'fleet-http', suite: RFC9807_DEFAULT_SUITE_ID, publicKey }]),
       });
       const keyring = createKeyring();
       expect(await vault.enroll({ password: utf8('first code'), keyring })).toEqual({ guessLimit: 10 });

@@ -102,6 +102,6 @@ describe('an app tests its backup feature against e2ee-backup/testing', () => {
   it('the fleet pins the insecure test suite, whose id no production vault accepts', async () => {
     const fleet = await createTestFleet();
     const [pinned] = await fleet.trust.trustedFleets();
-    expect(pinned?.suite).toBe('opaque-ts/P256-SHA256-identity-INSECURE/v1');
+    expect(pinned?.suite).toBe('rfc9807/ristretto255-SHA512/identity-INSECURE');
   });
 });

@@ -111,7 +111,7 @@ export function sizes(g: Rfc9807Group): Rfc9807Sizes {
 }
 
 /**
- * @internal A key stretching function (RFC 9807 §2.3 "KSF"): `Stretch(msg)`, Nh bytes out. Its
+ * A key stretching function (RFC 9807 §2.3 "KSF"): `Stretch(msg)`, Nh bytes out. Its
  * `id` (with its parameters) is part of the suite id.
  */
 export interface Rfc9807Ksf {

@@ -1,14 +1,15 @@
 /**
  * @internal The two prime-order groups of the RFC 9807 suites, with their RFC 9497 OPRFs
  * (mode 0x00) from `@noble/curves`: ristretto255 with SHA-512 and P-256 with SHA-256
- * (RFC 9807 §7). Each is built on first use, so a bundle that names only one group keeps only
- * that group's code when its suite is the only one it names (docs/SIZE.md).
+ * (RFC 9807 §7). ristretto255 (the default suites' group) is here; P-256 is in rfc9807-p256.ts,
+ * which a browser app loads by `import()` only when a suite names it (its Weierstrass arithmetic is
+ * the other half of noble's curve code; docs/SIZE.md). Server code imports it statically.
  *
  * @module
  */
 import { ristretto255, ristretto255_hasher, ristretto255_oprf } from '@noble/curves/ed25519.js';
-import { p256_hasher, p256_oprf } from '@noble/curves/nist.js';
-import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { sha512 } from '@noble/hashes/sha2.js';
+import { BackupError } from '../../errors.js';
 import { concatBytes, utf8 } from '../../util/bytes.js';
 import type { Rfc9807Group, Rfc9807Hash } from './rfc9807-core.js';
 
@@ -25,7 +26,8 @@ interface PointCons<P extends PointLike<P>> {
   readonly Fn: { fromBytes(bytes: Uint8Array): bigint; is0(n: bigint): boolean };
 }
 
-function makeGroup<P extends PointLike<P>>(
+/** @internal */
+export function makeGroup<P extends PointLike<P>>(
   name: string,
   Point: PointCons<P>,
   hash: Rfc9807Hash,
@@ -67,7 +69,8 @@ function makeGroup<P extends PointLike<P>>(
 }
 
 let ristretto: Rfc9807Group | undefined;
-let p256: Rfc9807Group | undefined;
+let p256: (() => Rfc9807Group) | undefined;
+let loadingP256: Promise<() => Rfc9807Group> | undefined;
 
 /** @internal ristretto255-SHA512 (RFC 9497 §4.1): Noe = Npk = 32, Nh = 64. */
 export function ristretto255Group(): Rfc9807Group {
@@ -77,8 +80,38 @@ export function ristretto255Group(): Rfc9807Group {
   return ristretto;
 }
 
-/** @internal P256-SHA256 (RFC 9497 §4.3): Noe = Npk = 33 (SEC1 compressed), Nh = 32. */
-export function p256Group(): Rfc9807Group {
-  p256 ??= makeGroup('P256-SHA256', p256_hasher.Point, sha256, 32, 33, p256_oprf.oprf, (m, o) => p256_hasher.hashToCurve(m, o));
-  return p256;
+/** @internal Called by rfc9807-p256.ts when it is evaluated. */
+export function provideP256(make: () => Rfc9807Group): void {
+  p256 ??= make;
+}
+
+/** Group sizes without loading a group: Nh, Nsk, Noe. */
+export const GROUP_SIZES: Readonly<Record<string, { readonly Nh: number; readonly Nsk: number; readonly Noe: number }>> = Object.freeze({
+  'ristretto255-SHA512': Object.freeze({ Nh: 64, Nsk: 32, Noe: 32 }),
+  'P256-SHA256': Object.freeze({ Nh: 32, Nsk: 32, Noe: 33 }),
+});
+
+/** @internal The group, if its code is in memory (ristretto255 always is). */
+export function loadedGroup(name: string): Rfc9807Group | undefined {
+  if (name === 'ristretto255-SHA512') return ristretto255Group();
+  if (name === 'P256-SHA256') return p256?.();
+  return undefined;
+}
+
+/** @internal The group, loading P-256's module on first use; a failed load is ENGINE_UNAVAILABLE and retried next time. */
+export async function loadGroup(name: string): Promise<Rfc9807Group> {
+  const g = loadedGroup(name);
+  if (g !== undefined) return g;
+  if (name !== 'P256-SHA256') throw new RangeError('unknown group');
+  loadingP256 ??= import('./rfc9807-p256.js').then(
+    (m) => {
+      p256 ??= m.p256Group;
+      return p256;
+    },
+    (e: unknown) => {
+      loadingP256 = undefined;
+      throw new BackupError('ENGINE_UNAVAILABLE', 'the P-256 group could not be loaded', { cause: e });
+    },
+  );
+  return (await loadingP256)();
 }

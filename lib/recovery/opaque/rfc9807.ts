@@ -36,7 +36,7 @@ import {
   type Rfc9807Group,
   type Rfc9807Ksf,
 } from './rfc9807-core.js';
-import { p256Group, ristretto255Group } from './rfc9807-groups.js';
+import { GROUP_SIZES, loadGroup, loadedGroup } from './rfc9807-groups.js';
 import { argon2idKsf, parseKsf } from './rfc9807-ksf.js';
 import type {
   OpaqueLoginResult,
@@ -81,11 +81,6 @@ function checkPassword(password: Uint8Array): Uint8Array {
   return Uint8Array.from(password);
 }
 
-function groupByName(name: string): Rfc9807Group | undefined {
-  if (name === 'ristretto255-SHA512') return ristretto255Group();
-  if (name === 'P256-SHA256') return p256Group();
-  return undefined;
-}
 
 /** Check a message's length and run `f`; any throw (bad length, bad element) is `PROTOCOL`. */
 function parse<T>(what: string, value: unknown, length: number, f: (b: Uint8Array) => T): T {
@@ -104,18 +99,17 @@ function parse<T>(what: string, value: unknown, length: number, f: (b: Uint8Arra
  */
 export class Rfc9807Suite implements OpaqueSuite {
   readonly id: string;
-  readonly #g: Rfc9807Group;
+  readonly #group: Rfc9807GroupName;
   readonly #ksf: Rfc9807Ksf;
   readonly #random: RandomSource;
 
   constructor(group: Rfc9807GroupName, ksf: Rfc9807Ksf, random: RandomSource = secureRandom) {
-    const g = groupByName(group);
-    if (g === undefined) throw new RangeError('group must be ristretto255-SHA512 or P256-SHA256');
+    if (group !== 'ristretto255-SHA512' && group !== 'P256-SHA256') throw new RangeError('group must be ristretto255-SHA512 or P256-SHA256');
     if (typeof ksf !== 'object' || ksf === null || typeof ksf.stretch !== 'function' || !/^[A-Za-z0-9-]{1,40}$/.test(ksf.id)) {
       throw new TypeError('ksf must be an Rfc9807Ksf');
     }
     if (typeof random !== 'function') throw new TypeError('random must be a function');
-    this.#g = g;
+    this.#group = group;
     this.#ksf = ksf;
     this.#random = random;
     this.id = `${PREFIX}${group}/${ksf.id}`;
@@ -125,16 +119,17 @@ export class Rfc9807Suite implements OpaqueSuite {
     return Uint8Array.from(abytes(this.#random(n), `random(${n})`, n));
   }
 
-  /** Blind with a fresh scalar; RFC 9497 Blind fails (negligibly) when the input maps to the identity. */
-  #blind(password: Uint8Array): { blind: Uint8Array; blinded: Uint8Array } {
-    return blindRandom(this.#g, password);
+  /** The group; P-256's code is loaded on first use in a browser bundle. */
+  #g(): Promise<Rfc9807Group> {
+    return loadGroup(this.#group);
   }
 
   async startRegistration(password: Uint8Array): Promise<OpaqueRegistrationStart> {
-    const g = this.#g;
-    const s = sizes(g);
     const pw = checkPassword(password);
-    const { blind, blinded } = this.#blind(pw);
+    const g = await this.#g();
+    const s = sizes(g);
+    // RFC 9497 Blind (a fresh scalar; fails, negligibly, when the input maps to the identity).
+    const { blind, blinded } = blindRandom(g, pw);
     let used = false;
     const parseResponse = (response: Uint8Array): Uint8Array =>
       parse('registration response', response, s.response, (b) => {
@@ -162,10 +157,11 @@ export class Rfc9807Suite implements OpaqueSuite {
   }
 
   async startLogin(password: Uint8Array): Promise<OpaqueLoginStart> {
-    const g = this.#g;
-    const s = sizes(g);
     const pw = checkPassword(password);
-    const { blind, blinded } = this.#blind(pw);
+    const g = await this.#g();
+    const s = sizes(g);
+    // RFC 9497 Blind (a fresh scalar; fails, negligibly, when the input maps to the identity).
+    const { blind, blinded } = blindRandom(g, pw);
     const seed = this.#rand(NSEED);
     const state = generateKE1(g, blinded, blind, this.#rand(NN), seed);
     wipe(seed);
@@ -192,7 +188,7 @@ export class Rfc9807Suite implements OpaqueSuite {
   }
 
   async generateServerSetup(): Promise<Uint8Array> {
-    const g = this.#g;
+    const g = await this.#g();
     const oprfSeed = this.#rand(g.Nh);
     const seed = this.#rand(NSEED);
     const kp = deriveDhKeyPair(g, seed);
@@ -204,13 +200,19 @@ export class Rfc9807Suite implements OpaqueSuite {
   }
 
   setupPublicKey(setup: Uint8Array): Uint8Array {
-    const g = this.#g;
+    const g = GROUP_SIZES[this.#group]!;
     abytes(setup, 'setup', g.Nh + g.Nsk + g.Noe);
     return setup.slice(g.Nh + g.Nsk);
   }
 
   server(setup: Uint8Array, binding: Pick<OpaqueBinding, 'serverIdentity'>): OpaqueServer {
-    const g = this.#g;
+    const g = loadedGroup(this.#group);
+    if (g === undefined) {
+      throw new BackupError(
+        'ENGINE_UNAVAILABLE',
+        'the P-256 group is not loaded yet: use the e2ee-backup/server entry, or await generateServerSetup() first',
+      );
+    }
     const s = sizes(g);
     abytes(setup, 'setup', g.Nh + g.Nsk + g.Noe);
     const serverIdentity = Uint8Array.from(abytes(binding?.serverIdentity, 'binding.serverIdentity'));
