@@ -10,7 +10,7 @@
  * @packageDocumentation
  */
 export { createVaultHandler, generateVaultSetup } from './vault.js';
-export type { FetchHandler, VaultHandlerOptions, VaultSetup } from './vault.js';
+export type { FetchHandler, VaultHandler, VaultHandlerOptions, VaultSetup } from './vault.js';
 export type { VaultStore, Versioned } from './vault-store.js';
 export { createMemoryVaultStore } from './stores/memory.js';
 export type { MemoryVaultStore } from './stores/memory.js';

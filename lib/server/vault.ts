@@ -78,10 +78,37 @@ export interface VaultHandlerOptions {
   readonly grantTtlMs?: number;
   /** How long a registration ticket (register-init to register-finish) stays valid, in ms (default 300 000). */
   readonly registrationTtlMs?: number;
+  /**
+   * How often this process erases accounts whose last guess was left pending, in ms (default
+   * 10 000; 0: no timer, call {@link VaultHandler.sweep} yourself). Record and escrow are gone at
+   * most `loginTtlMs + sweepIntervalMs` after the last guess is spent, with no further call
+   * (docs/PROTOCOL.md §6, "Erasure").
+   */
+  readonly sweepIntervalMs?: number;
   /** Clock in ms since the epoch (default `Date.now`). */
   readonly now?: () => number;
   /** Randomness (default WebCrypto). */
   readonly random?: RandomSource;
+}
+
+/**
+ * The vault's fetch-style handler, with its erasure sweeper.
+ *
+ * @example
+ * ```ts
+ * const handler = createVaultHandler({ fleetId, setup, store, verifyToken });
+ * const served = await serveHandler(handler, { port: 0 });
+ * process.once('SIGTERM', () => { handler.close(); void served.close(); });
+ * ```
+ */
+export interface VaultHandler extends FetchHandler {
+  /**
+   * Erase every queued account whose last guess has expired unanswered (what the timer does every
+   * `sweepIntervalMs`); resolves with the number of accounts erased.
+   */
+  sweep(): Promise<number>;
+  /** Stop the sweep timer (the handler still answers requests). */
+  close(): void;
 }
 
 /** A vault's secret setup and its public key (what fleet trust pins). */
@@ -342,7 +369,7 @@ async function readCapped(req: Request, max: number): Promise<Uint8Array | undef
  * const server = await serveHandler(handler, { port: 0 });
  * ```
  */
-export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
+export function createVaultHandler(options: VaultHandlerOptions): VaultHandler {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   const fleetId = checkFleetId(options.fleetId, 'options.fleetId');
   abytes(options.setup, 'options.setup');
@@ -363,6 +390,8 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
   for (const [name, v] of [['loginTtlMs', loginTtlMs], ['grantTtlMs', grantTtlMs], ['registrationTtlMs', registrationTtlMs]] as const) {
     if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`options.${name} must be a positive integer`);
   }
+  const sweepIntervalMs = options.sweepIntervalMs ?? 10_000;
+  if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs < 0) throw new RangeError('options.sweepIntervalMs must be a non-negative integer');
   const now = options.now ?? Date.now;
   const random = options.random ?? secureRandom;
   const publicKey = suite.setupPublicKey(options.setup);
@@ -487,9 +516,96 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
 
   const settled = (s: AccountState, t: number): AccountState | undefined => (settle(s, t) ? s : undefined);
 
+  // -------------------------------------------------------------------------------------------
+  // Erasure queue (issue 13, finding 4). An account whose last guess is spent is put in a durable
+  // queue BEFORE that guess's KE2 can leave, so any vault process sharing the store erases it once
+  // the pending login expires, without waiting for the account's next call. One store key per
+  // fleet: it changes only when a last guess is spent and when a sweep erases.
+  const queueKey = `e2ee-backup/v1/vault/${fleetId}/erasure-queue`;
+  const QUEUE_MAGIC = utf8('E2EQ\x01');
+  const MAX_QUEUE = 4096;
+
+  function decodeQueue(b: Uint8Array | undefined): string[] {
+    if (b === undefined) return [];
+    if (b.length < QUEUE_MAGIC.length || !equalBytes(b.subarray(0, QUEUE_MAGIC.length), QUEUE_MAGIC)) throw corrupt('erasure queue');
+    const body = b.subarray(QUEUE_MAGIC.length);
+    if (body.length === 0) return [];
+    const ids = String.fromCharCode(...body).split('\n');
+    if (ids.length > MAX_QUEUE || ids.some((id) => !/^[\x21-\x7e]{1,128}$/.test(id))) throw corrupt('erasure queue');
+    return ids;
+  }
+  const encodeQueue = (ids: readonly string[]): Uint8Array => concatBytes(QUEUE_MAGIC, utf8(ids.join('\n')));
+
+  /** Change the queue with one CAS (re-read on conflict); a store that cannot confirm rejects. */
+  async function updateQueue(f: (ids: string[]) => string[] | undefined): Promise<void> {
+    for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
+      let cur: Versioned | undefined;
+      try {
+        cur = await store.get(queueKey);
+      } catch (e) {
+        throw new BackupError('VAULT_UNAVAILABLE', 'the vault store cannot be read', { cause: e });
+      }
+      const next = f(decodeQueue(cur?.value));
+      if (next === undefined) return;
+      let ok: boolean;
+      try {
+        ok = await store.compareAndSwap(queueKey, cur?.version ?? null, next.length === 0 ? null : encodeQueue(next));
+      } catch (e) {
+        throw new BackupError('VAULT_UNAVAILABLE', 'the vault store cannot confirm a durable write', { cause: e });
+      }
+      if (ok) return;
+    }
+    throw new BackupError('VAULT_UNAVAILABLE', 'too much contention on the erasure queue', { retryAfterMs: 1000 });
+  }
+
+  const enqueue = (accountId: string): Promise<void> =>
+    updateQueue((ids) => {
+      if (ids.includes(accountId)) return undefined;
+      // Full: refuse the last guess (VAULT_UNAVAILABLE) rather than hand out one we cannot erase.
+      if (ids.length >= MAX_QUEUE) throw new BackupError('VAULT_UNAVAILABLE', 'erasure queue is full', { retryAfterMs: 1000 });
+      return [...ids, accountId];
+    });
+
+  let sweeping: Promise<number> | undefined;
+  async function sweepOnce(): Promise<number> {
+    let ids: string[];
+    try {
+      ids = decodeQueue((await store.get(queueKey))?.value);
+    } catch (e) {
+      throw new BackupError('VAULT_UNAVAILABLE', 'the vault store cannot be read', { cause: e });
+    }
+    let erased = 0;
+    const finished: string[] = [];
+    // transact() wants an answer; a sweep sends none.
+    const placeholderAnswer = fail(placeholder(), 'PROTOCOL');
+    for (const accountId of ids) {
+      let open = false;
+      await transact(accountId, async (s, t) => {
+        open = false;
+        if (s === undefined || s.status !== 'enrolled') return { result: placeholderAnswer };
+        const changed = settled(s, t);
+        if ((s.status as AccountState['status']) === 'locked-out') erased++;
+        // Still waiting for a pending last guess: keep it queued.
+        else open = s.guessesRemaining === 0;
+        return { write: changed, result: placeholderAnswer };
+      });
+      if (!open) finished.push(accountId);
+    }
+    if (finished.length > 0) await updateQueue((cur) => cur.filter((id) => !finished.includes(id)));
+    return erased;
+  }
+  /** One sweep at a time per process; a caller during a sweep gets that sweep's result. */
+  const sweep = (): Promise<number> => {
+    sweeping ??= sweepOnce().finally(() => {
+      sweeping = undefined;
+    });
+    return sweeping;
+  };
+
   async function loginInit(m: Extract<VaultRequest, { type: 'login-init' }>): Promise<Answer> {
     const ke1Hash = sha256(m.ke1);
     let memo: { record: Uint8Array; ke2: Uint8Array; expected: Uint8Array } | undefined;
+    let queued = false;
     try {
       return await transact(m.accountId, async (s, t) => {
         if (s === undefined || s.status === 'removed') return { result: fail(m, 'NOT_ENROLLED') };
@@ -508,6 +624,12 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
         if (s.guessesRemaining === 0) {
           // The last guesses are in flight in other logins; nothing is left for this one.
           return { write: changed, result: fail(m, 'LOCKED_OUT', { guessesRemaining: 0 }) };
+        }
+        // The last guess: queue the account for erasure first, durably, so that if this login is
+        // never finished the record and escrow go within loginTtlMs + sweepIntervalMs.
+        if (s.guessesRemaining === 1 && !queued) {
+          await enqueue(m.accountId);
+          queued = true;
         }
         if (memo === undefined || !equalBytes(memo.record, s.record)) {
           if (memo) wipe(memo.expected);
@@ -750,7 +872,7 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
     }
   }
 
-  return async (req: Request): Promise<Response> => {
+  const fetchHandler: FetchHandler = async (req: Request): Promise<Response> => {
     try {
       return toResponse(await handle(req));
     } catch (e) {
@@ -759,4 +881,13 @@ export function createVaultHandler(options: VaultHandlerOptions): FetchHandler {
       return new Response(null, { status: 500 });
     }
   };
+  // A failed sweep (store unavailable) is retried at the next tick; it never stops the handler.
+  const timer = sweepIntervalMs > 0 ? setInterval(() => void sweep().catch(() => undefined), sweepIntervalMs) : undefined;
+  (timer as { unref?: () => void } | undefined)?.unref?.();
+  return Object.assign(fetchHandler, {
+    sweep,
+    close(): void {
+      if (timer !== undefined) clearInterval(timer);
+    },
+  });
 }
