@@ -15,6 +15,7 @@
  * @module
  */
 import type { CipherEngine } from './archive/engine.js';
+import { restoreWorkerPool, type WorkerEngine } from './archive/engines/workers.js';
 import { runBackup, type BackupProgress, type BackupSource } from './client/backup.js';
 import { withExclusiveLock, timerSleep, type LockManagerLike, type LockSleep } from './client/lock.js';
 import { toHex as hexOf } from './util/bytes.js';
@@ -72,7 +73,11 @@ export interface BackupClientOptions {
   readonly lockTimeoutMs?: number;
   /** Lease length of the fallback lock, ms (default 30 000). */
   readonly leaseMs?: number;
-  /** Cipher engine for archives (default engine otherwise). */
+  /**
+   * Cipher engine for archives. Default: the default engine for backups; for restores, where Web
+   * Workers exist (browsers), a worker pool the client starts at the first restore and terminates
+   * in `close()`, so decryption stays off the page's main thread (docs/CLIENT.md).
+   */
   readonly engine?: CipherEngine;
   /** Archive chunk size (default 64 KiB). */
   readonly chunkSize?: number;
@@ -422,6 +427,8 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
   // aborts them (ABORTED) and bumps `epoch`, so nothing that finishes later holds a keyring again.
   const running = new Set<AbortController>();
   const openRestores = new Set<{ close(): void }>();
+  /** Browsers' default restore engine, started at the first restore (restoreWorkerPool). */
+  let restorePool: Promise<WorkerEngine | undefined> | undefined;
   let epoch = 0;
 
   /** Start an operation: its signal follows the caller's and aborts on close(). */
@@ -635,7 +642,8 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
 
     async restore(opts = {}) {
       const handle = await withKeyring(opts.recoveryCode, opts.signal, async (k, signal, keepLink) => {
-        const opened = await openBackup({ ...catalog(k, signal), ...(o.engine === undefined ? {} : { engine: o.engine }) }, opts.backupId);
+        const engine = o.engine ?? (await (restorePool ??= restoreWorkerPool()));
+        const opened = await openBackup({ ...catalog(k, signal), ...(engine === undefined ? {} : { engine }) }, opts.backupId);
         if (signal.aborted) {
           opened.close();
           throwIfAborted(signal);
@@ -745,6 +753,10 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       running.clear();
       for (const r of openRestores) r.close();
       openRestores.clear();
+      // The restore pool the client started (never an engine the app passed).
+      const pool = restorePool;
+      restorePool = undefined;
+      void pool?.then((p) => p?.terminate());
       if (keyring !== undefined) wipeKeyring(keyring);
       keyring = undefined;
     },

@@ -22,7 +22,27 @@ export async function bundlePage(source: string, options: { readonly splitting?:
     write: false,
     logLevel: 'error',
   });
-  return new Map(r.outputFiles.map((f) => [`/${f.path.split('/').pop()!}`, f.text]));
+  const files = new Map(r.outputFiles.map((f) => [`/${f.path.split('/').pop()!}`, f.text]));
+  // The cipher worker beside the page, where the SDK's worker pool looks for it
+  // (`new URL('./chacha-worker.js', import.meta.url)`), as an app's bundler would emit it: browser
+  // clients restore in workers by default.
+  files.set('/chacha-worker.js', await (workerScript ??= bundleWorker()));
+  return files;
+}
+
+let workerScript: Promise<string> | undefined;
+
+async function bundleWorker(): Promise<string> {
+  const r = await build({
+    entryPoints: [fileURLToPath(new URL('../../lib/archive/engines/chacha-worker.ts', import.meta.url))],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'error',
+  });
+  return r.outputFiles[0]!.text;
 }
 
 export interface ServePageOptions {
