@@ -161,10 +161,26 @@ function assertPositiveInt(n: number | undefined, name: string): void {
   if (n !== undefined && (!Number.isSafeInteger(n) || n < 1)) throw new RangeError(`${name} must be a positive integer`);
 }
 
+/** Parts a small archive is cut into when the app set no part size, so that progress moves (issue 19). */
+const SMALL_ARCHIVE_PARTS = 8;
+
+/**
+ * The part size to plan with: the app's, or by default 8 MiB, lowered for a small archive of
+ * known size to about 1/8 of it (never below the store's minimum), so a backup of a few MB is
+ * several parts and its progress moves instead of jumping from 0 to 100 %.
+ */
+function targetPartSize(partSize: number | undefined, ctSize: number | undefined): number {
+  if (partSize !== undefined) return partSize;
+  if (ctSize === undefined) return DEFAULT_PART_SIZE;
+  return Math.min(DEFAULT_PART_SIZE, Math.ceil(ctSize / SMALL_ARCHIVE_PARTS));
+}
+
+type PartLimits = Pick<BlobStore['limits'], 'minPartSize' | 'maxPartSize' | 'maxParts'> & { readonly maxObjectSize: number };
+
 /** Plan parts: whole chunks per part, every part but the last at least the store's minimum. */
-function planChunksPerPart(blobs: BlobStore, chunkSize: number, partSize: number, ctSize: number | undefined): number {
+function planChunksPerPart(limits: PartLimits, chunkSize: number, partSize: number, ctSize: number | undefined): number {
   const stride = chunkSize + TAG_LENGTH;
-  const { minPartSize, maxPartSize, maxParts, maxObjectSize } = blobs.limits;
+  const { minPartSize, maxPartSize, maxParts, maxObjectSize } = limits;
   let k = Math.max(1, Math.ceil(Math.max(partSize, minPartSize) / stride));
   if (ctSize !== undefined) {
     if (ctSize > maxObjectSize) {
@@ -174,9 +190,52 @@ function planChunksPerPart(blobs: BlobStore, chunkSize: number, partSize: number
     while (Math.ceil(body / (k * stride)) > maxParts) k *= 2;
   }
   if (HEADER_OVERHEAD + k * stride > maxPartSize) {
-    throw new RangeError('partSize/chunkSize do not fit the blob store part limits');
+    throw new BackupError(
+      'INVALID_ARGUMENT',
+      `a part of ${HEADER_OVERHEAD + k * stride} bytes (partSize ${partSize}, chunkSize ${chunkSize}) is over the blob store's maxPartSize ${maxPartSize}: lower options.partSize or options.chunkSize`,
+      { option: 'partSize', limit: maxPartSize },
+    );
   }
   return k;
+}
+
+/**
+ * The client's part plan against the limits the server announced for this upload (when it does):
+ * a server minimum above the adapter's (a client configured with `limits.minPartSize` lower than
+ * its server accepts) raises the plan, so the server and the client agree before the first part;
+ * parts the server cannot take at all fail here, naming the limit, its value and the side.
+ */
+function agreeWithServer(o: BackupRun, ref: UploadRef, chunkSize: number, partSize: number, ctSize: number | undefined, planned: number): number {
+  const server = ref.serverLimits;
+  if (server === undefined) return planned;
+  const client = o.blobs.limits;
+  const stride = chunkSize + TAG_LENGTH;
+  const merged: PartLimits = {
+    minPartSize: Math.max(client.minPartSize, server.minPartSize),
+    maxPartSize: Math.min(client.maxPartSize, server.maxPartSize),
+    maxParts: Math.min(client.maxParts, server.maxParts),
+    maxObjectSize: client.maxObjectSize,
+  };
+  if (merged.minPartSize > merged.maxPartSize) {
+    throw new BackupError(
+      'INVALID_ARGUMENT',
+      `the blob server requires parts of at least ${server.minPartSize} bytes (minPartSize, server) but the client's store allows at most ${client.maxPartSize} (limits.maxPartSize, client)`,
+      { option: 'limits.maxPartSize', limit: server.minPartSize },
+    );
+  }
+  const k = planChunksPerPart(merged, chunkSize, Math.max(partSize, planned * stride), ctSize);
+  return Math.max(k, planned);
+}
+
+/** A refusal at completion, told with the part sizes the client sent and the limit it used. */
+function explainCompletionFailure(e: unknown, o: BackupRun, partBytes: number): unknown {
+  if (!isBackupError(e, 'INVALID_ARGUMENT') || e.details.status === undefined) return e;
+  const { minPartSize } = o.blobs.limits;
+  return new BackupError(
+    'INVALID_ARGUMENT',
+    `${e.message}: the blob server refused the parts when completing the upload. The client sent parts of ${partBytes} bytes, planned with the store's limits.minPartSize ${minPartSize} (client); the server's minimum part size is larger (S3: 5 MiB except the last part). Set createS3BlobStore/createHttpBlobStore limits.minPartSize to the server's minimum, or leave it unset.`,
+    { option: 'limits.minPartSize', limit: minPartSize, status: e.details.status, cause: e },
+  );
 }
 
 const counter = (onBytes: (n: number) => void) =>
@@ -243,12 +302,20 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
     if (session === undefined) {
       const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
       const ctSize = size === undefined ? undefined : ciphertextSize(size, chunkSize);
-      const chunksPerPart = planChunksPerPart(o.blobs, chunkSize, o.partSize ?? DEFAULT_PART_SIZE, ctSize);
+      const partSize = targetPartSize(o.partSize, ctSize);
+      const planned = planChunksPerPart(o.blobs.limits, chunkSize, partSize, ctSize);
       const backupId = o.random(16);
       const salt = o.random(32);
       const uploadKey = o.keyPrefix + archiveName(backupId);
       await guard();
       const ref = await createUploadWithRetries(o, uploadKey, ctSize);
+      let chunksPerPart: number;
+      try {
+        chunksPerPart = agreeWithServer(o, ref, chunkSize, partSize, ctSize, planned);
+      } catch (e) {
+        await o.blobs.abortUpload(ref, { signal: o.signal }).catch(() => undefined);
+        throw e;
+      }
       session = {
         backupId: toHex(backupId),
         salt: toHex(salt),
@@ -325,7 +392,9 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
         throw new BackupError('PROTOCOL', 'archive size does not match the plaintext size');
       }
       await guard();
-      await complete(o, upload, result.parts, result.size);
+      await complete(o, upload, result.parts, result.size).catch((e: unknown) => {
+        throw explainCompletionFailure(e, o, plan.partSize);
+      });
       const completed = { archiveSize: result.size, plaintextSize };
       state = { ...state, completed };
       await saveSession(o.kv, o.accountId, keyRef, state, o.random, slot);

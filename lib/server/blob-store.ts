@@ -446,7 +446,10 @@ export function createBlobStoreHandler(options: BlobStoreHandlerOptions = {}): (
       const cl = req.headers.get('x-upload-content-length');
       if (cl !== null && !/^\d{1,16}$/.test(cl)) return errorResponse('http', 400, 'InvalidArgument');
       const up = await store.createUpload(key, cl === null ? {} : { contentLength: Number(cl) });
-      return json(201, { uploadId: up.uploadId });
+      // The part limits travel with the answer, so a client configured with other limits plans
+      // its parts within the server's before sending the first (issue 19).
+      const { minPartSize, maxPartSize, maxParts } = store.limits;
+      return json(201, { uploadId: up.uploadId, limits: { minPartSize, maxPartSize, maxParts } });
     }
     const upload = { key, uploadId };
     if (m === 'PUT' && url.searchParams.has('partNumber')) return putPart(req, key, url, 'http');

@@ -20,6 +20,7 @@ import {
   type BlobStore,
   type BlobStoreLimits,
   type UploadedPart,
+  type UploadRef,
 } from './types.js';
 
 /** Options of {@link createHttpBlobStore}. */
@@ -279,6 +280,18 @@ export function presignedObjectOps(c: PresignedCaller): Pick<BlobStore, 'putPart
   };
 }
 
+/** The part limits a server announced in its createUpload answer (optional; malformed is PROTOCOL). */
+function announcedLimits(v: unknown): UploadRef['serverLimits'] {
+  if (v === undefined) return undefined;
+  const o = asRecord(v, 'createUpload limits');
+  const int = (name: string, min: number, max: number): number => {
+    const n = o[name];
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max) throw protocol(`a bad limits.${name}`);
+    return n;
+  };
+  return { minPartSize: int('minPartSize', 0, 2 ** 40), maxPartSize: int('maxPartSize', 1, 2 ** 40), maxParts: int('maxParts', 1, 10_000) };
+}
+
 /**
  * A {@link BlobStore} over the simple presigned HTTP protocol.
  *
@@ -327,7 +340,8 @@ export function createHttpBlobStore(options: HttpBlobStoreOptions): BlobStore {
       const o = asRecord(parseJson(res.body), 'createUpload answer');
       const uploadId = asString(o.uploadId, 1024, 'uploadId');
       if (!/^[\x21-\x7e]+$/.test(uploadId)) throw protocol('a bad uploadId');
-      return { key, uploadId };
+      const serverLimits = announcedLimits(o.limits);
+      return { key, uploadId, ...(serverLimits === undefined ? {} : { serverLimits }) };
     },
 
     async listParts(upload, opts = {}) {

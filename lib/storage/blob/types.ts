@@ -83,6 +83,12 @@ export interface UploadRef {
   readonly key: string;
   /** The store's id of this upload (S3's `UploadId`). */
   readonly uploadId: string;
+  /**
+   * Part limits the server announced for this upload, when it does (the reference blob server
+   * does in its `createUpload` answer; S3 does not). The backup client plans its parts within
+   * them before the first part is sent.
+   */
+  readonly serverLimits?: Pick<BlobStoreLimits, 'minPartSize' | 'maxPartSize' | 'maxParts'>;
 }
 
 /** A part the store has confirmed, from {@link BlobStore.listParts}. */
