@@ -35,6 +35,8 @@ export const FILTER_BITS = 8;
 export const CUT_THRESHOLD = Math.floor(2 ** 32 / 192);
 
 const INITIAL_CAPACITY = 1 << 20;
+/** Bytes of the Gear window: the 64-bit state forgets a byte after 64 shifts. */
+const WINDOW = 64;
 
 /**
  * Splits a byte stream into content-defined chunks under a key.
@@ -55,12 +57,8 @@ export class KeyedChunker {
   #hi = 0;
   #lo = 0;
   readonly #xk: Uint32Array;
-  /** Candidate positions (exclusive chunk ends, in `#buf`), ascending, and their Gear states. */
-  #candPos = new Int32Array(4096);
-  #candState = new Int32Array(8192);
-  #nCand = 0;
-  /** First candidate not yet evaluated for the current chunk. */
-  #next = 0;
+  /** Next position to hash; the Gear state covers the bytes before it. */
+  #pos = 0;
   #ended = false;
 
   /** Copies the keys it needs; the caller may wipe `keys` afterwards (call {@link dispose} when done). */
@@ -79,7 +77,6 @@ export class KeyedChunker {
     const out: Uint8Array[] = [];
     let off = 0;
     while (off < data.length) {
-      // Keep at most ~1 MiB of new bytes per scan, so the candidate batch stays small.
       const n = Math.min(data.length - off, INITIAL_CAPACITY);
       this.#append(data.subarray(off, off + n));
       off += n;
@@ -96,7 +93,7 @@ export class KeyedChunker {
     this.#emit(out);
     if (this.#len > this.#start) out.push(this.#buf.slice(this.#start, this.#len));
     this.#buf.fill(0);
-    this.#len = this.#start = 0;
+    this.#len = this.#start = this.#pos = 0;
     return out;
   }
 
@@ -105,7 +102,7 @@ export class KeyedChunker {
     this.#gear.fill(0);
     this.#xk.fill(0);
     this.#buf.fill(0);
-    this.#candState.fill(0);
+    this.#hi = this.#lo = 0;
     this.#ended = true;
   }
 
@@ -116,8 +113,8 @@ export class KeyedChunker {
       this.#buf.copyWithin(0, s, this.#len);
       this.#buf.fill(0, this.#len - s, this.#len);
       this.#len -= s;
+      this.#pos -= s;
       this.#start = 0;
-      for (let i = 0; i < this.#nCand; i++) this.#candPos[i]! -= s;
     }
     if (this.#len + data.length > this.#buf.length) {
       const next = new Uint8Array(Math.max(this.#buf.length * 2, this.#len + data.length));
@@ -125,80 +122,52 @@ export class KeyedChunker {
       this.#buf.fill(0);
       this.#buf = next;
     }
-    const from = this.#len;
-    this.#buf.set(data, from);
+    this.#buf.set(data, this.#len);
     this.#len += data.length;
-    this.#scan(from, this.#len);
   }
 
-  /** Gear over [from, to): record every candidate position with its 64-bit state. */
-  #scan(from: number, to: number): void {
+  /**
+   * Emit every chunk whose end is decided by the bytes seen so far. The Gear state depends only on
+   * the last 64 bytes, so each chunk's scan starts 64 bytes before its minimum size from a zero
+   * state (exact from the minimum on) and the first `MIN_CHUNK - 64` bytes are never hashed.
+   */
+  #emit(out: Uint8Array[]): void {
     const buf = this.#buf;
     const g = this.#gear;
-    let hi = this.#hi;
-    let lo = this.#lo;
-    let n = this.#nCand;
-    let pos = this.#candPos;
-    let st = this.#candState;
+    const xk = this.#xk;
     const shift = 32 - FILTER_BITS;
-    for (let i = from; i < to; i++) {
-      const b = buf[i]! << 1;
-      hi = ((hi << 1) | (lo >>> 31)) ^ g[b]!;
-      lo = (lo << 1) ^ g[b + 1]!;
-      if (hi >>> shift === 0) {
-        if (n === pos.length) {
-          const p2 = new Int32Array(2 * n);
-          p2.set(pos);
-          const s2 = new Int32Array(4 * n);
-          s2.set(st);
-          pos = this.#candPos = p2;
-          st = this.#candState = s2;
-        }
-        pos[n] = i + 1;
-        st[2 * n] = hi;
-        st[2 * n + 1] = lo;
-        n++;
-      }
-    }
-    this.#hi = hi;
-    this.#lo = lo;
-    this.#nCand = n;
-  }
-
-  /** Emit every chunk whose end is decided by the bytes seen so far. */
-  #emit(out: Uint8Array[]): void {
-    const pos = this.#candPos;
-    const st = this.#candState;
-    const n = this.#nCand;
-    let k = this.#next;
     for (;;) {
       const start = this.#start;
+      const warm = start + MIN_CHUNK - WINDOW;
+      if (this.#pos < warm) {
+        if (this.#len < warm) return;
+        this.#pos = warm;
+        this.#hi = this.#lo = 0;
+      }
+      const limit = Math.min(this.#len, start + MAX_CHUNK);
+      const minEnd = start + MIN_CHUNK;
+      let hi = this.#hi;
+      let lo = this.#lo;
       let end = -1;
-      for (; k < n; k++) {
-        const d = pos[k]! - start;
-        if (d < MIN_CHUNK) continue;
-        if (d > MAX_CHUNK) break;
-        if (cutPrf(this.#xk, st[2 * k]!, st[2 * k + 1]!) < CUT_THRESHOLD) {
-          end = pos[k]!;
-          k++;
+      let i = this.#pos;
+      for (; i < limit; i++) {
+        const b = buf[i]! << 1;
+        hi = ((hi << 1) | (lo >>> 31)) ^ g[b]!;
+        lo = (lo << 1) ^ g[b + 1]!;
+        if (hi >>> shift === 0 && i + 1 >= minEnd && cutPrf(xk, hi, lo) < CUT_THRESHOLD) {
+          end = i + 1;
           break;
         }
       }
+      this.#hi = hi;
+      this.#lo = lo;
+      this.#pos = end < 0 ? i : end;
       if (end < 0) {
-        if (this.#len - start >= MAX_CHUNK) end = start + MAX_CHUNK;
-        else break;
-        while (k < n && pos[k]! <= end) k++;
+        if (this.#len - start < MAX_CHUNK) return;
+        end = start + MAX_CHUNK;
       }
-      out.push(this.#buf.slice(start, end));
+      out.push(buf.slice(start, end));
       this.#start = end;
-    }
-    // Every candidate before k was skipped or evaluated for the current chunk: resume at k.
-    this.#next = k;
-    if (k > 4096) {
-      pos.copyWithin(0, k, n);
-      st.copyWithin(0, 2 * k, 2 * n);
-      this.#nCand = n - k;
-      this.#next = 0;
     }
   }
 }
