@@ -17,6 +17,8 @@
 import type { CipherEngine } from './archive/engine.js';
 import { restoreWorkerPool, type WorkerEngine } from './archive/engines/workers.js';
 import { runBackup, type BackupProgress, type BackupSource } from './client/backup.js';
+import { incrementalContext, openIfSnapshot, type HookContext } from './incremental/client-hook.js';
+import { backupIncremental, listSnapshots, pruneIncremental } from './incremental/repo.js';
 import { withExclusiveLock, timerSleep, type LockManagerLike, type LockSleep } from './client/lock.js';
 import { toHex as hexOf } from './util/bytes.js';
 import type { BackupManifest, BackupMetadata } from './client/manifest.js';
@@ -79,6 +81,11 @@ export interface BackupClientOptions {
    * in `close()`, so decryption stays off the page's main thread (docs/CLIENT.md).
    */
   readonly engine?: CipherEngine;
+  /**
+   * Back up incrementally (docs/INCREMENTAL.md): content-defined chunks, only new chunks uploaded.
+   * Restores, listings and prunes handle both kinds either way.
+   */
+  readonly incremental?: boolean;
   /** Archive chunk size (default 64 KiB). */
   readonly chunkSize?: number;
   /** Target upload part size, rounded to whole chunks and raised to the store's minimum (default 8 MiB). */
@@ -125,6 +132,10 @@ export interface BackupResult {
   readonly archiveSize: number;
   /** True when this call continued an interrupted upload. */
   readonly resumed: boolean;
+  /** Incremental backups: plaintext bytes in chunks the store did not hold. */
+  readonly newBytes?: number;
+  /** Incremental backups: plaintext bytes in chunks the store already held (not uploaded). */
+  readonly skippedBytes?: number;
 }
 
 /** Options of {@link BackupClient.restore}. */
@@ -510,6 +521,18 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
   /** Borrowed key (not a copy) from the operation's own keyring copy: for the archive reader and manifest opening, which do not wipe. */
   const borrowed = (k: Keyring) => (keyId: Uint8Array) => k.generations.find((g) => equalBytes(g.keyId, keyId))?.key;
 
+  /** What the incremental seam needs for one operation (its own keyring copy). */
+  const hookContext = (k: Keyring, signal: AbortSignal): HookContext => ({
+    accountId,
+    blobs: o.store,
+    keyPrefix,
+    keyring: k,
+    now,
+    random,
+    signal,
+    ...(o.engine === undefined ? {} : { engine: o.engine }),
+  });
+
   const catalog = (k: Keyring, signal: AbortSignal): CatalogContext => ({
     accountId,
     blobs: o.store,
@@ -604,6 +627,27 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
         async (signal, guard) => {
           emit('backup-started', { accountId });
           try {
+            if (o.incremental === true) {
+              const r = await backupIncremental(incrementalContext({ ...hookContext(k, signal), guard }), source, {
+                ...(opts.metadata === undefined ? {} : { metadata: opts.metadata }),
+                onProgress: (p) => {
+                  const bp: BackupProgress = { phase: 'upload', bytes: p.bytes, ...(p.total === undefined ? {} : { total: p.total }), newBytes: p.newBytes, skippedBytes: p.skippedBytes };
+                  opts.onProgress?.(bp);
+                  emit('backup-progress', bp);
+                },
+              });
+              const result: BackupResult = {
+                backupId: r.backupId,
+                createdAt: r.createdAt,
+                plaintextSize: r.plaintextSize,
+                archiveSize: r.uploadedBytes,
+                resumed: r.resumedChunks > 0,
+                newBytes: r.newBytes,
+                skippedBytes: r.skippedBytes,
+              };
+              emit('backup-completed', result);
+              return result;
+            }
             const { manifest, resumed } = await runBackup({
               accountId,
               blobs: o.store,
@@ -641,27 +685,32 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     },
 
     async restore(opts = {}) {
+      // One operation (one unlock): an incremental snapshot if that is what the backup is, else the archive.
       const handle = await withKeyring(opts.recoveryCode, opts.signal, async (k, signal, keepLink) => {
-        const engine = o.engine ?? (await (restorePool ??= restoreWorkerPool()));
-        const opened = await openBackup({ ...catalog(k, signal), ...(engine === undefined ? {} : { engine }) }, opts.backupId);
+        const snap = await openIfSnapshot(hookContext(k, signal), opts.backupId);
+        const engine = snap === undefined ? o.engine ?? (await (restorePool ??= restoreWorkerPool())) : undefined;
+        const opened = snap ?? (await openBackup({ ...catalog(k, signal), ...(engine === undefined ? {} : { engine }) }, opts.backupId));
         if (signal.aborted) {
           opened.close();
           throwIfAborted(signal);
         }
-        // The archive derived its own chunk key at open; reads made later follow the caller's signal.
+        // The archive (or snapshot) copied its own key at open; reads made later follow the caller's signal.
         keepLink();
         openRestores.add(opened);
         return opened;
       });
       const opened = handle;
-      const m = opened.manifest;
-      const backupId = hexOf(m.backupId);
+      const info =
+        'manifest' in opened
+          ? { ...opened.manifest, backupId: hexOf(opened.manifest.backupId) }
+          : { backupId: opened.backupId, createdAt: opened.createdAt, metadata: opened.metadata, plaintextSize: opened.plaintextSize };
+      const backupId = info.backupId;
       emit('restored', { backupId });
       return {
         backupId,
-        createdAt: m.createdAt,
-        metadata: m.metadata,
-        plaintextSize: m.plaintextSize,
+        createdAt: info.createdAt,
+        metadata: info.metadata,
+        plaintextSize: info.plaintextSize,
         stream: opened.stream(opts.signal === undefined ? {} : { signal: opts.signal }),
         read: (offset, length, ro) => opened.read(offset, length, ro),
         openStream: (so) => opened.stream(so),
@@ -726,7 +775,14 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     },
 
     async listBackups(opts = {}) {
-      return withKeyring(opts.recoveryCode, opts.signal, (k, signal) => listCatalog(catalog(k, signal)));
+      return withKeyring(opts.recoveryCode, opts.signal, async (k, signal) => {
+        const plain = await listCatalog(catalog(k, signal));
+        // Incremental snapshots share the manifests/ namespace; the plain listing skips them.
+        const snaps = (await listSnapshots(incrementalContext(hookContext(k, signal)))).map(
+          (x): BackupSummary => ({ backupId: x.backupId, createdAt: x.createdAt, plaintextSize: x.plaintextSize, archiveSize: 0, metadata: x.metadata, latest: x.latest }),
+        );
+        return [...plain, ...snaps].sort((a, b) => b.createdAt - a.createdAt || (a.backupId < b.backupId ? 1 : -1));
+      });
     },
 
     async pruneBackups(opts) {
@@ -734,7 +790,12 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       if (!Number.isSafeInteger(opts.keep) || opts.keep < 1) throw new RangeError('options.keep must be a positive integer');
       // The same lock options as backup(): lease length, waiting and its timeout (issue 14).
       return withKeyring(undefined, opts.signal, (k, opSignal) =>
-        withExclusiveLock(`e2ee-backup/${accountId}/backup`, lockOptions(opSignal), (signal) => pruneCatalog(catalog(k, signal), opts.keep)),
+        withExclusiveLock(`e2ee-backup/${accountId}/backup`, lockOptions(opSignal), async (signal, guard) => {
+          const deleted = await pruneCatalog(catalog(k, signal), opts.keep);
+          if (o.incremental !== true) return deleted;
+          const r = await pruneIncremental(incrementalContext({ ...hookContext(k, signal), guard }), { keep: opts.keep });
+          return [...deleted, ...r.deletedSnapshots];
+        }),
       );
     },
 

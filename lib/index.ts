@@ -212,3 +212,29 @@ export {
 } from './client/manifest.js';
 export type { LatestPointer, BackupKeyLookup, SealOptions, OpenOptions } from './client/manifest.js';
 export type { LockSleep } from './client/lock.js';
+// --- incremental backups (docs/INCREMENTAL.md) ---
+export {
+  backupIncremental,
+  openSnapshot,
+  listSnapshots,
+  pruneIncremental,
+  DEFAULT_GRACE_MS,
+  KeyedChunker,
+  chunkLengths,
+  deriveChunkerKeys,
+  deriveChunkIdKey,
+  createChunkIdMac,
+} from './incremental/index.js';
+export type {
+  IncrementalContext,
+  IncrementalSource,
+  IncrementalProgress,
+  IncrementalBackupOptions,
+  IncrementalBackupResult,
+  SnapshotSummary,
+  OpenedSnapshot,
+  PruneOptions,
+  PruneResult,
+  ChunkerKeys,
+  ChunkIdMac,
+} from './incremental/index.js';

@@ -49,6 +49,10 @@ export interface BackupProgress {
   readonly bytes: number;
   /** Total archive bytes, when the source size is known. */
   readonly total?: number;
+  /** Incremental backups (docs/INCREMENTAL.md): `bytes` and `total` count plaintext; new chunk bytes so far. */
+  readonly newBytes?: number;
+  /** Incremental backups: plaintext bytes skipped because the store already held their chunks. */
+  readonly skippedBytes?: number;
 }
 
 /** @internal Everything a run needs; the facade fills it in. */

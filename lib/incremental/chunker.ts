@@ -43,6 +43,7 @@ const WINDOW = 64;
  *
  * @example
  * ```ts
+ * import { KeyedChunker, deriveChunkerKeys } from 'e2ee-backup';
  * const chunker = new KeyedChunker(deriveChunkerKeys(bk));
  * const chunks = [...chunker.push(part1), ...chunker.push(part2), ...chunker.end()];
  * ```
@@ -190,6 +191,7 @@ function cutPrf(xk: Uint32Array, hi: number, lo: number): number {
  *
  * @example
  * ```ts
+ * import { chunkLengths, deriveChunkerKeys } from 'e2ee-backup';
  * const lengths = chunkLengths(deriveChunkerKeys(bk), bytes);
  * ```
  */

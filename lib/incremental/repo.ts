@@ -69,6 +69,11 @@ export interface IncrementalContext {
   readonly random?: RandomSource;
   /** Cancels the operation (`ABORTED`). */
   readonly signal?: AbortSignal;
+  /**
+   * Called before every write or delete in the store; rejects to stop the operation (the client
+   * passes its lock guard: a tab that lost its lease writes nothing more).
+   */
+  readonly guard?: () => Promise<void>;
 }
 
 /** A backup source: bytes, a Blob, or a stream of bytes. */
@@ -138,9 +143,27 @@ function resolve(c: IncrementalContext): Ctx {
   if (typeof c.accountId !== 'string' || c.accountId.length === 0) throw new TypeError('accountId must be a non-empty string');
   if (typeof c.blobs !== 'object' || c.blobs === null) throw new TypeError('blobs must be a BlobStore');
   if (typeof c.keyring !== 'object' || c.keyring === null || c.keyring.current === undefined) throw new TypeError('keyring must be a Keyring');
+  const inner = c.blobs;
+  const guard = c.guard;
+  const blobs: BlobStore =
+    guard === undefined
+      ? inner
+      : {
+          limits: inner.limits,
+          createUpload: async (k, o) => (await guard(), inner.createUpload(k, o)),
+          putPart: async (u, n, b, o) => (await guard(), inner.putPart(u, n, b, o)),
+          listParts: (u, o) => inner.listParts(u, o),
+          completeUpload: async (u, p, o) => (await guard(), inner.completeUpload(u, p, o)),
+          abortUpload: (u, o) => inner.abortUpload(u, o),
+          put: async (k, b, o) => (await guard(), inner.put(k, b, o)),
+          get: (k, o) => inner.get(k, o),
+          head: (k, o) => inner.head(k, o),
+          delete: async (k, o) => (await guard(), inner.delete(k, o)),
+          list: (p, o) => inner.list(p, o),
+        };
   return {
     accountId: c.accountId,
-    blobs: c.blobs,
+    blobs,
     prefix: c.keyPrefix ?? '',
     keyring: c.keyring,
     engine: c.engine ?? defaultEngine(),
@@ -697,7 +720,11 @@ export interface OpenedSnapshot {
   /** `length` plaintext bytes from `offset`, fetching and verifying only the chunks needed. */
   read(offset: number, length: number, options?: { readonly signal?: AbortSignal }): Promise<Uint8Array>;
   /** The whole plaintext, verified chunk by chunk, in order. */
-  stream(options?: { readonly signal?: AbortSignal; readonly readAhead?: number }): ReadableStream<Uint8Array>;
+  stream(options?: {
+    readonly signal?: AbortSignal;
+    readonly readAhead?: number;
+    readonly onProgress?: (p: { readonly bytes: number; readonly total: number }) => void;
+  }): ReadableStream<Uint8Array>;
   /** Wipe the pack keys held for reads. */
   close(): void;
 }
@@ -732,15 +759,17 @@ export async function openSnapshot(context: IncrementalContext, backupId?: strin
   for (let i = 0; i < snapshot.sizes.length; i++) starts[i + 1] = starts[i]! + snapshot.sizes[i]!;
   const ciphers = new Map<string, ChunkCipher>();
   let closed = false;
+  // The snapshot's generation key, copied now: reads come later, after the caller may have wiped
+  // its keyring; every chunk of the snapshot lives in a pack of this generation.
+  const genKey = keyCopy(ctx, keyId);
+  if (genKey === undefined) throw new BackupError('ARCHIVE_KEY_UNKNOWN', 'the snapshot was sealed under a key that is not in the keyring');
 
   const cipherFor = (pack: IndexedPack): ChunkCipher => {
     const h = toHex(pack.packId);
     let c = ciphers.get(h);
     if (c === undefined) {
-      const bk = keyCopy(ctx, pack.keyId);
-      if (bk === undefined) throw new BackupError('ARCHIVE_KEY_UNKNOWN', 'a pack was sealed under a key that is not in the keyring');
-      const k = derivePackKeys(bk, pack.salt);
-      wipe(bk);
+      if (closed) throw new BackupError('INVALID_ARGUMENT', 'the snapshot was closed');
+      const k = derivePackKeys(genKey, pack.salt);
       c = ctx.engine.create(k.payloadKey, k.noncePrefix);
       wipe(k.payloadKey, k.noncePrefix);
       if (ciphers.size > 256) {
@@ -888,6 +917,7 @@ export async function openSnapshot(context: IncrementalContext, backupId?: strin
         i = j;
       }
       let next = 0;
+      let released = 0;
       const pending: Promise<Uint8Array[]>[] = [];
       const fill = () => {
         while (pending.length < readAhead && next < windows.length) {
@@ -905,7 +935,11 @@ export async function openSnapshot(context: IncrementalContext, backupId?: strin
             controller.close();
             return;
           }
-          for (const pt of await p) controller.enqueue(pt);
+          for (const pt of await p) {
+            released += pt.length;
+            controller.enqueue(pt);
+          }
+          so.onProgress?.({ bytes: released, total: snapshot.plaintextSize });
         },
         cancel() {
           for (const p of pending.splice(0)) p.then((x) => wipe(...x), () => undefined);
@@ -916,6 +950,7 @@ export async function openSnapshot(context: IncrementalContext, backupId?: strin
       closed = true;
       for (const c of ciphers.values()) c.dispose();
       ciphers.clear();
+      wipe(genKey);
     },
   };
 }

@@ -1,0 +1,77 @@
+/**
+ * @internal The narrow seam between the BackupClient facade (lib/client.ts) and incremental
+ * backups: the facade calls these with its per-operation keyring copy, and nothing here keeps it.
+ *
+ * @module
+ */
+import type { CipherEngine } from '../archive/engine.js';
+import { LATEST_NAME, manifestName, openLatest } from '../client/manifest.js';
+import { isBackupError } from '../errors.js';
+import type { Keyring } from '../recovery/keyring.js';
+import type { BlobStore } from '../storage/blob/types.js';
+import { equalBytes, fromHex, type RandomSource } from '../util/bytes.js';
+import { KIND_SNAPSHOT, envelopeKind } from './format.js';
+import { openSnapshot, type IncrementalContext, type OpenedSnapshot } from './repo.js';
+
+/** @internal What the facade passes. */
+export interface HookContext {
+  readonly accountId: string;
+  readonly blobs: BlobStore;
+  readonly keyPrefix: string;
+  readonly keyring: Keyring;
+  readonly engine?: CipherEngine;
+  readonly now: () => number;
+  readonly random: RandomSource;
+  readonly signal: AbortSignal;
+  /** The lock guard, checked before every store write (lib/client/lock.ts). */
+  readonly guard?: () => Promise<void>;
+}
+
+/** @internal The incremental context of a facade operation. */
+export function incrementalContext(h: HookContext): IncrementalContext {
+  return {
+    accountId: h.accountId,
+    blobs: h.blobs,
+    keyPrefix: h.keyPrefix,
+    keyring: h.keyring,
+    now: h.now,
+    random: h.random,
+    signal: h.signal,
+    ...(h.engine === undefined ? {} : { engine: h.engine }),
+    ...(h.guard === undefined ? {} : { guard: h.guard }),
+  };
+}
+
+/**
+ * @internal If the named backup (or the one `latest` names) is an incremental snapshot, open it;
+ * otherwise `undefined` (the facade opens a plain backup as before).
+ */
+export async function openIfSnapshot(h: HookContext, backupId: string | undefined): Promise<OpenedSnapshot | undefined> {
+  const opt = { signal: h.signal };
+  let id: Uint8Array;
+  if (backupId === undefined) {
+    let sealed: Uint8Array;
+    try {
+      sealed = await h.blobs.get(h.keyPrefix + LATEST_NAME, opt);
+    } catch (e) {
+      if (isBackupError(e, 'NOT_FOUND')) return undefined;
+      throw e;
+    }
+    id = openLatest(sealed, {
+      accountId: h.accountId,
+      keyLookup: (k) => h.keyring.generations.find((g) => equalBytes(g.keyId, k))?.key,
+    }).backupId;
+  } else {
+    if (!/^[0-9a-f]{32}$/.test(backupId)) return undefined;
+    id = fromHex(backupId);
+  }
+  let head: Uint8Array;
+  try {
+    head = await h.blobs.get(h.keyPrefix + manifestName(id), { ...opt, range: { offset: 0, length: 6 } });
+  } catch (e) {
+    if (isBackupError(e, 'NOT_FOUND') || isBackupError(e, 'INVALID_ARGUMENT')) return undefined;
+    throw e;
+  }
+  if (head.length < 6 || envelopeKind(Uint8Array.from([...head, ...new Uint8Array(40)])) !== KIND_SNAPSHOT) return undefined;
+  return openSnapshot(incrementalContext(h), id);
+}
