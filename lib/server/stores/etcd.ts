@@ -19,6 +19,12 @@
  * still have committed, exactly as the {@link VaultStore} contract allows: the vault's
  * per-attempt idempotency key makes the client's retry safe either way.
  *
+ * etcd keeps every overwritten or deleted value in its history until the history is compacted,
+ * so an erased escrow would stay readable at an old revision. The store compacts the cluster's
+ * history up to the current revision every `compactEveryMs` (default 60 s): an erased value is
+ * unreadable through the etcd API at most that long after it was replaced (docs/OPERATIONS.md
+ * §Erasure, which also covers what etcd's disk still holds).
+ *
  * @module
  */
 // Types only at load time: etcd3 (gRPC) is loaded on first use, so `e2ee-backup/server` stays
@@ -131,6 +137,13 @@ export interface EtcdVaultStoreOptions {
   readonly random?: RandomSource;
   /** TLS and authentication for the etcd connection. Fault handling is the store's own. */
   readonly client?: EtcdClientOptions;
+  /**
+   * Compact the cluster's history to the current revision this often, in ms (default 60 000; 0:
+   * never, leave it to etcd's `--auto-compaction-*` or call {@link EtcdVaultStore.compact}).
+   * Compaction is cluster-wide: on a cluster shared with other applications that watch history,
+   * set 0 and configure etcd's own compaction (docs/OPERATIONS.md §Erasure).
+   */
+  readonly compactEveryMs?: number;
 }
 
 /**
@@ -144,6 +157,12 @@ export interface EtcdVaultStoreOptions {
  */
 export interface EtcdVaultStore extends VaultStore {
   close(): Promise<void>;
+  /**
+   * Compact the cluster's history up to the current revision (and wait until the members have
+   * applied it to their databases), so no overwritten or deleted value stays readable at an older
+   * revision. Resolves with the revision compacted at. The timer of `compactEveryMs` calls this.
+   */
+  compact(): Promise<string>;
 }
 
 /**
@@ -186,6 +205,8 @@ export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultS
   checkMs(attemptTimeoutMs, 'options.attemptTimeoutMs');
   const random = options.random ?? secureRandom;
   if (typeof random !== 'function') throw new TypeError('options.random must be a function');
+  const compactEveryMs = options.compactEveryMs ?? 60_000;
+  if (compactEveryMs !== 0) checkMs(compactEveryMs, 'options.compactEveryMs');
 
   const clientOptions: IOptions = {
     ...(options.client === undefined ? {} : toEtcdOptions(options.client)),
@@ -203,6 +224,7 @@ export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultS
   let closed = false;
   let connecting: Promise<Connected> | undefined;
   let connected: Connected | undefined;
+  let compactTimer: ReturnType<typeof setInterval> | undefined;
 
   function connect(): Promise<Connected> {
     connecting ??= import('etcd3').then(
@@ -211,6 +233,11 @@ export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultS
         connected = { client, isPermanent: permanentErrors(mod) };
         // close() may have run while the module was loading.
         if (closed) client.close();
+        else if (compactEveryMs > 0) {
+          // A failed compaction (no quorum) is retried at the next tick; the next one covers it.
+          compactTimer = setInterval(() => void compact().catch(() => undefined), compactEveryMs);
+          (compactTimer as { unref?: () => void }).unref?.();
+        }
         return connected;
       },
       (e: unknown) => {
@@ -269,7 +296,29 @@ export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultS
     });
   }
 
+  /** The key read to learn the current revision: the vault's own prefix (RBAC grants it). */
+  const revisionProbeKey = Buffer.concat([prefix, Buffer.from('e2ee-backup/v1/vault/')]);
+
+  async function compact(): Promise<string> {
+    assertOpen();
+    const head = await withRetries('read', (client, deadline) =>
+      client.kv.range({ key: revisionProbeKey, serializable: false, limit: 1, keys_only: true }, { deadline }),
+    );
+    const rev = revision(head.header.revision);
+    // physical: wait until the members have removed the compacted revisions from their databases.
+    await withRetries('compact', (client, deadline) =>
+      client.kv.compact({ revision: rev, physical: true }, { deadline }).catch((e: unknown) => {
+        // Another vault process compacted as far or further: that is the goal met.
+        if (/required revision has been compacted/.test(String(e))) return undefined;
+        throw e;
+      }),
+    );
+    return rev;
+  }
+
   return {
+    compact,
+
     async get(key: string): Promise<Versioned | undefined> {
       const k = fullKey(key);
       assertOpen();
@@ -333,6 +382,7 @@ export function createEtcdVaultStore(options: EtcdVaultStoreOptions): EtcdVaultS
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      if (compactTimer !== undefined) clearInterval(compactTimer);
       connected?.client.close();
     },
   };
