@@ -138,6 +138,7 @@ export type {
   OpaqueRegistrationResult,
   OpaqueLoginStart,
   OpaqueLoginResult,
+  OpaqueKeyAgreement,
 } from './recovery/opaque/suite.js';
 export { PROTOCOL_VERSION, encodeVaultMessage, parseVaultMessage, opaqueBinding } from './recovery/protocol.js';
 export type {

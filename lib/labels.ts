@@ -36,6 +36,8 @@ export const LABELS = {
   vaultPendingLogin: 'e2ee-backup/v1/vault/pending-login',
   /** Vault: key sealing a registration ticket (the fresh per-registration OPRF salt) to the client. */
   vaultRegistrationTicket: 'e2ee-backup/v1/vault/registration-ticket',
+  /** Vault: keys that authenticate a registration under the fleet's OPAQUE key (docs/PROTOCOL.md §3.1). */
+  vaultRegistrationAuth: 'e2ee-backup/v2/vault/registration-auth',
   /** OPAQUE: context string prefix bound into every OPAQUE run. */
   opaqueContext: 'e2ee-backup/v1/opaque/context',
   /** Trust: witness signature domain separator. */

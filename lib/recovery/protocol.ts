@@ -12,6 +12,7 @@
  * @module
  */
 import { hkdf } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { BackupError } from '../errors.js';
@@ -19,6 +20,7 @@ import { LABELS } from '../labels.js';
 import {
   abytes,
   concatBytes,
+  equalBytes,
   fromUtf8,
   readU32BE,
   toHex,
@@ -30,8 +32,13 @@ import {
   type RandomSource,
 } from '../util/bytes.js';
 
-/** Wire protocol version carried in every message. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Wire protocol version carried in every message. Version 2 (issue 13): registration authenticated
+ * under the fleet key (register-init carries an ephemeral key; register-response and
+ * register-finish carry MACs), and the login intent sent with KE1 and bound into the AKE context.
+ * Version 1 messages are refused (`PROTOCOL`, "unsupported protocol version").
+ */
+export const PROTOCOL_VERSION = 2;
 /** The four magic bytes that start every vault message: `E2BV`. */
 export const PROTOCOL_MAGIC: Uint8Array = /* @__PURE__ */ Uint8Array.of(0x45, 0x32, 0x42, 0x56);
 
@@ -48,7 +55,9 @@ export const ATTEMPT_ID_BYTES = 16;
 /** Largest server public key of any suite, in bytes. */
 export const MAX_PUBLIC_KEY_BYTES = 256;
 /** Largest registration ticket, in bytes. */
-export const MAX_TICKET_BYTES = 128;
+export const MAX_TICKET_BYTES = 256;
+/** Length of the registration MACs (HMAC-SHA-256) of register-response and register-finish. */
+export const REGISTRATION_MAC_BYTES = 32;
 /** Length of a change-code grant, in bytes. */
 export const GRANT_BYTES = 32;
 
@@ -108,6 +117,11 @@ export type VaultRequest = MessageHeader &
         readonly mode: EnrollMode;
         /** The OPAQUE RegistrationRequest. */
         readonly request: Uint8Array;
+        /**
+         * A fresh ephemeral public key in the suite's AKE group: the vault answers with a MAC under
+         * a key from Diffie-Hellman between it and the fleet's OPAQUE key (docs/PROTOCOL.md §3.1).
+         */
+        readonly ephemeralKey: Uint8Array;
       }
     | {
         /** Finish an enrollment: store the record and the escrow. */
@@ -122,17 +136,21 @@ export type VaultRequest = MessageHeader &
         readonly grant: Uint8Array;
         /** The vault's registration ticket from `register-response`, echoed unchanged. */
         readonly ticket: Uint8Array;
+        /** HMAC-SHA-256 under the registration's finish key of every byte before this field (§3.1). */
+        readonly mac: Uint8Array;
       }
     | {
         /** Start a login (spends one guess). */
         readonly type: 'login-init';
+        /** What the login is for; bound into the AKE context, so KE2 and KE3 cover it. */
+        readonly intent: Exclude<LoginIntent, 'abort'>;
         /** The OPAQUE KE1 message. */
         readonly ke1: Uint8Array;
       }
     | {
         /** Finish a login. */
         readonly type: 'login-finish';
-        /** What the client wants from this login. */
+        /** The intent of the attempt's `login-init`, or `abort`; any other value is refused. */
         readonly intent: LoginIntent;
         /** The OPAQUE KE3 message; empty for intent `abort`. */
         readonly ke3: Uint8Array;
@@ -157,6 +175,8 @@ export type VaultResponse = MessageHeader &
         readonly response: Uint8Array;
         /** Opaque to the client: names the fresh per-registration OPRF key (docs/PROTOCOL.md §6). */
         readonly ticket: Uint8Array;
+        /** HMAC-SHA-256 under the registration's response key of every byte before this field (§3.1). */
+        readonly mac: Uint8Array;
       }
     | {
         /** Answer to `register-finish`: the enrollment is stored. */
@@ -229,6 +249,7 @@ const TYPE_CODES = {
 
 const ENROLL_MODES: readonly EnrollMode[] = ['new', 'replace', 'reset'];
 const LOGIN_INTENTS: readonly LoginIntent[] = ['recover', 'change', 'abort'];
+const LOGIN_INIT_INTENTS: readonly Exclude<LoginIntent, 'abort'>[] = ['recover', 'change'];
 const STATES: readonly EnrollmentState[] = ['not-enrolled', 'enrolled', 'locked-out'];
 /** 0xFFFFFFFF on the wire means "absent" for optional u32 fields. */
 const ABSENT_U32 = 0xffffffff;
@@ -449,13 +470,29 @@ export function encodeHeader(type: VaultMessage['type'], h: MessageHeader): Uint
  * ```
  */
 export function encodeVaultMessage(m: VaultMessage): Uint8Array {
+  const w = encodeUnsigned(m);
+  if (m.type === 'register-response' || m.type === 'register-finish') {
+    w.field(checkField(m.mac, 'mac', REGISTRATION_MAC_BYTES, REGISTRATION_MAC_BYTES));
+  }
+  return w.finish();
+}
+
+/** A register-response or register-finish before its MAC is known. */
+export type UnsignedRegistrationMessage =
+  | Omit<Extract<VaultResponse, { type: 'register-response' }>, 'mac'>
+  | Omit<Extract<VaultRequest, { type: 'register-finish' }>, 'mac'>;
+
+/** Every field of a message except a trailing registration MAC. */
+function encodeUnsigned(m: VaultMessage | UnsignedRegistrationMessage): ByteWriter {
   if (typeof m !== 'object' || m === null || !(m.type in TYPE_CODES)) {
     throw new TypeError('message must be a vault message with a known type');
   }
   const w = new ByteWriter().raw(encodeHeader(m.type, m));
   switch (m.type) {
     case 'register-init':
-      w.u8(enumIndex(ENROLL_MODES, m.mode, 'mode')).field(checkField(m.request, 'request', MAX_OPAQUE_FIELD_BYTES, 1));
+      w.u8(enumIndex(ENROLL_MODES, m.mode, 'mode'))
+        .field(checkField(m.request, 'request', MAX_OPAQUE_FIELD_BYTES, 1))
+        .field(checkField(m.ephemeralKey, 'ephemeralKey', MAX_PUBLIC_KEY_BYTES, 1));
       break;
     case 'register-finish': {
       w.u8(enumIndex(ENROLL_MODES, m.mode, 'mode'))
@@ -469,7 +506,7 @@ export function encodeVaultMessage(m: VaultMessage): Uint8Array {
       break;
     }
     case 'login-init':
-      w.field(checkField(m.ke1, 'ke1', MAX_OPAQUE_FIELD_BYTES, 1));
+      w.u8(enumIndex(LOGIN_INIT_INTENTS, m.intent, 'intent')).field(checkField(m.ke1, 'ke1', MAX_OPAQUE_FIELD_BYTES, 1));
       break;
     case 'login-finish': {
       const ke3 = checkField(m.ke3, 'ke3', MAX_OPAQUE_FIELD_BYTES);
@@ -514,7 +551,7 @@ export function encodeVaultMessage(m: VaultMessage): Uint8Array {
       break;
     }
   }
-  return w.finish();
+  return w;
 }
 
 function enumIndex<T>(values: readonly T[], v: T, name: string): number {
@@ -569,7 +606,9 @@ export function parseVaultMessage(bytes: Uint8Array, direction: 'request' | 'res
   const magic = r.bytes(4, 'magic');
   if (magic.some((v, i) => v !== PROTOCOL_MAGIC[i])) throw protocolError('not a vault message');
   const version = r.u8('version');
-  if (version !== PROTOCOL_VERSION) throw protocolError('unsupported protocol version');
+  if (version !== PROTOCOL_VERSION) {
+    throw protocolError(`unsupported protocol version ${version} (this side speaks version ${PROTOCOL_VERSION} only)`);
+  }
   const type = CODE_TO_TYPE.get(r.u8('type'));
   if (type === undefined) throw protocolError('unknown message type');
   if (REQUEST_TYPES.has(type) !== (direction === 'request')) {
@@ -586,7 +625,13 @@ export function parseVaultMessage(bytes: Uint8Array, direction: 'request' | 'res
   let m: VaultMessage;
   switch (type) {
     case 'register-init':
-      m = { ...h, type, mode: enumAt(ENROLL_MODES, r.u8('mode'), 'mode'), request: r.field(MAX_OPAQUE_FIELD_BYTES, 'request', 1) };
+      m = {
+        ...h,
+        type,
+        mode: enumAt(ENROLL_MODES, r.u8('mode'), 'mode'),
+        request: r.field(MAX_OPAQUE_FIELD_BYTES, 'request', 1),
+        ephemeralKey: r.field(MAX_PUBLIC_KEY_BYTES, 'ephemeralKey', 1),
+      };
       break;
     case 'register-finish': {
       const mode = enumAt(ENROLL_MODES, r.u8('mode'), 'mode');
@@ -595,11 +640,12 @@ export function parseVaultMessage(bytes: Uint8Array, direction: 'request' | 'res
       const grant = r.field(GRANT_BYTES, 'grant');
       if ((mode === 'replace') !== (grant.length === GRANT_BYTES)) throw protocolError('grant does not match mode');
       const ticket = r.field(MAX_TICKET_BYTES, 'ticket', 1);
-      m = { ...h, type, mode, record, escrow, grant, ticket };
+      const mac = r.field(REGISTRATION_MAC_BYTES, 'mac', REGISTRATION_MAC_BYTES);
+      m = { ...h, type, mode, record, escrow, grant, ticket, mac };
       break;
     }
     case 'login-init':
-      m = { ...h, type, ke1: r.field(MAX_OPAQUE_FIELD_BYTES, 'ke1', 1) };
+      m = { ...h, type, intent: enumAt(LOGIN_INIT_INTENTS, r.u8('intent'), 'intent'), ke1: r.field(MAX_OPAQUE_FIELD_BYTES, 'ke1', 1) };
       break;
     case 'login-finish': {
       const intent = enumAt(LOGIN_INTENTS, r.u8('intent'), 'intent');
@@ -614,7 +660,13 @@ export function parseVaultMessage(bytes: Uint8Array, direction: 'request' | 'res
       m = { ...h, type };
       break;
     case 'register-response':
-      m = { ...h, type, response: r.field(MAX_OPAQUE_FIELD_BYTES, 'response', 1), ticket: r.field(MAX_TICKET_BYTES, 'ticket', 1) };
+      m = {
+        ...h,
+        type,
+        response: r.field(MAX_OPAQUE_FIELD_BYTES, 'response', 1),
+        ticket: r.field(MAX_TICKET_BYTES, 'ticket', 1),
+        mac: r.field(REGISTRATION_MAC_BYTES, 'mac', REGISTRATION_MAC_BYTES),
+      };
       break;
     case 'registered':
       m = { ...h, type, guessLimit: r.u32Max(MAX_GUESS_LIMIT, 'guessLimit') };
@@ -669,7 +721,7 @@ export function parseVaultMessage(bytes: Uint8Array, direction: 'request' | 'res
 
 /** What a vault run binds into OPAQUE (RFC 9807 §4.1.2 identities, §6.4.2 context). */
 export interface OpaqueBinding {
-  /** The AKE context (RFC 9807 §6.4.2 preamble): label, version, fleetId, suite, accountId. */
+  /** The AKE context (RFC 9807 §6.4.2 preamble): label, version, fleetId, suite, accountId, login intent. */
   readonly context: Uint8Array;
   /** Client identity (RFC 9807 §4.1.2 CleartextCredentials). */
   readonly clientIdentity: Uint8Array;
@@ -701,15 +753,19 @@ export function opaqueBinding(
   accountId: string,
   serverPublicKey: Uint8Array,
   credentialSalt: Uint8Array = new Uint8Array(0),
+  intent: Exclude<LoginIntent, 'abort'> = 'recover',
 ): OpaqueBinding {
   checkFleetId(fleetId);
   checkSuiteId(suite);
   checkAccountId(accountId);
   checkField(serverPublicKey, 'serverPublicKey', MAX_PUBLIC_KEY_BYTES, 1);
+  enumIndex(LOGIN_INIT_INTENTS, intent, 'intent');
   const enc = (...parts: (string | number)[]): Uint8Array =>
     utf8(JSON.stringify([LABELS.opaqueContext, ...parts]));
   return {
-    context: enc('context', PROTOCOL_VERSION, fleetId, suite, accountId),
+    // The login's intent is part of the AKE context (RFC 9807 §6.4.2 preamble), so KE2's server
+    // MAC and KE3's client MAC both cover it: an on-path change of the intent fails the login.
+    context: enc('context', PROTOCOL_VERSION, fleetId, suite, accountId, intent),
     clientIdentity: enc('client', PROTOCOL_VERSION, fleetId, suite, accountId),
     serverIdentity: enc('server', PROTOCOL_VERSION, fleetId, suite, toHex(serverPublicKey)),
     // The per-record OPRF key (RFC 9807 §5.2.2) is derived from this. The vault adds a random
@@ -783,4 +839,62 @@ export function openEscrowTransport(
   } finally {
     wipe(plain);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration authentication (docs/PROTOCOL.md §3.1). OPAQUE does not authenticate the server at
+// registration (RFC 9807 §10.5): anyone on the path could answer with an OPRF evaluation under its
+// own key and the fleet's genuine public key, and then test codes offline against the record the
+// client uploads. So the client sends an ephemeral public key E in register-init; the vault
+// answers with a MAC under a key from DH(fleet OPAQUE private key, E), which only the holder of the
+// trusted fleet key can compute; and the client MACs register-finish under a second key from the
+// same exchange, so the upload is bound to it.
+
+/** @internal The two keys of one authenticated registration; the caller wipes both. */
+export interface RegistrationKeys {
+  /** Authenticates register-response (vault to client). */
+  readonly responseKey: Uint8Array;
+  /** Authenticates register-finish (client to vault); the vault keeps it sealed in the ticket. */
+  readonly finishKey: Uint8Array;
+}
+
+/**
+ * @internal The registration keys (docs/PROTOCOL.md §3.1), HKDF-SHA-256 (RFC 5869) with an empty
+ * salt from `dh = DiffieHellman(e, S) = DiffieHellman(s, E)`:
+ * `responseKey = HKDF(dh, info = LABELS.vaultRegistrationAuth ‖ 0x00 ‖ "response" ‖ 0x00 ‖ SHA-256(init))`,
+ * `finishKey = HKDF(dh, info = LABELS.vaultRegistrationAuth ‖ 0x00 ‖ "finish" ‖ 0x00 ‖ SHA-256(init) ‖ SHA-256(response))`,
+ * where `init` is the encoded register-init and `response` the OPAQUE RegistrationResponse (the
+ * fresh evaluation makes `finishKey` differ for every register-response, even to a replayed init).
+ */
+export function registrationKeys(
+  dh: Uint8Array,
+  init: Extract<VaultRequest, { type: 'register-init' }>,
+  response: Uint8Array,
+): RegistrationKeys {
+  abytes(dh, 'dh');
+  const initHash = sha256(encodeVaultMessage(init));
+  const info = (role: string, ...rest: Uint8Array[]): Uint8Array =>
+    concatBytes(utf8(LABELS.vaultRegistrationAuth), Uint8Array.of(0), utf8(role), Uint8Array.of(0), initHash, ...rest);
+  return {
+    responseKey: hkdf(sha256, dh, new Uint8Array(0), info('response'), 32),
+    finishKey: hkdf(sha256, dh, new Uint8Array(0), info('finish', sha256(abytes(response, 'response'))), 32),
+  };
+}
+
+/**
+ * @internal The MAC of a register-response or register-finish: HMAC-SHA-256 (RFC 2104) under the
+ * matching registration key, over every byte of the encoded message before its `mac` field (the
+ * header included, so type, fleet, suite, account and attempt are covered).
+ */
+export function registrationMac(key: Uint8Array, m: UnsignedRegistrationMessage): Uint8Array {
+  abytes(key, 'key', 32);
+  return hmac(sha256, key, encodeUnsigned(m).finish());
+}
+
+/** @internal Constant-time check of a registration message's MAC. */
+export function verifyRegistrationMac(
+  key: Uint8Array,
+  m: Extract<VaultResponse, { type: 'register-response' }> | Extract<VaultRequest, { type: 'register-finish' }>,
+): boolean {
+  return equalBytes(registrationMac(key, m), m.mac);
 }

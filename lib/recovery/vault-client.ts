@@ -32,7 +32,11 @@ import {
   openEscrowTransport,
   opaqueBinding,
   parseVaultMessage,
+  registrationKeys,
+  registrationMac,
+  verifyRegistrationMac,
   type EnrollmentState,
+  type RegistrationKeys,
   type LoginIntent,
   type MessageHeader,
   type VaultRequest,
@@ -148,6 +152,7 @@ const UNRESOLVED: OpaqueSuite = Object.freeze({
   generateServerSetup: notResolved,
   setupPublicKey: notResolved,
   server: notResolved,
+  keyAgreement: notResolved,
 });
 
 const VAULT_ERROR_CODES = new Set<BackupErrorCode>([
@@ -407,24 +412,44 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     await fleetEntries('enroll');
     const attemptId = newAttempt();
     const reg = await suite.startRegistration(password);
-    const { msg: r1 } = await call({ ...header(attemptId), type: 'register-init', mode, request: reg.request }, 'register-response', signal);
-    const serverKey = reg.serverPublicKey(r1.response);
-    await checkServerKey(serverKey, 'enroll');
-    throwIfAborted(signal);
-    const { record, exportKey } = await reg.finish(r1.response, opaqueBinding(fleetId, suite.id, accountId, serverKey));
-    let escrow: Uint8Array;
-    const kek = deriveEscrowKek(exportKey, fleetId, accountId);
+    // An ephemeral key for the registration authentication (docs/PROTOCOL.md §3.1): only the holder
+    // of the fleet's OPAQUE private key can MAC the answer under DH(e, fleet key).
+    const ka = await suite.keyAgreement();
+    const eph = ka.generateKeyPair();
+    let keys: RegistrationKeys | undefined;
     try {
-      escrow = sealKeyring(keyring, kek, escrowAad(), random);
+      const init = { ...header(attemptId), type: 'register-init' as const, mode, request: reg.request, ephemeralKey: eph.publicKey };
+      const { msg: r1 } = await call(init, 'register-response', signal);
+      const serverKey = reg.serverPublicKey(r1.response);
+      await checkServerKey(serverKey, 'enroll');
+      const dh = ka.dh(eph.secretKey, serverKey);
+      wipe(eph.secretKey);
+      try {
+        keys = registrationKeys(dh, init, r1.response);
+      } finally {
+        wipe(dh);
+      }
+      // Before the KSF runs and before anything is uploaded: the OPRF evaluation (and the whole
+      // answer) must come from the holder of the trusted key, not from whoever is on the path.
+      if (!verifyRegistrationMac(keys.responseKey, r1)) {
+        throw new BackupError('FLEET_KEY_MISMATCH', 'the registration response was not made by the holder of the trusted fleet key', { fleetId });
+      }
+      throwIfAborted(signal);
+      const { record, exportKey } = await reg.finish(r1.response, opaqueBinding(fleetId, suite.id, accountId, serverKey));
+      let escrow: Uint8Array;
+      const kek = deriveEscrowKek(exportKey, fleetId, accountId);
+      try {
+        escrow = sealKeyring(keyring, kek, escrowAad(), random);
+      } finally {
+        wipe(kek, exportKey);
+      }
+      const unsigned = { ...header(attemptId), type: 'register-finish' as const, mode, record, escrow, grant, ticket: r1.ticket };
+      const mac = registrationMac(keys.finishKey, unsigned);
+      const { msg } = await call({ ...unsigned, mac }, 'registered', signal);
+      return { guessLimit: msg.guessLimit };
     } finally {
-      wipe(kek, exportKey);
+      wipe(eph.secretKey, keys?.responseKey, keys?.finishKey);
     }
-    const { msg } = await call(
-      { ...header(attemptId), type: 'register-finish', mode, record, escrow, grant, ticket: r1.ticket },
-      'registered',
-      signal,
-    );
-    return { guessLimit: msg.guessLimit };
   }
 
   async function login(
@@ -435,12 +460,13 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     await fleetEntries('recover');
     const attemptId = newAttempt();
     const ls = await suite.startLogin(password);
-    const { msg: r1 } = await call({ ...header(attemptId), type: 'login-init', ke1: ls.ke1 }, 'login-response', signal);
+    const { msg: r1 } = await call({ ...header(attemptId), type: 'login-init', intent, ke1: ls.ke1 }, 'login-response', signal);
     // The announced key must be trusted; the OPAQUE binding then makes the login succeed only
     // if it is also the key sealed in the envelope at enrollment.
     await checkServerKey(r1.serverPublicKey, 'recover');
     throwIfAborted(signal);
-    const res = await ls.finish(r1.ke2, opaqueBinding(fleetId, suite.id, accountId, r1.serverPublicKey));
+    // The intent is in the AKE context: the vault's KE2 MAC and our KE3 cover it (issue 13, finding 5).
+    const res = await ls.finish(r1.ke2, opaqueBinding(fleetId, suite.id, accountId, r1.serverPublicKey, undefined, intent));
     if (res === undefined) {
       // Wrong code: the guess is already spent. Tell the vault so it can close the attempt (and
       // erase at zero) now rather than at timeout; its answer carries the fresh counter.

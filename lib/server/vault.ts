@@ -45,7 +45,12 @@ import {
   encodeVaultMessage,
   opaqueBinding,
   parseVaultMessage,
+  registrationKeys,
+  registrationMac,
   sealEscrowTransport,
+  verifyRegistrationMac,
+  type LoginIntent,
+  type RegistrationKeys,
   type EnrollMode,
   type MessageHeader,
   type VaultRequest,
@@ -137,7 +142,7 @@ export async function generateVaultSetup(suite: OpaqueSuite = rfc9807Suite()): P
 // Account state: one value per account, so every change is ONE compare-and-swap.
 
 const STATE_MAGIC = Uint8Array.of(0x45, 0x32, 0x56, 0x41); // "E2VA"
-const STATE_VERSION = 2;
+const STATE_VERSION = 3;
 /** Logins in flight per account; the oldest is dropped beyond this (its guess stays spent). */
 const MAX_PENDING = 16;
 /** Finished attempt ids remembered per account, so a retry is recognized, not re-run. */
@@ -156,10 +161,14 @@ interface Ticket {
   epoch: number;
   expiresAt: number;
   oprfSalt: Uint8Array;
+  /** The registration's finish key (docs/PROTOCOL.md §3.1): register-finish must carry its MAC. */
+  finishKey: Uint8Array;
 }
 
 interface PendingLogin {
   attemptId: Uint8Array;
+  /** What login-init asked for (bound into the AKE context); login-finish must say the same, or abort. */
+  intent: Exclude<LoginIntent, 'abort'>;
   ke1Hash: Uint8Array;
   ke2: Uint8Array;
   /** nonce ‖ XChaCha20-Poly1305(pending key, OPAQUE expected state). */
@@ -218,7 +227,7 @@ export function encodeAccountState(s: AccountState): Uint8Array {
     .u64(s.grantExpiresAt)
     .u8(s.pending.length);
   for (const p of s.pending) {
-    w.raw(p.attemptId).raw(p.ke1Hash).field(p.ke2).field(p.sealedExpected).u64(p.createdAt).u32(p.guessesRemaining);
+    w.raw(p.attemptId).u8(p.intent === 'change' ? 1 : 0).raw(p.ke1Hash).field(p.ke2).field(p.sealedExpected).u64(p.createdAt).u32(p.guessesRemaining);
   }
   w.u8(s.done.length);
   for (const d of s.done) w.raw(d.attemptId).u8(OUTCOMES.indexOf(d.outcome));
@@ -245,8 +254,12 @@ export function decodeAccountState(b: Uint8Array): AccountState {
   if (np > MAX_PENDING) throw corrupt('pending count');
   const pending: PendingLogin[] = [];
   for (let i = 0; i < np; i++) {
+    const attemptId = r.bytes(ATTEMPT_ID_BYTES, 'attemptId');
+    const intent = r.u8('intent');
+    if (intent > 1) throw corrupt('intent');
     pending.push({
-      attemptId: r.bytes(ATTEMPT_ID_BYTES, 'attemptId'),
+      attemptId,
+      intent: intent === 1 ? 'change' : 'recover',
       ke1Hash: r.bytes(32, 'ke1Hash'),
       ke2: r.field(MAX_OPAQUE_FIELD_BYTES, 'ke2'),
       sealedExpected: r.field(SEALED_EXPECTED_MAX, 'sealedExpected'),
@@ -423,7 +436,7 @@ export function createVaultHandler(options: VaultHandlerOptions): VaultHandler {
    */
   function sealTicket(accountId: string, attemptId: Uint8Array, t: Ticket): Uint8Array {
     const nonce = abytes(random(24), 'random(24)', 24);
-    const plain = new ByteWriter().u8(ENROLL_MODES.indexOf(t.mode)).u64(t.epoch).u64(t.expiresAt).raw(t.oprfSalt).finish();
+    const plain = new ByteWriter().u8(ENROLL_MODES.indexOf(t.mode)).u64(t.epoch).u64(t.expiresAt).raw(t.oprfSalt).raw(t.finishKey).finish();
     try {
       return concatBytes(nonce, xchacha20poly1305(ticketKey, nonce, ticketAad(accountId, attemptId)).encrypt(plain));
     } finally {
@@ -442,7 +455,13 @@ export function createVaultHandler(options: VaultHandlerOptions): VaultHandler {
     const r = new ByteReader(plain, bad);
     const mode = ENROLL_MODES[r.u8('mode')];
     if (mode === undefined) throw bad();
-    const t: Ticket = { mode, epoch: r.u64('epoch'), expiresAt: r.u64('expiresAt'), oprfSalt: r.bytes(OPRF_SALT_BYTES, 'oprfSalt') };
+    const t: Ticket = {
+      mode,
+      epoch: r.u64('epoch'),
+      expiresAt: r.u64('expiresAt'),
+      oprfSalt: r.bytes(OPRF_SALT_BYTES, 'oprfSalt'),
+      finishKey: r.bytes(32, 'finishKey'),
+    };
     r.end();
     wipe(plain);
     return t;
@@ -603,9 +622,10 @@ export function createVaultHandler(options: VaultHandlerOptions): VaultHandler {
   };
 
   async function loginInit(m: Extract<VaultRequest, { type: 'login-init' }>): Promise<Answer> {
-    const ke1Hash = sha256(m.ke1);
     let memo: { record: Uint8Array; ke2: Uint8Array; expected: Uint8Array } | undefined;
     let queued = false;
+    // A retry must repeat the attempt exactly: the same KE1 for the same intent.
+    const ke1Hash = sha256(concatBytes(Uint8Array.of(m.intent === 'change' ? 1 : 0), m.ke1));
     try {
       return await transact(m.accountId, async (s, t) => {
         if (s === undefined || s.status === 'removed') return { result: fail(m, 'NOT_ENROLLED') };
@@ -633,13 +653,15 @@ export function createVaultHandler(options: VaultHandlerOptions): VaultHandler {
         }
         if (memo === undefined || !equalBytes(memo.record, s.record)) {
           if (memo) wipe(memo.expected);
-          const binding = opaqueBinding(fleetId, suite.id, m.accountId, publicKey, s.oprfSalt);
+          // The intent is in the AKE context: KE2's MAC and the KE3 we will accept cover it.
+          const binding = opaqueBinding(fleetId, suite.id, m.accountId, publicKey, s.oprfSalt, m.intent);
           const { ke2, expected } = await opaque.startLogin(m.ke1, s.record, binding);
           memo = { record: s.record, ke2, expected };
         }
         s.guessesRemaining -= 1;
         s.pending.push({
           attemptId: m.attemptId,
+          intent: m.intent,
           ke1Hash,
           ke2: memo.ke2,
           sealedExpected: sealExpected(m.accountId, m.attemptId, memo.expected),
@@ -666,6 +688,9 @@ export function createVaultHandler(options: VaultHandlerOptions): VaultHandler {
       // Unknown, finished or expired attempt: a replayed KE3 lands here and is refused.
       if (i < 0) return { write: changed, result: fail(m, 'PROTOCOL') };
       const p = s.pending[i]!;
+      // The intent was fixed (and bound into the AKE context) at login-init: a login-finish that
+      // says otherwise was changed on the way, and is refused without touching the attempt.
+      if (m.intent !== 'abort' && m.intent !== p.intent) return { write: changed, result: fail(m, 'PROTOCOL') };
       let sessionKey: Uint8Array | undefined;
       if (m.intent !== 'abort') {
         const expected = openExpected(m.accountId, m.attemptId, p.sealedExpected);
@@ -722,11 +747,28 @@ export function createVaultHandler(options: VaultHandlerOptions): VaultHandler {
     // future record uses unless this very registration finishes, so register-init is never a free
     // OPRF oracle for guessing an enrolled code offline (each login still costs a guess).
     const salt = abytes(random(OPRF_SALT_BYTES), 'random(32)', OPRF_SALT_BYTES);
-    const binding = opaqueBinding(fleetId, suite.id, m.accountId, publicKey, salt);
-    const response = await opaque.registrationResponse(m.request, binding);
-    const ticket = sealTicket(m.accountId, m.attemptId, { mode: m.mode, epoch, expiresAt: t + registrationTtlMs, oprfSalt: salt });
-    wipe(salt);
-    return answer(m, { type: 'register-response', response, ticket });
+    // Authenticate the answer under the fleet key (docs/PROTOCOL.md §3.1): DH between the OPAQUE
+    // private key and the client's ephemeral key (an invalid element is PROTOCOL) keys a MAC over
+    // the response, and a second key, kept sealed in the ticket, authenticates register-finish.
+    const dh = opaque.keyAgreement(m.ephemeralKey);
+    let keys: RegistrationKeys | undefined;
+    try {
+      const binding = opaqueBinding(fleetId, suite.id, m.accountId, publicKey, salt);
+      const response = await opaque.registrationResponse(m.request, binding);
+      keys = registrationKeys(dh, m, response);
+      const ticket = sealTicket(m.accountId, m.attemptId, {
+        mode: m.mode,
+        epoch,
+        expiresAt: t + registrationTtlMs,
+        oprfSalt: salt,
+        finishKey: keys.finishKey,
+      });
+      const h: MessageHeader = { fleetId: m.fleetId, suite: m.suite, accountId: m.accountId, attemptId: m.attemptId };
+      const unsigned = { ...h, type: 'register-response' as const, response, ticket };
+      return answer(m, { type: 'register-response', response, ticket, mac: registrationMac(keys.responseKey, unsigned) });
+    } finally {
+      wipe(salt, dh, keys?.responseKey, keys?.finishKey);
+    }
   }
 
   async function readState(accountId: string): Promise<AccountState | undefined> {
@@ -745,6 +787,10 @@ export function createVaultHandler(options: VaultHandlerOptions): VaultHandler {
     // A ticket is for one mode and until its deadline (a recorded finish with its mode byte
     // changed, or held back, is refused before anything is read or written).
     if (ticket.mode !== m.mode || now() > ticket.expiresAt) return fail(m, 'REPLAYED');
+    // The upload must come from the client that ran this exchange (docs/PROTOCOL.md §3.1).
+    const authentic = verifyRegistrationMac(ticket.finishKey, m);
+    wipe(ticket.finishKey);
+    if (!authentic) return fail(m, 'PROTOCOL');
     return transact(m.accountId, async (read, t) => {
       const changed = read === undefined ? undefined : settled(read, t);
       if (t > ticket.expiresAt) return { write: changed, result: fail(m, 'REPLAYED') };

@@ -30,6 +30,7 @@ import {
   type VaultHandlerOptions,
 } from '../../lib/server/vault.js';
 import { toBase64, toHex, utf8 } from '../../lib/util/bytes.js';
+import { registrationAuth } from '../support/vault-registration.js';
 
 const suite = new OpaqueTsSuite(INSECURE_IDENTITY_KSF);
 const FLEET = 'fleet-h';
@@ -68,10 +69,13 @@ const hdr = (attemptId: Uint8Array) => ({ fleetId: FLEET, suite: suite.id, accou
 async function enrollRaw(handler: VaultFetch, password: Uint8Array, escrow = new Uint8Array(64).fill(7)) {
   const a = attempt();
   const reg = await suite.startRegistration(password);
-  const r1 = await send(handler, { ...hdr(a), type: 'register-init', mode: 'new', request: reg.request });
+  const auth = await registrationAuth(suite);
+  const init = { ...hdr(a), type: 'register-init' as const, mode: 'new' as const, request: reg.request, ephemeralKey: auth.ephemeralKey };
+  const r1 = await send(handler, init);
   if (r1.msg.type !== 'register-response') throw new Error(`unexpected ${r1.msg.type}`);
+  auth.accept(init, r1.msg, publicKey);
   const { record } = await reg.finish(r1.msg.response, binding);
-  const fin: VaultRequest = { ...hdr(a), type: 'register-finish', mode: 'new', record, escrow, grant: new Uint8Array(0), ticket: r1.msg.ticket };
+  const fin: VaultRequest = auth.sign({ ...hdr(a), type: 'register-finish', mode: 'new', record, escrow, grant: new Uint8Array(0), ticket: r1.msg.ticket });
   const r2 = await send(handler, fin);
   expect(r2.msg.type).toBe('registered');
   return { fin, escrow };
@@ -92,7 +96,7 @@ describe('reference vault: the guess counter', () => {
     const handler = makeVault();
     await enrollRaw(handler, utf8('pw'));
     const starts = await Promise.all([1, 2, 3, 4, 5, 6].map(() => suite.startLogin(utf8('guess'))));
-    const answers = await Promise.all(starts.map((s) => send(handler, { ...hdr(attempt()), type: 'login-init', ke1: s.ke1 })));
+    const answers = await Promise.all(starts.map((s) => send(handler, { ...hdr(attempt()), type: 'login-init', intent: 'recover', ke1: s.ke1 })));
     const remaining = answers.filter((a) => a.msg.type === 'login-response').map((a) => (a.msg as { guessesRemaining: number }).guessesRemaining);
     expect(remaining.sort()).toEqual([0, 1, 2, 3, 4]);
     const refused = answers.filter((a) => a.msg.type === 'error');
@@ -113,7 +117,7 @@ describe('reference vault: the guess counter', () => {
     const h2 = makeVault({ store: createFileVaultStore({ dir }) });
     await enrollRaw(h1, utf8('pw'));
     const starts = await Promise.all([1, 2, 3, 4].map(() => suite.startLogin(utf8('guess'))));
-    const answers = await Promise.all(starts.map((s, i) => send(i % 2 ? h1 : h2, { ...hdr(attempt()), type: 'login-init', ke1: s.ke1 })));
+    const answers = await Promise.all(starts.map((s, i) => send(i % 2 ? h1 : h2, { ...hdr(attempt()), type: 'login-init', intent: 'recover', ke1: s.ke1 })));
     const remaining = answers.map((a) => (a.msg.type === 'login-response' ? a.msg.guessesRemaining : -1));
     expect(remaining.sort()).toEqual([1, 2, 3, 4]);
     expect((await status(h2)).guessesRemaining).toBe(1);
@@ -124,14 +128,14 @@ describe('reference vault: the guess counter', () => {
     await enrollRaw(handler, utf8('pw'));
     const s = await suite.startLogin(utf8('pw'));
     const a = attempt();
-    const r1 = await send(handler, { ...hdr(a), type: 'login-init', ke1: s.ke1 });
-    const r2 = await send(handler, { ...hdr(a), type: 'login-init', ke1: s.ke1 });
+    const r1 = await send(handler, { ...hdr(a), type: 'login-init', intent: 'recover', ke1: s.ke1 });
+    const r2 = await send(handler, { ...hdr(a), type: 'login-init', intent: 'recover', ke1: s.ke1 });
     expect(r1.msg.type).toBe('login-response');
     expect(toHex(encodeVaultMessage(r2.msg))).toBe(toHex(encodeVaultMessage(r1.msg)));
     expect((await status(handler)).guessesRemaining).toBe(4);
     // Same attempt id with another KE1: refused, nothing spent.
     const other = await suite.startLogin(utf8('pw'));
-    expect(errorCode((await send(handler, { ...hdr(a), type: 'login-init', ke1: other.ke1 })).msg)).toBe('PROTOCOL');
+    expect(errorCode((await send(handler, { ...hdr(a), type: 'login-init', intent: 'recover', ke1: other.ke1 })).msg)).toBe('PROTOCOL');
     expect((await status(handler)).guessesRemaining).toBe(4);
   });
 
@@ -140,7 +144,7 @@ describe('reference vault: the guess counter', () => {
     const { escrow } = await enrollRaw(handler, utf8('pw'));
     const s = await suite.startLogin(utf8('pw'));
     const a = attempt();
-    const r1 = await send(handler, { ...hdr(a), type: 'login-init', ke1: s.ke1 });
+    const r1 = await send(handler, { ...hdr(a), type: 'login-init', intent: 'recover', ke1: s.ke1 });
     if (r1.msg.type !== 'login-response') throw new Error('no KE2');
     const fin = await s.finish(r1.msg.ke2, binding);
     expect(fin).toBeDefined();
@@ -154,7 +158,7 @@ describe('reference vault: the guess counter', () => {
     // The same KE3 presented for another attempt fails its MAC: a wrong guess, no escrow.
     const s2 = await suite.startLogin(utf8('pw'));
     const b = attempt();
-    await send(handler, { ...hdr(b), type: 'login-init', ke1: s2.ke1 });
+    await send(handler, { ...hdr(b), type: 'login-init', intent: 'recover', ke1: s2.ke1 });
     const cross = await send(handler, { ...hdr(b), type: 'login-finish', intent: 'recover', ke3: fin!.ke3 });
     expect([cross.status, errorCode(cross.msg), (cross.msg as { guessesRemaining?: number }).guessesRemaining]).toEqual([403, 'WRONG_CODE', 4]);
   });
@@ -165,7 +169,7 @@ describe('reference vault: the guess counter', () => {
     await enrollRaw(handler, utf8('pw'));
     const s = await suite.startLogin(utf8('pw'));
     const a = attempt();
-    const r1 = await send(handler, { ...hdr(a), type: 'login-init', ke1: s.ke1 });
+    const r1 = await send(handler, { ...hdr(a), type: 'login-init', intent: 'recover', ke1: s.ke1 });
     if (r1.msg.type !== 'login-response') throw new Error('no KE2');
     const fin = await s.finish(r1.msg.ke2, binding);
     t += 1001;
@@ -180,13 +184,18 @@ describe('reference vault: the guess counter', () => {
     if (fin.type !== 'register-finish') throw new Error();
     const reg = await suite.startRegistration(utf8('new'));
     const b = attempt();
-    const r1 = await send(handler, { ...hdr(b), type: 'register-init', mode: 'replace', request: reg.request });
+    const auth = await registrationAuth(suite);
+    const init = { ...hdr(b), type: 'register-init' as const, mode: 'replace' as const, request: reg.request, ephemeralKey: auth.ephemeralKey };
+    const r1 = await send(handler, init);
     if (r1.msg.type !== 'register-response') throw new Error('no response');
-    const forged = { ...fin, ...hdr(b), mode: 'replace' as const, grant: new Uint8Array(32).fill(1), ticket: r1.msg.ticket };
+    auth.accept(init, r1.msg, publicKey);
+    const forged = auth.sign({ ...fin, ...hdr(b), mode: 'replace' as const, grant: new Uint8Array(32).fill(1), ticket: r1.msg.ticket });
     expect(errorCode((await send(handler, forged)).msg)).toBe('UNAUTHORIZED');
     // A ticket is bound to its attempt: replayed into another one it does not authenticate.
     expect(errorCode((await send(handler, { ...forged, ...hdr(attempt()) })).msg)).toBe('PROTOCOL');
-    const fresh = { ...hdr(attempt()), type: 'register-init' as const, mode: 'new' as const, request: reg.request };
+    // The upload is bound to the exchange: the same finish with another grant fails its MAC.
+    expect(errorCode((await send(handler, { ...forged, grant: new Uint8Array(32).fill(2) })).msg)).toBe('PROTOCOL');
+    const fresh = { ...hdr(attempt()), type: 'register-init' as const, mode: 'new' as const, request: reg.request, ephemeralKey: auth.ephemeralKey };
     expect(errorCode((await send(handler, fresh)).msg)).toBe('ALREADY_ENROLLED');
     // A retry of the enrollment that already landed is answered, not refused.
     expect(errorCode((await send(handler, fin)).msg)).toBe('registered');
@@ -200,7 +209,8 @@ describe('reference vault: registration is not an OPRF oracle', () => {
     const reg = await suite.startRegistration(utf8('guess'));
     const answers = [];
     for (let i = 0; i < 2; i++) {
-      const r = await send(handler, { ...hdr(attempt()), type: 'register-init', mode: 'reset', request: reg.request });
+      const ephemeralKey = (await registrationAuth(suite)).ephemeralKey;
+      const r = await send(handler, { ...hdr(attempt()), type: 'register-init', mode: 'reset', request: reg.request, ephemeralKey });
       if (r.msg.type !== 'register-response') throw new Error('no response');
       answers.push(toHex(r.msg.response.subarray(0, 33))); // the OPRF evaluation
     }
@@ -214,7 +224,7 @@ describe('reference vault: stored state parser', () => {
     const handler = makeVault({ store });
     await enrollRaw(handler, utf8('pw'));
     const s = await suite.startLogin(utf8('x'));
-    await send(handler, { ...hdr(attempt()), type: 'login-init', ke1: s.ke1 });
+    await send(handler, { ...hdr(attempt()), type: 'login-init', intent: 'recover', ke1: s.ke1 });
     const value = [...store.dump().values()][0]!;
     expect(toHex(encodeAccountState(decodeAccountState(value)))).toBe(toHex(value));
     fc.assert(
@@ -240,10 +250,11 @@ describe('reference vault: malformed input', () => {
     const { fin } = await enrollRaw(handler, utf8('pw'));
     const s = await suite.startLogin(utf8('pw'));
     const reg = await suite.startRegistration(utf8('pw2'));
+    const { ephemeralKey } = await registrationAuth(suite);
     const requests: VaultRequest[] = [
-      { ...hdr(attempt()), type: 'register-init', mode: 'reset', request: reg.request },
+      { ...hdr(attempt()), type: 'register-init', mode: 'reset', request: reg.request, ephemeralKey },
       fin,
-      { ...hdr(attempt()), type: 'login-init', ke1: s.ke1 },
+      { ...hdr(attempt()), type: 'login-init', intent: 'recover', ke1: s.ke1 },
       { ...hdr(attempt()), type: 'login-finish', intent: 'recover', ke3: new Uint8Array(32) },
       { ...hdr(attempt()), type: 'status' },
       { ...hdr(attempt()), type: 'remove' },
@@ -280,7 +291,7 @@ describe('reference vault: malformed input', () => {
     const handler = makeVault({ guessLimit: 100 });
     await enrollRaw(handler, utf8('pw'));
     const s = await suite.startLogin(utf8('pw'));
-    const good = encodeVaultMessage({ ...hdr(attempt()), type: 'login-init', ke1: s.ke1 });
+    const good = encodeVaultMessage({ ...hdr(attempt()), type: 'login-init', intent: 'recover', ke1: s.ke1 });
     let spent = 0;
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 0, max: good.length - 1 }), fc.integer({ min: 1, max: 255 }), async (i, x) => {
@@ -375,11 +386,13 @@ for (const s of [suite, scryptSuite]) {
     /** One registration through raw messages; returns the recorded init and finish bytes. */
     async function register(handler: VaultFetch, mode: 'new' | 'reset', password: Uint8Array, attemptId = attempt()) {
       const reg = await s.startRegistration(password);
-      const init: VaultRequest = { ...h(attemptId), type: 'register-init', mode, request: reg.request };
+      const auth = await registrationAuth(s);
+      const init = { ...h(attemptId), type: 'register-init' as const, mode, request: reg.request, ephemeralKey: auth.ephemeralKey };
       const r1 = await send(handler, init);
       if (r1.msg.type !== 'register-response') throw new Error(`unexpected ${errorCode(r1.msg)}`);
+      auth.accept(init, r1.msg, su.publicKey);
       const { record } = await reg.finish(r1.msg.response, bind);
-      const fin: VaultRequest = { ...h(attemptId), type: 'register-finish', mode, record, escrow: new Uint8Array(64).fill(9), grant: new Uint8Array(0), ticket: r1.msg.ticket };
+      const fin = auth.sign({ ...h(attemptId), type: 'register-finish', mode, record, escrow: new Uint8Array(64).fill(9), grant: new Uint8Array(0), ticket: r1.msg.ticket });
       return { init: encodeVaultMessage(init), fin: encodeVaultMessage(fin), send: () => send(handler, fin) };
     }
 
@@ -394,7 +407,7 @@ for (const s of [suite, scryptSuite]) {
       for (let i = 0; i < n; i++) {
         const l = await s.startLogin(utf8(`guess-${i}`));
         const a = attempt();
-        const r = await send(handler, { ...h(a), type: 'login-init', ke1: l.ke1 });
+        const r = await send(handler, { ...h(a), type: 'login-init', intent: 'recover', ke1: l.ke1 });
         expect(r.msg.type).toBe('login-response');
         await send(handler, { ...h(a), type: 'login-finish', intent: 'abort', ke3: new Uint8Array(0) });
       }
@@ -429,7 +442,7 @@ for (const s of [suite, scryptSuite]) {
       }
       // A login still finds no record: no guess came back.
       const l = await s.startLogin(utf8('1234'));
-      expect(errorCode((await send(handler, { ...h(attempt()), type: 'login-init', ke1: l.ke1 })).msg)).toBe('NOT_ENROLLED');
+      expect(errorCode((await send(handler, { ...h(attempt()), type: 'login-init', intent: 'recover', ke1: l.ke1 })).msg)).toBe('NOT_ENROLLED');
     });
 
     it('a ticket dies with any later enrollment, lockout or removal, and at its deadline', async () => {

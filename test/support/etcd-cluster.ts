@@ -33,6 +33,7 @@ import {
 } from '../../lib/recovery/protocol.js';
 import { fromHex, secureRandom } from '../../lib/util/bytes.js';
 // Types only: the soak script imports this file outside vitest.
+import { registrationAuth } from './vault-registration.js';
 import type { describe as Describe, it as It } from 'vitest';
 
 /**
@@ -642,10 +643,13 @@ export function vaultProbe(options: VaultProbeOptions) {
       const attemptId = secureRandom(16);
       const start = await suite.startRegistration(password);
       const h = header(accountId, attemptId);
-      const resp = expectType(await untilAnswered(pick, { ...h, type: 'register-init', mode: 'new', request: start.request }), 'register-response');
+      const auth = await registrationAuth(suite);
+      const init = { ...h, type: 'register-init' as const, mode: 'new' as const, request: start.request, ephemeralKey: auth.ephemeralKey };
+      const resp = expectType(await untilAnswered(pick, init), 'register-response');
+      auth.accept(init, resp, publicKey);
       const { record, exportKey } = await start.finish(resp.response, binding(accountId));
       exportKey.fill(0);
-      const req: VaultRequest = { ...h, type: 'register-finish', mode: 'new', record, escrow, grant: new Uint8Array(0), ticket: resp.ticket };
+      const req: VaultRequest = auth.sign({ ...h, type: 'register-finish', mode: 'new', record, escrow, grant: new Uint8Array(0), ticket: resp.ticket });
       expectType(await untilAnswered(pick, req), 'registered');
     },
 
@@ -655,7 +659,7 @@ export function vaultProbe(options: VaultProbeOptions) {
     },
 
     loginInit(a: LoginAttempt): VaultRequest {
-      return { ...header(a.accountId, a.attemptId), type: 'login-init', ke1: a.start.ke1 };
+      return { ...header(a.accountId, a.attemptId), type: 'login-init', intent: 'recover', ke1: a.start.ke1 };
     },
 
     /** The client found the code wrong: close the attempt (its guess stays spent). */

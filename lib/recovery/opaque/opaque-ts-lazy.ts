@@ -21,7 +21,7 @@
 import { BackupError } from '../../errors.js';
 import { abytes } from '../../util/bytes.js';
 import type { OpaqueBinding } from '../protocol.js';
-import type { OpaqueLoginStart, OpaqueRegistrationStart, OpaqueServer, OpaqueSuite } from './suite.js';
+import type { OpaqueKeyAgreement, OpaqueLoginStart, OpaqueRegistrationStart, OpaqueServer, OpaqueSuite } from './suite.js';
 
 /** Suite id of the default suite (scrypt KSF). */
 export const OPAQUE_TS_SUITE_ID = 'opaque-ts/P256-SHA256-scrypt/v1';
@@ -81,6 +81,10 @@ class LazyOpaqueTsSuite implements OpaqueSuite {
 
   async generateServerSetup(): Promise<Uint8Array> {
     return (await this.#load()).generateServerSetup();
+  }
+
+  async keyAgreement(): Promise<OpaqueKeyAgreement> {
+    return (await this.#load()).keyAgreement();
   }
 
   setupPublicKey(setup: Uint8Array): Uint8Array {

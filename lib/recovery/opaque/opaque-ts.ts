@@ -30,12 +30,15 @@ import {
   type MemoryHardFn,
 } from '@cloudflare/opaque-ts';
 import { scrypt } from '@noble/hashes/scrypt.js';
+import { p256_hasher } from '@noble/curves/nist.js';
+import { mapHashToField } from '@noble/curves/abstract/modular.js';
 import { nobleP256Config } from './p256-noble.js';
 import { BackupError } from '../../errors.js';
-import { abytes, concatBytes, fromUtf8, toHex, wipe } from '../../util/bytes.js';
+import { abytes, concatBytes, fromUtf8, secureRandom, toHex, wipe } from '../../util/bytes.js';
 import type { OpaqueBinding } from '../protocol.js';
 import { OPAQUE_TS_SUITE_ID, provideOpaqueTs } from './opaque-ts-lazy.js';
 import type {
+  OpaqueKeyAgreement,
   OpaqueLoginResult,
   OpaqueLoginStart,
   OpaqueRegistrationResult,
@@ -120,6 +123,36 @@ function parse<T>(what: string, f: () => T): T {
     throw malformed(what, e);
   }
 }
+
+/**
+ * P-256 Diffie-Hellman as RFC 9807 §6.4.1 defines it for P256-SHA256 (and as opaque-ts's 3DH
+ * does): the SEC1 compressed encoding of `k·B`. `B` must be a 33-byte compressed point on the
+ * curve (`Point.fromBytes` checks; the identity has no such encoding); `k` in 1..n-1.
+ */
+function p256Dh(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  const Point = p256_hasher.Point;
+  abytes(secretKey, 'secretKey', SK_BYTES);
+  abytes(publicKey, 'publicKey');
+  const k = Point.Fn.fromBytes(secretKey);
+  if (Point.Fn.is0(k)) throw new RangeError('secretKey must not be zero');
+  const B = parse('public key', () => {
+    if (publicKey.length !== PK_BYTES) throw new RangeError('public key must be 33 bytes');
+    return Point.fromBytes(publicKey);
+  });
+  return B.multiply(k).toBytes(true);
+}
+
+const P256_KEY_AGREEMENT: OpaqueKeyAgreement = Object.freeze({
+  generateKeyPair() {
+    const Point = p256_hasher.Point;
+    // 48 random bytes reduced to 1..n-1 (FIPS 186-5 A.2.1), as noble's randomSecretKey.
+    const seed = secureRandom(48);
+    const secretKey = Point.Fn.toBytes(Point.Fn.fromBytes(mapHashToField(seed, Point.Fn.ORDER)));
+    wipe(seed);
+    return { secretKey, publicKey: Point.BASE.multiply(Point.Fn.fromBytes(secretKey)).toBytes(true) };
+  },
+  dh: p256Dh,
+});
 
 /**
  * @internal The opaque-ts suite with a chosen KSF. The public entry exposes only
@@ -207,6 +240,10 @@ export class OpaqueTsSuite implements OpaqueSuite {
     };
   }
 
+  async keyAgreement(): Promise<OpaqueKeyAgreement> {
+    return P256_KEY_AGREEMENT;
+  }
+
   async generateServerSetup(): Promise<Uint8Array> {
     const seed = Uint8Array.from(this.cfg.prng.random(this.cfg.hash.Nh));
     const kp = await this.cfg.ake.generateAuthKeyPair();
@@ -271,6 +308,9 @@ export class OpaqueTsSuite implements OpaqueSuite {
         out.expected.session_key.fill(0);
         out.expected.expected_client_mac.fill(0);
         return { ke2: Uint8Array.from(out.ke2.serialize()), expected };
+      },
+      keyAgreement(peerPublicKey: Uint8Array): Uint8Array {
+        return p256Dh(sk, peerPublicKey);
       },
       finishLogin(ke3: Uint8Array, expected: Uint8Array): Uint8Array | undefined {
         abytes(ke3, 'ke3');

@@ -161,7 +161,7 @@ export function deriveDhKeyPair(g: Rfc9807Group, seed: Uint8Array): { secretKey:
 }
 
 /** DiffieHellman(k, B) (RFC 9807 §6.4.1): SerializeElement(k · B). */
-function dh(g: Rfc9807Group, secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+export function dh(g: Rfc9807Group, secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
   return g.decode(publicKey).multiply(g.scalar(secretKey)).toBytes();
 }
 

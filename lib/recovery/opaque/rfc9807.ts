@@ -27,6 +27,7 @@ import {
   blindRandom,
   createRegistrationResponse,
   deriveDhKeyPair,
+  dh,
   finalizeRegistrationRequest,
   generateKE1,
   generateKE2,
@@ -39,6 +40,7 @@ import {
 import { GROUP_SIZES, loadGroup, loadedGroup } from './rfc9807-groups.js';
 import { argon2idKsf, parseKsf } from './rfc9807-ksf.js';
 import type {
+  OpaqueKeyAgreement,
   OpaqueLoginResult,
   OpaqueLoginStart,
   OpaqueRegistrationResult,
@@ -187,6 +189,21 @@ export class Rfc9807Suite implements OpaqueSuite {
     };
   }
 
+  async keyAgreement(): Promise<OpaqueKeyAgreement> {
+    const g = await this.#g();
+    return Object.freeze({
+      generateKeyPair: () => {
+        const seed = this.#rand(NSEED);
+        try {
+          return deriveDhKeyPair(g, seed);
+        } finally {
+          wipe(seed);
+        }
+      },
+      dh: (secretKey: Uint8Array, publicKey: Uint8Array) => parse('public key', publicKey, g.Noe, (b) => dh(g, secretKey, b)),
+    });
+  }
+
   async generateServerSetup(): Promise<Uint8Array> {
     const g = await this.#g();
     const oprfSeed = this.#rand(g.Nh);
@@ -271,6 +288,9 @@ export class Rfc9807Suite implements OpaqueSuite {
         } finally {
           wipe(seed);
         }
+      },
+      keyAgreement(peerPublicKey: Uint8Array): Uint8Array {
+        return parse('public key', peerPublicKey, g.Noe, (b) => dh(g, sk, b));
       },
       finishLogin(ke3: Uint8Array, expected: Uint8Array): Uint8Array | undefined {
         parse('KE3', ke3, s.ke3, () => undefined);

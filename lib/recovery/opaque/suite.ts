@@ -61,6 +61,26 @@ export interface OpaqueLoginResult {
   readonly exportKey: Uint8Array;
 }
 
+/**
+ * Diffie-Hellman in a suite's AKE group (RFC 9807 §6.4.1 `DiffieHellman(k, B) =
+ * SerializeElement(k·B)`). The vault protocol uses it *above* OPAQUE to authenticate registration
+ * under the fleet's OPAQUE key (docs/PROTOCOL.md §3.1), which OPAQUE itself does not do.
+ */
+export interface OpaqueKeyAgreement {
+  /** A fresh ephemeral key pair in the AKE group; the caller wipes `secretKey`. */
+  generateKeyPair(): {
+    /** The secret scalar (serialized as the suite's `SerializeScalar`); wipe after use. */
+    secretKey: Uint8Array;
+    /** The serialized public element. */
+    publicKey: Uint8Array;
+  };
+  /**
+   * `DiffieHellman(secretKey, publicKey)`: a fresh array the caller wipes. Throws
+   * `BackupError('PROTOCOL')` unless `publicKey` is a valid, non-identity element of the group.
+   */
+  dh(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+}
+
 /** The server half of a suite, bound to one key pair and OPRF seed. */
 export interface OpaqueServer {
   /** The suite id. */
@@ -90,6 +110,12 @@ export interface OpaqueServer {
    * not. Throws `PROTOCOL` when KE3 or `expected` is malformed.
    */
   finishLogin(ke3: Uint8Array, expected: Uint8Array): Uint8Array | undefined;
+  /**
+   * `DiffieHellman(server AKE private key, peerPublicKey)` (RFC 9807 §6.4.1), for the registration
+   * authentication above OPAQUE (docs/PROTOCOL.md §3.1): a fresh array the caller wipes. Throws
+   * `BackupError('PROTOCOL')` unless `peerPublicKey` is a valid, non-identity group element.
+   */
+  keyAgreement(peerPublicKey: Uint8Array): Uint8Array;
 }
 
 /**
@@ -108,6 +134,11 @@ export interface OpaqueSuite {
   generateServerSetup(): Promise<Uint8Array>;
   /** The public key inside a serialized server setup. */
   setupPublicKey(setup: Uint8Array): Uint8Array;
+  /**
+   * Diffie-Hellman in this suite's AKE group, for the client side of the registration
+   * authentication (docs/PROTOCOL.md §3.1). Async so that a lazily loaded suite can load first.
+   */
+  keyAgreement(): Promise<OpaqueKeyAgreement>;
   /** An OPAQUE server for a setup and the fleet's server identity. */
   server(setup: Uint8Array, binding: Pick<OpaqueBinding, 'serverIdentity'>): OpaqueServer;
 }
