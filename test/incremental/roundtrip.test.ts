@@ -106,3 +106,37 @@ describe('incremental backup round trips', () => {
     expect(equalBytes(await collect(s.stream()), data)).toBe(true);
   });
 });
+
+describe('incremental backup resume', () => {
+  it('a run cut off after some packs resumes: the next run skips the chunks of those packs', async () => {
+    const ctx = testContext();
+    const data = chatBytes(2 << 20, 5);
+    let puts = 0;
+    const inner = ctx.blobs;
+    const dying = {
+      ...ctx,
+      blobs: {
+        limits: inner.limits,
+        createUpload: inner.createUpload.bind(inner),
+        putPart: inner.putPart.bind(inner),
+        listParts: inner.listParts.bind(inner),
+        completeUpload: inner.completeUpload.bind(inner),
+        abortUpload: inner.abortUpload.bind(inner),
+        get: inner.get.bind(inner),
+        head: inner.head.bind(inner),
+        delete: inner.delete.bind(inner),
+        list: inner.list.bind(inner),
+        put: async (k: string, b: Uint8Array) => {
+          if (++puts > 4) throw new Error('tab closed');
+          return inner.put(k, b);
+        },
+      },
+    };
+    await expect(backupIncremental(dying, data, { packSize: 256 * 1024, concurrency: 1 })).rejects.toThrow('tab closed');
+    const r = await backupIncremental(ctx, data, { packSize: 256 * 1024 });
+    expect(r.resumedChunks).toBeGreaterThan(0);
+    expect(r.newBytes).toBeLessThan(data.length - 3 * 200 * 1024);
+    const s = await openSnapshot(ctx, r.backupId);
+    expect(equalBytes(await collect(s.stream()), data)).toBe(true);
+  });
+});
