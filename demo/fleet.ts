@@ -150,7 +150,8 @@ export async function createDemoFleet(options: DemoFleetOptions): Promise<DemoFl
 
   /** Flip one byte in the middle of the account's largest object (its archive). */
   const tamper = async (accountId: string) => {
-    const entries = await storage.list(accountPrefix(accountId));
+    // Not the incremental step's objects (step 3b): the story tampers with the archive of step 3.
+    const entries = (await storage.list(accountPrefix(accountId))).filter((e) => !e.key.startsWith(`${accountPrefix(accountId)}incremental/`));
     if (entries.length === 0) return json(404, { error: 'NOT_FOUND', message: 'this account has no stored backup' });
     const target = entries.reduce((a, b) => (b.size > a.size ? b : a));
     const bytes = Uint8Array.from(await storage.get(target.key));

@@ -5,6 +5,7 @@ import { parseCheckpoint } from '../lib/trust/checkpoint.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../lib/trust/merkle.js';
 import { toHex, wipe } from '../lib/util/bytes.js';
 import { archiveStream, planArchive, readIndex, readLastMessages, SIZES, type ArchivePlan, type ReadAt } from './archive.js';
+import { accountPrefix } from './shared.js';
 import { connectApi, deviceStore, findFleet, login, makeClient, makeTrust, operator, trustRoots, vaultFor, type Api } from './sdk.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
@@ -252,6 +253,52 @@ function setupBackup(): void {
       backupAbort = undefined;
       await refreshStatus().catch(() => undefined);
     }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3b. incremental backups
+
+/** `n` bytes of made-up chat lines, time-ordered from `t`. */
+function chatLines(n: number, t: number, seed: number): Uint8Array {
+  const words = 'ok yes lol thanks see you tomorrow where are you call me later photo sent dinner tonight sure'.split(' ');
+  const enc = new TextEncoder();
+  const out = new Uint8Array(n);
+  let s = seed;
+  let o = 0;
+  while (o < n) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    t += s % 90;
+    const line = enc.encode(`${t}\tuser${s % 37}\t${words[s % words.length]} ${words[(s >>> 8) % words.length]} ${words[(s >>> 16) % words.length]}\n`);
+    out.set(line.subarray(0, n - o), o);
+    o += line.length;
+  }
+  return out;
+}
+
+function setupIncremental(): void {
+  const out = $('incremental-status');
+  action($<HTMLButtonElement>('incremental'), out, async () => {
+    if (client === undefined) throw new Error('sign in and enable backups first');
+    // A second client on the same account and keyring (from the device cache), storing under its own sub-prefix.
+    const inc = makeClient(api, trust, store, fleetId, accountId, token, { incremental: true, keyPrefix: `${accountPrefix(accountId)}incremental/` });
+    const day1 = chatLines(8 * 1024 * 1024, 1_700_000_000, 7);
+    say(out, `Backing up ${fmtBytes(day1.length)} of chats incrementally…`);
+    const first = await inc.backup(day1);
+    const more = chatLines(80 * 1024, 1_700_000_000 + 8_000_000, 8);
+    const day2 = new Uint8Array(day1.length + more.length);
+    day2.set(day1);
+    day2.set(more, day1.length);
+    const second = await inc.backup(day2);
+    await inc.pruneBackups({ keep: 1 });
+    out.dataset.state = 'done';
+    out.dataset.sent = String(second.archiveSize);
+    say(
+      out,
+      `First backup: ${fmtBytes(first.plaintextSize)}, sent ${fmtBytes(first.archiveSize)}. Then ${fmtBytes(more.length)} of new messages: ` +
+        `the second backup of ${fmtBytes(second.plaintextSize)} sent ${fmtBytes(second.archiveSize)} ` +
+        `(${((100 * second.archiveSize) / second.plaintextSize).toFixed(2)}% of the export; ${fmtBytes(second.skippedBytes ?? 0)} already stored were skipped).`,
+    );
   });
 }
 
@@ -555,6 +602,7 @@ async function main(): Promise<void> {
   setupArchive();
   setupEnable();
   setupBackup();
+  setupIncremental();
   setupRestore();
   setupChange();
   setupFleet();

@@ -13,6 +13,7 @@ import {
   createWorkerEngine,
   witnessLogClient,
   type BackupClient,
+  type BackupClientOptions,
   type KeyValueStore,
   type TrustRoots,
   type TrustStore,
@@ -146,7 +147,15 @@ export async function findFleet(api: Api, trust: TrustStore, accountId: string, 
 let engine: ReturnType<typeof createWorkerEngine> | undefined;
 const workerEngine = () => (engine ??= createWorkerEngine({ workers: 2, engine: 'noble' }));
 
-export function makeClient(api: Api, trust: TrustStore, store: KeyValueStore, fleetId: string, accountId: string, token: string): BackupClient {
+export function makeClient(
+  api: Api,
+  trust: TrustStore,
+  store: KeyValueStore,
+  fleetId: string,
+  accountId: string,
+  token: string,
+  extra: Partial<BackupClientOptions> = {},
+): BackupClient {
   const minPart = api.config.minPartSize;
   const blobs = createHttpBlobStore({
     fetch: api.fetch,
@@ -165,5 +174,6 @@ export function makeClient(api: Api, trust: TrustStore, store: KeyValueStore, fl
     engine: workerEngine(),
     // 4 MiB parts: few enough round trips (presign + PUT each), small enough for a smooth progress bar.
     partSize: 16 * minPart,
+    ...extra,
   });
 }

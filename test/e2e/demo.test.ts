@@ -112,6 +112,12 @@ describeBrowsers(
         expect(await progress('backup-progress')).toBe(1);
         expect(await text('backup-status')).toMatch(/^Backed up 16/);
 
+        // 3b. Incremental: 8 MB backed up, 80 KB of messages added, the second backup sends little.
+        await click('incremental');
+        await waitData('incremental-status', 'state', 'done', 120_000);
+        expect(Number(await attr('incremental-status', 'data-sent'))).toBeLessThan(0.02 * 8 * 1024 * 1024);
+        expect(await text('incremental-status')).toMatch(/^First backup: 8\.0 MB/);
+
         // 4. A new device: IndexedDB cleared, then restore with the code; chats newest first by
         // random access, shown before the whole archive was downloaded; then the full verification.
         await click('new-device');
