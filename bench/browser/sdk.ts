@@ -21,14 +21,13 @@
 // Env: BROWSER_BENCH_MIB (256), BROWSER_BENCH_ROUNDS (2), BROWSER_BENCH_ENGINES (workers,default),
 // BROWSER_BENCH_PARTS (parts in flight, default 3: the SDK's default), BROWSER_BENCH_PATHS=0 skips
 // the body-path comparison.
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { toHex } from '../../lib/util/bytes.js';
 import { startBlobServer } from '../support/blob-server.js';
-import { bundle, serve, CHROMIUM } from './harness.js';
-import { CHROMIUM_ARGS } from '../../test/support/chromium.js';
+import { bundle, serve } from './harness.js';
+import { haveBrowser, launchBrowser, waitForGlobal, type BrowserName } from '../../test/support/browsers.js';
 import type { api as SdkApi, SdkEngineChoice } from './sdk-page.js';
 
 const MiB = 1 << 20;
@@ -37,6 +36,7 @@ const ROUNDS = Number(process.env.BROWSER_BENCH_ROUNDS ?? 2);
 const ENGINES = (process.env.BROWSER_BENCH_ENGINES ?? 'workers,default').split(',') as SdkEngineChoice[];
 const PARTS = Number(process.env.BROWSER_BENCH_PARTS ?? 3);
 const PATHS = process.env.BROWSER_BENCH_PATHS !== '0';
+const BROWSER = (process.env.BROWSER_BENCH_BROWSER ?? 'chromium') as BrowserName;
 
 type Api = typeof SdkApi;
 
@@ -47,8 +47,8 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(CHROMIUM)) {
-    console.log(`chromium: ${CHROMIUM} not found, bench skipped`);
+  if (!haveBrowser(BROWSER)) {
+    console.log(`${BROWSER}: not installed, bench skipped`);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'e2ee-sdk-bench-'));
@@ -56,26 +56,22 @@ async function main(): Promise<void> {
   const { server, origin } = await serve(dir);
   // Room for two archives and the raw uploads' parts.
   const blobs = await startBlobServer(SIZE_MIB * MiB * 2, origin);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS] });
+  const browser = await launchBrowser(BROWSER);
   try {
     const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
     await page.goto(`${origin}/`);
-    await page.waitForFunction(() => 'sdkBench' in globalThis, undefined, { timeout: 60_000 }).catch((e: unknown) => {
-      throw new Error(`page did not load: ${errors.join('; ') || String(e)}`);
-    });
+    await waitForGlobal(page, 'sdkBench', 60_000);
     const call = <K extends keyof Api>(name: K, ...args: Parameters<Api[K]>): Promise<Awaited<ReturnType<Api[K]>>> =>
       page.evaluate(
         ([n, a]) => (globalThis as unknown as { sdkBench: Record<string, (...x: unknown[]) => unknown> }).sdkBench[n]!(...a),
         [name, args] as [string, unknown[]],
       ) as never;
-    const version = browser.version();
+    const version = browser.version;
     const cores = await page.evaluate(() => navigator.hardwareConcurrency);
     await call('setup', blobs.url, toHex(blobs.signingKey), SIZE_MIB);
     const mbs = (ms: number, mib = SIZE_MIB): string => `${((mib * MiB) / 1e6 / (ms / 1000)).toFixed(1)} MB/s`;
     console.log(
-      `bench:browser — chromium ${version} (headless), hardwareConcurrency ${cores}, ${SIZE_MIB} MiB source, 64 KiB chunks, ` +
+      `bench:browser — ${version} (headless), hardwareConcurrency ${cores}, ${SIZE_MIB} MiB source, 64 KiB chunks, ` +
         `8 MiB parts, ${PARTS} parts in flight, ${ROUNDS} rounds (order alternating), medians; blob server: ${blobs.url} (own process)`,
     );
 

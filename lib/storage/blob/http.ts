@@ -9,7 +9,7 @@ import { assertOptionsObject, checkingOptions } from '../../util/options.js';
 import { BackupError, throwIfAborted } from '../../errors.js';
 import { abytes, fromUtf8, utf8 } from '../../util/bytes.js';
 import { createTransport, type Transport, type TransportRequest, type TransportResponse } from '../../transport/http.js';
-import { requestBody, resolveBodyPath } from './body.js';
+import { requestBody, resolveBodyPath, type ResolvedBodyPath } from './body.js';
 import { checkCompletedParts, checkPartNumber, checkRange, checkUploadRef, resolveLimits } from './checks.js';
 import { resolvePresigned, type BlobOp, type PresignedBlobStoreOptions } from './presigned.js';
 import {
@@ -37,7 +37,7 @@ const MAX_ETAG = 1024;
 export interface PresignedCaller {
   readonly limits: BlobStoreLimits;
   /** How large bodies travel on this platform (./body.ts). */
-  readonly bodies: 'bytes' | 'blob';
+  readonly bodies: ResolvedBodyPath;
   call(
     op: BlobOp,
     req: Omit<TransportRequest, 'url' | 'headers'> & { readonly headers?: Readonly<Record<string, string>>; readonly transferBytes?: number },
@@ -252,7 +252,7 @@ export function presignedObjectOps(c: PresignedCaller): Pick<BlobStore, 'putPart
           // A server that ignores Range (allowed, RFC 9110 §14.2) may answer 200 with the whole
           // blob; within `cap` that is still correct, beyond it we refuse rather than buffer it.
           maxResponseBytes: cap,
-          readAs: c.bodies === 'blob' ? 'blob' : 'stream',
+          readAs: c.bodies.read,
           transferBytes: range?.length ?? 0,
         },
       );
