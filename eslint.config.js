@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'docs-api/', 'node_modules/', 'demo/dist/', 'coverage/', '.tmp/', '**/*.d.ts'] },
+  { ignores: ['dist/', 'docs-api/', 'node_modules/', 'demo/dist/', 'examples/*/dist/', 'examples/*/node_modules/', 'coverage/', '.tmp/', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
