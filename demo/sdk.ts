@@ -20,6 +20,7 @@ import {
   type VaultClient,
   type WitnessLogClient,
 } from '../lib/index.js';
+import { opaqueTsSuite } from '../lib/opaque-ts.js';
 import { fromHex } from '../lib/util/bytes.js';
 import { accountPrefix, type DemoConfig } from './shared.js';
 
@@ -125,6 +126,9 @@ export function vaultFor(api: Api, trust: TrustStore, fleetId: string, accountId
     fetch: api.fetch,
     getToken: async () => token,
     trust,
+    // demo-1 stands for a fleet still on the superseded opaque-ts suite (demo/fleet.ts); its code
+    // is fetched only while that fleet is used. Rotated fleets run the RFC 9807 default suite.
+    suites: [opaqueTsSuite()],
   });
 }
 

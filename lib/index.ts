@@ -125,7 +125,8 @@ export type {
 export type { Checkpoint, CheckpointBody, NoteSignature } from './trust/checkpoint.js';
 export { createVaultClient } from './recovery/vault-client.js';
 export type { VaultClient, VaultClientOptions, VaultCallOptions, VaultStatus, VaultFetch } from './recovery/vault-client.js';
-export { opaqueTsSuite, OPAQUE_TS_SUITE_ID } from './recovery/opaque/opaque-ts-lazy.js';
+// The superseded opaque-ts suite is in `e2ee-backup/opaque-ts` (lib/opaque-ts.ts); only its id is here.
+export { OPAQUE_TS_SUITE_ID } from './recovery/opaque/opaque-ts-id.js';
 export { rfc9807Suite, isRfc9807SuiteId, RFC9807_DEFAULT_SUITE_ID, RFC9807_SERENITY_SUITE_ID } from './recovery/opaque/rfc9807.js';
 export type { Rfc9807GroupName } from './recovery/opaque/rfc9807.js';
 export { argon2idKsf, scryptKsf } from './recovery/opaque/rfc9807-ksf.js';

@@ -11,7 +11,7 @@ import { BackupError } from '../errors.js';
 export interface TrustedFleet {
   /** The fleet's name, e.g. `"fleet-eu-1"`. */
   readonly fleetId: string;
-  /** OPAQUE suite id the fleet runs, e.g. `"opaque-ts/P256-SHA256-scrypt/v1"`. */
+  /** OPAQUE suite id the fleet runs, e.g. `"rfc9807/ristretto255-SHA512/argon2id-m47104-t1-p1"` (docs/PROTOCOL.md §Suites). */
   readonly suite: string;
   /** The fleet's OPAQUE server public key (exact bytes the vault presents). */
   readonly publicKey: Uint8Array;
@@ -50,7 +50,7 @@ export interface FleetTrust {
  *
  * @example
  * ```ts
- * const trust = pinnedFleets([{ fleetId: 'fleet-1', suite: 'opaque-ts/P256-SHA256-scrypt/v1', publicKey }]);
+ * const trust = pinnedFleets([{ fleetId: 'fleet-1', suite: 'rfc9807/ristretto255-SHA512/argon2id-m47104-t1-p1', publicKey }]);
  * ```
  */
 export function pinnedFleets(fleets: readonly TrustedFleet[]): FleetTrust {
@@ -60,7 +60,7 @@ export function pinnedFleets(fleets: readonly TrustedFleet[]): FleetTrust {
     if (typeof f !== 'object' || f === null) throw new BackupError('INVALID_ARGUMENT', `pinnedFleets: ${at} must be { fleetId, suite, publicKey }`, { option: at });
     if (typeof f.fleetId !== 'string' || f.fleetId.length === 0) throw new BackupError('INVALID_ARGUMENT', `pinnedFleets: ${at}.fleetId must be the fleet's name, e.g. 'fleet-1'`, { option: `${at}.fleetId` });
     if (typeof f.suite !== 'string' || f.suite.length === 0) {
-      throw new BackupError('INVALID_ARGUMENT', `pinnedFleets: ${at}.suite must be the fleet's OPAQUE suite id, e.g. 'opaque-ts/P256-SHA256-scrypt/v1'`, { option: `${at}.suite` });
+      throw new BackupError('INVALID_ARGUMENT', `pinnedFleets: ${at}.suite must be the fleet's OPAQUE suite id, e.g. 'rfc9807/ristretto255-SHA512/argon2id-m47104-t1-p1'`, { option: `${at}.suite` });
     }
     if (!(f.publicKey instanceof Uint8Array) || f.publicKey.length === 0) {
       throw new BackupError(

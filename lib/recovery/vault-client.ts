@@ -70,11 +70,17 @@ export interface VaultClientOptions {
   /** Which fleets and keys are trusted (`pinnedFleets(...)` or the trust store). */
   readonly trust: FleetTrust;
   /**
-   * The OPAQUE suite. Default: the suite the fleet's trusted entry names (an RFC 9807 suite, or
-   * the superseded opaque-ts suite, its code loaded only then), or the RFC 9807 default suite for a
-   * fleet trust has no entry for yet (docs/PROTOCOL.md §Suites).
+   * The OPAQUE suite, fixed. Default: the suite the fleet's trusted entry names (any RFC 9807
+   * suite, or one of `suites`), or the RFC 9807 default suite for a fleet trust has no entry for
+   * yet (docs/PROTOCOL.md §Suites).
    */
   readonly suite?: OpaqueSuite;
+  /**
+   * Suites besides RFC 9807's this client may run when a fleet's entry names them, e.g.
+   * `[opaqueTsSuite()]` for fleets still on the superseded opaque-ts suite (its implementation is
+   * then loaded only when such a fleet is used). Ignored when `suite` is given.
+   */
+  readonly suites?: readonly OpaqueSuite[];
   /** Randomness for attempt ids and nonces (default WebCrypto). */
   readonly random?: RandomSource;
   /** Per-request timeout in ms (default 30 000). */
@@ -238,9 +244,16 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
   });
   // The suite: as given, else resolved from the fleet's trust entry before the first message.
   let suite: OpaqueSuite = options.suite ?? UNRESOLVED;
+  const extraSuites = checkingOptions(() => {
+    const list = options.suites ?? [];
+    if (!Array.isArray(list) || list.some((x: Partial<OpaqueSuite> | null) => typeof x?.id !== 'string' || typeof x.startLogin !== 'function')) {
+      throw invalidOption('suites', 'must be an array of OpaqueSuites, e.g. [opaqueTsSuite()]');
+    }
+    return [...(list as readonly OpaqueSuite[])];
+  });
   const resolveSuite = async (): Promise<void> => {
     if (suite !== UNRESOLVED) return;
-    const resolved = await suiteForFleet(trust, fleetId);
+    const resolved = await suiteForFleet(trust, fleetId, extraSuites);
     if (suite === UNRESOLVED) suite = resolved;
   };
   // What the sealed keyring is for: its AAD (docs/KEYRING.md) names protocol, fleet, suite, account.

@@ -311,7 +311,7 @@ const sameEvidence = (a: SplitViewEvidence, b: SplitViewEvidence): boolean =>
  *     witnessKeys: [{ name: 'witness.example/log', publicKey: witnessPk, notBefore: 1767225600 }],
  *     operatorKeys: [{ publicKey: operatorPk, notBefore: 1767225600 }],
  *     thresholds: { witnesses: 1, operators: 1 },
- *     pins: [{ fleetId: 'eu-1', suite: 'opaque-ts/P256-SHA256-scrypt/v1', publicKey: eu1Key }],
+ *     pins: [{ fleetId: 'eu-1', suite: 'rfc9807/ristretto255-SHA512/argon2id-m47104-t1-p1', publicKey: eu1Key }],
  *   },
  *   store: createIndexedDbStore(),
  *   fetchBundle: async () => new Uint8Array(await (await fetch('/fleet/bundle')).arrayBuffer()),

@@ -29,7 +29,7 @@ function refusal(run: () => unknown): { option: string | undefined; message: str
   throw new Error('no error');
 }
 
-const trust = pinnedFleets([{ fleetId: 'fleet-1', suite: 'opaque-ts/P256-SHA256-scrypt/v1', publicKey: new Uint8Array(33).fill(2) }]);
+const trust = pinnedFleets([{ fleetId: 'fleet-1', suite: 'rfc9807/ristretto255-SHA512/argon2id-m47104-t1-p1', publicKey: new Uint8Array(32).fill(2) }]);
 const vaultOptions = (over: Partial<VaultClientOptions> = {}): VaultClientOptions => ({
   fleetId: 'fleet-1',
   accountId: 'alice',

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isBackupError } from '../../lib/errors.js';
-import { opaqueTsSuite as publicSuite, OPAQUE_TS_SUITE_ID as publicId } from '../../lib/index.js';
+import { opaqueTsSuite as publicSuite, OPAQUE_TS_SUITE_ID as publicId } from '../../lib/opaque-ts.js';
 import { opaqueTsSuite as eagerSuite, OPAQUE_TS_SUITE_ID } from '../../lib/recovery/opaque/opaque-ts.js';
 import { opaqueBinding } from '../../lib/recovery/protocol.js';
 import { toHex, utf8 } from '../../lib/util/bytes.js';
@@ -87,9 +87,14 @@ function staticClosure(meta: Metafile, start: string): Set<string> {
 }
 
 describe('bundle split', () => {
-  it('the OPAQUE stack is not in the initial chunks of the browser entry, only in a lazy one', async () => {
+  it('the OPAQUE stack is not in the initial chunks of an app naming the suite, only in a lazy one; the package entry has none of it', async () => {
     const out = await build({
-      entryPoints: ['lib/index.ts'],
+      stdin: {
+        contents: "export * from './lib/index.ts'; export { opaqueTsSuite } from './lib/opaque-ts.ts';",
+        resolveDir: ROOT,
+        loader: 'ts',
+        sourcefile: 'app.ts',
+      },
       absWorkingDir: ROOT,
       bundle: true,
       splitting: true,
@@ -103,7 +108,7 @@ describe('bundle split', () => {
       logLevel: 'silent',
     });
     const meta = out.metafile;
-    const entry = Object.keys(meta.outputs).find((k) => meta.outputs[k]!.entryPoint === 'lib/index.ts')!;
+    const entry = Object.keys(meta.outputs).find((k) => meta.outputs[k]!.entryPoint !== undefined)!;
     const eager = staticClosure(meta, entry);
     const eagerInputs = [...eager].flatMap((o) => Object.keys(meta.outputs[o]!.inputs));
     const lazyInputs = Object.keys(meta.outputs)
@@ -114,5 +119,22 @@ describe('bundle split', () => {
       expect(eagerInputs.filter((p) => re.test(p))).toEqual([]);
       expect(lazyInputs.some((p) => re.test(p))).toBe(true);
     }
+    // The package entry alone reaches none of it (the suite is in e2ee-backup/opaque-ts).
+    const alone = await build({
+      entryPoints: ['lib/index.ts'],
+      absWorkingDir: ROOT,
+      bundle: true,
+      splitting: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      outdir: 'out',
+      write: false,
+      metafile: true,
+      external: ['libsodium-wrappers'],
+      logLevel: 'silent',
+    });
+    const all = Object.keys(alone.metafile.inputs);
+    expect(all.filter((p) => /@cloudflare\/|opaque-ts\.ts$|p256-noble\.ts$/.test(p))).toEqual([]);
   });
 });

@@ -18,7 +18,10 @@ import { equalBytes, utf8 } from '../../lib/util/bytes.js';
 
 describe('opaqueSuiteFor', () => {
   it('names the legacy suite, RFC 9807 suites, and nothing else', () => {
-    expect(opaqueSuiteFor(OPAQUE_TS_SUITE_ID)?.id).toBe(OPAQUE_TS_SUITE_ID);
+    // The legacy suite only when the app hands it in (so an app that does not bundles none of it).
+    expect(opaqueSuiteFor(OPAQUE_TS_SUITE_ID)).toBeUndefined();
+    const legacy = opaqueTsSuite();
+    expect(opaqueSuiteFor(OPAQUE_TS_SUITE_ID, [legacy])).toBe(legacy);
     expect(opaqueSuiteFor(RFC9807_DEFAULT_SUITE_ID)?.id).toBe(RFC9807_DEFAULT_SUITE_ID);
     expect(opaqueSuiteFor('rfc9807/P256-SHA256/scrypt-N32768-r8-p1')?.id).toBe('rfc9807/P256-SHA256/scrypt-N32768-r8-p1');
     expect(opaqueSuiteFor('rfc9807/ristretto255-SHA512/identity-INSECURE')).toBeUndefined();
@@ -39,9 +42,17 @@ describe('fleet suites, end to end with production KSFs', () => {
     };
     let fleets: TrustedFleet[] = [{ fleetId: 'old', suite: OPAQUE_TS_SUITE_ID, publicKey: s1.publicKey }];
     const trust = { trustedFleets: async () => pinnedFleets(fleets).trustedFleets() };
-    // The app's one way of building a vault client: no suite named.
+    // The app's one way of building a vault client: no suite named, the legacy suite allowed.
     const client = (fleetId: 'old' | 'new') =>
-      createVaultClient({ fleetId, accountId: 'alice', baseUrl: `http://${fleetId}.test`, fetch: vaults[fleetId], getToken: async () => 'tok', trust });
+      createVaultClient({
+        fleetId,
+        accountId: 'alice',
+        baseUrl: `http://${fleetId}.test`,
+        fetch: vaults[fleetId],
+        getToken: async () => 'tok',
+        trust,
+        suites: [opaqueTsSuite()],
+      });
 
     const password = utf8('test-secret:migrate me');
     const keyring = createKeyring();
@@ -62,7 +73,7 @@ describe('fleet suites, end to end with production KSFs', () => {
     expect((await client('old').status()).state).toBe('not-enrolled');
   }, 60_000);
 
-  it('a fleet whose entries name only suites this SDK does not run is FLEET_UNTRUSTED, before any request', async () => {
+  it('a fleet whose entries name only suites this client does not run is FLEET_UNTRUSTED, before any request', async () => {
     let asked = 0;
     const vault = createVaultClient({
       fleetId: 'f',
@@ -73,10 +84,17 @@ describe('fleet suites, end to end with production KSFs', () => {
         return new Response(null, { status: 500 });
       },
       getToken: async () => 'tok',
-      trust: pinnedFleets([{ fleetId: 'f', suite: 'rfc9807/ristretto255-SHA512/identity-INSECURE', publicKey: new Uint8Array(32).fill(1) }]),
+      trust: pinnedFleets([
+        { fleetId: 'f', suite: 'rfc9807/ristretto255-SHA512/identity-INSECURE', publicKey: new Uint8Array(32).fill(1) },
+        { fleetId: 'f', suite: OPAQUE_TS_SUITE_ID, publicKey: new Uint8Array(33).fill(2) },
+      ]),
     });
     const err = await vault.status().catch((e: unknown) => e);
     expect(isBackupError(err, 'FLEET_UNTRUSTED')).toBe(true);
     expect(asked).toBe(0);
+    // Malformed `suites` is refused up front.
+    expect(() =>
+      createVaultClient({ fleetId: 'f', accountId: 'a', baseUrl: 'http://f.test', fetch: fetch, getToken: async () => 't', trust: pinnedFleets([]), suites: [{} as never] }),
+    ).toThrow(/suites/);
   });
 });

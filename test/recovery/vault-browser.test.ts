@@ -6,7 +6,8 @@
  * the page fetches only when that fleet is used.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { OPAQUE_TS_SUITE_ID, RFC9807_DEFAULT_SUITE_ID, opaqueTsSuite } from '../../lib/index.js';
+import { RFC9807_DEFAULT_SUITE_ID } from '../../lib/index.js';
+import { OPAQUE_TS_SUITE_ID, opaqueTsSuite } from '../../lib/opaque-ts.js';
 import { createMemoryVaultStore, createVaultHandler, generateVaultSetup, type ServedHandler, type VaultSetup } from '../../lib/server/index.js';
 import { toHex } from '../../lib/util/bytes.js';
 import { describeBrowsers, launchBrowser, waitForGlobal, type TestBrowser } from '../support/browsers.js';
@@ -14,16 +15,19 @@ import { bundlePage, servePage } from '../support/test-page.js';
 
 const PAGE = `
 import { createVaultClient, pinnedFleets, createKeyring, encodeKeyring, isBackupError } from './lib/index.ts';
+import { opaqueTsSuite } from './lib/opaque-ts.ts';
 const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const unhex = (s) => Uint8Array.from(s.match(/../g), (h) => parseInt(h, 16));
 const enc = (s) => new TextEncoder().encode(s);
 globalThis.vaultTest = {
   async run([fleetId, suite, publicKeyHex]) {
-    // No suite named: the client runs the one the fleet's trust entry names.
+    // No suite named: the client runs the one the fleet's trust entry names; the legacy suite is
+    // allowed, its implementation fetched only when a fleet names it.
     const vault = createVaultClient({
       fleetId, accountId: 'dora', baseUrl: location.origin + '/' + fleetId,
       fetch: (r) => fetch(r), getToken: async () => 'token-dora',
       trust: pinnedFleets([{ fleetId, suite, publicKey: unhex(publicKeyHex) }]),
+      suites: [opaqueTsSuite()],
     });
     const keyring = createKeyring();
     const enrolled = await vault.enroll({ password: enc('browser code'), keyring });

@@ -2,8 +2,8 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import {
   createVaultClient,
-  opaqueTsSuite,
   parseVaultMessage,
+  rfc9807Suite,
   type Keyring,
   type OpaqueSuite,
   type VaultClient,
@@ -12,6 +12,7 @@ import {
   type VaultResponse,
   type VaultStatus,
 } from '../../lib/index.js';
+import { opaqueTsSuite } from '../../lib/opaque-ts.js';
 import { createVaultHandler, serveHandler, type FetchHandler, type VaultHandlerOptions } from '../../lib/server/index.js';
 
 describe('vault API types', () => {
@@ -26,8 +27,11 @@ describe('vault API types', () => {
     expectTypeOf<FetchHandler>().toExtend<VaultClientOptions['fetch']>();
     expectTypeOf<typeof fetch>().toExtend<VaultClientOptions['fetch']>();
     expectTypeOf(opaqueTsSuite).returns.toEqualTypeOf<OpaqueSuite>();
-    // The KSF is not a parameter of the public suite factory.
+    // The KSF is not a parameter of the public opaque-ts suite factory; RFC 9807 suites are named by id.
     expectTypeOf(opaqueTsSuite).parameters.toEqualTypeOf<[]>();
+    expectTypeOf(rfc9807Suite).parameters.toEqualTypeOf<[id?: string]>();
+    expectTypeOf(rfc9807Suite).returns.toEqualTypeOf<OpaqueSuite>();
+    expectTypeOf<VaultClientOptions['suites']>().toEqualTypeOf<readonly OpaqueSuite[] | undefined>();
   });
 
   it('messages and the server', () => {

@@ -23,8 +23,9 @@ import { abytes } from '../../util/bytes.js';
 import type { OpaqueBinding } from '../protocol.js';
 import type { OpaqueKeyAgreement, OpaqueLoginStart, OpaqueRegistrationStart, OpaqueServer, OpaqueSuite } from './suite.js';
 
-/** Suite id of the default suite (scrypt KSF). */
-export const OPAQUE_TS_SUITE_ID = 'opaque-ts/P256-SHA256-scrypt/v1';
+import { OPAQUE_TS_SUITE_ID } from './opaque-ts-id.js';
+
+export { OPAQUE_TS_SUITE_ID };
 
 /** @internal Serialized server setup: OPRF seed(32) ‖ AKE private key(32) ‖ AKE public key(33). */
 export const SETUP_LAYOUT = Object.freeze({ seed: 32, privateKey: 32, publicKey: 33 });

@@ -9,7 +9,6 @@
  * @module
  */
 import { argon2idAsync } from '@noble/hashes/argon2.js';
-import { scryptAsync } from '@noble/hashes/scrypt.js';
 import type { Rfc9807Ksf } from './rfc9807-core.js';
 
 export type { Rfc9807Ksf };
@@ -76,7 +75,8 @@ export function scryptKsf(params: ScryptParams): Rfc9807Ksf {
   if (128 * N * r > 2 ** 30) throw new RangeError('scrypt memory (128·N·r) must be at most 1 GiB');
   return Object.freeze({
     id: `scrypt-N${N}-r${r}-p${p}`,
-    stretch: (input: Uint8Array, dkLen: number) => scryptAsync(input, SALT, { N, r, p, dkLen }),
+    // Loaded on first use: the default suites run Argon2id, so a bundle carries scrypt as a lazy chunk.
+    stretch: async (input: Uint8Array, dkLen: number) => (await import('@noble/hashes/scrypt.js')).scryptAsync(input, SALT, { N, r, p, dkLen }),
   });
 }
 
