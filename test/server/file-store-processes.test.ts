@@ -16,7 +16,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createFileVaultStore } from '../../lib/server/stores/file.js';
-import { readU32BE, writeU32BE } from '../../lib/util/bytes.js';
+import { generateVaultSetup } from '../../lib/server/vault.js';
+import { readU32BE, toHex, utf8, writeU32BE } from '../../lib/util/bytes.js';
+import { startVaultProcess, suiteFor, vaultProbe, type VaultProcess, type VaultProcessConfig } from '../support/etcd-cluster.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'file-store-child.ts');
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
@@ -210,4 +212,54 @@ describe('file vault store, several processes on one directory (issue 13, findin
     expect(await store.compareAndSwap(KEY, cur!.version, secret(9))).toBe(false);
     expect(await store.compareAndSwap(KEY, null, secret(9))).toBe(true);
   });
+});
+
+describe('reference vault processes on one file store (issue 13, finding 3)', () => {
+  const vaults: VaultProcess[] = [];
+  afterAll(async () => {
+    await Promise.all(vaults.map((v) => v.kill()));
+  });
+
+  it('four vault processes (two in their own PID namespaces): KE2s issued == guesses spent, exactly', async () => {
+    const dir = freshDir();
+    const suite = suiteFor('insecure');
+    const { setup, publicKey } = await generateVaultSetup(suite);
+    const LIMIT = 30;
+    const TRIES = 45;
+    const config: VaultProcessConfig = {
+      hosts: [],
+      namespace: '',
+      fleetId: 'fleet-file-procs',
+      setupHex: toHex(setup),
+      guessLimit: LIMIT,
+      ksf: 'insecure',
+      storeTimeoutMs: 5000,
+      fileDir: dir,
+    };
+    setup.fill(0);
+    const ns = NO_UNSHARE === undefined;
+    vaults.push(...(await Promise.all([ns, false, ns, false].map((pidNamespace) => startVaultProcess(config, 30_000, { pidNamespace })))));
+    const probe = vaultProbe({ fleetId: config.fleetId, suite, publicKey });
+    let turn = 0;
+    const anyVault = () => vaults[turn++ % vaults.length]!.url;
+    await probe.enroll(anyVault, 'alice', utf8('right code'), new Uint8Array(64).fill(5));
+
+    // TRIES wrong-code logins at once, spread over the processes; each KE1 is retried (same attempt
+    // id) until a vault answers something other than VAULT_UNAVAILABLE. KE3 is never sent.
+    const answers = await Promise.all(
+      Array.from({ length: TRIES }, async (_, i) => {
+        const a = await probe.newAttempt('alice', utf8(`wrong ${i}`));
+        const url = vaults[i % vaults.length]!.url;
+        return probe.untilAnswered(() => url, probe.loginInit(a));
+      }),
+    );
+    const ke2 = answers.filter((r) => r.type === 'login-response');
+    const refused = answers.filter((r) => r.type === 'error' && r.code === 'LOCKED_OUT');
+    expect(ke2).toHaveLength(LIMIT);
+    expect(refused).toHaveLength(TRIES - LIMIT);
+    // Each count announced exactly once: no two KE2s for one guess.
+    const announced = ke2.map((r) => (r.type === 'login-response' ? r.guessesRemaining : -1)).sort((x, y) => x - y);
+    expect(announced).toEqual(Array.from({ length: LIMIT }, (_, i) => i));
+    expect(await probe.status(anyVault, 'alice')).toEqual({ state: 'enrolled', guessesRemaining: 0 });
+  }, 180_000);
 });

@@ -19,6 +19,7 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serveHandler } from '../../lib/server/index.js';
 import { createEtcdVaultStore } from '../../lib/server/stores/etcd.js';
+import { createFileVaultStore } from '../../lib/server/stores/file.js';
 import { createVaultHandler } from '../../lib/server/vault.js';
 import type { VaultStore } from '../../lib/server/vault-store.js';
 import { INSECURE_IDENTITY_KSF, OpaqueTsSuite, opaqueTsSuite } from '../../lib/recovery/opaque/opaque-ts.js';
@@ -417,6 +418,8 @@ export interface VaultProcessConfig {
    * the write is durable in etcd but no answer ever leaves the vault.
    */
   readonly crashAfterFirstWrite?: boolean;
+  /** Serve from a file vault store in this directory instead of etcd (`hosts` is then ignored). */
+  readonly fileDir?: string;
 }
 
 /** A running vault process. */
@@ -446,9 +449,16 @@ export function suiteFor(ksf: VaultProcessConfig['ksf']): OpaqueSuite {
  * await v.kill();
  * ```
  */
-export async function startVaultProcess(config: VaultProcessConfig, startTimeoutMs = 30_000): Promise<VaultProcess> {
+export async function startVaultProcess(
+  config: VaultProcessConfig,
+  startTimeoutMs = 30_000,
+  options: { /** Run it in its own PID namespace (`unshare --pid --fork`, root): it is pid 1 there. */ pidNamespace?: boolean } = {},
+): Promise<VaultProcess> {
   installExitHook();
-  const p = spawn(process.execPath, ['--import', 'tsx', THIS_FILE, '--vault-process'], {
+  const node = [process.execPath, '--import', 'tsx', THIS_FILE, '--vault-process'];
+  // --kill-child: SIGKILL of unshare takes the namespace's pid 1 (the vault) with it.
+  const [cmd, ...args] = options.pidNamespace ? ['unshare', '--pid', '--fork', '--kill-child', ...node] : node;
+  const p = spawn(cmd!, args, {
     stdio: ['pipe', 'pipe', 'inherit'],
     cwd: dirname(dirname(dirname(THIS_FILE))),
   });
@@ -492,7 +502,10 @@ async function vaultProcessMain(): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const config = JSON.parse(Buffer.concat(chunks).toString('utf8')) as VaultProcessConfig;
-  const etcd = createEtcdVaultStore({ hosts: config.hosts, namespace: config.namespace, timeoutMs: config.storeTimeoutMs });
+  const etcd =
+    config.fileDir === undefined
+      ? createEtcdVaultStore({ hosts: config.hosts, namespace: config.namespace, timeoutMs: config.storeTimeoutMs })
+      : { ...createFileVaultStore({ dir: config.fileDir }), close: async () => undefined };
   let store: VaultStore = etcd;
   if (config.crashAfterFirstWrite) {
     store = {
