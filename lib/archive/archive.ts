@@ -7,6 +7,7 @@
  * @module
  */
 import { archiveAuthFailed, throwIfAborted } from '../errors.js';
+import { blobStream, isReadableBlob } from '../util/blob.js';
 import { isBytes, wipe } from '../util/bytes.js';
 import { chunkNonceTail } from './engine.js';
 import { TAG_LENGTH, bodyLayout, chunkCount, parseHeader } from './format.js';
@@ -27,15 +28,8 @@ import {
 } from './options.js';
 import { createDecryptStream, createEncryptStream } from './stream.js';
 
-function isBlob(v: unknown): v is Blob {
-  return (
-    typeof v === 'object' &&
-    v !== null &&
-    typeof (v as Blob).stream === 'function' &&
-    typeof (v as Blob).size === 'number' &&
-    typeof (v as Blob).slice === 'function'
-  );
-}
+/** A Blob with or without `stream()` (lib/util/blob.ts reads either). */
+const isBlob = isReadableBlob;
 
 /** Blob parts must be ArrayBuffer-backed; engines normally return such views, otherwise copy. */
 function blobPart(b: Uint8Array): Uint8Array<ArrayBuffer> {
@@ -97,7 +91,7 @@ export async function encryptArchive(
 ): Promise<Uint8Array | Blob> {
   if (isBlob(plaintext)) {
     const stream = createEncryptStream(key, keyId, { ...opts, totalBytes: plaintext.size });
-    return streamToBlob(plaintext.stream().pipeThrough(stream), 'application/octet-stream');
+    return streamToBlob(blobStream(plaintext).pipeThrough(stream), 'application/octet-stream');
   }
   if (!isBytes(plaintext)) throw new TypeError('plaintext must be a Uint8Array or a Blob');
   const common = resolveCommon(opts);
@@ -183,7 +177,7 @@ export async function decryptArchive(
 ): Promise<Uint8Array | Blob> {
   if (isBlob(archive)) {
     const stream = createDecryptStream(key, { ...opts, totalBytes: archive.size });
-    return streamToBlob(archive.stream().pipeThrough(stream), '');
+    return streamToBlob(blobStream(archive).pipeThrough(stream), '');
   }
   if (!isBytes(archive)) throw new TypeError('archive must be a Uint8Array or a Blob');
   const source = checkKeySource(key);

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { sha256 } from '@noble/hashes/sha2.js';
 import { createRecyclingEncryptStream } from '../archive/stream.js';
 import { HEADER_OVERHEAD, TAG_LENGTH, ciphertextSize, DEFAULT_CHUNK_SIZE } from '../archive/format.js';
 import type { CipherEngine } from '../archive/engine.js';
@@ -19,6 +20,7 @@ import { BackupError, isBackupError, throwIfAborted } from '../errors.js';
 import { assertLiveKey } from '../recovery/keyring.js';
 import type { KeyValueStore } from '../storage/kv.js';
 import type { BlobStore, UploadRef, UploadedPart } from '../storage/blob/types.js';
+import { blobStream } from '../util/blob.js';
 import { fromHex, isBytes, toHex, type RandomSource } from '../util/bytes.js';
 import {
   LATEST_NAME,
@@ -129,7 +131,7 @@ function sourceOpener(s: BackupSource): () => ReadableStream<Uint8Array> {
       }, { highWaterMark: 0 });
     };
   }
-  if (isBlob(s)) return () => s.stream() as ReadableStream<Uint8Array>;
+  if (isBlob(s)) return () => blobStream(s);
   let used = false;
   return () => {
     if (used) throw new BackupError('INVALID_ARGUMENT', 'a ReadableStream source can be read only once');
@@ -153,7 +155,8 @@ async function fingerprint(s: BackupSource, version: string | undefined, random:
     const buf = new Uint8Array(head.length + tail.length);
     buf.set(head);
     buf.set(tail, head.length);
-    const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', buf));
+    // noble, not crypto.subtle: an insecure context (plain http off localhost) has no subtle.
+    const digest = sha256(buf);
     return `v1;size=${size};version=${v};sample=${toHex(digest)}`;
   }
   // A stream cannot be sampled without consuming it: resumable only with a caller version.

@@ -126,7 +126,8 @@ export async function withExclusiveLock<T>(
 ): Promise<T> {
   if (typeof name !== 'string' || name.length === 0) throw new TypeError('name must be a non-empty string');
   throwIfAborted(options.signal);
-  if (options.locks !== undefined) return webLock(name, options, fn);
+  // A LockManager without request() (a partial polyfill) is no Web Locks: use the lease.
+  if (options.locks !== undefined && typeof options.locks.request === 'function') return webLock(name, options, fn);
   return leaseLock(name, options, fn);
 }
 
@@ -143,14 +144,19 @@ async function webLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: Ab
       ac.abort();
     }, o.timeoutMs);
   }
+  let granted = false;
   try {
     const request = wait ? { mode: 'exclusive' as const, signal: ac.signal } : { mode: 'exclusive' as const, ifAvailable: true };
     return await o.locks!.request(name, request, async (lock) => {
+      granted = true;
       if (timer !== undefined) clearTimeout(timer);
       if (lock === null) throw busy();
       return fn(ac.signal, async () => throwIfAborted(ac.signal));
     });
   } catch (e) {
+    // Where the engine has the API but denies it to this context (an opaque origin, a sandboxed
+    // frame: SecurityError; NotSupportedError), fall back to the lease, as without Web Locks.
+    if (!granted && !timedOut && !ac.signal.aborted && isLockDenied(e)) return leaseLock(name, o, fn);
     // The Web Locks API rejects a request aborted while waiting with an AbortError DOMException.
     if (timedOut) throw new BackupError('TIMEOUT', 'timed out waiting for the backup lock');
     if (ac.signal.aborted && isAbortError(e)) {
@@ -161,6 +167,11 @@ async function webLock<T>(name: string, o: ExclusiveLockOptions, fn: (signal: Ab
     if (timer !== undefined) clearTimeout(timer);
     o.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+function isLockDenied(e: unknown): boolean {
+  const name = typeof e === 'object' && e !== null ? (e as { name?: unknown }).name : undefined;
+  return name === 'SecurityError' || name === 'NotSupportedError';
 }
 
 function isAbortError(e: unknown): boolean {

@@ -12,6 +12,7 @@ import { LATEST_NAME, openLatest, sealLatest, type BackupMetadata } from '../cli
 import { BackupError, archiveAuthFailed, isBackupError, throwIfAborted } from '../errors.js';
 import type { Keyring } from '../recovery/keyring.js';
 import type { BlobStore } from '../storage/blob/types.js';
+import { blobStream } from '../util/blob.js';
 import { equalBytes, fromHex, isBytes, secureRandom, toHex, wipe, type RandomSource } from '../util/bytes.js';
 import { KeyedChunker } from './chunker.js';
 import {
@@ -457,7 +458,7 @@ async function* readSource(source: IncrementalSource, signal: AbortSignal | unde
     }
     return;
   }
-  const stream = typeof Blob !== 'undefined' && source instanceof Blob ? source.stream() : (source as ReadableStream<Uint8Array>);
+  const stream = typeof Blob !== 'undefined' && source instanceof Blob ? blobStream(source) : (source as ReadableStream<Uint8Array>);
   if (typeof (stream as { getReader?: unknown }).getReader !== 'function') throw new TypeError('source must be a Uint8Array, a Blob or a ReadableStream');
   const reader = stream.getReader();
   try {

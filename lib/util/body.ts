@@ -9,13 +9,14 @@
  * @module
  * @internal
  */
+import { blobStream } from './blob.js';
 import { concatChunks } from './bytes.js';
 
 /**
  * The body of a request or response as a stream, in every engine. Firefox (153 ESR) has no
  * `Request.body` at all (`undefined`, not `null`): there the body is read through `blob()`, which
- * only references bytes the page already holds, and streamed from it (`Blob.stream()`, or one
- * `arrayBuffer()` chunk where that is missing), lazily, so a consumer that stops early reads
+ * only references bytes the page already holds, and streamed from it (lib/util/blob.ts: `Blob.stream()`, or
+ * `slice().arrayBuffer()` steps where that is missing), lazily, so a consumer that stops early reads
  * nothing more. Returns `null` for no body, as `Request.body` does.
  *
  * @example
@@ -33,13 +34,7 @@ export function bodyStream(msg: Request | Response): ReadableStream<Uint8Array> 
       if (reader === undefined) {
         const blob = await msg.blob();
         if (cancelled) return;
-        if (typeof blob.stream !== 'function') {
-          const all = new Uint8Array(await blob.arrayBuffer());
-          if (all.length > 0) controller.enqueue(all);
-          controller.close();
-          return;
-        }
-        reader = (blob.stream() as ReadableStream<Uint8Array>).getReader();
+        reader = blobStream(blob).getReader();
       }
       const { done, value } = await reader.read();
       if (done) controller.close();
