@@ -145,5 +145,31 @@ for (const suite of SUITES) {
       // The code was not changed, and the right code still recovers.
       await mkClient(handler).recover({ password: pin('1111') });
     });
+
+    it('finding 5: an on-path change of the login-init intent fails the AKE (KE2 MAC): no KE3 is sent, no grant', async () => {
+      const { store, handler } = mkVault();
+      await mkClient(handler).enroll({ password: pin('1111'), keyring: createKeyring() });
+      const sent: string[] = [];
+      const flip: VaultFetch = async (req) => {
+        const b = await body(req);
+        const m = parseVaultMessage(b, 'request');
+        sent.push(m.type === 'login-finish' ? `login-finish:${m.intent}` : m.type);
+        if (m.type === 'login-init') {
+          b[encodeHeader('login-init', m).length] = 1; // recover -> change
+          return handler(withBody(req, b));
+        }
+        return handler(req);
+      };
+      const outcome = await mkClient(flip)
+        .recover({ password: pin('1111') })
+        .then(
+          () => 'recovered',
+          (e: unknown) => e,
+        );
+      // The client cannot tell a tampered KE2 from a wrong code: the guess is spent, nothing is released.
+      expect(isBackupError(outcome, 'WRONG_CODE')).toBe(true);
+      expect(sent).toEqual(['login-init', 'login-finish:abort']);
+      expect(decodeAccountState([...store.dump().values()][0]!).grantHash.length).toBe(0);
+    });
   });
 }

@@ -202,6 +202,60 @@ describe('reference vault: the guess counter', () => {
   });
 });
 
+describe('reference vault: a change grant is single-use', () => {
+  /** A raw registration in `mode`; resolves to the vault's answer code. */
+  async function registerRaw(handler: VaultFetch, mode: 'new' | 'replace' | 'reset', password: Uint8Array, grant: Uint8Array = new Uint8Array(0)) {
+    const a = attempt();
+    const reg = await suite.startRegistration(password);
+    const auth = await registrationAuth(suite);
+    const init = { ...hdr(a), type: 'register-init' as const, mode, request: reg.request, ephemeralKey: auth.ephemeralKey };
+    const r1 = await send(handler, init);
+    if (r1.msg.type !== 'register-response') return errorCode(r1.msg);
+    auth.accept(init, r1.msg, publicKey);
+    const { record } = await reg.finish(r1.msg.response, binding);
+    const fin = auth.sign({ ...hdr(a), type: 'register-finish', mode, record, escrow: new Uint8Array(64).fill(5), grant, ticket: r1.msg.ticket });
+    return errorCode((await send(handler, fin)).msg);
+  }
+
+  /** A login with intent `change` and the right code: the grant the vault released. */
+  async function changeGrant(handler: VaultFetch, password: Uint8Array): Promise<Uint8Array> {
+    const a = attempt();
+    const l = await suite.startLogin(password);
+    const r1 = await send(handler, { ...hdr(a), type: 'login-init', intent: 'change', ke1: l.ke1 });
+    if (r1.msg.type !== 'login-response') throw new Error(errorCode(r1.msg));
+    const fin = await l.finish(r1.msg.ke2, opaqueBinding(FLEET, suite.id, ACCOUNT, publicKey, undefined, 'change'));
+    const r2 = await send(handler, { ...hdr(a), type: 'login-finish', intent: 'change', ke3: fin!.ke3 });
+    if (r2.msg.type !== 'login-result') throw new Error(errorCode(r2.msg));
+    const { grant } = openEscrowTransport(fin!.sessionKey, hdr(a), r2.msg.sealed);
+    expect(grant.length).toBe(32);
+    return grant;
+  }
+
+  it('used once it is gone; a reset or a removal kills an unused one; it expires', async () => {
+    let t = 9_000_000;
+    const handler = makeVault({ now: () => t });
+    await enrollRaw(handler, utf8('pw'));
+    const g1 = await changeGrant(handler, utf8('pw'));
+    expect(await registerRaw(handler, 'replace', utf8('pw2'), g1)).toBe('registered');
+    // The same grant again, with a fresh, correctly authenticated registration: refused.
+    expect(await registerRaw(handler, 'replace', utf8('pw3'), g1)).toBe('UNAUTHORIZED');
+    // A grant, then a reset by whoever holds a token: the grant died with the old enrollment.
+    const g2 = await changeGrant(handler, utf8('pw2'));
+    expect(await registerRaw(handler, 'reset', utf8('pw4'))).toBe('registered');
+    expect(await registerRaw(handler, 'replace', utf8('pw5'), g2)).toBe('UNAUTHORIZED');
+    // A grant, then remove and a new enrollment: dead too.
+    const g3 = await changeGrant(handler, utf8('pw4'));
+    await send(handler, { ...hdr(attempt()), type: 'remove' });
+    expect(await registerRaw(handler, 'new', utf8('pw6'))).toBe('registered');
+    expect(await registerRaw(handler, 'replace', utf8('pw7'), g3)).toBe('UNAUTHORIZED');
+    // Past its deadline (grantTtlMs, 5 min).
+    const g4 = await changeGrant(handler, utf8('pw6'));
+    t += 5 * 60_000 + 1;
+    expect(await registerRaw(handler, 'replace', utf8('pw8'), g4)).toBe('UNAUTHORIZED');
+    expect(await status(handler)).toMatchObject({ state: 'enrolled', guessesRemaining: 5 });
+  });
+});
+
 describe('reference vault: registration is not an OPRF oracle', () => {
   it('the same request evaluated twice gives unrelated answers (a fresh OPRF key per registration)', async () => {
     const handler = makeVault();
