@@ -24,6 +24,7 @@ import { toHex as hexOf } from './util/bytes.js';
 import type { BackupManifest, BackupMetadata } from './client/manifest.js';
 import {
   listBackups as listCatalog,
+  loadLatest,
   openBackup,
   pruneBackups as pruneCatalog,
   type BackupSummary,
@@ -75,6 +76,11 @@ export interface BackupClientOptions {
   readonly lockTimeoutMs?: number;
   /** Lease length of the fallback lock, ms (default 30 000). */
   readonly leaseMs?: number;
+  /**
+   * Deadline of each read of a manifest, the latest pointer, the keyring marker or a listing, ms
+   * (default 30 000): a store that holds the client longer gets `TIMEOUT`.
+   */
+  readonly readTimeoutMs?: number;
   /**
    * Cipher engine for archives. Default: the default engine for backups; for restores, where Web
    * Workers exist (browsers), a worker pool the client starts at the first restore and terminates
@@ -359,6 +365,9 @@ export interface BackupClient {
   close(): void;
 }
 
+/** Most objects `disable({ deleteBackups: true })` lists under the account's prefix. */
+const MAX_DISABLE_ENTRIES = 100_000;
+
 /** `navigator.locks` where the platform has Web Locks (browsers, Deno), else undefined. */
 function platformLocks(): LockManagerLike | undefined {
   const nav = (globalThis as { navigator?: { locks?: unknown } }).navigator;
@@ -386,6 +395,7 @@ function checkClientNumbers(o: BackupClientOptions): void {
   int('partRetries', 0, 100, 'default 4');
   int('leaseMs', 1, 24 * 3600 * 1000, 'ms; default 30000');
   int('lockTimeoutMs', 0, Number.MAX_SAFE_INTEGER, 'ms');
+  int('readTimeoutMs', 1, 24 * 3600 * 1000, 'ms; default 30000');
   for (const name of ['now', 'random', 'sleep'] as const) {
     if (o[name] !== undefined && typeof o[name] !== 'function') throw invalidOption(name, 'must be a function');
   }
@@ -539,6 +549,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     keyPrefix,
     keyLookup: borrowed(k),
     signal,
+    ...(o.readTimeoutMs === undefined ? {} : { readTimeoutMs: o.readTimeoutMs }),
   });
 
   /**
@@ -687,9 +698,11 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     async restore(opts = {}) {
       // One operation (one unlock): an incremental snapshot if that is what the backup is, else the archive.
       const handle = await withKeyring(opts.recoveryCode, opts.signal, async (k, signal, keepLink) => {
-        const snap = await openIfSnapshot(hookContext(k, signal), opts.backupId);
+        // The latest pointer is read here, once, bounded (size and time), for both kinds of backup.
+        const backupId = opts.backupId ?? hexOf((await loadLatest(catalog(k, signal))).backupId);
+        const snap = await openIfSnapshot(hookContext(k, signal), backupId);
         const engine = snap === undefined ? o.engine ?? (await (restorePool ??= restoreWorkerPool())) : undefined;
-        const opened = snap ?? (await openBackup({ ...catalog(k, signal), ...(engine === undefined ? {} : { engine }) }, opts.backupId));
+        const opened = snap ?? (await openBackup({ ...catalog(k, signal), ...(engine === undefined ? {} : { engine }) }, backupId));
         if (signal.aborted) {
           opened.close();
           throwIfAborted(signal);
@@ -737,7 +750,8 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       if (opts.deleteBackups === true) {
         // Needs no key: storage names are not secret. Manifests go first (a listing never shows
         // a backup without its archive), the latest pointer last.
-        const entries = await o.store.list(keyPrefix, signal === undefined ? {} : { signal });
+        // Bounded like every listing (issue 14); an account with more objects is refused, not paged forever.
+        const entries = await o.store.list(keyPrefix, { maxEntries: MAX_DISABLE_ENTRIES, ...(signal === undefined ? {} : { signal }) });
         const order = (key: string) => (key.endsWith('latest') ? 2 : key.includes('manifests/') ? 0 : 1);
         for (const e of [...entries].sort((a, b) => order(a.key) - order(b.key))) {
           await o.store.delete(e.key, signal === undefined ? {} : { signal });

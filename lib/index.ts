@@ -169,6 +169,7 @@ export type {
   CreateUploadOptions,
   BlobInfo,
   BlobListEntry,
+  BlobListOptions,
   ByteRange,
   UploadRef,
   UploadedPart,

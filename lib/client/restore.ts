@@ -26,6 +26,7 @@ import {
   openManifest,
   type BackupKeyLookup,
   type BackupManifest,
+  type LatestPointer,
 } from './manifest.js';
 
 /** @internal What restore and list need. */
@@ -35,6 +36,43 @@ export interface CatalogContext {
   readonly keyPrefix: string;
   readonly keyLookup: BackupKeyLookup;
   readonly signal?: AbortSignal;
+  /** Deadline of each read of a manifest, the latest pointer or a listing, ms (default {@link DEFAULT_READ_TIMEOUT_MS}). */
+  readonly readTimeoutMs?: number;
+}
+
+/** Default deadline of one read of a manifest, the latest pointer or a listing. */
+export const DEFAULT_READ_TIMEOUT_MS = 30_000;
+
+/**
+ * Run one read from storage under a deadline (issue 14: a store must not hold the client forever).
+ * The read gets a signal that aborts at the deadline or with the caller's; and the client stops
+ * waiting at the deadline even if the store ignores the signal. `TIMEOUT` names what was read.
+ */
+export async function boundedRead<T>(ctx: Pick<CatalogContext, 'signal' | 'readTimeoutMs'>, what: string, read: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  throwIfAborted(ctx.signal);
+  const ms = ctx.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(ctx.signal?.reason);
+  ctx.signal?.addEventListener('abort', onAbort, { once: true });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const e = new BackupError('TIMEOUT', `reading ${what} from the blob store took longer than ${ms} ms`, { limit: ms });
+      ac.abort(e);
+      reject(e);
+    }, ms);
+  });
+  const stopped = new Promise<never>((_, reject) => {
+    ac.signal.addEventListener('abort', () => reject(isBackupError(ac.signal.reason) ? ac.signal.reason : new BackupError('ABORTED', 'operation was aborted', { cause: ac.signal.reason })), { once: true });
+  });
+  deadline.catch(() => undefined);
+  stopped.catch(() => undefined);
+  try {
+    return await Promise.race([read(ac.signal), deadline, stopped]);
+  } finally {
+    clearTimeout(timer);
+    ctx.signal?.removeEventListener('abort', onAbort);
+  }
 }
 
 /** Progress of a restore: plaintext bytes released so far. */
@@ -139,26 +177,40 @@ function parseBackupId(id: string | Uint8Array): Uint8Array {
   return Uint8Array.from(id);
 }
 
-async function getSmall(ctx: CatalogContext, key: string): Promise<Uint8Array> {
-  const info = await ctx.blobs.head(key, { signal: ctx.signal });
-  if (info === undefined) throw new BackupError('NOT_FOUND', 'no such backup');
-  // Cap before downloading: a manifest is never larger than MAX_MANIFEST_SIZE.
-  if (info.size > MAX_MANIFEST_SIZE) {
-    throw new BackupError('PROTOCOL', 'malformed backup manifest: over the size limit', { limit: MAX_MANIFEST_SIZE });
-  }
-  const bytes = await ctx.blobs.get(key, { signal: ctx.signal });
+/**
+ * A manifest, pointer or marker: one ranged GET of at most MAX_MANIFEST_SIZE + 1 bytes, under a
+ * deadline. The range is what bounds memory: the adapters cap a response at the range's length
+ * while it streams (a HEAD first would not: the GET may then send something else), so a store
+ * that answers with 256 MiB is cut off after MAX_MANIFEST_SIZE + 1 bytes. One byte more than the
+ * largest legal envelope tells "too large" from "exactly the cap".
+ */
+export async function getSmall(ctx: CatalogContext, key: string): Promise<Uint8Array> {
+  const bytes = await boundedRead(ctx, key.slice(ctx.keyPrefix.length), async (signal) => {
+    try {
+      return await ctx.blobs.get(key, { range: { offset: 0, length: MAX_MANIFEST_SIZE + 1 }, signal });
+    } catch (e) {
+      // An empty object: a range that starts at its end. No envelope is empty.
+      if (isBackupError(e, 'INVALID_ARGUMENT')) throw new BackupError('PROTOCOL', 'malformed backup manifest: empty', { cause: e });
+      if (isBackupError(e, 'NOT_FOUND')) throw new BackupError('NOT_FOUND', 'no such backup', { cause: e });
+      throw e;
+    }
+  });
   if (bytes.length > MAX_MANIFEST_SIZE) {
     throw new BackupError('PROTOCOL', 'malformed backup manifest: over the size limit', { limit: MAX_MANIFEST_SIZE });
   }
   return bytes;
 }
 
+/** @internal The latest pointer, read bounded (size and time) and opened; NOT_FOUND when there is none. */
+export async function loadLatest(ctx: CatalogContext): Promise<LatestPointer> {
+  return openLatest(await getSmall(ctx, ctx.keyPrefix + LATEST_NAME), ctx);
+}
+
 /** @internal The manifest of `backupId`, or of the latest backup. */
 export async function loadManifest(ctx: CatalogContext, backupId?: string | Uint8Array): Promise<BackupManifest> {
   let id: Uint8Array;
   if (backupId === undefined) {
-    const latest = openLatest(await getSmall(ctx, ctx.keyPrefix + LATEST_NAME), ctx);
-    id = latest.backupId;
+    id = (await loadLatest(ctx)).backupId;
   } else {
     id = parseBackupId(backupId);
   }
@@ -339,7 +391,10 @@ export const MAX_LISTED_BACKUPS = 1000;
 
 /** @internal Every backup whose manifest opens, newest first. Unreadable manifests are skipped. */
 export async function listBackups(ctx: CatalogContext): Promise<BackupSummary[]> {
-  const entries = await ctx.blobs.list(ctx.keyPrefix + 'manifests/', { signal: ctx.signal });
+  // Bounded: a store listing more manifests than the client will open is refused, not paged through.
+  const entries = await boundedRead(ctx, 'the list of manifests', (signal) =>
+    ctx.blobs.list(ctx.keyPrefix + 'manifests/', { signal, maxEntries: MAX_LISTED_BACKUPS }),
+  );
   let latestId: string | undefined;
   try {
     latestId = toHex(openLatest(await getSmall(ctx, ctx.keyPrefix + LATEST_NAME), ctx).backupId);
@@ -347,7 +402,7 @@ export async function listBackups(ctx: CatalogContext): Promise<BackupSummary[]>
     if (!isBackupError(e)) throw e;
   }
   const out: BackupSummary[] = [];
-  for (const entry of entries.slice(0, MAX_LISTED_BACKUPS)) {
+  for (const entry of entries) {
     const hex = entry.key.slice((ctx.keyPrefix + 'manifests/').length);
     if (!/^[0-9a-f]{32}$/.test(hex)) continue;
     try {

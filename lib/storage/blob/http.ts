@@ -16,6 +16,7 @@ import {
   assertBlobKey,
   assertBlobPrefix,
   isBlobKey,
+  listCap,
   type BlobListEntry,
   type BlobStore,
   type BlobStoreLimits,
@@ -387,6 +388,7 @@ export function createHttpBlobStore(options: HttpBlobStoreOptions): BlobStore {
 
     async list(prefix, opts = {}) {
       assertBlobPrefix(prefix);
+      const cap = listCap(opts);
       const out: BlobListEntry[] = [];
       let token: string | undefined;
       for (let page = 0; page < MAX_LIST_PAGES; page++) {
@@ -404,6 +406,7 @@ export function createHttpBlobStore(options: HttpBlobStoreOptions): BlobStore {
           if (prev !== undefined && prev.key >= key) throw protocol('keys out of order');
           out.push({ key, size: asInt(e.size, limits.maxObjectSize, 'size'), etag: asString(e.etag, MAX_ETAG, 'etag') });
         }
+        cap(out.length);
         if (o.nextContinuationToken === undefined || o.nextContinuationToken === null) return out;
         token = asString(o.nextContinuationToken, 2048, 'continuation token');
       }

@@ -11,10 +11,12 @@ import { secureRandom, toHex, type RandomSource } from '../../util/bytes.js';
 import {
   assertBlobKey,
   assertBlobPrefix,
+  listCap,
   type BlobCallOptions,
   type BlobGetOptions,
   type BlobInfo,
   type BlobListEntry,
+  type BlobListOptions,
   type BlobPutOptions,
   type BlobStore,
   type BlobStoreLimits,
@@ -301,11 +303,13 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
       objects.delete(key);
     },
 
-    async list(prefix, opts: BlobCallOptions = {}): Promise<BlobListEntry[]> {
+    async list(prefix, opts: BlobListOptions = {}): Promise<BlobListEntry[]> {
       assertBlobPrefix(prefix);
+      const cap = listCap(opts);
       throwIfAborted(opts.signal);
       const out: BlobListEntry[] = [];
       for (const [key, s] of objects) if (key.startsWith(prefix)) out.push({ key, ...info(s) });
+      cap(out.length);
       return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     },
   };

@@ -18,6 +18,7 @@ import {
   assertBlobKey,
   assertBlobPrefix,
   isBlobKey,
+  listCap,
   type BlobListEntry,
   type BlobStore,
   type BlobStoreLimits,
@@ -223,6 +224,7 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
 
     async list(prefix, opts = {}) {
       assertBlobPrefix(prefix);
+      const cap = listCap(opts);
       const out: BlobListEntry[] = [];
       let token: string | undefined;
       for (let page = 0; page < MAX_PAGES; page++) {
@@ -235,6 +237,7 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
           if (out.length > 0 && o.key <= out[out.length - 1]!.key) throw protocol('keys out of order');
           out.push(o);
         }
+        cap(out.length);
         if (next === undefined) return out;
         token = next;
       }

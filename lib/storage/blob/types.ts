@@ -15,6 +15,8 @@
  * @module
  */
 
+import { BackupError } from '../../errors.js';
+
 /** Options every call accepts. */
 export interface BlobCallOptions {
   /** Cancels the call; it then rejects with `BackupError('ABORTED')`. */
@@ -52,6 +54,16 @@ export interface BlobPutOptions extends BlobCallOptions {
    * Otherwise rejects with `BackupError('PRECONDITION_FAILED')`.
    */
   readonly ifNoneMatch?: '*';
+}
+
+/** Options of {@link BlobStore.list}. */
+export interface BlobListOptions extends BlobCallOptions {
+  /**
+   * Most entries the caller will take: once more arrive, the call rejects with
+   * `BackupError('PROTOCOL')` (`details.limit`) without reading further pages, so a store cannot
+   * make the caller hold (or page through) an unbounded listing.
+   */
+  readonly maxEntries?: number;
 }
 
 /** Options of {@link BlobStore.createUpload}. */
@@ -179,7 +191,7 @@ export interface BlobStore {
   /** Delete a blob. Resolves also when it is already absent (idempotent). */
   delete(key: string, options?: BlobCallOptions): Promise<void>;
   /** Every blob whose key starts with `prefix`, in ascending key order (UTF-16 code units). */
-  list(prefix: string, options?: BlobCallOptions): Promise<BlobListEntry[]>;
+  list(prefix: string, options?: BlobListOptions): Promise<BlobListEntry[]>;
 }
 
 const KEY_RE = /^[A-Za-z0-9._~\-/]{1,1024}$/;
@@ -230,4 +242,17 @@ export function assertBlobPrefix(prefix: unknown, name = 'prefix'): asserts pref
   if (prefix !== '' && !/^[A-Za-z0-9._~\-/]{1,1024}$/.test(prefix)) {
     throw new RangeError(`${name} must be at most 1024 chars of [A-Za-z0-9._~-/]`);
   }
+}
+
+/**
+ * @internal Check `options.maxEntries` of {@link BlobStore.list} and return a function that throws
+ * `PROTOCOL` once `count` is over it. Every adapter calls it after each page.
+ */
+export function listCap(options: BlobListOptions | undefined): (count: number) => void {
+  const max = options?.maxEntries;
+  if (max === undefined) return () => undefined;
+  if (!Number.isSafeInteger(max) || max < 0) throw new RangeError('options.maxEntries must be a non-negative safe integer');
+  return (count) => {
+    if (count > max) throw new BackupError('PROTOCOL', `the blob store listed more than ${max} entries`, { limit: max });
+  };
 }
