@@ -20,25 +20,15 @@ const CHUNK = 64 * 1024;
 export type EngineChoice = 'default' | 'libsodium' | 'workers-noble' | 'workers-libsodium' | 'workers-echo';
 
 /**
- * A worker that answers every batch without crypto: each output is a fresh buffer with the
- * input copied in (as the real worker writes its result into a fresh buffer). The pool's cost
- * on the main thread with free crypto, i.e. the fastest any worker engine could stream here.
+ * A worker that answers every batch without crypto: the buffer goes straight back with every entry
+ * marked done (results stay in place, as the real worker leaves them: worker-core.ts). The pool's
+ * cost on the main thread with free crypto, i.e. the fastest any worker engine could stream here.
  */
 const ECHO_WORKER = `onmessage = (e) => {
   const m = e.data;
   if (m.op === 'init') { postMessage({ id: m.id, ok: true }); return; }
-  // meta: key(32) ‖ ops(n) ‖ tails(8n) ‖ lengths(4n, little-endian) ‖ aad (worker-core.ts)
-  const n = m.n, meta = m.meta, dv = new DataView(meta.buffer, meta.byteOffset + 32 + 9 * n, 4 * n);
-  const outputs = [], transfer = [];
-  let off = 0;
-  for (let i = 0; i < n; i++) {
-    const len = dv.getUint32(4 * i, true), out = new Uint8Array(meta[32 + i] === 0 ? len + 16 : len - 16);
-    out.set(m.data.subarray(off, off + Math.min(len, out.length)));
-    off += len; outputs.push(out); transfer.push(out.buffer);
-  }
-  meta.fill(0, 0, 32);
-  transfer.push(m.data.buffer);
-  postMessage({ id: m.id, outputs, data: m.data }, transfer);
+  m.meta.fill(0, 0, 32);
+  postMessage({ id: m.id, ok: new Uint8Array(m.n).fill(1), data: m.data }, [m.data.buffer]);
 };`;
 
 /** One 1 MiB random piece, reused: contents do not change the cipher's speed. */

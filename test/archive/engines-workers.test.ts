@@ -32,6 +32,28 @@ function batchRequest(r: { id: number; key: Uint8Array; aad: Uint8Array; ops: Ui
 }
 const pools: WorkerEngine[] = [];
 
+/** A batch buffer for seals: each input in a slot with 16 spare bytes for its tag (worker-core.ts). */
+function sealSlots(pts: readonly Uint8Array[], size = pts.reduce((n, p) => n + p.length + 16, 0)): Uint8Array {
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const p of pts) {
+    out.set(p, off);
+    off += p.length + 16;
+  }
+  return out;
+}
+
+/** The results a batch left in its buffer: a seal's `ciphertext ‖ tag`, an open's plaintext. */
+function readSlots(data: Uint8Array, ops: readonly number[], lengths: readonly number[]): Uint8Array[] {
+  let off = 0;
+  return ops.map((op, i) => {
+    const len = lengths[i]!;
+    const out = op === 0 ? data.slice(off, off + len + 16) : data.slice(off, off + len - 16);
+    off += op === 0 ? len + 16 : len;
+    return out;
+  });
+}
+
 /** A pool that is terminated after the file's tests. */
 function pool(options: Parameters<typeof createWorkerEngine>[0]): WorkerEngine {
   const p = createWorkerEngine({ createWorker: factory.make, ...options });
@@ -163,7 +185,7 @@ describe('worker pool engine', () => {
         },
         addEventListener: (type, l) =>
           inner.addEventListener(type, (ev) => {
-            if (type === 'message' && (ev.data as { outputs?: unknown }).outputs !== undefined) inFlight.set(index, inFlight.get(index)! - 1);
+            if (type === 'message' && (ev.data as { data?: unknown }).data !== undefined) inFlight.set(index, inFlight.get(index)! - 1);
             l(ev);
           }),
         terminate: () => inner.terminate(),
@@ -305,9 +327,11 @@ describe('worker request handler', () => {
     const pts = [randomBytes(70_000), randomBytes(5), randomBytes(0)];
     const tails = concatBytes(...pts.map((_, i) => chunkNonceTail(i, i === 2)));
     const sealedReply = await handle(batchRequest({
-      id: 2, key, aad, ops: new Uint8Array(3), tails, lengths: pts.map((p) => p.length), data: concatBytes(...pts),
+      id: 2, key, aad, ops: new Uint8Array(3), tails, lengths: pts.map((p) => p.length), data: sealSlots(pts),
     }));
-    const sealed = (sealedReply.response as unknown as { outputs: Uint8Array[] }).outputs;
+    const sr = sealedReply.response as unknown as { ok: Uint8Array; data: Uint8Array };
+    expect([...sr.ok]).toEqual([1, 1, 1]);
+    const sealed = readSlots(sr.data, [0, 0, 0], pts.map((p) => p.length));
     pts.forEach((pt, i) => {
       const iv = new Uint8Array(12);
       iv.set(tails.subarray(8 * i, 8 * i + 8), 4);
@@ -315,68 +339,70 @@ describe('worker request handler', () => {
     });
     const bad = sealed[1]!.slice();
     bad[bad.length - 1]! ^= 1;
+    const openLengths = [sealed[0]!.length, bad.length, sealed[2]!.length];
     const openedReply = await handle(batchRequest({
-      id: 3, key, aad, ops: new Uint8Array([1, 1, 1]), tails,
-      lengths: [sealed[0]!.length, bad.length, sealed[2]!.length], data: concatBytes(sealed[0]!, bad, sealed[2]!),
+      id: 3, key, aad, ops: new Uint8Array([1, 1, 1]), tails, lengths: openLengths, data: concatBytes(sealed[0]!, bad, sealed[2]!),
     }));
-    const o = openedReply.response as unknown as { outputs: (Uint8Array | null)[] };
-    expect(o.outputs[1]).toBeNull();
-    expect(equalBytes(o.outputs[0]!, pts[0]!)).toBe(true);
-    expect(o.outputs[2]!.length).toBe(0);
+    const o = openedReply.response as unknown as { ok: Uint8Array; data: Uint8Array };
+    expect([...o.ok]).toEqual([1, 0, 1]);
+    const plains = readSlots(o.data, [1, 1, 1], openLengths);
+    expect(equalBytes(plains[0]!, pts[0]!)).toBe(true);
+    expect(plains[2]!.length).toBe(0);
     const heap = Buffer.from(((await loadLibsodium()) as unknown as { libsodium: { HEAPU8: Uint8Array } }).libsodium.HEAPU8);
     expect(heap.indexOf(Buffer.from(key))).toBe(-1);
     expect(heap.indexOf(Buffer.from(pts[0]!.subarray(1000, 1064)))).toBe(-1);
   });
 
-  it('seals and opens a batch like noble, each result in a buffer of its own; wipes the key and the plaintext it was sent; a bad tag is a null output', async () => {
+  it('seals and opens a batch like noble, in place in the buffer it hands back; wipes the key; a bad tag is ok 0 with nothing written', async () => {
     const handle = createWorkerHandler(() => Promise.reject(new Error('offline')));
     const key = randomBytes(32);
     const aad = new Uint8Array([1, 2]);
     const pts = [randomBytes(500), randomBytes(0), randomBytes(77)];
+    const lengths = pts.map((p) => p.length);
     const tails = concatBytes(...pts.map((_, i) => chunkNonceTail(i, i === 2)));
-    const data = new Uint8Array(1000); // inputs back to back, spare room after them
-    data.set(concatBytes(...pts));
-    const request = batchRequest({ id: 7, key, aad, ops: new Uint8Array(3), tails, lengths: pts.map((p) => p.length), data });
+    const data = sealSlots(pts, 1000); // the slots, spare room after them
+    const request = batchRequest({ id: 7, key, aad, ops: new Uint8Array(3), tails, lengths, data });
     const sentMeta = request.meta as Uint8Array;
     const { response, transfer } = await handle(request);
-    const r = response as { id: number; outputs: Uint8Array[]; data: Uint8Array };
-    expect(Object.keys(r).sort()).toEqual(['data', 'id', 'outputs']);
+    const r = response as { id: number; ok: Uint8Array; data: Uint8Array };
+    expect(Object.keys(r).sort()).toEqual(['data', 'id', 'ok']);
     expect(r.id).toBe(7);
-    expect(r.outputs.every((x) => x instanceof Uint8Array)).toBe(true);
+    expect([...r.ok]).toEqual([1, 1, 1]);
     expect(sentMeta.subarray(0, 32).every((b) => b === 0)).toBe(true); // the worker's copy of the subkey is wiped
     expect(r.data).toBe(data);
-    expect(data.every((b) => b === 0)).toBe(true); // the plaintext copies are wiped
-    expect(transfer).toEqual([...r.outputs.map((o) => o.buffer), data.buffer]);
+    expect(transfer).toEqual([data.buffer]); // one buffer back, none per chunk
+    const sealed = readSlots(data, [0, 0, 0], lengths);
     pts.forEach((pt, i) => {
-      // The worker gets the subkey itself: plain RFC 8439 with nonce 0x00000000 ‖ tail.
+      // The worker gets the subkey itself: plain RFC 8439 with nonce 0x00000000 ‖ tail. The
+      // ciphertext overwrote the plaintext in place: none of it is left in the buffer.
       const iv = new Uint8Array(12);
       iv.set(tails.subarray(8 * i, 8 * i + 8), 4);
-      expect(equalBytes(r.outputs[i]!, chacha20poly1305(key, iv, aad).encrypt(pt))).toBe(true);
-      expect(r.outputs[i]!.buffer.byteLength).toBe(pt.length + 16);
+      expect(equalBytes(sealed[i]!, chacha20poly1305(key, iv, aad).encrypt(pt))).toBe(true);
     });
-    // Open the three, the middle one tampered.
-    const bad = r.outputs[1]!.slice();
+    // Open the three, the middle one tampered: its slot keeps the ciphertext, no plaintext.
+    const bad = sealed[1]!.slice();
     bad[0]! ^= 1;
-    const sealed = [r.outputs[0]!, bad, r.outputs[2]!];
-    const opened = await handle(batchRequest({
-      id: 8, key, aad, ops: new Uint8Array([1, 1, 1]), tails, lengths: sealed.map((s) => s.length), data: concatBytes(...sealed),
-    }));
-    const o = opened.response as unknown as { outputs: (Uint8Array | null)[] };
-    expect(o.outputs[1]).toBeNull();
-    expect(opened.transfer).toEqual([o.outputs[0]!.buffer, o.outputs[2]!.buffer, (opened.response as { data: Uint8Array }).data.buffer]);
-    expect(equalBytes(o.outputs[0]!, pts[0]!)).toBe(true);
-    expect(equalBytes(o.outputs[2]!, pts[2]!)).toBe(true);
+    const openLengths = [sealed[0]!.length, bad.length, sealed[2]!.length];
+    const openData = concatBytes(sealed[0]!, bad, sealed[2]!);
+    const opened = await handle(batchRequest({ id: 8, key, aad, ops: new Uint8Array([1, 1, 1]), tails, lengths: openLengths, data: openData }));
+    const o = opened.response as unknown as { ok: Uint8Array; data: Uint8Array };
+    expect([...o.ok]).toEqual([1, 0, 1]);
+    expect(opened.transfer).toEqual([openData.buffer]);
+    const plains = readSlots(o.data, [1, 1, 1], openLengths);
+    expect(equalBytes(plains[0]!, pts[0]!)).toBe(true);
+    expect(equalBytes(plains[2]!, pts[2]!)).toBe(true);
+    expect(equalBytes(o.data.subarray(sealed[0]!.length, sealed[0]!.length + bad.length), bad)).toBe(true);
     const batch = (extra: Partial<Parameters<typeof batchRequest>[0]>, raw: Record<string, unknown> = {}) => ({
-      ...batchRequest({ id: 11, key, aad, ops: new Uint8Array([1]), tails: tails.slice(0, 8), lengths: [15], data: new Uint8Array(15), ...extra }),
+      ...batchRequest({ id: 11, key, aad, ops: new Uint8Array([1]), tails: tails.slice(0, 8), lengths: [15], data: new Uint8Array(31), ...extra }),
       ...raw,
     });
     const malformed = { id: 11, error: 'malformed request' };
-    // The well-formed baseline of the cases below: a seal of 15 bytes.
-    expect((await handle(batch({ ops: new Uint8Array(1) }))).response).toMatchObject({ id: 11, outputs: [expect.any(Uint8Array)] });
-    // An open shorter than a tag, inputs longer than the buffer, a view into a larger buffer, an unknown op.
+    // The well-formed baseline of the cases below: a seal of 15 bytes (a 31-byte slot).
+    expect((await handle(batch({ ops: new Uint8Array(1) }))).response).toMatchObject({ id: 11, ok: new Uint8Array([1]) });
+    // An open shorter than a tag, slots longer than the buffer, a view into a larger buffer, an unknown op.
     expect((await handle(batch({}))).response).toEqual(malformed);
     expect((await handle(batch({ ops: new Uint8Array(1), lengths: [16] }))).response).toEqual(malformed);
-    expect((await handle(batch({ ops: new Uint8Array(1), lengths: [4], data: new Uint8Array(20).subarray(2, 10) }))).response).toEqual(malformed);
+    expect((await handle(batch({ ops: new Uint8Array(1), lengths: [4], data: new Uint8Array(40).subarray(2, 30) }))).response).toEqual(malformed);
     expect((await handle(batch({ ops: new Uint8Array([2]) }))).response).toEqual(malformed);
     // `n` that does not fit `meta` (too large, zero, not an integer), `meta` too short, AAD over 64 KiB, no data.
     expect((await handle(batch({ ops: new Uint8Array(1) }, { n: 3 }))).response).toEqual(malformed);

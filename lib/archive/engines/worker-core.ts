@@ -8,10 +8,13 @@
  * operations, 8-byte nonce tails and lengths and the AAD in one small array (cloned; the worker
  * wipes the key in it), and the chunks' inputs back to back in one buffer, which is transferred,
  * not copied. The worker runs plain ChaCha20-Poly1305 (RFC 8439 §2.8) with the nonce
- * 0x00000000 ‖ tail for each chunk, writing each result into a fresh buffer of its own (so the
- * caller gets arrays it may transfer or keep independently), wipes the plaintext inputs and its
- * copy of the key, and transfers the results and the request buffer back (the pool reuses it).
- * Statelessness means an abandoned archive leaves no key in any worker.
+ * 0x00000000 ‖ tail for each chunk, in place in that buffer: a seal's slot has 16 spare bytes after
+ * its plaintext and ends up holding `ciphertext ‖ tag` (no plaintext left), an open's slot ends up
+ * holding the plaintext in its first `length - 16` bytes when the tag verified (nothing written
+ * otherwise). It wipes its copy of the key and transfers the buffer back: no buffer is allocated
+ * per chunk on either side (the pool copies each result out where its caller wants it, wipes the
+ * plaintext left in the buffer and reuses it). Statelessness means an abandoned archive leaves no
+ * key in any worker.
  *
  * @module
  * @internal
@@ -25,8 +28,9 @@ export type WorkerCipherKind = 'noble' | 'libsodium';
 
 /**
  * Main thread → worker. A `batch` carries `n` (up to {@link MAX_BATCH_ENTRIES}) chunks of one
- * archive (one subkey, one AAD): their inputs lie back to back in `data` (a whole buffer,
- * transferred). Everything else travels in one small array, `meta` (see {@link batchMeta}):
+ * archive (one subkey, one AAD): their inputs lie in `data` (a whole buffer, transferred), one slot
+ * after the other, a seal's slot 16 bytes longer than its input (room for the tag), an open's as
+ * long as its input. Everything else travels in one small array, `meta` (see {@link batchMeta}):
  * the 32-byte subkey, then `ops` (n bytes: 0 seal, 1 open), the nonce tails (8 bytes each),
  * the input lengths (4 bytes each, little-endian) and the AAD. One message and two arrays per
  * batch, instead of one message per chunk or an array per field, is what keeps the main
@@ -43,20 +47,32 @@ export type WorkerRequest =
     };
 
 /**
- * Worker → main thread. For a batch: `outputs[i]` is entry `i`'s sealed chunk
- * (`ciphertext ‖ tag`) or plaintext, each in a buffer of its own (transferred), or `null` for
- * an open whose tag did not verify. `data` is the request's buffer handed back for reuse, with
- * every plaintext in it wiped. `ok: true` alone answers `init`; `error` when the worker itself
- * failed (libsodium did not load, a malformed request).
+ * Worker → main thread. For a batch: `ok[i]` is 1 when entry `i` succeeded (a seal always does; an
+ * open when its tag verified) and 0 otherwise; the results are in `data`, the request's buffer
+ * handed back, in place (see the module comment). `ok: true` alone answers `init`; `error` when
+ * the worker itself failed (libsodium did not load, a malformed request).
  */
 export type WorkerResponse =
   | { readonly id: number; readonly ok: true }
   | {
       readonly id: number;
-      readonly outputs: readonly (Uint8Array | null)[];
+      readonly ok: Uint8Array;
       readonly data: Uint8Array;
     }
   | { readonly id: number; readonly error: string };
+
+/**
+ * The slot an entry takes in a batch buffer: its input, plus 16 bytes for a seal's tag.
+ *
+ * @example
+ * ```ts
+ * const bytes = slotLength(0, plaintext.length); // plaintext.length + 16
+ * ```
+ * @internal
+ */
+export function slotLength(op: 0 | 1, inputLength: number): number {
+  return op === 0 ? inputLength + TAG : inputLength;
+}
 
 /** Where each field of a batch's `meta` array starts, for `n` entries. */
 export interface BatchMetaLayout {
@@ -90,7 +106,7 @@ export function batchMeta(n: number): BatchMetaLayout {
 export interface WorkerReply {
   /** The message to post back. */
   readonly response: WorkerResponse;
-  /** Buffers to transfer (the results' and the returned request buffer). */
+  /** Buffers to transfer (the returned request buffer). */
   readonly transfer: ArrayBuffer[];
 }
 
@@ -104,48 +120,45 @@ const MAX_DATA = 64 * 1024 * 1024 + MAX_BATCH_ENTRIES * TAG;
 const MAX_AAD = 64 * 1024;
 
 /**
- * ChaCha20-Poly1305 from `input` into a fresh buffer of its own: `seal` returns
- * `ciphertext ‖ tag`; `open` returns the plaintext, or `undefined` (having written no plaintext
- * anywhere) when the tag does not verify.
+ * ChaCha20-Poly1305 written into `output`, which may start where `input` does (in place):
+ * `sealInto` writes `ciphertext ‖ tag`; `openInto` writes the plaintext and returns `true`, or
+ * returns `false` having written nothing when the tag does not verify.
  */
 interface RawAead {
-  seal(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array): Uint8Array;
-  open(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array): Uint8Array | undefined;
+  sealInto(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array, output: Uint8Array): void;
+  openInto(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, input: Uint8Array, output: Uint8Array): boolean;
 }
 
 const nobleAead: RawAead = {
-  seal: (key, iv, aad, input) => chacha20poly1305(key, iv, aad).encrypt(input, new Uint8Array(input.length + TAG)),
-  open: (key, iv, aad, input) => {
+  // noble copies the input into `output` first and works there, so the same start is safe.
+  sealInto: (key, iv, aad, input, output) => void chacha20poly1305(key, iv, aad).encrypt(input, output),
+  openInto: (key, iv, aad, input, output) => {
     try {
       // noble checks the tag before it writes any plaintext (RFC 8439 §2.8).
-      return chacha20poly1305(key, iv, aad).decrypt(input, new Uint8Array(input.length - TAG));
+      chacha20poly1305(key, iv, aad).decrypt(input, output);
+      return true;
     } catch {
-      return undefined;
+      return false;
     }
   },
 };
 
-/** `b` when it is the whole of its own `ArrayBuffer` (so it can be transferred alone), else a copy. */
-function owned(b: Uint8Array): Uint8Array {
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) return b;
-  const copy = new Uint8Array(b.length);
-  copy.set(b);
-  wipe(b);
-  return copy;
-}
-
 function sodiumAead(sodium: LibsodiumAead): RawAead {
+  // The raw heap path copies the input into the WASM heap before it writes `output`.
   const raw = rawSodiumAead(sodium);
   if (raw !== undefined) return raw;
   return {
     // libsodium.js returns a fresh array copied out of the WASM heap.
-    seal: (key, iv, aad, input) => owned(sodium.crypto_aead_chacha20poly1305_ietf_encrypt(input, aad, null, iv, key)),
-    open: (key, iv, aad, input) => {
+    sealInto: (key, iv, aad, input, output) => output.set(sodium.crypto_aead_chacha20poly1305_ietf_encrypt(input, aad, null, iv, key)),
+    openInto: (key, iv, aad, input, output) => {
       try {
         // libsodium verifies the tag (constant time) before it decrypts.
-        return owned(sodium.crypto_aead_chacha20poly1305_ietf_decrypt(null, input, aad, iv, key));
+        const plain = sodium.crypto_aead_chacha20poly1305_ietf_decrypt(null, input, aad, iv, key);
+        output.set(plain);
+        wipe(plain);
+        return true;
       } catch {
-        return undefined;
+        return false;
       }
     },
   };
@@ -210,7 +223,7 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
       for (let i = 0; i < n; i++) {
         lengths[i] = lengthView.getUint32(4 * i, true);
         if (ops[i]! > 1 || (ops[i] === 1 && lengths[i]! < TAG)) return fail('malformed request');
-        total += lengths[i]!;
+        total += slotLength(ops[i] as 0 | 1, lengths[i]!);
       }
       if (total > data.length) return fail('malformed request');
       let impl: RawAead;
@@ -219,27 +232,25 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
       } catch {
         return fail('libsodium failed to load');
       }
-      const outputs: (Uint8Array | null)[] = [];
-      const transfer: ArrayBuffer[] = [];
+      const ok = new Uint8Array(n);
       const iv = new Uint8Array(12);
       let off = 0;
       for (let i = 0; i < n; i++) {
-        const input = data.subarray(off, off + lengths[i]!);
-        off += lengths[i]!;
+        const len = lengths[i]!;
+        const input = data.subarray(off, off + len);
         iv.set(tails.subarray(8 * i, 8 * i + 8), 4);
-        let out: Uint8Array | undefined;
         if (ops[i] === 0) {
-          out = impl.seal(key, iv, aad, input);
-          wipe(input); // our copy of the plaintext
+          // In place: the ciphertext overwrites the plaintext, the tag fills the slot's spare bytes.
+          impl.sealInto(key, iv, aad, input, data.subarray(off, off + len + TAG));
+          ok[i] = 1;
+          off += len + TAG;
         } else {
-          out = impl.open(key, iv, aad, input);
+          ok[i] = impl.openInto(key, iv, aad, input, data.subarray(off, off + len - TAG)) ? 1 : 0;
+          off += len;
         }
-        outputs.push(out ?? null);
-        if (out !== undefined) transfer.push(out.buffer as ArrayBuffer);
       }
-      // The request buffer goes back too (the pool reuses it); it was transferred to us whole.
-      transfer.push(data.buffer);
-      return { response: { id, outputs, data }, transfer };
+      // The request buffer goes back (the pool reuses it); it was transferred to us whole.
+      return { response: { id, ok, data }, transfer: [data.buffer] };
     } finally {
       wipe(key); // our copy of the subkey
     }

@@ -26,7 +26,7 @@ import { BackupError } from '../../errors.js';
 import { abytes, copyBytes, equalBytes, isBytes, wipe } from '../../util/bytes.js';
 import { createSealGuard, NONCE_TAIL_LENGTH, type ChunkCipher, type CipherEngine } from '../engine.js';
 import { hchacha20 } from './noble.js';
-import { batchMeta, type WorkerCipherKind, type WorkerRequest } from './worker-core.js';
+import { batchMeta, slotLength, type WorkerCipherKind, type WorkerRequest } from './worker-core.js';
 
 export type { WorkerCipherKind } from './worker-core.js';
 
@@ -87,13 +87,15 @@ interface Entry {
   /** 0 seal, 1 open. */
   readonly op: 0 | 1;
   readonly tail: Uint8Array;
-  /** Input length in the batch buffer. */
+  /** Input length (its slot in the batch buffer is 16 bytes longer for a seal). */
   readonly length: number;
+  /** Where the caller wants the result (sealInto / openInto); otherwise it gets a copy of its own. */
+  readonly into: Uint8Array | undefined;
   readonly resolve: (value: Uint8Array | undefined) => void;
   readonly reject: (reason: unknown) => void;
 }
 
-/** Chunks of one archive (one cipher, one AAD) whose inputs lie back to back in `buffer`. */
+/** Chunks of one archive (one cipher, one AAD) whose slots lie back to back in `buffer` (worker-core.ts). */
 interface Batch {
   readonly cipher: WorkerChunkCipher;
   readonly aad: Uint8Array;
@@ -287,28 +289,36 @@ class WorkerPool implements WorkerEngine {
    * sealed chunk or the plaintext, each in a buffer of its own, or `undefined` for a tag that did
    * not verify. `tail` is the caller's private copy.
    */
-  submit(cipher: WorkerChunkCipher, op: 0 | 1, tail: Uint8Array, input: Uint8Array, aad: Uint8Array): Promise<Uint8Array | undefined> {
+  submit(
+    cipher: WorkerChunkCipher,
+    op: 0 | 1,
+    tail: Uint8Array,
+    input: Uint8Array,
+    aad: Uint8Array,
+    into?: Uint8Array,
+  ): Promise<Uint8Array | undefined> {
     if (this.#failure) return Promise.reject(this.#failure);
+    const slot = slotLength(op, input.length);
     let batch = this.#open;
     if (
       batch !== undefined &&
       (batch.cipher !== cipher ||
         !(batch.aad === aad || equalBytes(batch.aad, aad)) ||
         batch.entries.length >= MAX_BATCH_ENTRIES ||
-        batch.used + input.length > batch.buffer.length)
+        batch.used + slot > batch.buffer.length)
     ) {
       this.#queue.push(batch);
       batch = undefined;
     }
     if (batch === undefined) {
-      batch = { cipher, aad: copyBytes(aad), buffer: this.#takeBuffer(input.length), used: 0, entries: [] };
+      batch = { cipher, aad: copyBytes(aad), buffer: this.#takeBuffer(slot), used: 0, entries: [] };
       this.#open = batch;
     }
     batch.buffer.set(input, batch.used);
-    batch.used += input.length;
+    batch.used += slot;
     const b = batch;
     const result = new Promise<Uint8Array | undefined>((resolve, reject) => {
-      b.entries.push({ op, tail, length: input.length, resolve, reject });
+      b.entries.push({ op, tail, length: input.length, into, resolve, reject });
     });
     if (b.entries.length >= MAX_BATCH_ENTRIES || b.used === b.buffer.length) {
       this.#queue.push(b);
@@ -408,25 +418,42 @@ class WorkerPool implements WorkerEngine {
       }
       return;
     }
-    const { outputs, data: back } = r as { outputs?: unknown; data?: unknown };
+    const { ok, data: back } = r as { ok?: unknown; data?: unknown };
     const n = request.entries.length;
-    if (!Array.isArray(outputs) || outputs.length !== n) {
+    if (!isBytes(ok) || ok.length !== n || !isBytes(back) || back.length < request.used) {
       this.#shutdown(malformed());
       this.#settleFailed(request);
       return;
     }
+    // Each result is in its slot of the returned buffer: copied out where its caller wants it (or
+    // into a buffer of the caller's own), then the plaintext left in the buffer is wiped.
+    let off = 0;
     for (let i = 0; i < n; i++) {
       const e = request.entries[i]!;
-      const out: unknown = outputs[i];
-      if (isBytes(out) && out.length === (e.op === 0 ? e.length + TAG : e.length - TAG)) e.resolve(out);
-      else if (out === null && e.op === 1) e.resolve(undefined);
-      else {
-        if (isBytes(out)) wipe(out);
-        e.reject(malformed());
-      }
+      const slot = back.subarray(off, off + slotLength(e.op, e.length));
+      off += slot.length;
+      if (e.op === 0) {
+        if (ok[i] !== 1) {
+          e.reject(malformed());
+          continue;
+        }
+        if (e.into !== undefined) {
+          e.into.set(slot);
+          e.resolve(e.into);
+        } else e.resolve(slot.slice());
+      } else if (ok[i] === 1) {
+        const plain = slot.subarray(0, e.length - TAG);
+        let out: Uint8Array;
+        if (e.into !== undefined) {
+          e.into.set(plain);
+          out = e.into;
+        } else out = plain.slice();
+        wipe(plain);
+        e.resolve(out);
+      } else e.resolve(undefined);
     }
-    // Recycle the batch buffer the worker handed back (plaintext already wiped there).
-    if (isBytes(back) && back.byteOffset === 0 && back.length === BATCH_BYTES && back.buffer.byteLength === BATCH_BYTES && this.#free.length < this.#maxFree) {
+    // Recycle the batch buffer the worker handed back (plaintext wiped above).
+    if (back.byteOffset === 0 && back.length === BATCH_BYTES && back.buffer.byteLength === BATCH_BYTES && this.#free.length < this.#maxFree) {
       this.#free.push(back as Uint8Array<ArrayBuffer>);
     }
     this.#pump();
@@ -494,6 +521,26 @@ class WorkerChunkCipher implements ChunkCipher {
     // The pool resolves a seal only with a sealed chunk of the right length (anything else,
     // including a seal reported as failed, rejects as malformed), so no extra check here.
     return this.#pool.submit(this, 0, copyBytes(nonceTail), plaintext, aad) as Promise<Uint8Array>;
+  }
+
+  sealInto(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, output: Uint8Array): Promise<void> {
+    if (this.#subkey === undefined) throw new TypeError('ChunkCipher used after dispose()');
+    abytes(nonceTail, 'nonceTail', NONCE_TAIL_LENGTH);
+    abytes(plaintext, 'plaintext');
+    abytes(aad, 'aad');
+    abytes(output, 'output', plaintext.length + TAG);
+    this.#guard(nonceTail); // single use per nonce, checked in call order on this thread
+    return this.#pool.submit(this, 0, copyBytes(nonceTail), plaintext, aad, output).then(() => undefined);
+  }
+
+  openInto(nonceTail: Uint8Array, sealed: Uint8Array, aad: Uint8Array, output: Uint8Array): Promise<boolean> {
+    if (this.#subkey === undefined) throw new TypeError('ChunkCipher used after dispose()');
+    abytes(nonceTail, 'nonceTail', NONCE_TAIL_LENGTH);
+    abytes(sealed, 'sealed');
+    abytes(aad, 'aad');
+    if (sealed.length < TAG) return Promise.resolve(false);
+    abytes(output, 'output', sealed.length - TAG);
+    return this.#pool.submit(this, 1, copyBytes(nonceTail), sealed, aad, output).then((r) => r !== undefined);
   }
 
   open(nonceTail: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Promise<Uint8Array | undefined> {
