@@ -3,7 +3,7 @@
  * test/vectors/protocol-binding.json, from fixed inputs with the reference encoder
  * (docs/PROTOCOL.md §3, §3.1, §4, §5). Run it only when the protocol version changes:
  *
- *   npx tsx scripts/protocol-vectors.ts
+ *   npx tsx test/recovery/generate-protocol-vectors.ts
  *
  * test/recovery/protocol.test.ts checks the files, and cross-checks the registration
  * authentication (P-256 DH, HKDF, HMAC) with node:crypto.
@@ -19,8 +19,8 @@ import {
   sealEscrowTransport,
   type VaultMessage,
   type VaultRequest,
-} from '../lib/recovery/protocol.js';
-import { concatBytes, fromUtf8, toHex } from '../lib/util/bytes.js';
+} from '../../lib/recovery/protocol.js';
+import { concatBytes, fromUtf8, toHex } from '../../lib/util/bytes.js';
 
 /** `len` bytes counting up from `start` (mod 256). */
 const seq = (start: number, len: number): Uint8Array => Uint8Array.from({ length: len }, (_, i) => (start + i) & 0xff);
@@ -69,10 +69,10 @@ const messages: VaultMessage[] = [
 ];
 
 writeFileSync(
-  new URL('../test/vectors/protocol-messages.json', import.meta.url),
+  new URL('../vectors/protocol-messages.json', import.meta.url),
   `${JSON.stringify(
     {
-      description: `e2ee-backup vault protocol v${PROTOCOL_VERSION} messages (docs/PROTOCOL.md §4): fields (bytes as hex) and their exact encoding. Written by scripts/protocol-vectors.ts with the reference encoder, then frozen. The registration MACs are real (see registrationAuth).`,
+      description: `e2ee-backup vault protocol v${PROTOCOL_VERSION} messages (docs/PROTOCOL.md §4): fields (bytes as hex) and their exact encoding. Written by test/recovery/generate-protocol-vectors.ts with the reference encoder, then frozen. The registration MACs are real (see registrationAuth).`,
       direction: 'response types are 0x8x and 0xEE; request types 0x01..0x06',
       registrationAuth: {
         description:
@@ -97,10 +97,10 @@ const recover = opaqueBinding(b.fleetId, b.suite, b.accountId, b.serverPublicKey
 const change = opaqueBinding(b.fleetId, b.suite, b.accountId, b.serverPublicKey, b.credentialSalt, 'change');
 const t = { sessionKey: seq(0x40, 32), escrow: seq(0x60, 57), grant: seq(0x90, 32), nonce: seq(0xc0, 24) };
 writeFileSync(
-  new URL('../test/vectors/protocol-binding.json', import.meta.url),
+  new URL('../vectors/protocol-binding.json', import.meta.url),
   `${JSON.stringify(
     {
-      description: `OPAQUE binding (docs/PROTOCOL.md §3) and escrow transport (docs/PROTOCOL.md §5), protocol v${PROTOCOL_VERSION}. Written by scripts/protocol-vectors.ts, then frozen.`,
+      description: `OPAQUE binding (docs/PROTOCOL.md §3) and escrow transport (docs/PROTOCOL.md §5), protocol v${PROTOCOL_VERSION}. Written by test/recovery/generate-protocol-vectors.ts, then frozen.`,
       binding: {
         fleetId: b.fleetId,
         suite: b.suite,
