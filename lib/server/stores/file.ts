@@ -45,7 +45,7 @@ const FORMAT_VERSION = 2;
 const TOKEN_BYTES = 16;
 const MAX_VALUE_BYTES = 1 << 20;
 const MAX_KEY_BYTES = 1024;
-/** A temporary file this old is a crashed writer's: removed by the next write to its key. */
+/** A temporary file this old is a crashed writer's: removed by a later write to its key. */
 const STALE_TMP_MS = 10 * 60_000;
 /** Re-reads when a version is erased between the probe and the read (a newer one replaced it). */
 const MAX_READ_ATTEMPTS = 64;
@@ -218,7 +218,7 @@ export function createFileVaultStore(options: FileVaultStoreOptions): VaultStore
   /**
    * Erase the versions below `n`: replace each with a link to the shared empty file, newest
    * first, down to the first one already erased (a crashed writer's unerased version is caught
-   * by the next write). Then remove temporaries crashed writers left, and sync.
+   * by the next write). Every 64th version also removes temporaries crashed writers left.
    */
   async function eraseOlder(keyDir: string, n: number): Promise<void> {
     let erased = false;
@@ -230,6 +230,12 @@ export function createFileVaultStore(options: FileVaultStoreOptions): VaultStore
       await link(erasedPath, tmp);
       await rename(tmp, p);
       erased = true;
+    }
+    // A key's directory gains one name per write (names are never removed), so listing it on
+    // every write would cost O(writes); temporaries of crashed writers are rare: look every 64.
+    if (n % 64 !== 0) {
+      if (erased) await syncDir(keyDir);
+      return;
     }
     const cutoff = Date.now() - STALE_TMP_MS;
     for (const name of await readdir(keyDir)) {
