@@ -599,15 +599,24 @@ export function createVaultHandler(options: VaultHandlerOptions): VaultHandler {
     const placeholderAnswer = fail(placeholder(), 'PROTOCOL');
     for (const accountId of ids) {
       let open = false;
-      await transact(accountId, async (s, t) => {
-        open = false;
-        if (s === undefined || s.status !== 'enrolled') return { result: placeholderAnswer };
-        const changed = settled(s, t);
-        if ((s.status as AccountState['status']) === 'locked-out') erased++;
-        // Still waiting for a pending last guess: keep it queued.
-        else open = s.guessesRemaining === 0;
-        return { write: changed, result: placeholderAnswer };
-      });
+      let lockedOut = false;
+      try {
+        await transact(accountId, async (s, t) => {
+          open = false;
+          lockedOut = false;
+          if (s === undefined || s.status !== 'enrolled') return { result: placeholderAnswer };
+          const changed = settled(s, t);
+          lockedOut = (s.status as AccountState['status']) === 'locked-out';
+          // Still waiting for a pending last guess: keep it queued.
+          open = !lockedOut && s.guessesRemaining === 0;
+          return { write: changed, result: placeholderAnswer };
+        });
+      } catch {
+        // This account cannot be settled now (store unavailable, corrupt value): keep it queued,
+        // and go on with the others.
+        continue;
+      }
+      if (lockedOut) erased++;
       if (!open) finished.push(accountId);
     }
     if (finished.length > 0) await updateQueue((cur) => cur.filter((id) => !finished.includes(id)));

@@ -33,6 +33,23 @@ describe('trust store on IndexedDB (jsdom + fake-indexeddb)', () => {
     expect(isBackupError(err, 'TRUST_ROLLBACK')).toBe(true);
   });
 
+  it('split-view evidence survives a reload (bytes from another realm included)', async () => {
+    const honest = witnessLog();
+    const fork = witnessLog();
+    const mk = () => createTrustStore({ config: config(), store: createIndexedDbStore({ dbName: 'trust-fork' }), now: () => NOW_MS });
+    await mk().applyBundle(honest.publish(bundle(1, [fleet('eu-1')])));
+    fork.publish(bundle(1, [fleet('evil-1')]));
+    const forked = fork.publish(bundle(2, [fleet('evil-2')]));
+    const err = await mk()
+      .applyBundle(forked, { consistencyProof: fork.log.consistencyProof(1, 2) })
+      .catch((e: unknown) => e);
+    expect(isBackupError(err, 'TRUST_SPLIT_VIEW')).toBe(true);
+    const [ev, ...rest] = await mk().splitViewEvidence();
+    expect(rest).toEqual([]);
+    expect(equalBytes(ev!.presented.signedBundle, forked)).toBe(true);
+    expect(ev!.consistencyProof).toHaveLength(fork.log.consistencyProof(1, 2).length);
+  });
+
   it('a corrupted database record falls back to the pins', async () => {
     const w = witnessLog();
     const kv = createIndexedDbStore({ dbName: 'trust-corrupt' });
