@@ -24,7 +24,6 @@ import type { OpaqueSuite } from './suite.js';
  * @example
  * ```ts
  * const suite = opaqueSuiteFor('rfc9807/ristretto255-SHA512/argon2id-m47104-t1-p1');
- * const legacy = opaqueSuiteFor(OPAQUE_TS_SUITE_ID, [opaqueTsSuite()]);
  * ```
  */
 export function opaqueSuiteFor(id: string, extra: readonly OpaqueSuite[] = []): OpaqueSuite | undefined {
