@@ -17,8 +17,7 @@
 import type { CipherEngine } from './archive/engine.js';
 import { restoreWorkerPool, type WorkerEngine } from './archive/engines/workers.js';
 import { runBackup, type BackupProgress, type BackupSource } from './client/backup.js';
-import { incrementalContext, openIfSnapshot, type HookContext } from './incremental/client-hook.js';
-import { backupIncremental, listSnapshots, pruneIncremental } from './incremental/repo.js';
+import { incrementalContext, loadIncremental, openIfSnapshot, type HookContext } from './incremental/client-hook.js';
 import { withExclusiveLock, timerSleep, type LockManagerLike, type LockSleep } from './client/lock.js';
 import { toHex as hexOf } from './util/bytes.js';
 import type { BackupManifest, BackupMetadata } from './client/manifest.js';
@@ -639,7 +638,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
           emit('backup-started', { accountId });
           try {
             if (o.incremental === true) {
-              const r = await backupIncremental(incrementalContext({ ...hookContext(k, signal), guard }), source, {
+              const r = await (await loadIncremental()).backupIncremental(incrementalContext({ ...hookContext(k, signal), guard }), source, {
                 ...(opts.metadata === undefined ? {} : { metadata: opts.metadata }),
                 onProgress: (p) => {
                   const bp: BackupProgress = { phase: 'upload', bytes: p.bytes, ...(p.total === undefined ? {} : { total: p.total }), newBytes: p.newBytes, skippedBytes: p.skippedBytes };
@@ -792,7 +791,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       return withKeyring(opts.recoveryCode, opts.signal, async (k, signal) => {
         const plain = await listCatalog(catalog(k, signal));
         // Incremental snapshots share the manifests/ namespace; the plain listing skips them.
-        const snaps = (await listSnapshots(incrementalContext(hookContext(k, signal)))).map(
+        const snaps = (await (await loadIncremental()).listSnapshots(incrementalContext(hookContext(k, signal)))).map(
           (x): BackupSummary => ({ backupId: x.backupId, createdAt: x.createdAt, plaintextSize: x.plaintextSize, archiveSize: 0, metadata: x.metadata, latest: x.latest }),
         );
         return [...plain, ...snaps].sort((a, b) => b.createdAt - a.createdAt || (a.backupId < b.backupId ? 1 : -1));
@@ -807,7 +806,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
         withExclusiveLock(`e2ee-backup/${accountId}/backup`, lockOptions(opSignal), async (signal, guard) => {
           const deleted = await pruneCatalog(catalog(k, signal), opts.keep);
           if (o.incremental !== true) return deleted;
-          const r = await pruneIncremental(incrementalContext({ ...hookContext(k, signal), guard }), { keep: opts.keep });
+          const r = await (await loadIncremental()).pruneIncremental(incrementalContext({ ...hookContext(k, signal), guard }), { keep: opts.keep });
           return [...deleted, ...r.deletedSnapshots];
         }),
       );

@@ -215,29 +215,5 @@ export {
 } from './client/manifest.js';
 export type { LatestPointer, BackupKeyLookup, SealOptions, OpenOptions } from './client/manifest.js';
 export type { LockSleep } from './client/lock.js';
-// --- incremental backups (docs/INCREMENTAL.md) ---
-export {
-  backupIncremental,
-  openSnapshot,
-  listSnapshots,
-  pruneIncremental,
-  DEFAULT_GRACE_MS,
-  KeyedChunker,
-  chunkLengths,
-  deriveChunkerKeys,
-  deriveChunkIdKey,
-  createChunkIdMac,
-} from './incremental/index.js';
-export type {
-  IncrementalContext,
-  IncrementalSource,
-  IncrementalProgress,
-  IncrementalBackupOptions,
-  IncrementalBackupResult,
-  SnapshotSummary,
-  OpenedSnapshot,
-  PruneOptions,
-  PruneResult,
-  ChunkerKeys,
-  ChunkIdMac,
-} from './incremental/index.js';
+// Incremental backups (docs/INCREMENTAL.md) have their own subpath, `e2ee-backup/incremental`, so an
+// app that does not use them does not download the chunker; the client loads it on demand.

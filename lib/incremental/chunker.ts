@@ -32,7 +32,7 @@ export const MAX_CHUNK = 256 * 1024;
 /** Top bits of the Gear hash that must be zero at a candidate position. */
 export const FILTER_BITS = 8;
 /** A candidate cuts when the first 32 bits of its PRF output are below this (2^32 / 192). */
-export const CUT_THRESHOLD = Math.floor(2 ** 32 / 192);
+export const CUT_THRESHOLD = 22_369_621; // ⌊2^32 / 192⌋, a literal so bundlers see no top-level call
 
 const INITIAL_CAPACITY = 1 << 20;
 /** Bytes of the Gear window: the 64-bit state forgets a byte after 64 shifts. */
@@ -43,7 +43,7 @@ const WINDOW = 64;
  *
  * @example
  * ```ts
- * import { KeyedChunker, deriveChunkerKeys } from 'e2ee-backup';
+ * import { KeyedChunker, deriveChunkerKeys } from 'e2ee-backup/incremental';
  * const chunker = new KeyedChunker(deriveChunkerKeys(bk));
  * const chunks = [...chunker.push(part1), ...chunker.push(part2), ...chunker.end()];
  * ```
@@ -191,7 +191,7 @@ function cutPrf(xk: Uint32Array, hi: number, lo: number): number {
  *
  * @example
  * ```ts
- * import { chunkLengths, deriveChunkerKeys } from 'e2ee-backup';
+ * import { chunkLengths, deriveChunkerKeys } from 'e2ee-backup/incremental';
  * const lengths = chunkLengths(deriveChunkerKeys(bk), bytes);
  * ```
  */

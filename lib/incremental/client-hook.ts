@@ -1,6 +1,8 @@
 /**
  * @internal The narrow seam between the BackupClient facade (lib/client.ts) and incremental
  * backups: the facade calls these with its per-operation keyring copy, and nothing here keeps it.
+ * This module is small on purpose: the incremental code itself (chunker, AES, packs) is loaded by
+ * `import()` only when a backup is incremental or a snapshot is opened, listed or pruned.
  *
  * @module
  */
@@ -10,8 +12,13 @@ import { isBackupError } from '../errors.js';
 import type { Keyring } from '../recovery/keyring.js';
 import type { BlobStore } from '../storage/blob/types.js';
 import { equalBytes, fromHex, type RandomSource } from '../util/bytes.js';
-import { KIND_SNAPSHOT, envelopeKind } from './format.js';
-import { openSnapshot, type IncrementalContext, type OpenedSnapshot } from './repo.js';
+import type { IncrementalContext, OpenedSnapshot } from './repo.js';
+
+/** The envelope kind of a snapshot (format.ts `KIND_SNAPSHOT`; test/incremental/client.test.ts checks they agree). */
+export const SNAPSHOT_KIND = 3;
+
+/** @internal The incremental implementation, loaded on first use. */
+export const loadIncremental = (): Promise<typeof import('./repo.js')> => import('./repo.js');
 
 /** @internal What the facade passes. */
 export interface HookContext {
@@ -72,6 +79,7 @@ export async function openIfSnapshot(h: HookContext, backupId: string | undefine
     if (isBackupError(e, 'NOT_FOUND') || isBackupError(e, 'INVALID_ARGUMENT')) return undefined;
     throw e;
   }
-  if (head.length < 6 || envelopeKind(Uint8Array.from([...head, ...new Uint8Array(40)])) !== KIND_SNAPSHOT) return undefined;
-  return openSnapshot(incrementalContext(h), id);
+  // The manifest envelope: "E2BM" ‖ version ‖ kind (lib/client/manifest.ts).
+  if (head.length < 6 || head[0] !== 0x45 || head[1] !== 0x32 || head[2] !== 0x42 || head[3] !== 0x4d || head[5] !== SNAPSHOT_KIND) return undefined;
+  return (await loadIncremental()).openSnapshot(incrementalContext(h), id);
 }

@@ -2,6 +2,7 @@
  * Incremental backups (docs/INCREMENTAL.md): a keyed content-defined chunker, chunk ids from a
  * keyed MAC, chunks sealed into padded packs, a sealed index and sealed snapshots published
  * through the manifest namespace and the latest pointer, restore, and crash-safe pruning.
+ * Import from `e2ee-backup/incremental`; `createBackupClient({ incremental: true })` uses it too.
  *
  * @module
  */
@@ -18,6 +19,6 @@ export type {
   PruneResult,
 } from './repo.js';
 export { KeyedChunker, chunkLengths, MIN_CHUNK, MAX_CHUNK, FILTER_BITS, CUT_THRESHOLD } from './chunker.js';
-export { deriveChunkerKeys, deriveChunkIdKey, chunkIdSync, createChunkIdMac, derivePackKeys, CHUNK_ID_LENGTH } from './keys.js';
+export { deriveChunkerKeys, wipeChunkerKeys, deriveChunkIdKey, chunkIdSync, createChunkIdMac, derivePackKeys, CHUNK_ID_LENGTH } from './keys.js';
 export type { ChunkerKeys, ChunkIdMac, PackKeys } from './keys.js';
 export { padme, envelopeKind, KIND_SNAPSHOT, DEFAULT_PACK_SIZE } from './format.js';

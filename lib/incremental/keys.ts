@@ -42,7 +42,16 @@ export function deriveChunkerKeys(backupKey: Uint8Array): ChunkerKeys {
   return { gear, prfKey: hkdf(sha256, backupKey, undefined, utf8(LABELS.incrementalCutPrf), 16) };
 }
 
-/** Zero the chunker keys. */
+/**
+ * Zero the chunker keys.
+ *
+ * @example
+ * ```ts
+ * import { deriveChunkerKeys, wipeChunkerKeys } from 'e2ee-backup/incremental';
+ * const keys = deriveChunkerKeys(bk);
+ * wipeChunkerKeys(keys);
+ * ```
+ */
 export function wipeChunkerKeys(k: ChunkerKeys): void {
   k.gear.fill(0);
   wipe(k.prfKey);

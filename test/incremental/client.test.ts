@@ -62,3 +62,11 @@ describe('BackupClient, incremental: true', () => {
     }
   });
 });
+
+describe('the client seam', () => {
+  it('agrees with the format on the snapshot kind', async () => {
+    const { SNAPSHOT_KIND } = await import('../../lib/incremental/client-hook.js');
+    const { KIND_SNAPSHOT } = await import('../../lib/incremental/format.js');
+    expect(SNAPSHOT_KIND).toBe(KIND_SNAPSHOT);
+  });
+});
