@@ -11,6 +11,8 @@ import { isBackupError } from '../../lib/errors.js';
 import { pinnedFleets } from '../../lib/recovery/fleet-trust.js';
 import { createKeyring, encodeKeyring } from '../../lib/recovery/keyring.js';
 import { INSECURE_IDENTITY_KSF, OpaqueTsSuite } from '../../lib/recovery/opaque/opaque-ts.js';
+import { Rfc9807Suite } from '../../lib/recovery/opaque/rfc9807.js';
+import { INSECURE_IDENTITY_KSF_9807 } from '../../lib/recovery/opaque/rfc9807-ksf.js';
 import {
   encodeVaultMessage,
   opaqueBinding,
@@ -423,11 +425,12 @@ describe('reference vault: persistence', () => {
 // ---------------------------------------------------------------------------------------------
 // Issue 13, finding 1: a recorded enrollment, replayed, must never undo a lockout (or a removal).
 // The attacker holds a bearer token for the account and the bytes of one earlier registration
-// (request logs, a TLS-terminating proxy). Run with both opaque-ts suites: the test-only identity
-// KSF and the real scrypt one.
+// (request logs, a TLS-terminating proxy). Run with both opaque-ts suites (the test-only identity
+// KSF and the real scrypt one) and the RFC 9807 ristretto255 suite.
 
 const scryptSuite = new OpaqueTsSuite();
-for (const s of [suite, scryptSuite]) {
+const rfcSuite = new Rfc9807Suite('ristretto255-SHA512', INSECURE_IDENTITY_KSF_9807);
+for (const s of [suite, scryptSuite, rfcSuite]) {
   describe(`reference vault: a replayed registration changes nothing (${s.id})`, async () => {
     const su = await generateVaultSetup(s);
     const bind = opaqueBinding(FLEET, s.id, ACCOUNT, su.publicKey);
