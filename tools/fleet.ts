@@ -12,9 +12,14 @@
  * Commands:
  *   keygen <witness|operator> <name>
  *   init-log <origin> <namespace> <witness-name>
+ *   vault-setup <fleetId> [suite]        a new vault setup (secret, keys/<fleetId>.vault-setup.json,
+ *                                          mode 0600) for `suite` (default: the RFC 9807 default
+ *                                          suite, docs/PROTOCOL.md §9); prints the public key (base64)
  *   create-bundle <spec.json>            spec: { namespace, epoch, notBefore, notAfter,
- *                                          fleets: [{ fleetId, suite, publicKey (base64), roles,
- *                                          notBefore, notAfter }], retired: [] }
+ *                                          fleets: [{ fleetId, suite?, publicKey (base64), roles,
+ *                                          notBefore, notAfter }], retired: [] }; a fleet's suite
+ *                                          defaults to the RFC 9807 default suite, and must be one
+ *                                          this SDK runs
  *   witness <epoch>                      witness-sign bundles/<epoch>.bundle and append it to the log
  *   countersign <operator-name> <epoch>  operator counter-signature, recorded in the log
  *   prove <epoch>                        write signed/<epoch>.signed (current checkpoint + proof)
@@ -44,6 +49,17 @@ import { ed25519PublicKey } from '../lib/trust/ed25519.js';
 import { createWitnessLog, type WitnessLog, type WitnessLogState } from '../lib/server/witness.js';
 import { fromBase64, fromHex, toBase64, toHex } from '../lib/util/bytes.js';
 import { isBackupError } from '../lib/errors.js';
+import { RFC9807_DEFAULT_SUITE_ID } from '../lib/recovery/opaque/rfc9807.js';
+import { opaqueSuiteFor } from '../lib/recovery/opaque/suites.js';
+import { opaqueTsSuite } from '../lib/recovery/opaque/opaque-ts.js';
+import { generateVaultSetup } from '../lib/server/vault.js';
+
+/** The suite an id names, the superseded opaque-ts suite included; a typo is refused. */
+function suiteNamed(id: string) {
+  const suite = opaqueSuiteFor(id, [opaqueTsSuite()]);
+  if (suite === undefined) throw new RangeError(`unknown OPAQUE suite '${id}' (new fleets: ${RFC9807_DEFAULT_SUITE_ID})`);
+  return suite;
+}
 
 /** Where the tool writes its human-readable output. */
 export interface FleetToolIo {
@@ -168,11 +184,25 @@ export async function runFleetTool(argv: readonly string[], io: FleetToolIo): Pr
         io.out(`log ${origin} for ${namespace}, witness ${witness}`);
         return 0;
       }
+      case 'vault-setup': {
+        const [fleetId, suiteId = RFC9807_DEFAULT_SUITE_ID] = rest;
+        if (!fleetId) throw new RangeError('usage: vault-setup <fleetId> [suite]');
+        const suite = suiteNamed(suiteId);
+        mkdirSync(p('keys'), { recursive: true });
+        const file = p('keys', `${fleetId}.vault-setup.json`);
+        if (existsSync(file)) throw new Error(`keys/${fleetId}.vault-setup.json exists; refusing to overwrite`);
+        const { setup, publicKey } = await generateVaultSetup(suite);
+        writeJson(file, { fleetId, suite: suite.id, setup: toHex(setup), publicKey: toBase64(publicKey) }, 0o600);
+        setup.fill(0);
+        io.out(`vault ${fleetId} ${suite.id} ${toBase64(publicKey)}`);
+        return 0;
+      }
       case 'create-bundle': {
-        const spec = readJson<Omit<Bundle, 'fleets'> & { fleets: { fleetId: string; suite: string; publicKey: string; roles: FleetRole[]; notBefore: number; notAfter: number }[] }>(
+        const spec = readJson<Omit<Bundle, 'fleets'> & { fleets: { fleetId: string; suite?: string; publicKey: string; roles: FleetRole[]; notBefore: number; notAfter: number }[] }>(
           resolve(rest[0] ?? 'spec.json'),
         );
-        const bytes = encodeBundle({ ...spec, fleets: spec.fleets.map((f) => ({ ...f, publicKey: fromBase64(f.publicKey) })) });
+        const fleets = spec.fleets.map((f) => ({ ...f, suite: suiteNamed(f.suite ?? RFC9807_DEFAULT_SUITE_ID).id, publicKey: fromBase64(f.publicKey) }));
+        const bytes = encodeBundle({ ...spec, fleets });
         mkdirSync(p('bundles'), { recursive: true });
         writeFileSync(p('bundles', `${spec.epoch}.bundle`), bytes);
         io.out(`bundle epoch ${spec.epoch} digest ${toHex(bundleDigest(bytes))}`);
