@@ -23,7 +23,6 @@ import { toHex as hexOf } from './util/bytes.js';
 import type { BackupManifest, BackupMetadata } from './client/manifest.js';
 import {
   listBackups as listCatalog,
-  loadLatest,
   openBackup,
   pruneBackups as pruneCatalog,
   type BackupSummary,
@@ -31,6 +30,7 @@ import {
   type RestoreStreamOptions,
 } from './client/restore.js';
 import { clearSession, SESSION_KEY_PREFIX } from './client/session.js';
+import { checkRollback, clearSeen, latestOrUndefined, loadSeen, noteSeen, seenOf } from './client/latest.js';
 import { assertOptionsObject, checkingOptions, invalidOption } from './util/options.js';
 import { BackupError, throwIfAborted } from './errors.js';
 import { generateRecoveryCode, parseRecoveryCode } from './recovery/code.js';
@@ -141,6 +141,13 @@ export interface BackupResult {
   readonly newBytes?: number;
   /** Incremental backups: plaintext bytes in chunks the store already held (not uploaded). */
   readonly skippedBytes?: number;
+  /**
+   * The backup's latest-pointer sequence (docs/CLIENT.md §Rollback). An app that stores it on its
+   * server can pass it back as `minSequence` on any device, a new one included.
+   */
+  readonly sequence?: number;
+  /** Whether the latest pointer names this backup (false: another device's later backup is latest). */
+  readonly latest?: boolean;
 }
 
 /** Options of {@link BackupClient.restore}. */
@@ -151,6 +158,13 @@ export interface RestoreOptions {
   readonly backupId?: string;
   /** Cancels the recovery and the opening of the backup (`ABORTED`). */
   readonly signal?: AbortSignal;
+  /**
+   * A latest-pointer sequence the app knows (from {@link BackupResult.sequence}, kept on its
+   * server): storage showing less is `ROLLBACK_DETECTED`, also on a new device.
+   */
+  readonly minSequence?: number;
+  /** Proceed even when storage shows an older state than this device or the app has seen. */
+  readonly allowRollback?: boolean;
 }
 
 /** What {@link BackupClient.restore} resolves with. */
@@ -329,7 +343,14 @@ export interface BackupClient {
    * }
    * ```
    */
-  listBackups(options?: { readonly recoveryCode?: RecoveryCodeInput; readonly signal?: AbortSignal }): Promise<BackupSummary[]>;
+  listBackups(options?: {
+    readonly recoveryCode?: RecoveryCodeInput;
+    readonly signal?: AbortSignal;
+    /** See {@link RestoreOptions.minSequence}. */
+    readonly minSequence?: number;
+    /** See {@link RestoreOptions.allowRollback}. */
+    readonly allowRollback?: boolean;
+  }): Promise<BackupSummary[]>;
   /**
    * Delete all but the newest `keep` backups; never the latest. Resolves with the deleted ids.
    *
@@ -362,6 +383,10 @@ export interface BackupClient {
    * ```
    */
   close(): void;
+}
+
+function checkSequence(n: number | undefined): void {
+  if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) throw new RangeError('minSequence must be a non-negative safe integer');
 }
 
 /** Most objects `disable({ deleteBackups: true })` lists under the account's prefix. */
@@ -658,7 +683,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
               emit('backup-completed', result);
               return result;
             }
-            const { manifest, resumed } = await runBackup({
+            const { manifest, resumed, sequence, latest } = await runBackup({
               accountId,
               blobs: o.store,
               kv: o.storage,
@@ -683,7 +708,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
               sleep,
               guard,
             });
-            const result = summarize(manifest, resumed);
+            const result: BackupResult = { ...summarize(manifest, resumed), sequence, latest };
             emit('backup-completed', result);
             return result;
           } catch (e) {
@@ -695,10 +720,19 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     },
 
     async restore(opts = {}) {
+      checkSequence(opts.minSequence);
       // One operation (one unlock): an incremental snapshot if that is what the backup is, else the archive.
       const handle = await withKeyring(opts.recoveryCode, opts.signal, async (k, signal, keepLink) => {
-        // The latest pointer is read here, once, bounded (size and time), for both kinds of backup.
-        const backupId = opts.backupId ?? hexOf((await loadLatest(catalog(k, signal))).backupId);
+        // The latest pointer is read here, once, bounded (size and time), for both kinds of backup,
+        // and checked against what this device (or the app) has seen (docs/CLIENT.md §Rollback).
+        let backupId = opts.backupId;
+        if (backupId === undefined) {
+          const pointer = await latestOrUndefined(catalog(k, signal));
+          if (opts.allowRollback !== true) checkRollback(pointer, await loadSeen(o.storage, accountId), opts.minSequence);
+          if (pointer === undefined) throw new BackupError('NOT_FOUND', 'no such backup');
+          await noteSeen(o.storage, accountId, seenOf(pointer));
+          backupId = hexOf(pointer.backupId);
+        }
         const snap = await openIfSnapshot(hookContext(k, signal), backupId);
         const engine = snap === undefined ? o.engine ?? (await (restorePool ??= restoreWorkerPool())) : undefined;
         const opened = snap ?? (await openBackup({ ...catalog(k, signal), ...(engine === undefined ? {} : { engine }) }, backupId));
@@ -759,6 +793,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       await o.vault.remove(signal === undefined ? {} : { signal });
       if (cache !== undefined) await cache.clear();
       else await createDeviceCache(o.storage, accountId).clear();
+      await clearSeen(o.storage, accountId);
       await clearSession(o.storage, accountId);
       if (keyring !== undefined) wipeKeyring(keyring);
       keyring = undefined;
@@ -788,13 +823,29 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     },
 
     async listBackups(opts = {}) {
+      checkSequence(opts.minSequence);
       return withKeyring(opts.recoveryCode, opts.signal, async (k, signal) => {
+        // Rollback (docs/CLIENT.md §Rollback): the pointer must not be older than this device saw.
+        const pointer = await latestOrUndefined(catalog(k, signal));
+        if (opts.allowRollback !== true) checkRollback(pointer, await loadSeen(o.storage, accountId), opts.minSequence);
         const plain = await listCatalog(catalog(k, signal));
         // Incremental snapshots share the manifests/ namespace; the plain listing skips them.
         const snaps = (await (await loadIncremental()).listSnapshots(incrementalContext(hookContext(k, signal)))).map(
           (x): BackupSummary => ({ backupId: x.backupId, createdAt: x.createdAt, plaintextSize: x.plaintextSize, archiveSize: 0, metadata: x.metadata, latest: x.latest }),
         );
-        return [...plain, ...snaps].sort((a, b) => b.createdAt - a.createdAt || (a.backupId < b.backupId ? 1 : -1));
+        const all = [...plain, ...snaps].sort((a, b) => b.createdAt - a.createdAt || (a.backupId < b.backupId ? 1 : -1));
+        if (pointer !== undefined) {
+          // The pointer always names a backup whose manifest was written first: missing from the
+          // listing means storage hides it.
+          if (opts.allowRollback !== true && !all.some((b) => b.backupId === hexOf(pointer.backupId))) {
+            throw new BackupError('ROLLBACK_DETECTED', 'storage hides the backup its latest pointer names', {
+              expectedSequence: pointer.seq ?? 0,
+              foundSequence: 0,
+            });
+          }
+          await noteSeen(o.storage, accountId, seenOf(pointer));
+        }
+        return all;
       });
     },
 

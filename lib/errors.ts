@@ -112,7 +112,18 @@ export type BackupErrorCode =
   /** Another backup for this account is running (in this tab or another). */
   | 'BACKUP_IN_PROGRESS'
   /** The client is not enabled (no enrollment / keyring) for this operation. */
-  | 'NOT_ENABLED';
+  | 'NOT_ENABLED'
+  /**
+   * Storage shows an older state than this device (or the app, through `minSequence`) has seen: a
+   * replayed latest pointer, or newer backups hidden. `details.expectedSequence` and
+   * `details.foundSequence` say how far back. Pass `allowRollback: true` to proceed anyway.
+   */
+  | 'ROLLBACK_DETECTED'
+  /**
+   * The keyring the device cache holds is not the account's current one (another device reset
+   * the account, or the cache was rolled back or planted): unlock with the recovery code.
+   */
+  | 'KEYRING_NOT_CURRENT';
 
 /** Structured, non-secret data attached to an error. */
 export interface BackupErrorDetails {
@@ -126,6 +137,10 @@ export interface BackupErrorDetails {
   readonly limit?: number;
   /** Suggested delay before a retry, in milliseconds. */
   readonly retryAfterMs?: number;
+  /** `ROLLBACK_DETECTED`: the latest-pointer sequence this device (or the app) has seen. */
+  readonly expectedSequence?: number;
+  /** `ROLLBACK_DETECTED`: the sequence storage shows (0: none, or a pointer without one). */
+  readonly foundSequence?: number;
   /**
    * For `INVALID_ARGUMENT` from a constructor or a call: the option that was refused, e.g.
    * `baseUrl`, `partSize`, `limits.minPartSize` (the message says what to pass instead).

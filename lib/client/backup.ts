@@ -23,15 +23,15 @@ import type { BlobStore, UploadRef, UploadedPart } from '../storage/blob/types.j
 import { blobStream } from '../util/blob.js';
 import { fromHex, isBytes, toHex, type RandomSource } from '../util/bytes.js';
 import {
-  LATEST_NAME,
   archiveName,
   chunkCountFor,
   manifestName,
-  sealLatest,
   sealManifest,
   type BackupManifest,
   type BackupMetadata,
+  type LatestPointer,
 } from './manifest.js';
+import { latestOrUndefined, loadSeen, noteSeen, publishLatest, seenOf, wipingLookup } from './latest.js';
 import type { LockGuard } from './lock.js';
 import { SourceChangedError, uploadParts, type PipelineSleep } from './pipeline.js';
 import { clearSession, loadSession, saveSession, type SessionSlot, type UploadSessionState } from './session.js';
@@ -89,11 +89,17 @@ export interface BackupRun {
    * the manifest, the latest pointer, dropping an old upload). Default: nothing to check.
    */
   readonly guard?: LockGuard;
+  /** Deadline of each read of the latest pointer (restore.ts `boundedRead`). */
+  readonly readTimeoutMs?: number;
 }
 
 /** @internal Outcome of a run. */
 export interface BackupRunResult {
   readonly manifest: BackupManifest;
+  /** The backup's latest-pointer sequence. */
+  readonly sequence: number;
+  /** Whether the latest pointer now names it (false: another device's newer backup is latest). */
+  readonly latest: boolean;
   /** True when the run continued an upload a previous run had started. */
   readonly resumed: boolean;
 }
@@ -276,7 +282,7 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
     if (prior !== undefined && prior.state.completed !== undefined) {
       // The archive exists but its manifest was never written: finish that backup first.
       const m = await finish(o, guard, slot, prior.state, prior.keyId, prior.state.completed, sessionMetadata(prior.state));
-      if (prior.state.fingerprint === fp) return { manifest: m, resumed: true };
+      if (prior.state.fingerprint === fp) return { ...m, resumed: true };
       continue;
     }
     if (prior !== undefined && prior.state.fingerprint === fp) {
@@ -334,6 +340,7 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
         createdAt: o.now(),
         started: {},
         metadata: JSON.stringify(o.metadata ?? {}),
+        seq: await startSequence(o),
       };
       sessionKeyId = o.key.keyId;
       await saveSession(o.kv, o.accountId, { key: o.key.key, keyId: sessionKeyId }, session, o.random, slot);
@@ -405,7 +412,7 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
       const completed = { archiveSize: result.size, plaintextSize };
       state = { ...state, completed };
       await saveSession(o.kv, o.accountId, keyRef, state, o.random, slot);
-      return { manifest: await finish(o, guard, slot, state, sessionKeyId, completed, o.metadata ?? {}), resumed };
+      return { ...(await finish(o, guard, slot, state, sessionKeyId, completed, o.metadata ?? {})), resumed };
     } catch (e) {
       if (e instanceof SourceChangedError) {
         await guard();
@@ -424,6 +431,31 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
       bk.fill(0);
     }
   }
+}
+
+/**
+ * The sequence a backup takes when it starts: one more than the highest this device has seen or
+ * storage's latest pointer shows (a pointer that does not open counts as none).
+ */
+async function startSequence(o: BackupRun): Promise<number> {
+  const seen = await loadSeen(o.kv, o.accountId);
+  const scope = wipingLookup(o.keyLookup);
+  let current: LatestPointer | undefined;
+  try {
+    current = await latestOrUndefined({
+      accountId: o.accountId,
+      blobs: o.blobs,
+      keyPrefix: o.keyPrefix,
+      keyLookup: scope.lookup,
+      ...(o.signal === undefined ? {} : { signal: o.signal }),
+      ...(o.readTimeoutMs === undefined ? {} : { readTimeoutMs: o.readTimeoutMs }),
+    });
+  } catch (e) {
+    if (!isBackupError(e) || isBackupError(e, 'ABORTED')) throw e;
+  } finally {
+    scope.done();
+  }
+  return Math.max(seen?.seq ?? 0, current?.seq ?? 0) + 1;
 }
 
 /** Codes on which starting the upload is tried again: transient, the store's answer unknown or "not now". */
@@ -483,7 +515,7 @@ async function finish(
   keyId: Uint8Array,
   completed: { readonly archiveSize: number; readonly plaintextSize: number },
   metadata: BackupMetadata,
-): Promise<BackupManifest> {
+): Promise<{ readonly manifest: BackupManifest; readonly sequence: number; readonly latest: boolean }> {
   const bk = o.keyLookup(keyId);
   if (bk === undefined) throw new BackupError('ARCHIVE_KEY_UNKNOWN', 'the upload session belongs to a key generation that is not in the keyring');
   try {
@@ -501,12 +533,27 @@ async function finish(
     const sealOpts = { key: bk, keyId, accountId: o.accountId, random: o.random };
     await guard();
     await o.blobs.put(o.keyPrefix + manifestName(manifest.backupId), sealManifest(manifest, sealOpts), { signal: o.signal });
-    await guard();
-    await o.blobs.put(o.keyPrefix + LATEST_NAME, sealLatest({ backupId: manifest.backupId, createdAt: manifest.createdAt }, sealOpts), {
-      signal: o.signal,
-    });
+    // The pointer moves only forward (latest.ts): a backup another device started later stays latest.
+    const sequence = s.seq ?? (await startSequence(o));
+    const mine = { backupId: manifest.backupId, createdAt: manifest.createdAt, seq: sequence };
+    const latest = await publishLatest(
+      {
+        accountId: o.accountId,
+        blobs: o.blobs,
+        keyPrefix: o.keyPrefix,
+        keyLookup: o.keyLookup,
+        key: bk,
+        keyId,
+        random: o.random,
+        guard,
+        ...(o.signal === undefined ? {} : { signal: o.signal }),
+        ...(o.readTimeoutMs === undefined ? {} : { readTimeoutMs: o.readTimeoutMs }),
+      },
+      mine,
+    );
+    await noteSeen(o.kv, o.accountId, seenOf(mine));
     await clearSession(o.kv, o.accountId, slot);
-    return manifest;
+    return { manifest, sequence, latest };
   } finally {
     bk.fill(0);
   }

@@ -58,6 +58,8 @@ const ENVELOPE_HEADER_LENGTH = 4 + 1 + 1 + MANIFEST_KEY_ID_LENGTH + NONCE_LENGTH
 /** Fixed part of a manifest body before the metadata bytes. */
 const MANIFEST_FIXED_LENGTH = 16 + 8 + 16 + 32 + 8 + 8 + 4 + 8 + 4;
 const LATEST_BODY_LENGTH = 16 + 8;
+/** A latest pointer with its sequence number (docs/CLIENT.md §Rollback). */
+const LATEST_BODY_LENGTH_SEQ = 16 + 8 + 8;
 /** Largest envelope we will even try to open: the biggest legal manifest plus the tag. */
 export const MAX_MANIFEST_SIZE = ENVELOPE_HEADER_LENGTH + MANIFEST_FIXED_LENGTH + MAX_MANIFEST_METADATA + TAG_LENGTH;
 /** Largest archive chunk size a manifest may name (the archive format's own cap is lower or equal). */
@@ -101,6 +103,11 @@ export interface LatestPointer {
   readonly backupId: Uint8Array;
   /** Its `createdAt`. */
   readonly createdAt: number;
+  /**
+   * Sequence number (docs/CLIENT.md §Rollback): one more than the highest this device had seen
+   * when the backup started; 0 (or absent) for a pointer written without one.
+   */
+  readonly seq?: number;
 }
 
 /** A key lookup for opening: the 32-byte backup key of a keyId, or `undefined` when unknown. */
@@ -418,9 +425,13 @@ export function openManifest(sealed: Uint8Array, backupId: Uint8Array, opts: Ope
 export function sealLatest(pointer: LatestPointer, opts: SealOptions): Uint8Array {
   abytes(pointer.backupId, 'pointer.backupId', BACKUP_ID_LENGTH);
   checkSize(pointer.createdAt, 'pointer.createdAt');
-  const body = new Uint8Array(LATEST_BODY_LENGTH);
+  const seq = pointer.seq ?? 0;
+  checkSize(seq, 'pointer.seq');
+  // Without a sequence the 24-byte body of the first version (vector-compatible); with one, 32.
+  const body = new Uint8Array(seq === 0 ? LATEST_BODY_LENGTH : LATEST_BODY_LENGTH_SEQ);
   body.set(pointer.backupId, 0);
   writeU64BE(body, 16, pointer.createdAt);
+  if (seq !== 0) writeU64BE(body, 24, seq);
   return seal(KIND_LATEST, body, LATEST_NAME, opts);
 }
 
@@ -434,8 +445,9 @@ export function sealLatest(pointer: LatestPointer, opts: SealOptions): Uint8Arra
  */
 export function openLatest(sealed: Uint8Array, opts: OpenOptions): LatestPointer {
   const body = open(KIND_LATEST, sealed, LATEST_NAME, opts);
-  if (body.length !== LATEST_BODY_LENGTH) throw malformed('latest pointer has the wrong length');
-  return { backupId: body.slice(0, 16), createdAt: readU64Checked(body, 16) };
+  if (body.length !== LATEST_BODY_LENGTH && body.length !== LATEST_BODY_LENGTH_SEQ) throw malformed('latest pointer has the wrong length');
+  const seq = body.length === LATEST_BODY_LENGTH_SEQ ? readU64Checked(body, 24) : 0;
+  return { backupId: body.slice(0, 16), createdAt: readU64Checked(body, 16), seq };
 }
 
 /**

@@ -48,6 +48,8 @@ export interface UploadSessionState {
   readonly completed?: { readonly archiveSize: number; readonly plaintextSize: number };
   /** The app metadata (JSON) given when the backup started, for a manifest written by a later run. */
   readonly metadata?: string;
+  /** The latest-pointer sequence this backup took when it started (docs/CLIENT.md §Rollback). */
+  readonly seq?: number;
 }
 
 interface StoredSession {
@@ -211,6 +213,7 @@ function parseState(o: unknown): UploadSessionState | undefined {
   for (const [k, v] of Object.entries(started)) {
     if (!/^[1-9][0-9]{0,4}$/.test(k) || !isHex(v, 64)) return undefined;
   }
+  if (s.seq !== undefined && !isInt(s.seq)) return undefined;
   if (s.metadata !== undefined && (typeof s.metadata !== 'string' || s.metadata.length > 256 * 1024)) return undefined;
   if (s.completed !== undefined) {
     const c = s.completed as Record<string, unknown>;
