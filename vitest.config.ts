@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // Tests run in Node by default. A test file that touches the DOM or IndexedDB starts with
-// `// @vitest-environment jsdom` and imports 'fake-indexeddb/auto'. Browser end-to-end tests
-// (test/e2e/) drive Debian's /usr/bin/chromium through playwright-core from Node.
+// `// @vitest-environment jsdom` and imports 'fake-indexeddb/auto'. Browser tests (*-browser.test.ts,
+// test/e2e/) drive Debian's Chromium, Firefox ESR and WebKitGTK from Node through one seam,
+// test/support/browsers.ts.
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],

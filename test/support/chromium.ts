@@ -2,9 +2,10 @@
 // playwright-core: where it is, whether a suite runs without it, how to launch it, and a
 // screenshot when a browser story fails.
 //
-// On a machine without /usr/bin/chromium every browser suite uses `skipWithoutChromium`: skipped
-// locally, but run (and failed, by launchChromium) under CI, where Chromium is installed and a
-// silent skip would hide a broken browser path.
+// The browser suites go through test/support/browsers.ts (Chromium, Firefox, WebKit), which
+// launches Chromium from here. A Chromium-only suite uses `skipWithoutChromium`: skipped locally
+// without /usr/bin/chromium, but run (and failed, by launchChromium) under CI, where Chromium is
+// installed and a silent skip would hide a broken browser path.
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type LaunchOptions, type Page } from 'playwright-core';
