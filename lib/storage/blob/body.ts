@@ -13,7 +13,7 @@
  * @internal
  */
 
-/** The body path of a blob store adapter: `'auto'` picks per platform (see {@link resolveBodyPath}). */
+/** The body path of a blob store adapter: `'auto'` picks per platform (measured per engine: docs/STORAGE.md §Transfer speed). */
 export type BodyPath = 'auto' | 'bytes' | 'blob';
 
 /** @internal How one adapter sends request bodies and reads answers. */
