@@ -246,10 +246,29 @@ interface RepoState {
 
 /** Most index segments read (bounds the work a hostile store can cause). */
 export const MAX_INDEX_SEGMENTS = 100_000;
+/** Most packs listed. */
+export const MAX_PACKS_LISTED = 10_000_000;
+
+/**
+ * A sealed envelope, read with one ranged GET of at most {@link MAX_ENVELOPE_SIZE} + 1 bytes (a
+ * store cannot make us hold more), or `undefined` when absent; over the cap is `PROTOCOL`.
+ */
+async function getEnvelope(ctx: Ctx, key: string): Promise<Uint8Array | undefined> {
+  let b: Uint8Array | undefined;
+  try {
+    b = await ctx.blobs.get(key, { ...opt(ctx), range: { offset: 0, length: MAX_ENVELOPE_SIZE + 1 } });
+  } catch (e) {
+    if (isBackupError(e, 'NOT_FOUND')) return undefined;
+    // An empty object has no byte 0 to range over; it is malformed, not absent.
+    if (isBackupError(e, 'INVALID_ARGUMENT')) throw new BackupError('PROTOCOL', 'malformed incremental backup object: empty');
+    throw e;
+  }
+  if (b.length > MAX_ENVELOPE_SIZE) throw new BackupError('PROTOCOL', 'incremental backup object over the size limit', { limit: MAX_ENVELOPE_SIZE });
+  return b;
+}
 
 async function loadState(ctx: Ctx, options: { listPacks: boolean }): Promise<RepoState> {
-  const list = await ctx.blobs.list(ctx.prefix + 'index/', opt(ctx));
-  if (list.length > MAX_INDEX_SEGMENTS) throw new BackupError('PROTOCOL', 'too many index segments', { limit: MAX_INDEX_SEGMENTS });
+  const list = await ctx.blobs.list(ctx.prefix + 'index/', { ...opt(ctx), maxEntries: MAX_INDEX_SEGMENTS });
   const segments = new Map<string, IndexedPack[]>();
   const packs = new Map<string, IndexedPack>();
   for (const e of list) {
@@ -257,7 +276,7 @@ async function loadState(ctx: Ctx, options: { listPacks: boolean }): Promise<Rep
     const rel = e.key.slice(ctx.prefix.length);
     if (!/^index\/[0-9a-f]{32}$/.test(rel)) continue;
     if (e.size > MAX_ENVELOPE_SIZE) continue;
-    const sealed = await getOrUndefined(ctx, e.key);
+    const sealed = await getEnvelope(ctx, e.key);
     if (sealed === undefined) continue; // deleted since the listing (a concurrent prune)
     const { body } = await openSealed(ctx, KIND_INDEX, rel, sealed);
     const ps = decodeIndex(body);
@@ -267,13 +286,13 @@ async function loadState(ctx: Ctx, options: { listPacks: boolean }): Promise<Rep
   let present: Map<string, number> | undefined;
   if (options.listPacks) {
     present = new Map();
-    for (const e of await ctx.blobs.list(ctx.prefix + 'packs/', opt(ctx))) {
+    for (const e of await ctx.blobs.list(ctx.prefix + 'packs/', { ...opt(ctx), maxEntries: MAX_PACKS_LISTED })) {
       const rel = e.key.slice(ctx.prefix.length);
       if (/^packs\/[0-9a-f]{32}$/.test(rel)) present.set(rel.slice(6), e.size);
     }
   }
   const trash = new Map<string, number>();
-  const sealedTrash = await getOrUndefined(ctx, ctx.prefix + names.trash);
+  const sealedTrash = await getEnvelope(ctx, ctx.prefix + names.trash);
   if (sealedTrash !== undefined) {
     const { body } = await openSealed(ctx, KIND_TRASH, names.trash, sealedTrash);
     for (const t of decodeTrash(body)) trash.set(toHex(t.packId), t.condemnedAt);
@@ -647,7 +666,8 @@ interface LoadedSnapshot {
 
 async function loadSnapshot(ctx: Ctx, backupId: Uint8Array): Promise<LoadedSnapshot> {
   const name = names.snapshot(backupId);
-  const sealed = await ctx.blobs.get(ctx.prefix + name, opt(ctx));
+  const sealed = await getEnvelope(ctx, ctx.prefix + name);
+  if (sealed === undefined) throw new BackupError('NOT_FOUND', 'no such backup');
   const { body, keyId } = await openSealed(ctx, KIND_SNAPSHOT, name, sealed);
   const snapshot = decodeSnapshot(body);
   if (!equalBytes(snapshot.backupId, backupId)) throw archiveAuthFailed();
@@ -667,14 +687,16 @@ async function latestId(ctx: Ctx): Promise<Uint8Array | undefined> {
 
 /** Every snapshot (kind 3 objects under `manifests/`); a kind-3 object that does not open throws. */
 async function allSnapshots(ctx: Ctx): Promise<LoadedSnapshot[]> {
-  const list = await ctx.blobs.list(ctx.prefix + 'manifests/', opt(ctx));
-  if (list.length > MAX_LISTED_SNAPSHOTS) throw new BackupError('PROTOCOL', 'too many backups listed', { limit: MAX_LISTED_SNAPSHOTS });
+  const list = await ctx.blobs.list(ctx.prefix + 'manifests/', { ...opt(ctx), maxEntries: MAX_LISTED_SNAPSHOTS });
   const out: LoadedSnapshot[] = [];
   for (const e of list) {
     throwIfAborted(ctx.signal);
     const rel = e.key.slice(ctx.prefix.length);
     if (!/^manifests\/[0-9a-f]{32}$/.test(rel) || e.size > MAX_ENVELOPE_SIZE) continue;
-    const sealed = await getOrUndefined(ctx, e.key);
+    const sealed = await getEnvelope(ctx, e.key).catch((err: unknown) => {
+      if (isBackupError(err, 'PROTOCOL')) return undefined; // not a readable envelope: not ours to judge here
+      throw err;
+    });
     if (sealed === undefined || envelopeKind(sealed) !== KIND_SNAPSHOT) continue; // plain backups: not ours
     const { body, keyId } = await openSealed(ctx, KIND_SNAPSHOT, rel, sealed);
     const snapshot = decodeSnapshot(body);
@@ -1091,7 +1113,8 @@ export async function pruneIncremental(context: IncrementalContext, options: Pru
     const writer = new PackWriter(bk, p.keyId, ctx.engine, ctx.random, ctx.now, DEFAULT_PACK_SIZE);
     const ph = toHex(p.packId);
     try {
-      const bytes = await ctx.blobs.get(ctx.prefix + names.pack(p.packId), opt(ctx));
+      const bytes = await ctx.blobs.get(ctx.prefix + names.pack(p.packId), { ...opt(ctx), range: { offset: 0, length: p.size } });
+      if (bytes.length !== p.size) throw archiveAuthFailed();
       const k = derivePackKeys(bk, p.salt);
       const cipher = ctx.engine.create(k.payloadKey, k.noncePrefix);
       wipe(k.payloadKey, k.noncePrefix);
