@@ -569,8 +569,7 @@ export async function backupIncremental(
       written.push(p.indexed);
       await uploader.put(p.name, p.bytes);
     };
-    const take = async (chunk: Uint8Array) => {
-      const id = await mac.id(chunk);
+    const take = async (chunk: Uint8Array, id: Uint8Array) => {
       const h = toHex(id);
       ids.push(id);
       sizes.push(chunk.length);
@@ -583,11 +582,17 @@ export async function backupIncremental(
       }
       wipe(chunk);
     };
+    // The MACs of one piece's chunks run together: with WebCrypto each is a hop to another
+    // thread, and awaiting them one by one would serialize those hops.
+    const takeAll = async (chunks: Uint8Array[]) => {
+      const macs = await Promise.all(chunks.map((c) => mac.id(c)));
+      for (let i = 0; i < chunks.length; i++) await take(chunks[i]!, macs[i]!);
+    };
     for await (const piece of readSource(source, ctx.signal)) {
-      for (const c of chunker.push(piece)) await take(c);
+      await takeAll(chunker.push(piece));
       progress();
     }
-    for (const c of chunker.end()) await take(c);
+    await takeAll(chunker.end());
     await ship(await writer.finish());
     await uploader.drain();
     progress();
