@@ -222,7 +222,11 @@ export function checkHeaderStart(b: Uint8Array): number | undefined {
   }
   if (b.length >= OFF_CHUNK_SIZE + 4) {
     const cs = readU32BE(b, OFF_CHUNK_SIZE);
-    if (cs < MIN_CHUNK_SIZE || cs > MAX_CHUNK_SIZE) throw limit('chunk size', MAX_CHUNK_SIZE);
+    // details.limit is the bound that was broken: the minimum for a size below it (issue 19).
+    if (cs < MIN_CHUNK_SIZE) {
+      throw new BackupError('ARCHIVE_LIMIT_EXCEEDED', `archive header: chunk size is under its minimum of ${MIN_CHUNK_SIZE}`, { limit: MIN_CHUNK_SIZE });
+    }
+    if (cs > MAX_CHUNK_SIZE) throw limit('chunk size', MAX_CHUNK_SIZE);
   }
   if (b.length < HEADER_FIXED_LENGTH) return undefined;
   const ml = readU32BE(b, OFF_METADATA_LENGTH);
