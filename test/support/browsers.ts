@@ -15,7 +15,7 @@
 // Locally a missing browser skips its suites; under CI (`CI` set, as .ci/run does) it fails them,
 // as Chromium always has. E2EE_BROWSERS=firefox,webkit narrows a local run to some engines.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { describe } from 'vitest';
 import { ARTIFACTS, CHROMIUM, inCi, launchChromium, launchChromiumProfile } from './chromium.js';
@@ -293,11 +293,31 @@ function stopGroup(child: ChildProcess): void {
   }
 }
 
+/**
+ * Stops WebKitWebDriver, the command xvfb-run runs: xvfb-run then stops its Xvfb, waits for both
+ * and exits, so nothing is left unreaped. The whole process group goes if that takes over 5 s.
+ */
+async function stopDriver(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null) return;
+  try {
+    const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    for (const k of kids) process.kill(Number(k), 'SIGTERM');
+    if (kids.length === 0) stopGroup(child);
+  } catch {
+    stopGroup(child);
+  }
+  const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+  if (!done) stopGroup(child);
+}
+
 async function launchWebKit(): Promise<TestBrowser> {
   const { remote } = await import('webdriverio');
   const port = await freePort();
   // Its own process group, so close() stops Xvfb and every MiniBrowser with the driver.
-  const driver = spawn(XVFB_RUN, ['-a', WEBKIT_DRIVER, `--port=${port}`, '--host=127.0.0.1'], { stdio: 'ignore', detached: true });
+  // -a searches up from -n for a free display; a random start keeps parallel test files from
+  // racing for the same one.
+  const display = String(100 + Math.floor(Math.random() * 5000));
+  const driver = spawn(XVFB_RUN, ['-a', '-n', display, WEBKIT_DRIVER, `--port=${port}`, '--host=127.0.0.1'], { stdio: 'ignore', detached: true });
   const exited = new Promise<void>((resolve) => driver.once('exit', () => resolve()));
   try {
     const end = Date.now() + 30_000;
@@ -372,8 +392,7 @@ async function launchWebKit(): Promise<TestBrowser> {
     async close() {
       for (const s of sessions) await s.deleteSession().catch(() => undefined);
       sessions.clear();
-      stopGroup(driver);
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      await stopDriver(driver, exited);
     },
   };
 }
