@@ -77,6 +77,18 @@ export type BackupErrorCode =
    * (docs/PROTOCOL.md §6). A replay changes nothing; an honest client starts the operation again.
    */
   | 'REPLAYED'
+  // --- passkeys (docs/PASSKEYS.md) ---
+  /**
+   * This browser or authenticator cannot give a PRF output (no WebAuthn, no `prf` extension, or
+   * an authenticator without it). The recovery code still works: offer it instead.
+   */
+  | 'PASSKEY_PRF_UNSUPPORTED'
+  /** The user cancelled the passkey prompt, or it timed out. Nothing changed; ask again or offer the code. */
+  | 'PASSKEY_CANCELLED'
+  /** The passkey's PRF output does not open its envelope (a changed or wrong output): no key is produced. */
+  | 'PASSKEY_AUTH_FAILED'
+  /** No passkey envelope is stored for the passkey the user chose (it was removed, or is for another account). */
+  | 'PASSKEY_NOT_FOUND'
   // --- fleet trust (docs/TRUST.md) ---
   /** A bundle or checkpoint could not be parsed, or a field is over its limit. */
   | 'TRUST_MALFORMED'

@@ -60,6 +60,10 @@ export const LABELS = {
   incrementalPackKey: 'e2ee-backup/v1/incremental/pack-key',
   /** Incremental: per-pack 16-byte XChaCha20 nonce prefix from BK and the pack salt. */
   incrementalPackNonce: 'e2ee-backup/v1/incremental/pack-nonce-prefix',
+  /** Passkeys: KEK sealing an envelope's private key, from the PRF output (docs/PASSKEYS.md). */
+  passkeyKek: 'e2ee-backup/v1/passkey/kek',
+  /** Passkeys: key of the keyring box sealed to an envelope's X25519 public key. */
+  passkeyKeyringBox: 'e2ee-backup/v1/passkey/keyring-box',
   /** Trust: checksum of the persisted trust-store record (corruption detection). */
   trustState: 'e2ee-backup/v1/trust/state',
 } as const;
