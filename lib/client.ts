@@ -42,6 +42,10 @@ import { assertBlobPrefix } from './storage/blob/types.js';
 import { createDeviceCache, type DeviceCache } from './storage/device-cache.js';
 import type { KeyValueStore } from './storage/kv.js';
 import { equalBytes, isBytes, secureRandom, wipe, type RandomSource } from './util/bytes.js';
+import type { PasskeyInfo } from './recovery/passkey.js';
+import type { PasskeyAuthenticator } from './recovery/passkey-webauthn.js';
+import * as passkeyFlows from './recovery/passkeys.js';
+import type { PasskeyEnvelopeStore } from './recovery/passkeys.js';
 
 export type { BackupSource, BackupProgress } from './client/backup.js';
 export type { BackupSummary, RestoreProgress, RestoreStreamOptions } from './client/restore.js';
@@ -58,6 +62,16 @@ export interface BackupClientOptions {
   readonly storage: KeyValueStore;
   /** Fleet trust, reported by `status()` (the vault client enforces it on every call). */
   readonly trust?: FleetTrust;
+  /**
+   * Passkeys (WebAuthn PRF, docs/PASSKEYS.md): the ceremonies (`createWebAuthnAuthenticator`) and
+   * where envelopes live (default: the blob store under `<keyPrefix>passkeys/`).
+   */
+  readonly passkeys?: {
+    /** The ceremonies: `createWebAuthnAuthenticator({ rp: { name } })` in browsers. */
+    readonly authenticator: PasskeyAuthenticator;
+    /** Where envelopes live; the blob store under `<keyPrefix>passkeys/` by default. */
+    readonly envelopes?: PasskeyEnvelopeStore;
+  };
   /** Where archives and manifests go. */
   readonly store: BlobStore;
   /** Keep the keyring sealed under a non-extractable device key so backups need no code (opt-in). */
@@ -216,6 +230,14 @@ export interface BackupClientEvents {
     /** The client's account. */
     readonly accountId: string;
   };
+  /**
+   * `enable()` replaced the keyring but re-sealing it to the account's passkeys failed (they still
+   * open the old keyring): call `resealPasskeys()` to retry, with no prompt.
+   */
+  'passkeys-stale': {
+    /** What the re-seal failed with. */
+    readonly error: unknown;
+  };
   /** `changeRecoveryCode` succeeded: only the new code opens the escrow now. */
   'code-changed': {
     /** The client's account. */
@@ -361,6 +383,67 @@ export interface BackupClient {
    */
   pruneBackups(options: { readonly keep: number; readonly signal?: AbortSignal }): Promise<string[]>;
   /**
+   * Protect the backups with a passkey too (WebAuthn PRF): one prompt (two where the authenticator
+   * cannot evaluate PRF at creation). Needs the keyring (in memory, the device cache, or `recoveryCode`).
+   *
+   * @throws BackupError `PASSKEY_PRF_UNSUPPORTED` (the recovery code keeps working: say so),
+   *   `PASSKEY_CANCELLED`, `INVALID_ARGUMENT` without a `passkeys` option.
+   *
+   * @example
+   * ```ts
+   * const passkey = await client.addPasskey({ name: 'This laptop', userName: 'alice@example.com' });
+   * ```
+   */
+  addPasskey(options: {
+    readonly name: string;
+    readonly userName: string;
+    readonly recoveryCode?: RecoveryCodeInput;
+    readonly signal?: AbortSignal;
+  }): Promise<PasskeyInfo>;
+  /**
+   * The passkeys that protect this account (no prompt).
+   *
+   * @example
+   * ```ts
+   * for (const p of await client.listPasskeys()) console.log(p.name, new Date(p.createdAt));
+   * ```
+   */
+  listPasskeys(options?: { readonly signal?: AbortSignal }): Promise<PasskeyInfo[]>;
+  /**
+   * Stop a passkey from opening the backups (its envelope is deleted; the credential stays in the
+   * user's password manager).
+   *
+   * @example
+   * ```ts
+   * await client.removePasskey(passkey.id);
+   * ```
+   */
+  removePasskey(id: string, options?: { readonly signal?: AbortSignal }): Promise<void>;
+  /**
+   * Unlock with any of the account's passkeys (one prompt): on a new device this is the whole
+   * recovery, then `restore()`. The passkey's PRF salt rotates in the same prompt.
+   *
+   * @throws BackupError `PASSKEY_NOT_FOUND`, `PASSKEY_AUTH_FAILED` (a changed PRF output: never a
+   *   wrong key), `PASSKEY_PRF_UNSUPPORTED`, `PASSKEY_CANCELLED`, `ABORTED`.
+   *
+   * @example
+   * ```ts
+   * await client.unlockWithPasskey();
+   * const restored = await client.restore();
+   * ```
+   */
+  unlockWithPasskey(options?: { readonly rotateSalt?: boolean; readonly signal?: AbortSignal }): Promise<PasskeyInfo>;
+  /**
+   * Re-seal the current keyring to every passkey of the account, with no prompt (`enable()` does it
+   * after a reset; call it after a `passkeys-stale` event).
+   *
+   * @example
+   * ```ts
+   * client.on('passkeys-stale', () => void client.resealPasskeys());
+   * ```
+   */
+  resealPasskeys(options?: { readonly signal?: AbortSignal }): Promise<number>;
+  /**
    * Listen to an event; returns the unsubscribe function.
    *
    * @example
@@ -458,6 +541,19 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
   if (typeof o.store !== 'object' || o.store === null) throw invalidOption('store', 'must be a BlobStore: createHttpBlobStore({ presign }) or createS3BlobStore({ presign })');
   if (o.vault.accountId !== o.accountId) throw invalidOption('vault', `is for account '${o.vault.accountId}', not options.accountId '${o.accountId}'`);
   checkClientNumbers(o);
+  if (
+    o.passkeys !== undefined &&
+    (typeof o.passkeys !== 'object' ||
+      o.passkeys === null ||
+      typeof o.passkeys.authenticator?.create !== 'function' ||
+      typeof o.passkeys.authenticator.get !== 'function')
+  ) {
+    throw new BackupError(
+      'INVALID_ARGUMENT',
+      'createBackupClient: options.passkeys.authenticator must have create() and get(); pass createWebAuthnAuthenticator({ rp: { name } })',
+      { option: 'passkeys.authenticator' },
+    );
+  }
   const keyPrefix = o.keyPrefix ?? '';
   checkingOptions(() => assertBlobPrefix(keyPrefix, 'options.keyPrefix'));
   const accountId = o.accountId;
@@ -611,6 +707,21 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     random,
   });
 
+  /** The passkey flows' context; `INVALID_ARGUMENT` when the client was made without `passkeys`. */
+  const passkeyContext = (signal: AbortSignal | undefined): passkeyFlows.PasskeyContext => {
+    if (o.passkeys === undefined) {
+      throw new BackupError('INVALID_ARGUMENT', 'passkeys need the passkeys option of createBackupClient', { option: 'passkeys' });
+    }
+    return {
+      accountId,
+      authenticator: o.passkeys.authenticator,
+      envelopes: o.passkeys.envelopes ?? passkeyFlows.blobPasskeyStore(o.store, keyPrefix),
+      now,
+      random,
+      ...(signal === undefined ? {} : { signal }),
+    };
+  };
+
   const client: BackupClient = {
     accountId,
 
@@ -640,6 +751,12 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       } catch (e) {
         wipeKeyring(k);
         throw e;
+      }
+      // Passkeys of an earlier enrollment (a reset) open the new keyring too, with no prompt.
+      if (o.passkeys !== undefined) {
+        await passkeyFlows
+          .resealPasskeys(passkeyContext(opts.signal), k)
+          .catch((error: unknown) => emit('passkeys-stale', { error }));
       }
       if (epoch === at) hold(k);
       else wipeKeyring(k);
@@ -861,6 +978,55 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
           return [...deleted, ...r.deletedSnapshots];
         }),
       );
+    },
+
+    async addPasskey(opts) {
+      if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
+      const ctx = passkeyContext(undefined);
+      return withKeyring(opts.recoveryCode, opts.signal, (k, signal) =>
+        passkeyFlows.addPasskey({ ...ctx, signal }, k, { name: opts.name, userName: opts.userName }),
+      );
+    },
+
+    async listPasskeys(opts = {}) {
+      return passkeyFlows.listPasskeys(passkeyContext(opts.signal));
+    },
+
+    async removePasskey(id, opts = {}) {
+      if (typeof id !== 'string') throw new TypeError('id must be a string');
+      await passkeyFlows.removePasskey(passkeyContext(opts.signal), id);
+    },
+
+    async unlockWithPasskey(opts = {}) {
+      const ctx = passkeyContext(undefined);
+      const op = begin(opts.signal);
+      const at = epoch;
+      try {
+        const { keyring: k, passkey } = await passkeyFlows.unlockWithPasskey(
+          { ...ctx, signal: op.signal },
+          opts.rotateSalt === undefined ? {} : { rotateSalt: opts.rotateSalt },
+        );
+        if (op.signal.aborted || epoch !== at) {
+          wipeKeyring(k);
+          throwIfAborted(op.signal);
+          throw new BackupError('ABORTED', 'the client was closed');
+        }
+        try {
+          if (cache !== undefined) await cache.save(k);
+        } catch (e) {
+          wipeKeyring(k);
+          throw e;
+        }
+        hold(k);
+        return passkey;
+      } finally {
+        op.end();
+      }
+    },
+
+    async resealPasskeys(opts = {}) {
+      const ctx = passkeyContext(undefined);
+      return withKeyring(undefined, opts.signal, (k, signal) => passkeyFlows.resealPasskeys({ ...ctx, signal }, k));
     },
 
     on(type, listener) {

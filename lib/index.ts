@@ -177,6 +177,27 @@ export type {
 } from './storage/blob/types.js';
 export type { BlobOp, BlobOpName, PresignFn, PresignedRequest, PresignedBlobStoreOptions } from './storage/blob/presigned.js';
 export type { BodyPath } from './storage/blob/body.js';
+export { createWebAuthnAuthenticator } from './recovery/passkey-webauthn.js';
+export type {
+  PasskeyAuthenticator,
+  PasskeyCreateRequest,
+  PasskeyCreateResult,
+  PasskeyGetResult,
+  PasskeyPrfInputs,
+  WebAuthnAuthenticatorOptions,
+} from './recovery/passkey-webauthn.js';
+export { blobPasskeyStore, MAX_PASSKEYS } from './recovery/passkeys.js';
+export type { PasskeyEnvelopeStore } from './recovery/passkeys.js';
+export {
+  createPasskeyEnvelope,
+  decodePasskeyEnvelope,
+  encodePasskeyEnvelope,
+  openPasskeyEnvelope,
+  passkeyId,
+  resealPasskeyEnvelope,
+  PASSKEY_ENVELOPE_VERSION,
+} from './recovery/passkey.js';
+export type { NewPasskey, OpenedPasskeyEnvelope, PasskeyEnvelope, PasskeyInfo } from './recovery/passkey.js';
 export { createTransport, defaultSleep, parseRetryAfter, statusToCode } from './transport/http.js';
 export type { FetchLike, SleepFn, RetryOptions, TransportOptions, TransportRequest, TransportResponse, Transport } from './transport/http.js';
 export { migrateFleet, planMigration, migrationKey } from './trust/migrate.js';

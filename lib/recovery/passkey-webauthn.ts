@@ -19,11 +19,13 @@ export interface PasskeyCreateRequest {
   readonly userName: string;
   /** PRF input to evaluate at creation where the authenticator can. */
   readonly prfSalt: Uint8Array;
+  /** Aborts the prompt (`ABORTED`). */
   readonly signal?: AbortSignal;
 }
 
 /** The result of a creation ceremony. */
 export interface PasskeyCreateResult {
+  /** The new credential's raw id. */
   readonly credentialId: Uint8Array;
   /** PRF output for `prfSalt`, when the authenticator evaluated it at creation (else a get follows). */
   readonly prfOutput?: Uint8Array;
@@ -31,7 +33,9 @@ export interface PasskeyCreateResult {
 
 /** One credential the user may choose in {@link PasskeyAuthenticator.get}, with its PRF inputs. */
 export interface PasskeyPrfInputs {
+  /** The credential's raw id (goes to `allowCredentials` and `evalByCredential`). */
   readonly credentialId: Uint8Array;
+  /** PRF input `first`: the salt the envelope is sealed under. */
   readonly first: Uint8Array;
   /** A second input (the next salt): the authenticator evaluates both in the same prompt. */
   readonly second?: Uint8Array;
@@ -41,7 +45,9 @@ export interface PasskeyPrfInputs {
 export interface PasskeyGetResult {
   /** The credential the user chose. */
   readonly credentialId: Uint8Array;
+  /** PRF output for `first` (32 bytes, secret: the caller wipes it). */
   readonly first: Uint8Array;
+  /** PRF output for `second`, when one was asked and the authenticator gave it (secret). */
   readonly second?: Uint8Array;
 }
 
@@ -53,20 +59,28 @@ export interface PasskeyGetResult {
  * `PASSKEY_CANCELLED` when the user dismissed the prompt, `ABORTED` when `signal` aborted.
  */
 export interface PasskeyAuthenticator {
+  /** Create a passkey (WebAuthn `navigator.credentials.create`), evaluating PRF where possible. */
   create(request: PasskeyCreateRequest): Promise<PasskeyCreateResult>;
+  /** One assertion among `credentials` (WebAuthn `navigator.credentials.get`) with their PRF inputs. */
   get(request: { readonly credentials: readonly PasskeyPrfInputs[]; readonly signal?: AbortSignal }): Promise<PasskeyGetResult>;
 }
 
 /** Options of {@link createWebAuthnAuthenticator}. */
 export interface WebAuthnAuthenticatorOptions {
   /** The relying party: `id` is the site's registrable domain (defaults to the page's host). */
-  readonly rp: { readonly name: string; readonly id?: string };
+  readonly rp: {
+    /** The app's name, shown in the prompt. */
+    readonly name: string;
+    /** The RP id (registrable domain); the page's host by default. */
+    readonly id?: string;
+  };
   /** `navigator.credentials` by default. */
   readonly credentials?: CredentialsContainer;
   /** Prompt timeout, ms (default 120 000). */
   readonly timeoutMs?: number;
   /** Platform authenticator only, cross-device too (`undefined`, default), or security keys. */
   readonly attachment?: AuthenticatorAttachment;
+  /** Source of PRF salts and challenges (WebCrypto by default). */
   readonly random?: RandomSource;
 }
 
@@ -101,7 +115,7 @@ function outputBytes(v: BufferSource | undefined): Uint8Array | undefined {
  * @example
  * ```ts
  * const authenticator = createWebAuthnAuthenticator({ rp: { name: 'Chat' } });
- * const client = createBackupClient({ vault, store: blobStore, accountId, passkeys: { authenticator } });
+ * const client = createBackupClient({ vault, store: blobStore, storage: kv, accountId, passkeys: { authenticator } });
  * ```
  */
 export function createWebAuthnAuthenticator(options: WebAuthnAuthenticatorOptions): PasskeyAuthenticator {

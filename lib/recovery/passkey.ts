@@ -216,12 +216,15 @@ function sealPrivate(privateKey: Uint8Array, kek: Uint8Array, aad: Uint8Array, r
 
 /** What {@link createPasskeyEnvelope} needs from the ceremony that made (or first used) the passkey. */
 export interface NewPasskey {
+  /** The credential's raw id. */
   readonly credentialId: Uint8Array;
   /** The salt that was given to the authenticator as PRF input `first`. */
   readonly prfSalt: Uint8Array;
   /** The authenticator's PRF output for `prfSalt`. Secret: the caller wipes it afterwards. */
   readonly prfOutput: Uint8Array;
+  /** The name the user gives the passkey (at most 128 UTF-8 bytes). */
   readonly name: string;
+  /** When it was added, ms since the epoch. */
   readonly createdAt: number;
 }
 
@@ -273,7 +276,7 @@ export function createPasskeyEnvelope(
  *
  * @example
  * ```ts
- * const updated = envelopes.map((e) => resealPasskeyEnvelope(e, rotated, 'user-42'));
+ * const updated = resealPasskeyEnvelope(envelope, rotated, 'user-42');
  * ```
  */
 export function resealPasskeyEnvelope(
