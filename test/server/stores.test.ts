@@ -144,5 +144,10 @@ describe('file vault store', () => {
     const cur = (await s.get('k'))!;
     expect(await s.compareAndSwap('k', cur.version, Uint8Array.of(2))).toBe(true);
     expect(toHex((await s.get('k'))!.value)).toBe('02');
+    // The shared empty file erased versions link to, removed by hand: erasure still happens.
+    await rm(join(dir, 'erased'));
+    expect(await s.compareAndSwap('k', (await s.get('k'))!.version, Uint8Array.of(3))).toBe(true);
+    expect((await readFile(join(kd, '2.v'))).length).toBe(0);
+    expect(toHex((await s.get('k'))!.value)).toBe('03');
   });
 });

@@ -227,7 +227,13 @@ export function createFileVaultStore(options: FileVaultStoreOptions): VaultStore
       const st = await stat(p).catch(() => undefined);
       if (st === undefined || st.size === 0) break;
       const tmp = join(keyDir, tmpName());
-      await link(erasedPath, tmp);
+      try {
+        await link(erasedPath, tmp);
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e;
+        // The shared empty file was removed by hand: an empty file of its own does as well.
+        await (await open(tmp, 'wx')).close();
+      }
       await rename(tmp, p);
       erased = true;
     }
