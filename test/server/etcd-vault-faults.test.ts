@@ -73,7 +73,11 @@ describeWithEtcd({ describe, it }, 'reference vault on etcd, under faults', () =
     };
     setup.fill(0);
     [crashing, ...vaults] = await Promise.all([
-      startVaultProcess({ ...config, crashAfterFirstWrite: true }),
+      // What the crash test waits for is the spend's compare-and-swap to commit: only then does this
+      // process kill itself. With the fleet's 1.5 s store timeout, a loaded machine (load 10) let the
+      // CAS time out first, and the vault answered VAULT_UNAVAILABLE instead of dying (issue 19).
+      // A long timeout here makes the wait explicit: the write commits, then the process dies.
+      startVaultProcess({ ...config, crashAfterFirstWrite: true, storeTimeoutMs: 60_000 }),
       ...[0, 1, 2].map(() => startVaultProcess(config)),
     ]);
     probe = vaultProbe({ fleetId: config.fleetId, suite, publicKey });
@@ -191,10 +195,12 @@ describeWithEtcd({ describe, it }, 'reference vault on etcd, under faults', () =
     await enroll(acct);
     const attempt = await probe.newAttempt(acct, WRONG);
     const outcome = await probe.send(crashing.url, probe.loginInit(attempt)).then(
-      (r) => r.type,
+      (r) => r,
       (e: unknown) => e,
     );
-    expect(outcome).toBeInstanceOf(NoAnswer);
+    // An answer here means the spend did not commit before the vault gave up (it dies only after a
+    // committed write): say what it answered.
+    expect(outcome, `the crashing vault answered ${JSON.stringify(outcome)}`).toBeInstanceOf(NoAnswer);
     expect(await crashing.exited).toBe('SIGKILL');
 
     // The spend was durable before the crash.
