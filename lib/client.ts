@@ -30,6 +30,7 @@ import {
   type RestoreStreamOptions,
 } from './client/restore.js';
 import { clearSession, SESSION_KEY_PREFIX } from './client/session.js';
+import { checkKeyringMarker, writeKeyringMarker, type MarkerContext } from './client/keyring-check.js';
 import { checkRollback, clearSeen, latestOrUndefined, loadSeen, noteSeen, seenOf } from './client/latest.js';
 import { assertOptionsObject, checkingOptions, invalidOption } from './util/options.js';
 import { BackupError, throwIfAborted } from './errors.js';
@@ -610,6 +611,16 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
    * with the caller's own COPY, which the caller wipes; the copy of the keyring in memory is taken
    * before the first await, so a close() right after the call cannot wipe it first.
    */
+  const markerCtx = (signal: AbortSignal | undefined): MarkerContext => ({
+    accountId,
+    blobs: o.store,
+    keyPrefix,
+    ...(signal === undefined ? {} : { signal }),
+    ...(o.readTimeoutMs === undefined ? {} : { readTimeoutMs: o.readTimeoutMs }),
+  });
+  /** Write the keyring marker for an authoritative keyring (enable, the vault); best effort. */
+  const markCurrent = (k: Keyring, signal: AbortSignal | undefined) => writeKeyringMarker(markerCtx(signal), k, random).catch(() => undefined);
+
   const unlock = async (code: RecoveryCodeInput | undefined, signal: AbortSignal): Promise<Keyring> => {
     const at = epoch;
     /** Keep `k` in memory (unless the client was closed meanwhile) and hand out a copy. */
@@ -633,6 +644,8 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       }
       try {
         if (cache !== undefined) await cache.save(mine);
+        // The vault's keyring is the account's current one: mark it (docs/CLIENT.md §Device cache check).
+        await markCurrent(mine, signal);
         return mine;
       } catch (e) {
         wipeKeyring(mine);
@@ -642,7 +655,20 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     if (keyring !== undefined) return copyKeyring(keyring);
     if (cache !== undefined) {
       const k = await cache.load().catch(() => undefined);
-      if (k !== undefined) return adopt(k);
+      if (k !== undefined) {
+        // Only the account's current keyring: not one put back or planted (docs/CLIENT.md §Device cache check).
+        let state: 'current' | 'absent';
+        try {
+          state = await checkKeyringMarker(markerCtx(signal), k);
+        } catch (e) {
+          wipeKeyring(k);
+          throw e;
+        }
+        const mine = adopt(k);
+        // No marker yet (enabled before markers, or its write failed): this keyring becomes it.
+        if (state === 'absent') await markCurrent(mine, signal);
+        return mine;
+      }
     }
     throwIfAborted(signal);
     throw new BackupError('NOT_ENABLED', 'no keyring on this device: enable backups or give the recovery code');
@@ -752,6 +778,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
         wipeKeyring(k);
         throw e;
       }
+      await markCurrent(k, opts.signal);
       // Passkeys of an earlier enrollment (a reset) open the new keyring too, with no prompt.
       if (o.passkeys !== undefined) {
         await passkeyFlows

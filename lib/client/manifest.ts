@@ -68,6 +68,52 @@ const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
 /** Envelope kinds. */
 const KIND_MANIFEST = 1;
 const KIND_LATEST = 2;
+/** The keyring marker (docs/CLIENT.md §Device cache check). Kinds 3.. of incremental backups are theirs (incremental/format.ts). */
+const KIND_KEYRING_MARKER = 0x10;
+
+/** Object name of the keyring marker inside the account's key prefix. */
+export const KEYRING_MARKER_NAME = 'keyring';
+
+/** What the keyring marker says: the account's current backup-key generation. */
+export interface KeyringMarker {
+  /** keyId of the current generation (the envelope is sealed under that generation too). */
+  readonly currentKeyId: Uint8Array;
+  /** Its createdAt. */
+  readonly createdAt: number;
+}
+
+/**
+ * Seal the keyring marker: written by `enable()` and by every unlock with the recovery code (the
+ * vault's keyring is the account's current one), under the current generation.
+ *
+ * @example
+ * ```ts
+ * await store.put(prefix + KEYRING_MARKER_NAME, sealKeyringMarker({ currentKeyId: g.keyId, createdAt: g.createdAt }, { key: g.key, keyId: g.keyId, accountId }));
+ * ```
+ */
+export function sealKeyringMarker(m: KeyringMarker, opts: SealOptions): Uint8Array {
+  abytes(m.currentKeyId, 'marker.currentKeyId', MANIFEST_KEY_ID_LENGTH);
+  checkSize(m.createdAt, 'marker.createdAt');
+  const body = new Uint8Array(MANIFEST_KEY_ID_LENGTH + 8);
+  body.set(m.currentKeyId, 0);
+  writeU64BE(body, MANIFEST_KEY_ID_LENGTH, m.createdAt);
+  return seal(KIND_KEYRING_MARKER, body, KEYRING_MARKER_NAME, opts);
+}
+
+/**
+ * Open the keyring marker (`ARCHIVE_KEY_UNKNOWN` when the keyring lacks its generation,
+ * `ARCHIVE_AUTH_FAILED` when it does not authenticate).
+ *
+ * @example
+ * ```ts
+ * const { currentKeyId } = openKeyringMarker(bytes, { keyLookup, accountId });
+ * ```
+ */
+export function openKeyringMarker(sealed: Uint8Array, opts: OpenOptions): KeyringMarker {
+  const body = open(KIND_KEYRING_MARKER, sealed, KEYRING_MARKER_NAME, opts);
+  if (body.length !== MANIFEST_KEY_ID_LENGTH + 8) throw malformed('keyring marker has the wrong length');
+  return { currentKeyId: body.slice(0, MANIFEST_KEY_ID_LENGTH), createdAt: readU64Checked(body, MANIFEST_KEY_ID_LENGTH) };
+}
 
 /** A JSON value, as the app metadata of a backup is stored. */
 export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
