@@ -3,6 +3,7 @@ import { generateRecoveryCode, isBackupError, migrateFleet, parseRecoveryCode, p
 import { decodeSignedBundle, logEntry, verifySignedBundle } from '../lib/trust/bundle.js';
 import { parseCheckpoint } from '../lib/trust/checkpoint.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../lib/trust/merkle.js';
+import { incrementalSupport } from '../lib/incremental/index.js';
 import { toHex, wipe } from '../lib/util/bytes.js';
 import { archiveStream, planArchive, readIndex, readLastMessages, SIZES, type ArchivePlan, type ReadAt } from './archive.js';
 import { accountPrefix } from './shared.js';
@@ -281,7 +282,7 @@ function setupIncremental(): void {
   action($<HTMLButtonElement>('incremental'), out, async () => {
     if (client === undefined) throw new Error('sign in and enable backups first');
     // A second client on the same account and keyring (from the device cache), storing under its own sub-prefix.
-    const inc = makeClient(api, trust, store, fleetId, accountId, token, { incremental: true, keyPrefix: `${accountPrefix(accountId)}incremental/` });
+    const inc = makeClient(api, trust, store, fleetId, accountId, token, { incremental: true, incrementalSupport, keyPrefix: `${accountPrefix(accountId)}incremental/` });
     const day1 = chatLines(8 * 1024 * 1024, 1_700_000_000, 7);
     say(out, `Backing up ${fmtBytes(day1.length)} of chats incrementally…`);
     const first = await inc.backup(day1);

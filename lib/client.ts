@@ -17,7 +17,7 @@
 import type { CipherEngine } from './archive/engine.js';
 import { restoreWorkerPool, type WorkerEngine } from './archive/engines/workers.js';
 import { runBackup, type BackupProgress, type BackupSource } from './client/backup.js';
-import { incrementalContext, loadIncremental, openIfSnapshot, type HookContext } from './incremental/client-hook.js';
+import { incrementalContext, incrementalUnavailable, isSnapshot, openIfSnapshot, type HookContext, type IncrementalLoader } from './incremental/client-hook.js';
 import { withExclusiveLock, timerSleep, type LockManagerLike, type LockSleep } from './client/lock.js';
 import { toHex as hexOf } from './util/bytes.js';
 import type { BackupManifest, BackupMetadata } from './client/manifest.js';
@@ -103,9 +103,17 @@ export interface BackupClientOptions {
   readonly engine?: CipherEngine;
   /**
    * Back up incrementally (docs/INCREMENTAL.md): content-defined chunks, only new chunks uploaded.
-   * Restores, listings and prunes handle both kinds either way.
+   * Needs `incrementalSupport`.
    */
   readonly incremental?: boolean;
+  /**
+   * `incrementalSupport` from `e2ee-backup/incremental`: lets this client write (with
+   * `incremental: true`) and read incremental snapshots; restores, listings and prunes then handle
+   * both kinds. Opt-in so that apps without incremental backups never download that code
+   * (docs/SIZE.md). Without it, restoring a snapshot, or listing when `latest` names one, throws
+   * `ENGINE_UNAVAILABLE`, and listings show plain backups only.
+   */
+  readonly incrementalSupport?: IncrementalLoader;
   /** Archive chunk size (default 64 KiB). */
   readonly chunkSize?: number;
   /** Target upload part size, rounded to whole chunks and raised to the store's minimum (default 8 MiB). */
@@ -555,6 +563,12 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       { option: 'passkeys.authenticator' },
     );
   }
+  if (o.incrementalSupport !== undefined && typeof o.incrementalSupport !== 'function') {
+    throw invalidOption('incrementalSupport', 'must be incrementalSupport from e2ee-backup/incremental');
+  }
+  if (o.incremental === true && o.incrementalSupport === undefined) {
+    throw invalidOption('incremental', 'needs incrementalSupport: import { incrementalSupport } from e2ee-backup/incremental');
+  }
   const keyPrefix = o.keyPrefix ?? '';
   checkingOptions(() => assertBlobPrefix(keyPrefix, 'options.keyPrefix'));
   const accountId = o.accountId;
@@ -676,6 +690,9 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
 
   /** Borrowed key (not a copy) from the operation's own keyring copy: for the archive reader and manifest opening, which do not wipe. */
   const borrowed = (k: Keyring) => (keyId: Uint8Array) => k.generations.find((g) => equalBytes(g.keyId, keyId))?.key;
+
+  /** The incremental implementation (only called where `incremental: true`, which requires `incrementalSupport`). */
+  const incrementalCode = (): ReturnType<IncrementalLoader> => (o.incrementalSupport === undefined ? Promise.reject(incrementalUnavailable()) : o.incrementalSupport());
 
   /** What the incremental seam needs for one operation (its own keyring copy). */
   const hookContext = (k: Keyring, signal: AbortSignal): HookContext => ({
@@ -807,7 +824,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
           emit('backup-started', { accountId });
           try {
             if (o.incremental === true) {
-              const r = await (await loadIncremental()).backupIncremental(incrementalContext({ ...hookContext(k, signal), guard }), source, {
+              const r = await (await incrementalCode()).backupIncremental(incrementalContext({ ...hookContext(k, signal), guard }), source, {
                 ...(opts.metadata === undefined ? {} : { metadata: opts.metadata }),
                 onProgress: (p) => {
                   const bp: BackupProgress = { phase: 'upload', bytes: p.bytes, ...(p.total === undefined ? {} : { total: p.total }), newBytes: p.newBytes, skippedBytes: p.skippedBytes };
@@ -877,7 +894,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
           await noteSeen(o.storage, accountId, seenOf(pointer));
           backupId = hexOf(pointer.backupId);
         }
-        const snap = await openIfSnapshot(hookContext(k, signal), backupId);
+        const snap = await openIfSnapshot(hookContext(k, signal), backupId, o.incrementalSupport);
         const engine = snap === undefined ? o.engine ?? (await (restorePool ??= restoreWorkerPool())) : undefined;
         const opened = snap ?? (await openBackup({ ...catalog(k, signal), ...(engine === undefined ? {} : { engine }) }, backupId));
         if (signal.aborted) {
@@ -974,7 +991,8 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
         if (opts.allowRollback !== true) checkRollback(pointer, await loadSeen(o.storage, accountId), opts.minSequence);
         const plain = await listCatalog(catalog(k, signal));
         // Incremental snapshots share the manifests/ namespace; the plain listing skips them.
-        const snaps = (await (await loadIncremental()).listSnapshots(incrementalContext(hookContext(k, signal)))).map(
+        const load = o.incrementalSupport;
+        const snaps = (load === undefined ? [] : await (await load()).listSnapshots(incrementalContext(hookContext(k, signal)))).map(
           (x): BackupSummary => ({ backupId: x.backupId, createdAt: x.createdAt, plaintextSize: x.plaintextSize, archiveSize: 0, metadata: x.metadata, latest: x.latest }),
         );
         const all = [...plain, ...snaps].sort((a, b) => b.createdAt - a.createdAt || (a.backupId < b.backupId ? 1 : -1));
@@ -982,6 +1000,8 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
           // The pointer always names a backup whose manifest was written first: missing from the
           // listing means storage hides it.
           if (opts.allowRollback !== true && !all.some((b) => b.backupId === hexOf(pointer.backupId))) {
+            // Not hidden, just a snapshot this client cannot read: say so, not rollback.
+            if (load === undefined && (await isSnapshot(hookContext(k, signal), pointer.backupId))) throw incrementalUnavailable();
             throw new BackupError('ROLLBACK_DETECTED', 'storage hides the backup its latest pointer names', {
               expectedSequence: pointer.seq ?? 0,
               foundSequence: 0,
@@ -1001,7 +1021,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
         withExclusiveLock(`e2ee-backup/${accountId}/backup`, lockOptions(opSignal), async (signal, guard) => {
           const deleted = await pruneCatalog(catalog(k, signal), opts.keep);
           if (o.incremental !== true) return deleted;
-          const r = await (await loadIncremental()).pruneIncremental(incrementalContext({ ...hookContext(k, signal), guard }), { keep: opts.keep });
+          const r = await (await incrementalCode()).pruneIncremental(incrementalContext({ ...hookContext(k, signal), guard }), { keep: opts.keep });
           return [...deleted, ...r.deletedSnapshots];
         }),
       );

@@ -1,14 +1,15 @@
 /**
  * @internal The narrow seam between the BackupClient facade (lib/client.ts) and incremental
  * backups: the facade calls these with its per-operation keyring copy, and nothing here keeps it.
- * This module is small on purpose: the incremental code itself (chunker, AES, packs) is loaded by
- * `import()` only when a backup is incremental or a snapshot is opened, listed or pruned.
+ * This module is small on purpose and never imports the incremental code itself (chunker, AES,
+ * packs): that is reached only through the app's `incrementalSupport` (lib/incremental/support.ts),
+ * which loads it by `import()` when a backup is incremental or a snapshot is opened, listed or pruned.
  *
  * @module
  */
 import type { CipherEngine } from '../archive/engine.js';
 import { LATEST_NAME, manifestName, openLatest } from '../client/manifest.js';
-import { isBackupError } from '../errors.js';
+import { BackupError, isBackupError } from '../errors.js';
 import type { Keyring } from '../recovery/keyring.js';
 import type { BlobStore } from '../storage/blob/types.js';
 import { equalBytes, fromHex, type RandomSource } from '../util/bytes.js';
@@ -17,8 +18,22 @@ import type { IncrementalContext, OpenedSnapshot } from './repo.js';
 /** The envelope kind of a snapshot (format.ts `KIND_SNAPSHOT`; test/incremental/client.test.ts checks they agree). */
 export const SNAPSHOT_KIND = 3;
 
-/** @internal The incremental implementation, loaded on first use. */
-export const loadIncremental = (): Promise<typeof import('./repo.js')> => import('./repo.js');
+/** What the facade calls of the incremental implementation. */
+export type IncrementalModule = Pick<typeof import('./repo.js'), 'backupIncremental' | 'openSnapshot' | 'listSnapshots' | 'pruneIncremental'>;
+
+/**
+ * Loads the incremental implementation: `incrementalSupport` from `e2ee-backup/incremental`
+ * (lib/incremental/support.ts). Opt-in, so the package entry never reaches lib/incremental.
+ */
+export type IncrementalLoader = () => Promise<IncrementalModule>;
+
+/** @internal The error when a snapshot is met by a client created without `incrementalSupport`. */
+export function incrementalUnavailable(): BackupError {
+  return new BackupError(
+    'ENGINE_UNAVAILABLE',
+    'this backup is an incremental snapshot: create the client with incrementalSupport from e2ee-backup/incremental to read it',
+  );
+}
 
 /** @internal What the facade passes. */
 export interface HookContext {
@@ -50,16 +65,16 @@ export function incrementalContext(h: HookContext): IncrementalContext {
 }
 
 /**
- * @internal If the named backup (or the one `latest` names) is an incremental snapshot, open it;
+ * @internal If the named backup (or the one `latest` names) is an incremental snapshot, open it
+ * with `load` (or throw `ENGINE_UNAVAILABLE` when the client has no `incrementalSupport`);
  * otherwise `undefined` (the facade opens a plain backup as before).
  */
-export async function openIfSnapshot(h: HookContext, backupId: string | undefined): Promise<OpenedSnapshot | undefined> {
-  const opt = { signal: h.signal };
+export async function openIfSnapshot(h: HookContext, backupId: string | undefined, load: IncrementalLoader | undefined): Promise<OpenedSnapshot | undefined> {
   let id: Uint8Array;
   if (backupId === undefined) {
     let sealed: Uint8Array;
     try {
-      sealed = await h.blobs.get(h.keyPrefix + LATEST_NAME, opt);
+      sealed = await h.blobs.get(h.keyPrefix + LATEST_NAME, { signal: h.signal });
     } catch (e) {
       if (isBackupError(e, 'NOT_FOUND')) return undefined;
       throw e;
@@ -72,14 +87,20 @@ export async function openIfSnapshot(h: HookContext, backupId: string | undefine
     if (!/^[0-9a-f]{32}$/.test(backupId)) return undefined;
     id = fromHex(backupId);
   }
+  if (!(await isSnapshot(h, id))) return undefined;
+  if (load === undefined) throw incrementalUnavailable();
+  return (await load()).openSnapshot(incrementalContext(h), id);
+}
+
+/** @internal Whether manifest `id` is an incremental snapshot (its envelope's kind byte; no key needed). */
+export async function isSnapshot(h: HookContext, id: Uint8Array): Promise<boolean> {
   let head: Uint8Array;
   try {
-    head = await h.blobs.get(h.keyPrefix + manifestName(id), { ...opt, range: { offset: 0, length: 6 } });
+    head = await h.blobs.get(h.keyPrefix + manifestName(id), { signal: h.signal, range: { offset: 0, length: 6 } });
   } catch (e) {
-    if (isBackupError(e, 'NOT_FOUND') || isBackupError(e, 'INVALID_ARGUMENT')) return undefined;
+    if (isBackupError(e, 'NOT_FOUND') || isBackupError(e, 'INVALID_ARGUMENT')) return false;
     throw e;
   }
   // The manifest envelope: "E2BM" ‖ version ‖ kind (lib/client/manifest.ts).
-  if (head.length < 6 || head[0] !== 0x45 || head[1] !== 0x32 || head[2] !== 0x42 || head[3] !== 0x4d || head[5] !== SNAPSHOT_KIND) return undefined;
-  return (await loadIncremental()).openSnapshot(incrementalContext(h), id);
+  return head.length >= 6 && head[0] === 0x45 && head[1] === 0x32 && head[2] === 0x42 && head[3] === 0x4d && head[5] === SNAPSHOT_KIND;
 }

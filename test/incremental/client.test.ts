@@ -4,6 +4,8 @@ import { createMemoryStore } from '../../lib/storage/kv.js';
 import { concatBytes, equalBytes } from '../../lib/util/bytes.js';
 import { blobClient, makeBlobServer, makeClient, makeVault, readAll } from '../client/harness.js';
 import { chatBytes } from './support.js';
+import { incrementalSupport } from '../../lib/incremental/index.js';
+import { isBackupError } from '../../lib/errors.js';
 
 const vault = makeVault();
 
@@ -12,7 +14,7 @@ describe('BackupClient, incremental: true', () => {
     const server = makeBlobServer();
     const { store } = blobClient(server);
     const storage = createMemoryStore();
-    const client = makeClient(vault, store, storage, { accountId: 'inc1', incremental: true });
+    const client = makeClient(vault, store, storage, { accountId: 'inc1', incremental: true, incrementalSupport });
     const { recoveryCode } = await client.enable();
     const v1 = chatBytes(700_000, 1);
     const progress: { newBytes?: number; skippedBytes?: number }[] = [];
@@ -33,7 +35,7 @@ describe('BackupClient, incremental: true', () => {
     const r3 = await client.backup(v3, { metadata: { n: 3 } });
 
     // A new device restores the latest (incremental) and any named one.
-    const fresh = makeClient(vault, store, createMemoryStore(), { accountId: 'inc1' });
+    const fresh = makeClient(vault, store, createMemoryStore(), { accountId: 'inc1', incrementalSupport });
     const latest = await fresh.restore({ recoveryCode: recoveryCode! });
     expect(latest.backupId).toBe(r3.backupId);
     expect(equalBytes(await readAll(latest.stream), v3)).toBe(true);
@@ -62,6 +64,39 @@ describe('BackupClient, incremental: true', () => {
     }
   });
 });
+
+describe('BackupClient without incrementalSupport (the package entry does not load lib/incremental)', () => {
+  it('refuses incremental: true alone, and says a snapshot needs incrementalSupport instead of misreading it', async () => {
+    const server = makeBlobServer();
+    const { store } = blobClient(server);
+    expect(() => makeClient(vault, store, createMemoryStore(), { accountId: 'inc2', incremental: true })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ option: 'incremental' }) }),
+    );
+    const client = makeClient(vault, store, createMemoryStore(), { accountId: 'inc2', incremental: true, incrementalSupport });
+    const { recoveryCode } = await client.enable();
+    const plainBytes = chatBytes(4000, 5);
+    const rp = await makeClientUnlocked(store, recoveryCode!).then((c) => c.backup(plainBytes));
+    const rs = await client.backup(chatBytes(50_000, 6));
+
+    const plain = makeClient(vault, store, createMemoryStore(), { accountId: 'inc2' });
+    const err = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
+    // latest names the snapshot: restore and list say what is missing (not ROLLBACK_DETECTED).
+    const e1 = await err(plain.restore({ recoveryCode: recoveryCode! }));
+    expect(isBackupError(e1, 'ENGINE_UNAVAILABLE')).toBe(true);
+    expect(String((e1 as Error).message)).toContain('incrementalSupport');
+    expect(isBackupError(await err(plain.restore({ backupId: rs.backupId })), 'ENGINE_UNAVAILABLE')).toBe(true);
+    expect(isBackupError(await err(plain.listBackups()), 'ENGINE_UNAVAILABLE')).toBe(true);
+    // A plain backup still restores.
+    const r = await plain.restore({ backupId: rp.backupId });
+    expect(equalBytes(await readAll(r.stream), plainBytes)).toBe(true);
+    r.close();
+  });
+});
+
+function makeClientUnlocked(store: Parameters<typeof makeClient>[1], recoveryCode: string) {
+  const c = makeClient(vault, store, createMemoryStore(), { accountId: 'inc2' });
+  return c.unlock({ recoveryCode }).then(() => c);
+}
 
 describe('the client seam', () => {
   it('agrees with the format on the snapshot kind', async () => {
