@@ -15,9 +15,10 @@
  * - Sizes: no cut before {@link MIN_CHUNK} bytes, a forced cut at {@link MAX_CHUNK}; about 64 KiB
  *   on average.
  *
- * The Gear state is a function of the last 64 bytes only and is never reset, so a cut decision
- * at a position depends on the window there and on where the current chunk started (min / max),
- * not on how the input was split into `push` calls.
+ * The Gear state is a function of the last 64 bytes only (older bytes are shifted out), so a cut
+ * decision at a position depends on the window there and on where the current chunk started
+ * (min / max), not on how the input was split into `push` calls; that is also why each chunk's
+ * scan may start from a zero state 64 bytes before its minimum size.
  *
  * @module
  */
