@@ -28,7 +28,7 @@ import { ed25519PublicKey, verifyEd25519 } from '../trust/ed25519.js';
 import { MerkleTree } from '../trust/merkle-tree.js';
 import { readBodyCapped } from '../util/body.js';
 import { BackupError } from '../errors.js';
-import { abytes, fromBase64, toBase64 } from '../util/bytes.js';
+import { abytes, fromBase64, fromUtf8, toBase64 } from '../util/bytes.js';
 
 /** One logged bundle. */
 export interface WitnessLogEntry {
@@ -267,6 +267,22 @@ async function readBody(req: Request): Promise<Uint8Array> {
   return buf;
 }
 
+/**
+ * Request text, decoded strictly (issue 13, finding 6): invalid UTF-8 and a leading byte-order
+ * mark are refused (TypeError → 400 INVALID_ARGUMENT), never repaired or silently dropped, so the
+ * witness reads the same text from the bytes as every other strict parser of them.
+ */
+function readText(body: Uint8Array): string {
+  let text: string;
+  try {
+    text = fromUtf8(body);
+  } catch {
+    throw new TypeError('request body is not valid UTF-8');
+  }
+  if (text.startsWith('\uFEFF')) throw new TypeError('request body starts with a byte-order mark');
+  return text;
+}
+
 function intParam(url: URL, name: string, fallback?: number): number {
   const v = url.searchParams.get(name);
   if (v === null) {
@@ -317,7 +333,7 @@ export function createWitnessHandler(
           });
         }
         if (path === '/countersign') {
-          const body = JSON.parse(new TextDecoder().decode(await readBody(request))) as Record<string, unknown>;
+          const body = JSON.parse(readText(await readBody(request))) as Record<string, unknown>;
           if (typeof body.epoch !== 'number' || typeof body.publicKey !== 'string' || typeof body.signature !== 'string') {
             throw new TypeError('expected { epoch, publicKey, signature }');
           }
