@@ -18,6 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { describe } from 'vitest';
+import type { CDPSession } from 'playwright-core';
 import { ARTIFACTS, CHROMIUM, inCi, launchChromium, launchChromiumProfile } from './chromium.js';
 
 export type BrowserName = 'chromium' | 'firefox' | 'webkit';
@@ -98,6 +99,11 @@ export interface TestPage {
   screenshot(path: string): Promise<void>;
   /** Uncaught errors, unhandled rejections and console.error messages seen so far. */
   consoleErrors(): Promise<string[]>;
+  /**
+   * Chromium only (undefined elsewhere): sends a DevTools protocol command on this page's own CDP
+   * session (e.g. the WebAuthn virtual authenticator, which Firefox and WebKit cannot automate).
+   */
+  readonly cdp?: (method: string, params?: Record<string, unknown>) => Promise<unknown>;
 }
 
 /** A running browser. */
@@ -197,8 +203,10 @@ async function launchChromiumSeam(options: LaunchBrowserOptions): Promise<TestBr
         if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
       });
       page.on('pageerror', (e) => errors.push(String(e)));
+      let session: Promise<CDPSession> | undefined;
       return {
         engine: 'chromium',
+        cdp: async (method, params) => (await (session ??= context.newCDPSession(page))).send(method as never, params as never),
         goto: async (url) => void (await page.goto(url)),
         reload: async () => void (await page.reload()),
         evaluate: (fn, arg) => page.evaluate(fn, arg as never),
