@@ -13,13 +13,22 @@ import { BackupError, isBackupError } from '../errors.js';
 import type { Keyring } from '../recovery/keyring.js';
 import type { BlobStore } from '../storage/blob/types.js';
 import { equalBytes, fromHex, type RandomSource } from '../util/bytes.js';
-import type { IncrementalContext, OpenedSnapshot } from './repo.js';
+import type { backupIncremental, IncrementalContext, listSnapshots, OpenedSnapshot, openSnapshot, pruneIncremental } from './repo.js';
 
 /** The envelope kind of a snapshot (format.ts `KIND_SNAPSHOT`; test/incremental/client.test.ts checks they agree). */
 export const SNAPSHOT_KIND = 3;
 
 /** What the facade calls of the incremental implementation. */
-export type IncrementalModule = Pick<typeof import('./repo.js'), 'backupIncremental' | 'openSnapshot' | 'listSnapshots' | 'pruneIncremental'>;
+export interface IncrementalModule {
+  /** {@link backupIncremental}. */
+  readonly backupIncremental: typeof backupIncremental;
+  /** {@link openSnapshot}. */
+  readonly openSnapshot: typeof openSnapshot;
+  /** {@link listSnapshots}. */
+  readonly listSnapshots: typeof listSnapshots;
+  /** {@link pruneIncremental}. */
+  readonly pruneIncremental: typeof pruneIncremental;
+}
 
 /**
  * Loads the incremental implementation: `incrementalSupport` from `e2ee-backup/incremental`
