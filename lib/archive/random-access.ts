@@ -6,6 +6,7 @@
  */
 import { BackupError, archiveAuthFailed, throwIfAborted } from '../errors.js';
 import { isBytes, wipe } from '../util/bytes.js';
+import { createYielder } from '../util/yield.js';
 import { chunkNonceTail, type ChunkCipher } from './engine.js';
 import { HEADER_FIXED_LENGTH, TAG_LENGTH, bodyLayout, checkHeaderStart, parseHeader, type ArchiveHeader } from './format.js';
 import {
@@ -162,6 +163,11 @@ export async function openArchive(opts: OpenArchiveOptions): Promise<ArchiveRead
     return undefined;
   };
 
+  // With an engine that opens in this thread, a read of many chunks is one chain of microtasks:
+  // give the event loop a turn every ~10 ms of it (shared by concurrent reads, so all of them
+  // pause together), so a page stays responsive during a restore (issue 20).
+  const pause = createYielder();
+
   let finalPlain: Uint8Array;
   try {
     finalPlain = await readChunk(last, signal);
@@ -203,6 +209,11 @@ export async function openArchive(opts: OpenArchiveOptions): Promise<ArchiveRead
       let ok = false;
       try {
         for (let i = firstChunk; i <= lastChunk; i++) {
+          const y = pause();
+          if (y !== undefined) {
+            await y;
+            if (closed) throw new BackupError('INVALID_ARGUMENT', 'the archive reader was closed');
+          }
           throwIfAborted(sig);
           const start = i * chunkSize;
           // A whole chunk inside the range, not the (cached) last one: opened in place.

@@ -12,6 +12,7 @@
 import { archiveAuthFailed, BackupError, throwIfAborted } from '../errors.js';
 import { isBytes, wipe } from '../util/bytes.js';
 import { linkAbort, type Disposer } from '../util/abort.js';
+import { createYielder } from '../util/yield.js';
 import { chunkNonceTail, type ChunkCipher } from './engine.js';
 import { HEADER_FIXED_LENGTH, TAG_LENGTH, checkHeaderStart, parseHeader } from './format.js';
 import {
@@ -223,6 +224,9 @@ function encryptStream(
     secrets.dispose();
     held = undefined;
   };
+  // With an engine that seals in this thread, the transform is one chain of microtasks: give the
+  // event loop a turn every ~10 ms of it, so a page stays responsive (issue 20).
+  const pause = createYielder();
   const pipeline = new InOrderPipeline<SealedChunk, { owned: Uint8Array | undefined; length: number }>(
     inFlightLimit(common.limit, chunkSize),
     (sealed, meta) => {
@@ -268,6 +272,8 @@ function encryptStream(
         checkPiece(piece);
         let off = 0;
         while (off < piece.length) {
+          const y = pause();
+          if (y !== undefined) await y;
           throwIfAborted(common.signal);
           // A full chunk followed by more input is not the last one.
           if (held !== undefined) {
@@ -360,6 +366,8 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
     unhook();
     secrets.dispose();
   };
+  // As in the encrypt stream: a turn for the event loop every ~10 ms of in-thread work.
+  const pause = createYielder();
   const pipeline = new InOrderPipeline<Uint8Array | undefined, Uint8Array>(common.limit, (plain, sealed) => {
     if (plain === undefined || plain.length !== sealed.length - TAG_LENGTH) throw archiveAuthFailed();
     // Sealed buffers are recycled once their chunk is out (at most parallelism + 1 exist).
@@ -384,6 +392,8 @@ export function createDecryptStream(key: ArchiveKeySource, opts?: DecryptOptions
         checkPiece(piece);
         let off = 0;
         while (off < piece.length) {
+          const y = pause();
+          if (y !== undefined) await y;
           throwIfAborted(common.signal);
           if (cipher === undefined) {
             // Header: collect the fixed part, learn the total length, collect the rest.
