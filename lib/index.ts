@@ -37,9 +37,6 @@ export {
   MAX_METADATA_LENGTH,
   HEADER_FIXED_LENGTH,
   HEADER_OVERHEAD,
-  chunkNonceTail,
-  createSealGuard,
-  NONCE_TAIL_LENGTH,
   defaultEngine,
   nobleEngine,
 } from './archive/index.js';
@@ -141,7 +138,8 @@ export type {
   OpaqueLoginResult,
   OpaqueKeyAgreement,
 } from './recovery/opaque/suite.js';
-export { PROTOCOL_VERSION, encodeVaultMessage, parseVaultMessage, opaqueBinding } from './recovery/protocol.js';
+// Wire-level pieces (message codec, OPAQUE binding, nonce helpers, manifest body codec, transport)
+// are in `e2ee-backup/protocol` (lib/protocol.ts); their types stay here for the options that name them.
 export type {
   VaultMessage,
   VaultRequest,
@@ -198,7 +196,6 @@ export {
   PASSKEY_ENVELOPE_VERSION,
 } from './recovery/passkey.js';
 export type { NewPasskey, OpenedPasskeyEnvelope, PasskeyEnvelope, PasskeyInfo } from './recovery/passkey.js';
-export { createTransport, defaultSleep, parseRetryAfter, statusToCode } from './transport/http.js';
 export type { FetchLike, SleepFn, RetryOptions, TransportOptions, TransportRequest, TransportResponse, Transport } from './transport/http.js';
 export { migrateFleet, planMigration, migrationKey } from './trust/migrate.js';
 export type { MigrateFleetOptions, MigrationResult, MigrationStep } from './trust/migrate.js';
@@ -228,11 +225,6 @@ export {
   openManifest,
   sealLatest,
   openLatest,
-  encodeManifestBody,
-  decodeManifestBody,
-  deriveManifestKey,
-  MANIFEST_VERSION,
-  MAX_MANIFEST_METADATA,
 } from './client/manifest.js';
 export type { LatestPointer, BackupKeyLookup, SealOptions, OpenOptions } from './client/manifest.js';
 export type { LockSleep } from './client/lock.js';

@@ -49,6 +49,7 @@ export interface ExampleError {
 export const PUBLIC_ENTRIES: Readonly<Record<string, string>> = {
   'e2ee-backup': 'lib/index.ts',
   'e2ee-backup/server': 'lib/server/index.ts',
+  'e2ee-backup/protocol': 'lib/protocol.ts',
   'e2ee-backup/testing': 'lib/testing/index.ts',
   'e2ee-backup/engines/libsodium': 'lib/archive/engines/libsodium.ts',
   'e2ee-backup/incremental': 'lib/incremental/index.ts',

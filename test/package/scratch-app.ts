@@ -6,7 +6,7 @@
 // sees is what an app that did not install them sees. The temp directory has no node_modules
 // above it, so nothing of the repository leaks into the app's resolution.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,8 +35,41 @@ export interface Packed {
   dispose(): void;
 }
 
+/**
+ * `npm pack` rebuilds dist/ in the checkout (prepack), so two test files packing at once (vitest
+ * runs files in parallel) would delete each other's build: one pack at a time, through a lock
+ * directory (mkdir is atomic); a lock older than 10 minutes is a crashed run's and is taken over.
+ */
+function packLocked<T>(run: () => T): T {
+  const lock = path.join(repoRoot, '.tmp', 'pack.lock');
+  mkdirSync(path.dirname(lock), { recursive: true });
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 10 * 60_000) rmSync(lock, { recursive: true, force: true });
+      } catch {
+        // gone meanwhile: try again
+      }
+      Atomics.wait(nap, 0, 0, 250);
+    }
+  }
+  try {
+    return run();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 /** `npm pack` into a fresh temp directory (runs `prepack`, i.e. the build). */
 export function packPackage(): Packed {
+  return packLocked(packUnlocked);
+}
+
+function packUnlocked(): Packed {
   const dir = mkdtempSync(path.join(tmpdir(), 'e2ee-backup-pack-'));
   const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], {
     cwd: repoRoot,

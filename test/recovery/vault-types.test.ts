@@ -2,7 +2,6 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import {
   createVaultClient,
-  parseVaultMessage,
   rfc9807Suite,
   type Keyring,
   type OpaqueSuite,
@@ -13,6 +12,7 @@ import {
   type VaultStatus,
 } from '../../lib/index.js';
 import { opaqueTsSuite } from '../../lib/opaque-ts.js';
+import { parseVaultMessage } from '../../lib/protocol.js';
 import { createVaultHandler, serveHandler, type FetchHandler, type VaultHandlerOptions } from '../../lib/server/index.js';
 
 describe('vault API types', () => {
