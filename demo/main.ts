@@ -1,5 +1,5 @@
 // The demo's page: each section of index.html is one step of the story (README §Demo).
-import { generateRecoveryCode, isBackupError, migrateFleet, parseRecoveryCode, planMigration, type BackupClient, type KeyValueStore, type TrustStore, type WitnessLogClient } from '../lib/index.js';
+import { generateRecoveryCode, isBackupError, migrateFleet, parseRecoveryCode, planMigration, type BackupClient, type KeyValueStore, type RestoredBackup, type TrustStore, type WitnessLogClient } from '../lib/index.js';
 import { decodeSignedBundle, logEntry, verifySignedBundle } from '../lib/trust/bundle.js';
 import { parseCheckpoint } from '../lib/trust/checkpoint.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../lib/trust/merkle.js';
@@ -7,7 +7,7 @@ import { incrementalSupport } from '../lib/incremental/index.js';
 import { toHex, wipe } from '../lib/util/bytes.js';
 import { archiveStream, planArchive, readIndex, readLastMessages, SIZES, type ArchivePlan, type ReadAt } from './archive.js';
 import { accountPrefix } from './shared.js';
-import { connectApi, deviceStore, findFleet, login, makeClient, makeTrust, operator, trustRoots, vaultFor, type Api } from './sdk.js';
+import { connectApi, deviceStore, findFleet, login, makeClient, makeTrust, operator, passkeyBlocker, trustRoots, vaultFor, type Api } from './sdk.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -49,6 +49,14 @@ function describe(e: unknown): string {
         return 'Backups are already on for this account (restore with its code, or change it).';
       case 'ABORTED':
         return 'Cancelled.';
+      case 'PASSKEY_PRF_UNSUPPORTED':
+        return 'This browser/authenticator cannot protect backups with a passkey (no WebAuthn PRF); your recovery code still works.';
+      case 'PASSKEY_CANCELLED':
+        return 'The passkey prompt was cancelled. Nothing changed; try again, or use your recovery code.';
+      case 'PASSKEY_AUTH_FAILED':
+        return 'That passkey did not open this backup (its PRF output changed). Use another passkey or your recovery code.';
+      case 'PASSKEY_NOT_FOUND':
+        return 'No passkey protects this backup yet: restore with the recovery code, then protect it with a passkey.';
       default:
         return `${e.code}: ${e.message}`;
     }
@@ -146,6 +154,7 @@ async function signIn(id: string): Promise<void> {
   $('account').setAttribute('value', accountId);
   document.body.dataset.account = accountId;
   await refreshStatus();
+  await refreshPasskeys();
   status(`Signed in as ${accountId}; escrow at fleet ${fleetId}.`);
 }
 
@@ -201,6 +210,56 @@ function setupEnable(): void {
     a.download = `recovery-code-${accountId}.txt`;
     a.click();
     setTimeout(() => URL.revokeObjectURL(url), 1000);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2b. passkeys
+
+/** The passkeys that open this account's backup, each with a Remove button (no prompt needed). */
+async function refreshPasskeys(): Promise<void> {
+  const list = $<HTMLUListElement>('passkey-list');
+  list.replaceChildren();
+  if (client === undefined) return;
+  const c = client;
+  const passkeys = await c.listPasskeys().catch(() => []);
+  list.dataset.count = String(passkeys.length);
+  for (const p of passkeys) {
+    const li = document.createElement('li');
+    li.setAttribute('data-testid', 'passkey-item');
+    li.dataset.id = p.id;
+    li.append(`${p.name}, added ${new Date(p.createdAt).toLocaleString()} `);
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.textContent = 'Remove';
+    remove.setAttribute('aria-label', `Remove passkey ${p.name}`);
+    action(remove, $('passkey-status'), async () => {
+      await c.removePasskey(p.id);
+      say($('passkey-status'), `Removed the passkey “${p.name}”: it no longer opens this backup.`);
+      await refreshPasskeys();
+    });
+    li.append(remove);
+    list.append(li);
+  }
+}
+
+function setupPasskeys(): void {
+  const blocker = passkeyBlocker();
+  $('passkey-note').textContent = blocker ?? 'Your browser asks for a passkey on this device, a security key, or your phone (QR code).';
+  action($<HTMLButtonElement>('protect-passkey'), $('passkey-status'), async () => {
+    if (client === undefined) throw new Error('sign in first');
+    if (blocker !== undefined) throw new Error(blocker);
+    const out = $('passkey-status');
+    out.dataset.state = 'running';
+    try {
+      const p = await client.addPasskey({ name: `Passkey ${new Date().toLocaleDateString()}`, userName: accountId });
+      out.dataset.state = 'added';
+      say(out, `Protected with a passkey (“${p.name}”). On a new device, “Restore with a passkey” needs no code.`);
+    } catch (e) {
+      out.dataset.state = isBackupError(e) ? e.code : 'failed';
+      throw e;
+    }
+    await refreshPasskeys();
   });
 }
 
@@ -381,19 +440,20 @@ function setupRestore(): void {
     say(out, `This is a new device: cleared IndexedDB (${cleared.join(', ') || 'nothing stored yet'}). No keys here; restore with the recovery code.`);
   });
 
-  action($<HTMLFormElement>('restore-form'), err, async () => {
+  /** Restore with `open` (a recovery code or a passkey), show the newest chats, verify it all. */
+  const restoreWith = async (open: (c: BackupClient) => Promise<RestoredBackup>, unlocking: string): Promise<void> => {
     if (client === undefined) throw new Error('sign in first');
+    const c = client;
     err.textContent = '';
     list.replaceChildren();
     note.textContent = '';
     bar.value = 0;
     out.dataset.state = 'running';
     delete list.dataset.plaintextSize;
-    say(out, 'Recovering the backup key from the vault (OPAQUE)…');
-    const code = $<HTMLInputElement>('restore-code').value;
+    say(out, unlocking);
     try {
       api.resetDownloadCounter();
-      const restored = await client.restore({ recoveryCode: code });
+      const restored = await open(c);
       try {
         const size = restored.plaintextSize;
         let plainRead = 0;
@@ -443,6 +503,22 @@ function setupRestore(): void {
       throw e;
     }
     await refreshStatus();
+  };
+
+  action($<HTMLFormElement>('restore-form'), err, async () => {
+    const code = $<HTMLInputElement>('restore-code').value;
+    await restoreWith((c) => c.restore({ recoveryCode: code }), 'Recovering the backup key from the vault (OPAQUE)…');
+  });
+  action($<HTMLButtonElement>('restore-passkey'), err, async () => {
+    const blocker = passkeyBlocker();
+    if (blocker !== undefined) throw new Error(blocker);
+    await restoreWith(async (c) => {
+      // One prompt: the passkey's PRF output opens its envelope (and rotates its salt).
+      const p = await c.unlockWithPasskey();
+      say(out, `Unlocked with the passkey “${p.name}”. Reading the backup…`);
+      return c.restore();
+    }, 'Asking for a passkey…');
+    await refreshPasskeys();
   });
 }
 
@@ -602,6 +678,7 @@ async function main(): Promise<void> {
   ({ trust, log: witnessLog } = makeTrust(api, store));
   setupArchive();
   setupEnable();
+  setupPasskeys();
   setupBackup();
   setupIncremental();
   setupRestore();
@@ -613,7 +690,7 @@ async function main(): Promise<void> {
     await signIn(id);
     say($('account-status'), `Signed in as ${accountId}.`);
     // A different user on the same page: forget the previous user's screens.
-    for (const el of ['recovery-code', 'new-code', 'restore-status', 'restore-error', 'random-access-note', 'backup-status', 'migrate-status', 'tamper-status', 'change-status', 'enable-status']) {
+    for (const el of ['passkey-status', 'recovery-code', 'new-code', 'restore-status', 'restore-error', 'random-access-note', 'backup-status', 'migrate-status', 'tamper-status', 'change-status', 'enable-status']) {
       $(el).textContent = '';
     }
     $('code-box').hidden = true;

@@ -10,6 +10,7 @@ import {
   createIndexedDbStore,
   createTrustStore,
   createVaultClient,
+  createWebAuthnAuthenticator,
   createWorkerEngine,
   witnessLogClient,
   type BackupClient,
@@ -144,6 +145,22 @@ export async function findFleet(api: Api, trust: TrustStore, accountId: string, 
   return { fleetId: enrollable.fleetId, enrolled: false };
 }
 
+let authenticator: ReturnType<typeof createWebAuthnAuthenticator> | undefined;
+const passkeyAuthenticator = () => (authenticator ??= createWebAuthnAuthenticator({ rp: { name: 'e2ee-backup demo' } }));
+
+/**
+ * Where passkeys cannot work on this page at all, why (else undefined): WebAuthn needs a secure
+ * context and a domain (not an IP address) as its relying-party id.
+ */
+export function passkeyBlocker(): string | undefined {
+  if (typeof PublicKeyCredential === 'undefined') return 'This browser has no WebAuthn.';
+  if (!isSecureContext) return 'Passkeys need a secure context (https or localhost).';
+  if (/^[\d.]+$|:/.test(location.hostname)) {
+    return `Passkeys need a domain, not an IP address: open this demo at ${location.protocol}//localhost${location.port === '' ? '' : `:${location.port}`}/.`;
+  }
+  return undefined;
+}
+
 /**
  * One pool of two Web Workers for the page: encryption and decryption run off the main thread,
  * so the page stays responsive (Cancel, the progress bar) during a large backup or restore.
@@ -178,6 +195,8 @@ export function makeClient(
     engine: workerEngine(),
     // 4 MiB parts: few enough round trips (presign + PUT each), small enough for a smooth progress bar.
     partSize: 16 * minPart,
+    // Passkeys with the browser's own authenticator (platform or phone); envelopes in the blob store.
+    passkeys: { authenticator: passkeyAuthenticator() },
     ...extra,
   });
 }

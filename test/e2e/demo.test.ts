@@ -189,6 +189,61 @@ describeBrowsers(
         expect(await page.consoleErrors()).toEqual([]);
       });
     }, 300_000);
+
+    // Passkeys with the DevTools WebAuthn virtual authenticator (Chromium only: Firefox and WebKit
+    // have no virtual authenticator automation here). The page is opened as localhost: WebAuthn
+    // refuses an IP address as relying-party id. test/e2e/passkeys-browser.test.ts covers the rest.
+    it.skipIf(engine !== 'chromium')('protect with a passkey, restore on a new device with the passkey alone; no PRF says so', async () => {
+      const pkPage = await browser!.newPage();
+      const d = demoPage(() => pkPage);
+      await screenshotOnFailure(pkPage, 'demo-passkeys', async () => {
+        await pkPage.goto(url.replace('127.0.0.1', 'localhost'));
+        await d.waitReady();
+        expect(await d.text('passkey-note')).not.toMatch(/IP address/);
+        await pkPage.cdp!('WebAuthn.enable', { enableUI: false });
+        const options = { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true };
+        const { authenticatorId } = (await pkPage.cdp!('WebAuthn.addVirtualAuthenticator', { options: { ...options, hasPrf: true } })) as { authenticatorId: string };
+
+        await d.fill('account', 'erin');
+        await d.click('sign-in');
+        await d.waitFor('status', /Signed in as erin/);
+        await d.select('archive-size', '1m');
+        await d.click('generate');
+        await expect.poll(() => d.attr('archive-summary', 'data-bytes'), { interval: 50 }).not.toBeNull();
+        const size = Number(await d.attr('archive-summary', 'data-bytes'));
+        await d.click('enable');
+        await d.waitFor('recovery-code', /^[0-9A-Z-]{20,}$/);
+        await d.click('backup');
+        await d.waitData('backup-status', 'state', 'done', 120_000);
+
+        await d.click('protect-passkey');
+        await d.waitData('passkey-status', 'state', 'added');
+        expect(await d.text('passkey-status')).toMatch(/^Protected with a passkey/);
+        await expect.poll(() => d.count('[data-testid="passkey-item"]')).toBe(1);
+
+        // A new device (this origin's IndexedDB cleared), then the passkey alone: no code typed.
+        await d.click('new-device');
+        await d.waitFor('restore-status', /new device/);
+        expect(await d.text('device-state')).toContain('no keyring in memory');
+        await d.click('restore-passkey');
+        await d.waitData('restore-status', 'state', 'verified', 120_000);
+        expect(Number(await d.attr('chat-list', 'data-plaintext-size'))).toBe(size);
+        expect(await d.count('[data-testid="chat-item"]')).toBeGreaterThan(0);
+
+        // An authenticator without PRF: the demo says so, and points to the recovery code.
+        await pkPage.cdp!('WebAuthn.removeVirtualAuthenticator', { authenticatorId });
+        await pkPage.cdp!('WebAuthn.addVirtualAuthenticator', { options: { ...options, hasPrf: false } });
+        await d.fill('account', 'frank');
+        await d.click('sign-in');
+        await d.waitFor('status', /Signed in as frank/);
+        await d.click('enable');
+        await d.waitFor('recovery-code', /^[0-9A-Z-]{20,}$/);
+        await d.click('protect-passkey');
+        await d.waitData('passkey-status', 'state', 'PASSKEY_PRF_UNSUPPORTED');
+        expect(await d.text('passkey-status')).toBe('This browser/authenticator cannot protect backups with a passkey (no WebAuthn PRF); your recovery code still works.');
+        expect(await pkPage.consoleErrors()).toEqual([]);
+      });
+    }, 300_000);
   },
   ['chromium', 'firefox'],
 );
