@@ -57,8 +57,14 @@ interface Entry {
 /** The superseded opaque-ts suite, loaded by `import()` on first use (lib/recovery/opaque/opaque-ts-lazy.ts). */
 const OPAQUE_STACK = [/node_modules\/@cloudflare\//, /lib\/recovery\/opaque\/(opaque-ts|p256-noble)\.ts$/];
 
-/** Opt-in capabilities an app reaches only through their own subpath (not even lazily from `.`): incremental backups (`incrementalSupport`). */
-const OPT_IN = [/lib\/incremental\/(repo|format|chunker|keys)\.ts$/];
+/** Opt-in capabilities an app reaches only through their own subpath (not even lazily from `.`): incremental backups (`incrementalSupport`), the RFC 9807 extras. */
+const OPT_IN = [
+  /lib\/incremental\/(repo|format|chunker|keys)\.ts$/,
+  // The RFC 9807 P-256 group (noble's Weierstrass code) and scrypt: `e2ee-backup/rfc9807-extras`.
+  /@noble\/curves\/abstract\/weierstrass\.js$/,
+  /lib\/recovery\/opaque\/rfc9807-(p256|scrypt)\.ts$/,
+  /@noble\/hashes\/scrypt\.js$/,
+];
 
 /** A tiny app that uses `names` from the package entry (so unused exports are tree-shaken). */
 function app(names: string[]): string {
@@ -71,8 +77,6 @@ const ENTRIES: Entry[] = [
     file: here('lib/index.ts'),
     budgeted: true,
     note: 'full browser client (package entry; RFC 9807 OPAQUE, no opaque-ts)',
-    // Noble's Weierstrass code (P-256) is only for a fleet naming a P-256 suite: a lazy chunk.
-    lazyOnly: [/@noble\/curves\/abstract\/weierstrass\.js$/, /lib\/recovery\/opaque\/rfc9807-p256\.ts$/],
     absent: [...OPAQUE_STACK, ...OPT_IN],
   },
   {

@@ -28,8 +28,9 @@ import { LABELS } from '../labels.js';
 // Evaluated for its registration with the lazy front, so a vault still running the superseded
 // opaque-ts suite (`opaqueTsSuite()` from any entry) builds its server synchronously.
 import '../recovery/opaque/opaque-ts.js';
-// Likewise the RFC 9807 P-256 group (browser bundles load it on demand).
+// Likewise the RFC 9807 P-256 group and scrypt (in browsers: e2ee-backup/rfc9807-extras).
 import '../recovery/opaque/rfc9807-p256.js';
+import '../recovery/opaque/rfc9807-scrypt.js';
 import { rfc9807Suite } from '../recovery/opaque/rfc9807.js';
 import type { OpaqueServer, OpaqueSuite } from '../recovery/opaque/suite.js';
 import {

@@ -15,6 +15,10 @@ import {
 } from '../../lib/recovery/opaque/rfc9807.js';
 import { INSECURE_IDENTITY_KSF_9807, argon2idKsf, parseKsf, scryptKsf } from '../../lib/recovery/opaque/rfc9807-ksf.js';
 import { toHex, utf8 } from '../../lib/util/bytes.js';
+import { enableRfc9807Extras } from '../../lib/rfc9807-extras.js';
+
+// P-256 and scrypt are opt-in outside the server (test/recovery/opaque-rfc9807-extras.test.ts).
+enableRfc9807Extras();
 
 async function protocolError(p: Promise<unknown> | (() => unknown)): Promise<boolean> {
   try {

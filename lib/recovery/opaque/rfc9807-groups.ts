@@ -2,8 +2,8 @@
  * @internal The two prime-order groups of the RFC 9807 suites, with their RFC 9497 OPRFs
  * (mode 0x00) from `@noble/curves`: ristretto255 with SHA-512 and P-256 with SHA-256
  * (RFC 9807 §7). ristretto255 (the default suites' group) is here; P-256 is in rfc9807-p256.ts,
- * which a browser app loads by `import()` only when a suite names it (its Weierstrass arithmetic is
- * the other half of noble's curve code; docs/SIZE.md). Server code imports it statically.
+ * which only an app that opts in reaches (`e2ee-backup/rfc9807-extras`; its Weierstrass arithmetic
+ * is the other half of noble's curve code; docs/SIZE.md). Server code imports it statically.
  *
  * @module
  */
@@ -70,7 +70,6 @@ export function makeGroup<P extends PointLike<P>>(
 
 let ristretto: Rfc9807Group | undefined;
 let p256: (() => Rfc9807Group) | undefined;
-let loadingP256: Promise<() => Rfc9807Group> | undefined;
 
 /** @internal ristretto255-SHA512 (RFC 9497 §4.1): Noe = Npk = 32, Nh = 64. */
 export function ristretto255Group(): Rfc9807Group {
@@ -98,20 +97,18 @@ export function loadedGroup(name: string): Rfc9807Group | undefined {
   return undefined;
 }
 
-/** @internal The group, loading P-256's module on first use; a failed load is ENGINE_UNAVAILABLE and retried next time. */
+/**
+ * @internal The group. P-256 is never loaded from here (so the package entry does not reach
+ * noble's Weierstrass code, docs/SIZE.md): it is present once rfc9807-p256.ts has been evaluated
+ * (the server imports it; a browser app calls `enableRfc9807Extras()` from
+ * `e2ee-backup/rfc9807-extras`), else `ENGINE_UNAVAILABLE`.
+ */
 export async function loadGroup(name: string): Promise<Rfc9807Group> {
   const g = loadedGroup(name);
   if (g !== undefined) return g;
   if (name !== 'P256-SHA256') throw new RangeError('unknown group');
-  loadingP256 ??= import('./rfc9807-p256.js').then(
-    (m) => {
-      p256 ??= m.p256Group;
-      return p256;
-    },
-    (e: unknown) => {
-      loadingP256 = undefined;
-      throw new BackupError('ENGINE_UNAVAILABLE', 'the P-256 group could not be loaded', { cause: e });
-    },
+  throw new BackupError(
+    'ENGINE_UNAVAILABLE',
+    'the P-256 group is not in this bundle: call enableRfc9807Extras() from e2ee-backup/rfc9807-extras for a fleet naming a P256 suite',
   );
-  return (await loadingP256)();
 }

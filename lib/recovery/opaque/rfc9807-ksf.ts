@@ -9,11 +9,21 @@
  * @module
  */
 import { argon2idAsync } from '@noble/hashes/argon2.js';
+import { BackupError } from '../../errors.js';
 import type { Rfc9807Ksf } from './rfc9807-core.js';
 
 export type { Rfc9807Ksf };
 
 const SALT = new Uint8Array(16);
+
+/** `@noble/hashes`' scryptAsync, once rfc9807-scrypt.ts has provided it. */
+type ScryptAsync = (password: Uint8Array, salt: Uint8Array, opts: { N: number; r: number; p: number; dkLen: number }) => Promise<Uint8Array>;
+let scryptImpl: ScryptAsync | undefined;
+
+/** @internal Called by rfc9807-scrypt.ts when it is evaluated. */
+export function provideScrypt(f: ScryptAsync): void {
+  scryptImpl ??= f;
+}
 
 /** Argon2id parameters (RFC 9106 §3.1): memory in KiB, passes, lanes. */
 export interface Argon2idParams {
@@ -75,8 +85,17 @@ export function scryptKsf(params: ScryptParams): Rfc9807Ksf {
   if (128 * N * r > 2 ** 30) throw new RangeError('scrypt memory (128·N·r) must be at most 1 GiB');
   return Object.freeze({
     id: `scrypt-N${N}-r${r}-p${p}`,
-    // Loaded on first use: the default suites run Argon2id, so a bundle carries scrypt as a lazy chunk.
-    stretch: async (input: Uint8Array, dkLen: number) => (await import('@noble/hashes/scrypt.js')).scryptAsync(input, SALT, { N, r, p, dkLen }),
+    // The default suites run Argon2id: scrypt's code is provided by rfc9807-scrypt.ts (server
+    // imports; `enableRfc9807Extras()` in a browser app), so the package entry does not carry it.
+    stretch: async (input: Uint8Array, dkLen: number) => {
+      if (scryptImpl === undefined) {
+        throw new BackupError(
+          'ENGINE_UNAVAILABLE',
+          'scrypt is not in this bundle: call enableRfc9807Extras() from e2ee-backup/rfc9807-extras for a fleet naming a scrypt suite',
+        );
+      }
+      return scryptImpl(input, SALT, { N, r, p, dkLen });
+    },
   });
 }
 
