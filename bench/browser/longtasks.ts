@@ -2,7 +2,8 @@
 // spends its long tasks during an SDK backup and restore in headless Chromium, from a Chrome trace:
 // each task's wall time (what PerformanceObserver 'longtask' reports) beside its CPU time (the
 // trace's thread time). On a loaded machine a task's wall time includes the time the thread was
-// descheduled, which CPU time does not. Env: LONGTASKS_MIB (256), LONGTASKS_ENGINE (workers).
+// descheduled, which CPU time does not. Env: LONGTASKS_MIB (256), LONGTASKS_ENGINE (workers),
+// LONGTASKS_KEEP (set: keep the trace files and print where).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,11 +31,18 @@ interface TraceEvent {
 function mainTasks(path: string): [number, number][] {
   const raw = JSON.parse(readFileSync(path, 'utf8')) as { traceEvents?: TraceEvent[] } | TraceEvent[];
   const ev = Array.isArray(raw) ? raw : (raw.traceEvents ?? []);
-  const main = ev.find((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain');
-  return ev
-    .filter((e) => e.ph === 'X' && e.name === 'ThreadControllerImpl::RunTask' && e.pid === main?.pid && e.tid === main?.tid)
-    .map((e): [number, number] => [(e.dur ?? 0) / 1000, (e.tdur ?? 0) / 1000])
-    .sort((a, b) => b[0] - a[0]);
+  // The trace can hold several renderers (the tab's first blank document, the page): take the
+  // CrRendererMain thread that ran the most CPU time, which is the page's.
+  const mains = ev.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain');
+  const tasksOf = (m: TraceEvent): [number, number][] =>
+    ev
+      // 'RunTask' (category toplevel) spans the whole task, its microtask checkpoint included;
+      // ThreadControllerImpl::RunTask ends before the checkpoint, so it misses promise-chain work.
+      .filter((e) => e.ph === 'X' && e.name === 'RunTask' && e.pid === m.pid && e.tid === m.tid)
+      .map((e): [number, number] => [(e.dur ?? 0) / 1000, (e.tdur ?? 0) / 1000]);
+  const cpu = (t: [number, number][]): number => t.reduce((a, x) => a + x[1], 0);
+  const best = mains.map(tasksOf).sort((a, b) => cpu(b) - cpu(a))[0] ?? [];
+  return best.sort((a, b) => b[0] - a[0]);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'e2ee-longtasks-'));
@@ -70,5 +78,6 @@ try {
   await browser.close();
   server.close();
   blobs.close();
-  rmSync(dir, { recursive: true, force: true });
+  if (process.env.LONGTASKS_KEEP === undefined) rmSync(dir, { recursive: true, force: true });
+  else console.log(`traces kept in ${dir}`);
 }
