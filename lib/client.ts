@@ -703,7 +703,9 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     now,
     random,
     signal,
+    storage: o.storage,
     ...(o.engine === undefined ? {} : { engine: o.engine }),
+    ...(o.readTimeoutMs === undefined ? {} : { readTimeoutMs: o.readTimeoutMs }),
   });
 
   const catalog = (k: Keyring, signal: AbortSignal): CatalogContext => ({
@@ -840,6 +842,8 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
                 resumed: r.resumedChunks > 0,
                 newBytes: r.newBytes,
                 skippedBytes: r.skippedBytes,
+                sequence: r.sequence,
+                latest: r.latest,
               };
               emit('backup-completed', result);
               return result;

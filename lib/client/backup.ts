@@ -29,9 +29,8 @@ import {
   sealManifest,
   type BackupManifest,
   type BackupMetadata,
-  type LatestPointer,
 } from './manifest.js';
-import { latestOrUndefined, loadSeen, noteSeen, publishLatest, seenOf, wipingLookup } from './latest.js';
+import { nextSequence, noteSeen, publishLatest, seenOf } from './latest.js';
 import type { LockGuard } from './lock.js';
 import { SourceChangedError, uploadParts, type PipelineSleep } from './pipeline.js';
 import { clearSession, loadSession, saveSession, type SessionSlot, type UploadSessionState } from './session.js';
@@ -438,24 +437,17 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
  * storage's latest pointer shows (a pointer that does not open counts as none).
  */
 async function startSequence(o: BackupRun): Promise<number> {
-  const seen = await loadSeen(o.kv, o.accountId);
-  const scope = wipingLookup(o.keyLookup);
-  let current: LatestPointer | undefined;
-  try {
-    current = await latestOrUndefined({
+  return nextSequence(
+    {
       accountId: o.accountId,
       blobs: o.blobs,
       keyPrefix: o.keyPrefix,
-      keyLookup: scope.lookup,
+      keyLookup: o.keyLookup,
       ...(o.signal === undefined ? {} : { signal: o.signal }),
       ...(o.readTimeoutMs === undefined ? {} : { readTimeoutMs: o.readTimeoutMs }),
-    });
-  } catch (e) {
-    if (!isBackupError(e) || isBackupError(e, 'ABORTED')) throw e;
-  } finally {
-    scope.done();
-  }
-  return Math.max(seen?.seq ?? 0, current?.seq ?? 0) + 1;
+    },
+    o.kv,
+  );
 }
 
 /** Codes on which starting the upload is tried again: transient, the store's answer unknown or "not now". */

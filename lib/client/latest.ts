@@ -109,6 +109,25 @@ export async function latestOrUndefined(ctx: CatalogContext): Promise<LatestPoin
   }
 }
 
+/**
+ * @internal The sequence a backup takes when it starts: one more than the highest this device has
+ * seen (`kv`, when given) or storage's latest pointer shows (a pointer that does not open counts
+ * as none). Plain (backup.ts) and incremental (lib/incremental) backups both take it here.
+ */
+export async function nextSequence(ctx: CatalogContext, kv: KeyValueStore | undefined): Promise<number> {
+  const seen = kv === undefined ? undefined : await loadSeen(kv, ctx.accountId);
+  const scope = wipingLookup(ctx.keyLookup);
+  let current: LatestPointer | undefined;
+  try {
+    current = await latestOrUndefined({ ...ctx, keyLookup: scope.lookup });
+  } catch (e) {
+    if (!isBackupError(e) || isBackupError(e, 'ABORTED')) throw e;
+  } finally {
+    scope.done();
+  }
+  return Math.max(seen?.seq ?? 0, current?.seq ?? 0) + 1;
+}
+
 /** @internal What {@link publishLatest} needs. */
 export interface PublishContext {
   readonly accountId: string;

@@ -182,12 +182,17 @@ function parseBackupId(id: string | Uint8Array): Uint8Array {
  * deadline. The range is what bounds memory: the adapters cap a response at the range's length
  * while it streams (a HEAD first would not: the GET may then send something else), so a store
  * that answers with 256 MiB is cut off after MAX_MANIFEST_SIZE + 1 bytes. One byte more than the
- * largest legal envelope tells "too large" from "exactly the cap".
+ * largest legal envelope tells "too large" from "exactly the cap". `limit` is the largest legal
+ * object of the kind read (lib/incremental passes its snapshot, index and trash caps).
  */
-export async function getSmall(ctx: CatalogContext, key: string): Promise<Uint8Array> {
+export async function getSmall(
+  ctx: Pick<CatalogContext, 'blobs' | 'keyPrefix' | 'signal' | 'readTimeoutMs'> & Partial<CatalogContext>,
+  key: string,
+  limit: number = MAX_MANIFEST_SIZE,
+): Promise<Uint8Array> {
   const bytes = await boundedRead(ctx, key.slice(ctx.keyPrefix.length), async (signal) => {
     try {
-      return await ctx.blobs.get(key, { range: { offset: 0, length: MAX_MANIFEST_SIZE + 1 }, signal });
+      return await ctx.blobs.get(key, { range: { offset: 0, length: limit + 1 }, signal });
     } catch (e) {
       // An empty object: a range that starts at its end. No envelope is empty.
       if (isBackupError(e, 'INVALID_ARGUMENT')) throw new BackupError('PROTOCOL', 'malformed backup manifest: empty', { cause: e });
@@ -195,8 +200,8 @@ export async function getSmall(ctx: CatalogContext, key: string): Promise<Uint8A
       throw e;
     }
   });
-  if (bytes.length > MAX_MANIFEST_SIZE) {
-    throw new BackupError('PROTOCOL', 'malformed backup manifest: over the size limit', { limit: MAX_MANIFEST_SIZE });
+  if (bytes.length > limit) {
+    throw new BackupError('PROTOCOL', 'malformed backup manifest: over the size limit', { limit });
   }
   return bytes;
 }

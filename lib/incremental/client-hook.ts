@@ -8,10 +8,12 @@
  * @module
  */
 import type { CipherEngine } from '../archive/engine.js';
-import { LATEST_NAME, manifestName, openLatest } from '../client/manifest.js';
+import { manifestName } from '../client/manifest.js';
+import { boundedRead, loadLatest } from '../client/restore.js';
 import { BackupError, isBackupError } from '../errors.js';
 import type { Keyring } from '../recovery/keyring.js';
 import type { BlobStore } from '../storage/blob/types.js';
+import type { KeyValueStore } from '../storage/kv.js';
 import { equalBytes, fromHex, type RandomSource } from '../util/bytes.js';
 import type { backupIncremental, IncrementalContext, listSnapshots, OpenedSnapshot, openSnapshot, pruneIncremental } from './repo.js';
 
@@ -56,6 +58,10 @@ export interface HookContext {
   readonly signal: AbortSignal;
   /** The lock guard, checked before every store write (lib/client/lock.ts). */
   readonly guard?: () => Promise<void>;
+  /** The client's `readTimeoutMs` (every read of an envelope, pointer or listing). */
+  readonly readTimeoutMs?: number;
+  /** The client's device storage: where backups record the newest latest pointer (rollback detection). */
+  readonly storage?: KeyValueStore;
 }
 
 /** @internal The incremental context of a facade operation. */
@@ -70,6 +76,8 @@ export function incrementalContext(h: HookContext): IncrementalContext {
     signal: h.signal,
     ...(h.engine === undefined ? {} : { engine: h.engine }),
     ...(h.guard === undefined ? {} : { guard: h.guard }),
+    ...(h.readTimeoutMs === undefined ? {} : { readTimeoutMs: h.readTimeoutMs }),
+    ...(h.storage === undefined ? {} : { storage: h.storage }),
   };
 }
 
@@ -81,17 +89,22 @@ export function incrementalContext(h: HookContext): IncrementalContext {
 export async function openIfSnapshot(h: HookContext, backupId: string | undefined, load: IncrementalLoader | undefined): Promise<OpenedSnapshot | undefined> {
   let id: Uint8Array;
   if (backupId === undefined) {
-    let sealed: Uint8Array;
+    // Read as the client reads it: one GET bounded by size and time.
     try {
-      sealed = await h.blobs.get(h.keyPrefix + LATEST_NAME, { signal: h.signal });
+      id = (
+        await loadLatest({
+          accountId: h.accountId,
+          blobs: h.blobs,
+          keyPrefix: h.keyPrefix,
+          keyLookup: (k) => h.keyring.generations.find((g) => equalBytes(g.keyId, k))?.key,
+          signal: h.signal,
+          ...(h.readTimeoutMs === undefined ? {} : { readTimeoutMs: h.readTimeoutMs }),
+        })
+      ).backupId;
     } catch (e) {
       if (isBackupError(e, 'NOT_FOUND')) return undefined;
       throw e;
     }
-    id = openLatest(sealed, {
-      accountId: h.accountId,
-      keyLookup: (k) => h.keyring.generations.find((g) => equalBytes(g.keyId, k))?.key,
-    }).backupId;
   } else {
     if (!/^[0-9a-f]{32}$/.test(backupId)) return undefined;
     id = fromHex(backupId);
@@ -105,7 +118,10 @@ export async function openIfSnapshot(h: HookContext, backupId: string | undefine
 export async function isSnapshot(h: HookContext, id: Uint8Array): Promise<boolean> {
   let head: Uint8Array;
   try {
-    head = await h.blobs.get(h.keyPrefix + manifestName(id), { signal: h.signal, range: { offset: 0, length: 6 } });
+    const key = h.keyPrefix + manifestName(id);
+    head = await boundedRead({ signal: h.signal, ...(h.readTimeoutMs === undefined ? {} : { readTimeoutMs: h.readTimeoutMs }) }, key.slice(h.keyPrefix.length), (signal) =>
+      h.blobs.get(key, { signal, range: { offset: 0, length: 6 } }),
+    );
   } catch (e) {
     if (isBackupError(e, 'NOT_FOUND') || isBackupError(e, 'INVALID_ARGUMENT')) return false;
     throw e;

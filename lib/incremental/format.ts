@@ -55,18 +55,54 @@ export const KIND_TRASH = 5;
 
 const NONCE_LENGTH = 24;
 const ENVELOPE_HEADER_LENGTH = 4 + 1 + 1 + KEY_ID_LENGTH + NONCE_LENGTH;
-/** Most chunks one snapshot lists (4 Mi chunks: 256 GiB at 64 KiB). */
-export const MAX_SNAPSHOT_CHUNKS = 4 * 1024 * 1024;
-/** Most packs one index segment lists. */
-export const MAX_INDEX_PACKS = 1024 * 1024;
-/** Most chunk entries one index segment lists. */
-export const MAX_INDEX_ENTRIES = 8 * 1024 * 1024;
+/** Most chunks one snapshot lists (1 Mi chunks: 64 GiB at the 64 KiB average, at least 16 GiB). */
+export const MAX_SNAPSHOT_CHUNKS = 1024 * 1024;
+/** Most packs one index segment lists (writers split larger sets into several segments). */
+export const MAX_INDEX_PACKS = 64 * 1024;
+/** Most chunk entries one index segment lists (as many as one snapshot names). */
+export const MAX_INDEX_ENTRIES = MAX_SNAPSHOT_CHUNKS;
 /** Most packs in the trash list. */
 export const MAX_TRASH_PACKS = 1024 * 1024;
 /** Cap on app metadata in a snapshot (as the manifest's). */
 export const MAX_SNAPSHOT_METADATA = 64 * 1024;
-/** Largest sealed snapshot, index segment or trash list accepted. */
-export const MAX_ENVELOPE_SIZE = 512 * 1024 * 1024;
+
+const PACK_RECORD_FIXED = 16 + 16 + 32 + 8 + 4 + 4;
+const SNAPSHOT_FIXED = 1 + 16 + 8 + 8 + 4 + 4;
+const SNAPSHOT_ENTRY = CHUNK_ID_LENGTH + 4;
+const TRASH_ENTRY = 16 + 8;
+
+/**
+ * Largest sealed snapshot: the largest body the format allows (1 Mi chunks, 64 KiB metadata) in
+ * its envelope, about 36 MiB. A read of a snapshot never asks the store for more (plus one byte).
+ */
+export const MAX_SNAPSHOT_ENVELOPE = ENVELOPE_HEADER_LENGTH + SNAPSHOT_FIXED + MAX_SNAPSHOT_METADATA + MAX_SNAPSHOT_CHUNKS * SNAPSHOT_ENTRY + TAG_LENGTH;
+/** Largest sealed index segment (64 Ki packs, 1 Mi entries: about 45 MiB). */
+export const MAX_INDEX_ENVELOPE = ENVELOPE_HEADER_LENGTH + 5 + MAX_INDEX_PACKS * PACK_RECORD_FIXED + MAX_INDEX_ENTRIES * DIR_ENTRY_LENGTH + TAG_LENGTH;
+/** Largest sealed trash list (1 Mi packs: 24 MiB). */
+export const MAX_TRASH_ENVELOPE = ENVELOPE_HEADER_LENGTH + 5 + MAX_TRASH_PACKS * TRASH_ENTRY + TAG_LENGTH;
+/** Largest sealed snapshot, index segment or trash list accepted (the largest of the three). */
+export const MAX_ENVELOPE_SIZE = Math.max(MAX_SNAPSHOT_ENVELOPE, MAX_INDEX_ENVELOPE, MAX_TRASH_ENVELOPE);
+
+/**
+ * Split packs into index segments within {@link MAX_INDEX_PACKS} and {@link MAX_INDEX_ENTRIES}
+ * (a pack holds at most {@link MAX_PACK_CHUNKS} chunks, so every group fits).
+ */
+export function indexGroups(packs: readonly IndexedPack[]): IndexedPack[][] {
+  const out: IndexedPack[][] = [];
+  let cur: IndexedPack[] = [];
+  let entries = 0;
+  for (const p of packs) {
+    if (cur.length > 0 && (cur.length >= MAX_INDEX_PACKS || entries + p.entries.length > MAX_INDEX_ENTRIES)) {
+      out.push(cur);
+      cur = [];
+      entries = 0;
+    }
+    cur.push(p);
+    entries += p.entries.length;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
 
 /** Storage names inside the account's key prefix. */
 export const names = {
@@ -288,7 +324,6 @@ export interface IndexedPack {
   readonly entries: readonly PackEntry[];
 }
 
-const PACK_RECORD_FIXED = 16 + 16 + 32 + 8 + 4 + 4;
 
 /** Encode an index segment body. */
 export function encodeIndex(packs: readonly IndexedPack[]): Uint8Array {
@@ -375,8 +410,6 @@ export interface Snapshot {
   readonly sizes: readonly number[];
 }
 
-const SNAPSHOT_FIXED = 1 + 16 + 8 + 8 + 4 + 4;
-const SNAPSHOT_ENTRY = CHUNK_ID_LENGTH + 4;
 
 /** Encode a snapshot body. */
 export function encodeSnapshot(s: Snapshot): Uint8Array {

@@ -8,10 +8,13 @@
 import type { CipherEngine, ChunkCipher } from '../archive/engine.js';
 import { chunkNonceTail } from '../archive/engine.js';
 import { defaultEngine } from '../archive/engines/default.js';
-import { LATEST_NAME, openLatest, sealLatest, type BackupMetadata } from '../client/manifest.js';
+import { latestOrUndefined, nextSequence, noteSeen, publishLatest, seenOf } from '../client/latest.js';
+import type { BackupMetadata } from '../client/manifest.js';
+import { MAX_LISTED_BACKUPS, boundedRead, getSmall, type CatalogContext } from '../client/restore.js';
 import { BackupError, archiveAuthFailed, isBackupError, throwIfAborted } from '../errors.js';
 import type { Keyring } from '../recovery/keyring.js';
 import type { BlobStore } from '../storage/blob/types.js';
+import type { KeyValueStore } from '../storage/kv.js';
 import { blobStream } from '../util/blob.js';
 import { equalBytes, fromHex, isBytes, secureRandom, toHex, wipe, type RandomSource } from '../util/bytes.js';
 import { KeyedChunker } from './chunker.js';
@@ -20,7 +23,10 @@ import {
   KIND_INDEX,
   KIND_SNAPSHOT,
   KIND_TRASH,
-  MAX_ENVELOPE_SIZE,
+  MAX_INDEX_ENVELOPE,
+  MAX_SNAPSHOT_ENVELOPE,
+  MAX_TRASH_ENVELOPE,
+  MAX_TRASH_PACKS,
   MAX_PACK_CHUNKS,
   MAX_PACK_SIZE,
   OBJECT_ID_LENGTH,
@@ -37,6 +43,7 @@ import {
   encodeSnapshot,
   encodeTrash,
   envelopeKind,
+  indexGroups,
   names,
   openEnvelope,
   padme,
@@ -75,6 +82,19 @@ export interface IncrementalContext {
    * passes its lock guard: a tab that lost its lease writes nothing more).
    */
   readonly guard?: () => Promise<void>;
+  /**
+   * Deadline of each read of an envelope (snapshot, index segment, trash, latest pointer), a pack
+   * header or directory, or a listing, ms (default 30 000, as the client's `readTimeoutMs`): a
+   * store that does not answer in time fails the operation with `TIMEOUT`.
+   */
+  readonly readTimeoutMs?: number;
+  /**
+   * The device's key-value store (the client's `storage`): where the device remembers the newest
+   * latest pointer it wrote or saw (lib/client/latest.ts). A backup takes its sequence as one more
+   * than the highest of that and the store's pointer, and records its own. Without it, only the
+   * store's pointer counts.
+   */
+  readonly storage?: KeyValueStore;
 }
 
 /** A backup source: bytes, a Blob, or a stream of bytes. */
@@ -126,6 +146,10 @@ export interface IncrementalBackupResult {
   readonly packs: number;
   /** Chunks found in packs of an interrupted earlier run (resumed work). */
   readonly resumedChunks: number;
+  /** The latest-pointer sequence this backup took (docs/CLIENT.md §Rollback). */
+  readonly sequence: number;
+  /** Whether the latest pointer now names it (false: another device's newer backup is latest). */
+  readonly latest: boolean;
 }
 
 interface Ctx {
@@ -137,6 +161,9 @@ interface Ctx {
   readonly now: () => number;
   readonly random: RandomSource;
   readonly signal: AbortSignal | undefined;
+  readonly guard: () => Promise<void>;
+  readonly readTimeoutMs: number | undefined;
+  readonly storage: KeyValueStore | undefined;
 }
 
 function resolve(c: IncrementalContext): Ctx {
@@ -171,7 +198,27 @@ function resolve(c: IncrementalContext): Ctx {
     now: c.now ?? Date.now,
     random: c.random ?? secureRandom,
     signal: c.signal,
+    guard: guard ?? (async () => undefined),
+    readTimeoutMs: c.readTimeoutMs,
+    storage: c.storage,
   };
+}
+
+/** The client's catalog context of `ctx` (bounded reads of envelopes and the latest pointer); keys are copies. */
+function catalog(ctx: Ctx): CatalogContext {
+  return {
+    accountId: ctx.accountId,
+    blobs: ctx.blobs,
+    keyPrefix: ctx.prefix,
+    keyLookup: (id) => keyCopy(ctx, id),
+    ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+    ...(ctx.readTimeoutMs === undefined ? {} : { readTimeoutMs: ctx.readTimeoutMs }),
+  };
+}
+
+/** A read from the store under the client's deadline (`TIMEOUT`), following the operation's signal. */
+function timed<T>(ctx: Ctx, what: string, read: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  return boundedRead({ ...(ctx.signal === undefined ? {} : { signal: ctx.signal }), ...(ctx.readTimeoutMs === undefined ? {} : { readTimeoutMs: ctx.readTimeoutMs }) }, what, read);
 }
 
 /** A copy of the key of `keyId` (wipe it), or undefined. */
@@ -195,9 +242,10 @@ function lookupScope(ctx: Ctx): { lookup: (id: Uint8Array) => Uint8Array | undef
 
 const opt = (ctx: Ctx) => (ctx.signal === undefined ? {} : { signal: ctx.signal });
 
-async function getOrUndefined(ctx: Ctx, key: string, range?: { offset: number; length: number }): Promise<Uint8Array | undefined> {
+/** A ranged read (pack header or directory) under the deadline, or undefined when absent. */
+async function getRange(ctx: Ctx, key: string, range: { offset: number; length: number }): Promise<Uint8Array | undefined> {
   try {
-    return await ctx.blobs.get(key, { ...opt(ctx), ...(range === undefined ? {} : { range }) });
+    return await timed(ctx, key.slice(ctx.prefix.length), (signal) => ctx.blobs.get(key, { signal, range }));
   } catch (e) {
     if (isBackupError(e, 'NOT_FOUND')) return undefined;
     throw e;
@@ -244,39 +292,44 @@ interface RepoState {
   readonly locations: Map<string, Location[]>;
 }
 
+/** A sealed latest pointer: envelope header 46 ‖ body 32 (id, createdAt, sequence) ‖ tag 16. */
+const SEALED_LATEST_SIZE = 94;
+
 /** Most index segments read (bounds the work a hostile store can cause). */
 export const MAX_INDEX_SEGMENTS = 100_000;
-/** Most packs listed. */
-export const MAX_PACKS_LISTED = 10_000_000;
+/** Most packs listed: as many as the trash can condemn (a store holding more cannot be pruned anyway). */
+export const MAX_PACKS_LISTED = MAX_TRASH_PACKS;
 
 /**
- * A sealed envelope, read with one ranged GET of at most {@link MAX_ENVELOPE_SIZE} + 1 bytes (a
- * store cannot make us hold more), or `undefined` when absent; over the cap is `PROTOCOL`.
+ * A sealed envelope, read as the client reads a manifest (lib/client/restore.ts `getSmall`): one
+ * ranged GET of at most `limit` + 1 bytes, the largest legal object of its kind (format.ts
+ * `MAX_SNAPSHOT_ENVELOPE`, `MAX_INDEX_ENVELOPE`, `MAX_TRASH_ENVELOPE`), under the read deadline
+ * (`TIMEOUT`); over the cap is `PROTOCOL`; `undefined` when absent.
  */
-async function getEnvelope(ctx: Ctx, key: string): Promise<Uint8Array | undefined> {
-  let b: Uint8Array | undefined;
+async function getEnvelope(ctx: Ctx, key: string, limit: number): Promise<Uint8Array | undefined> {
   try {
-    b = await ctx.blobs.get(key, { ...opt(ctx), range: { offset: 0, length: MAX_ENVELOPE_SIZE + 1 } });
+    return await getSmall(catalog(ctx), key, limit);
   } catch (e) {
     if (isBackupError(e, 'NOT_FOUND')) return undefined;
-    // An empty object has no byte 0 to range over; it is malformed, not absent.
-    if (isBackupError(e, 'INVALID_ARGUMENT')) throw new BackupError('PROTOCOL', 'malformed incremental backup object: empty');
     throw e;
   }
-  if (b.length > MAX_ENVELOPE_SIZE) throw new BackupError('PROTOCOL', 'incremental backup object over the size limit', { limit: MAX_ENVELOPE_SIZE });
-  return b;
+}
+
+/** A listing under the deadline, refused (`PROTOCOL`, `details.limit`) past `maxEntries`. */
+function listBounded(ctx: Ctx, dir: string, maxEntries: number) {
+  return timed(ctx, `the list of ${dir}`, (signal) => ctx.blobs.list(ctx.prefix + dir, { signal, maxEntries }));
 }
 
 async function loadState(ctx: Ctx, options: { listPacks: boolean }): Promise<RepoState> {
-  const list = await ctx.blobs.list(ctx.prefix + 'index/', { ...opt(ctx), maxEntries: MAX_INDEX_SEGMENTS });
+  const list = await listBounded(ctx, 'index/', MAX_INDEX_SEGMENTS);
   const segments = new Map<string, IndexedPack[]>();
   const packs = new Map<string, IndexedPack>();
   for (const e of list) {
     throwIfAborted(ctx.signal);
     const rel = e.key.slice(ctx.prefix.length);
     if (!/^index\/[0-9a-f]{32}$/.test(rel)) continue;
-    if (e.size > MAX_ENVELOPE_SIZE) continue;
-    const sealed = await getEnvelope(ctx, e.key);
+    if (e.size > MAX_INDEX_ENVELOPE) continue;
+    const sealed = await getEnvelope(ctx, e.key, MAX_INDEX_ENVELOPE);
     if (sealed === undefined) continue; // deleted since the listing (a concurrent prune)
     const { body } = await openSealed(ctx, KIND_INDEX, rel, sealed);
     const ps = decodeIndex(body);
@@ -286,13 +339,13 @@ async function loadState(ctx: Ctx, options: { listPacks: boolean }): Promise<Rep
   let present: Map<string, number> | undefined;
   if (options.listPacks) {
     present = new Map();
-    for (const e of await ctx.blobs.list(ctx.prefix + 'packs/', { ...opt(ctx), maxEntries: MAX_PACKS_LISTED })) {
+    for (const e of await listBounded(ctx, 'packs/', MAX_PACKS_LISTED)) {
       const rel = e.key.slice(ctx.prefix.length);
       if (/^packs\/[0-9a-f]{32}$/.test(rel)) present.set(rel.slice(6), e.size);
     }
   }
   const trash = new Map<string, number>();
-  const sealedTrash = await getEnvelope(ctx, ctx.prefix + names.trash);
+  const sealedTrash = await getEnvelope(ctx, ctx.prefix + names.trash, MAX_TRASH_ENVELOPE);
   if (sealedTrash !== undefined) {
     const { body } = await openSealed(ctx, KIND_TRASH, names.trash, sealedTrash);
     for (const t of decodeTrash(body)) trash.set(toHex(t.packId), t.condemnedAt);
@@ -442,13 +495,13 @@ class Uploader {
 async function readPackDirectory(ctx: Ctx, packHex: string, size: number): Promise<IndexedPack | undefined> {
   if (size < PACK_HEADER_LENGTH || size > MAX_PACK_SIZE) return undefined;
   const name = `packs/${packHex}`;
-  const head = await getOrUndefined(ctx, ctx.prefix + name, { offset: 0, length: PACK_HEADER_LENGTH });
+  const head = await getRange(ctx, ctx.prefix + name, { offset: 0, length: PACK_HEADER_LENGTH });
   if (head === undefined || head.length !== PACK_HEADER_LENGTH) return undefined;
   const h = parsePackHeader(head, size);
   const bk = keyCopy(ctx, h.keyId);
   if (bk === undefined) return undefined;
   try {
-    const sealedDir = await getOrUndefined(ctx, ctx.prefix + name, { offset: h.dirOffset, length: h.dirLength });
+    const sealedDir = await getRange(ctx, ctx.prefix + name, { offset: h.dirOffset, length: h.dirLength });
     if (sealedDir === undefined || sealedDir.length !== h.dirLength) return undefined;
     const k = derivePackKeys(bk, h.salt);
     const cipher = ctx.engine.create(k.payloadKey, k.noncePrefix);
@@ -530,6 +583,9 @@ export async function backupIncremental(
   const writer = new PackWriter(bk, gen.keyId, ctx.engine, ctx.random, ctx.now, packTarget);
   const uploader = new Uploader(ctx, options.concurrency ?? 2);
   try {
+    // The sequence is taken when the backup starts (as a plain backup's): of two devices'
+    // backups, the one that started later ends up latest.
+    const sequence = await nextSequence(catalog(ctx), ctx.storage);
     // What the store holds under this generation: indexed packs that are present and not
     // condemned, plus the sealed directories of unindexed packs (an interrupted run: resume).
     const state = await loadState(ctx, { listPacks: true });
@@ -598,11 +654,9 @@ export async function backupIncremental(
     progress();
 
     // Index before snapshot: a snapshot never names a chunk the index cannot locate.
-    const indexPacks = [...written, ...adopted];
-    if (indexPacks.length > 0) {
-      const segId = ctx.random(OBJECT_ID_LENGTH);
-      const name = names.index(segId);
-      const sealed = sealWith(ctx, KIND_INDEX, encodeIndex(indexPacks), name);
+    for (const group of indexGroups([...written, ...adopted])) {
+      const name = names.index(ctx.random(OBJECT_ID_LENGTH));
+      const sealed = sealWith(ctx, KIND_INDEX, encodeIndex(group), name);
       await ctx.blobs.put(ctx.prefix + name, sealed, opt(ctx));
       uploader.uploaded += sealed.length;
     }
@@ -613,15 +667,32 @@ export async function backupIncremental(
     const sealedSnap = sealWith(ctx, KIND_SNAPSHOT, encodeSnapshot(snapshot), snapName);
     await ctx.blobs.put(ctx.prefix + snapName, sealedSnap, opt(ctx));
     uploader.uploaded += sealedSnap.length;
+    // The pointer as plain backups move it (lib/client/latest.ts): with the sequence taken at the
+    // start, only forward, by a conditional write; the device records it.
+    const mine = { backupId, createdAt, seq: sequence };
     const key = Uint8Array.from(gen.key);
-    let latest: Uint8Array;
+    let latest: boolean;
     try {
-      latest = sealLatest({ backupId, createdAt }, { key, keyId: gen.keyId, accountId: ctx.accountId, random: ctx.random });
+      latest = await publishLatest(
+        {
+          accountId: ctx.accountId,
+          blobs: ctx.blobs,
+          keyPrefix: ctx.prefix,
+          keyLookup: (id) => keyCopy(ctx, id),
+          key,
+          keyId: gen.keyId,
+          random: ctx.random,
+          guard: ctx.guard,
+          ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+          ...(ctx.readTimeoutMs === undefined ? {} : { readTimeoutMs: ctx.readTimeoutMs }),
+        },
+        mine,
+      );
     } finally {
       wipe(key);
     }
-    await ctx.blobs.put(ctx.prefix + LATEST_NAME, latest, opt(ctx));
-    uploader.uploaded += latest.length;
+    if (latest) uploader.uploaded += SEALED_LATEST_SIZE;
+    if (ctx.storage !== undefined) await noteSeen(ctx.storage, ctx.accountId, seenOf(mine));
     progress();
     return {
       backupId: toHex(backupId),
@@ -633,6 +704,8 @@ export async function backupIncremental(
       uploadedBytes: uploader.uploaded,
       packs: written.length,
       resumedChunks,
+      sequence,
+      latest,
     };
   } finally {
     chunker.dispose();
@@ -661,8 +734,8 @@ export interface SnapshotSummary {
   readonly latest: boolean;
 }
 
-/** Most snapshots listed. */
-export const MAX_LISTED_SNAPSHOTS = 10_000;
+/** Most objects listed under `manifests/`: the namespace is shared with plain backups, whose listing stops there too. */
+export const MAX_LISTED_SNAPSHOTS = MAX_LISTED_BACKUPS;
 
 interface LoadedSnapshot {
   readonly snapshot: Snapshot;
@@ -671,7 +744,7 @@ interface LoadedSnapshot {
 
 async function loadSnapshot(ctx: Ctx, backupId: Uint8Array): Promise<LoadedSnapshot> {
   const name = names.snapshot(backupId);
-  const sealed = await getEnvelope(ctx, ctx.prefix + name);
+  const sealed = await getEnvelope(ctx, ctx.prefix + name, MAX_SNAPSHOT_ENVELOPE);
   if (sealed === undefined) throw new BackupError('NOT_FOUND', 'no such backup');
   const { body, keyId } = await openSealed(ctx, KIND_SNAPSHOT, name, sealed);
   const snapshot = decodeSnapshot(body);
@@ -679,12 +752,11 @@ async function loadSnapshot(ctx: Ctx, backupId: Uint8Array): Promise<LoadedSnaps
   return { snapshot, keyId };
 }
 
+/** The id the latest pointer names, read as the client reads it (bounded by size and time). */
 async function latestId(ctx: Ctx): Promise<Uint8Array | undefined> {
-  const sealed = await getOrUndefined(ctx, ctx.prefix + LATEST_NAME);
-  if (sealed === undefined) return undefined;
   const scope = lookupScope(ctx);
   try {
-    return openLatest(sealed, { keyLookup: scope.lookup, accountId: ctx.accountId }).backupId;
+    return (await latestOrUndefined({ ...catalog(ctx), keyLookup: scope.lookup }))?.backupId;
   } finally {
     scope.done();
   }
@@ -692,13 +764,13 @@ async function latestId(ctx: Ctx): Promise<Uint8Array | undefined> {
 
 /** Every snapshot (kind 3 objects under `manifests/`); a kind-3 object that does not open throws. */
 async function allSnapshots(ctx: Ctx): Promise<LoadedSnapshot[]> {
-  const list = await ctx.blobs.list(ctx.prefix + 'manifests/', { ...opt(ctx), maxEntries: MAX_LISTED_SNAPSHOTS });
+  const list = await listBounded(ctx, 'manifests/', MAX_LISTED_SNAPSHOTS);
   const out: LoadedSnapshot[] = [];
   for (const e of list) {
     throwIfAborted(ctx.signal);
     const rel = e.key.slice(ctx.prefix.length);
-    if (!/^manifests\/[0-9a-f]{32}$/.test(rel) || e.size > MAX_ENVELOPE_SIZE) continue;
-    const sealed = await getEnvelope(ctx, e.key).catch((err: unknown) => {
+    if (!/^manifests\/[0-9a-f]{32}$/.test(rel) || e.size > MAX_SNAPSHOT_ENVELOPE) continue;
+    const sealed = await getEnvelope(ctx, e.key, MAX_SNAPSHOT_ENVELOPE).catch((err: unknown) => {
       if (isBackupError(err, 'PROTOCOL')) return undefined; // not a readable envelope: not ours to judge here
       throw err;
     });
@@ -1153,9 +1225,9 @@ export async function pruneIncremental(context: IncrementalContext, options: Pru
 
   // New packs and adopted orphans are indexed before anything that depends on them is condemned.
   const adopted = orphans.filter((p) => liveOf(p).live > 0);
-  if (newPacks.length + adopted.length > 0) {
+  for (const group of indexGroups([...newPacks, ...adopted])) {
     const name = names.index(ctx.random(OBJECT_ID_LENGTH));
-    await ctx.blobs.put(ctx.prefix + name, sealWith(ctx, KIND_INDEX, encodeIndex([...newPacks, ...adopted]), name), opt(ctx));
+    await ctx.blobs.put(ctx.prefix + name, sealWith(ctx, KIND_INDEX, encodeIndex(group), name), opt(ctx));
   }
 
   // 4. Condemn, rescue, delete.
@@ -1190,9 +1262,9 @@ export async function pruneIncremental(context: IncrementalContext, options: Pru
   if (stale.length > 0) {
     const keepPacks = new Map<string, IndexedPack>();
     for (const [, ps] of stale) for (const p of ps) if (!gone.has(toHex(p.packId))) keepPacks.set(toHex(p.packId), p);
-    if (keepPacks.size > 0) {
+    for (const group of indexGroups([...keepPacks.values()])) {
       const name = names.index(ctx.random(OBJECT_ID_LENGTH));
-      await ctx.blobs.put(ctx.prefix + name, sealWith(ctx, KIND_INDEX, encodeIndex([...keepPacks.values()]), name), opt(ctx));
+      await ctx.blobs.put(ctx.prefix + name, sealWith(ctx, KIND_INDEX, encodeIndex(group), name), opt(ctx));
     }
     for (const [seg] of stale) {
       throwIfAborted(ctx.signal);
