@@ -240,12 +240,15 @@ export interface BackupClientEvents {
     readonly accountId: string;
   };
   /**
-   * `enable()` replaced the keyring but re-sealing it to the account's passkeys failed (they still
-   * open the old keyring): call `resealPasskeys()` to retry, with no prompt.
+   * `enable()` made a new keyring (a reset): the account's passkeys could only open the previous
+   * one (their envelopes are bound to its first generation, docs/PASSKEYS.md), so their envelopes
+   * were removed. Offer to add a passkey again (one prompt each).
    */
-  'passkeys-stale': {
-    /** What the re-seal failed with. */
-    readonly error: unknown;
+  'passkeys-removed': {
+    /** How many passkey envelopes were removed. */
+    readonly count: number;
+    /** Set when removing failed: the stale envelopes stay and a passkey unlock fails with `PASSKEY_AUTH_FAILED`. */
+    readonly error?: unknown;
   };
   /** `changeRecoveryCode` succeeded: only the new code opens the escrow now. */
   'code-changed': {
@@ -443,12 +446,13 @@ export interface BackupClient {
    */
   unlockWithPasskey(options?: { readonly rotateSalt?: boolean; readonly signal?: AbortSignal }): Promise<PasskeyInfo>;
   /**
-   * Re-seal the current keyring to every passkey of the account, with no prompt (`enable()` does it
-   * after a reset; call it after a `passkeys-stale` event).
+   * Re-seal the current keyring (after a rotation that keeps its first generation) to every passkey
+   * of the account, with no prompt. A keyring with another first generation is refused by the
+   * envelopes (`PASSKEY_AUTH_FAILED` at unlock): after a reset, add passkeys again.
    *
    * @example
    * ```ts
-   * client.on('passkeys-stale', () => void client.resealPasskeys());
+   * const resealed = await client.resealPasskeys();
    * ```
    */
   resealPasskeys(options?: { readonly signal?: AbortSignal }): Promise<number>;
@@ -798,11 +802,21 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
         throw e;
       }
       await markCurrent(k, opts.signal);
-      // Passkeys of an earlier enrollment (a reset) open the new keyring too, with no prompt.
+      // Passkeys of an earlier enrollment (a reset) cannot vouch for a new keyring: remove them.
       if (o.passkeys !== undefined) {
-        await passkeyFlows
-          .resealPasskeys(passkeyContext(opts.signal), k)
-          .catch((error: unknown) => emit('passkeys-stale', { error }));
+        const ctx = passkeyContext(opts.signal);
+        await passkeyFlows.listPasskeys(ctx).then(
+          async (stale) => {
+            if (stale.length === 0) return;
+            try {
+              for (const p of stale) await passkeyFlows.removePasskey(ctx, p.id);
+              emit('passkeys-removed', { count: stale.length });
+            } catch (error) {
+              emit('passkeys-removed', { count: 0, error });
+            }
+          },
+          (error: unknown) => emit('passkeys-removed', { count: 0, error }),
+        );
       }
       if (epoch === at) hold(k);
       else wipeKeyring(k);

@@ -64,6 +64,8 @@ export const LABELS = {
   passkeyKek: 'e2ee-backup/v1/passkey/kek',
   /** Passkeys: key of the keyring box sealed to an envelope's X25519 public key. */
   passkeyKeyringBox: 'e2ee-backup/v1/passkey/keyring-box',
+  /** Passkeys: MAC key authenticating an envelope's keyring box, from the keyring's first generation. */
+  passkeyBoxAuth: 'e2ee-backup/v1/passkey/box-auth',
   /** Trust: checksum of the persisted trust-store record (corruption detection). */
   trustState: 'e2ee-backup/v1/trust/state',
 } as const;

@@ -15,6 +15,7 @@
 import { x25519 } from '@noble/curves/ed25519.js';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { BackupError } from '../errors.js';
 import { LABELS } from '../labels.js';
@@ -48,7 +49,9 @@ export const MAX_PASSKEY_NAME_LENGTH = 128;
 const MAX_BOX_LENGTH = 64 * 1024;
 const NONCE = 24;
 const TAG = 16;
-const SEALED_PRIVATE = NONCE + 32 + TAG;
+/** nonce ‖ XChaCha20-Poly1305(KEK, private key ‖ box MAC key). */
+const SEALED_PRIVATE = NONCE + 64 + TAG;
+const BOX_TAG = 32;
 
 /** A passkey as the app lists it: no secret. */
 export interface PasskeyInfo {
@@ -68,12 +71,18 @@ export interface PasskeyEnvelope extends PasskeyInfo {
   readonly prfSalt: Uint8Array;
   /** The envelope's X25519 public key: new keyring generations are sealed to it. */
   readonly publicKey: Uint8Array;
-  /** nonce ‖ XChaCha20-Poly1305(KEK, private key), AAD = the envelope header. */
+  /** nonce ‖ XChaCha20-Poly1305(KEK, private key ‖ box MAC key), AAD = the envelope header. */
   readonly sealedPrivateKey: Uint8Array;
   /** Ephemeral X25519 public key of the keyring box. */
   readonly boxEphemeral: Uint8Array;
   /** The keyring, sealed (docs/KEYRING.md) under a key from X25519(ephemeral, publicKey). */
   readonly boxKeyring: Uint8Array;
+  /**
+   * HMAC-SHA-256 of the box under the box MAC key, which only the PRF output (through the sealed
+   * private key) or the account's keyring (its first generation) gives: whoever merely writes
+   * envelopes cannot seal a keyring of their own into one.
+   */
+  readonly boxTag: Uint8Array;
 }
 
 function malformed(message: string): BackupError {
@@ -94,7 +103,7 @@ function checkCredentialId(credentialId: Uint8Array): void {
 }
 
 /** magic ‖ version ‖ u16 len ‖ credentialId ‖ u8 len ‖ name ‖ u64 createdAt ‖ prfSalt ‖ publicKey */
-function header(e: Omit<PasskeyEnvelope, 'sealedPrivateKey' | 'boxEphemeral' | 'boxKeyring' | 'id'>): Uint8Array {
+function header(e: Omit<PasskeyEnvelope, 'sealedPrivateKey' | 'boxEphemeral' | 'boxKeyring' | 'boxTag' | 'id'>): Uint8Array {
   const name = utf8(e.name);
   const out = new Uint8Array(4 + 1 + 2 + e.credentialId.length + 1 + name.length + 8 + 32 + 32);
   let o = 0;
@@ -117,11 +126,11 @@ function header(e: Omit<PasskeyEnvelope, 'sealedPrivateKey' | 'boxEphemeral' | '
   return out;
 }
 
-/** Encode an envelope: header ‖ sealedPrivateKey (72) ‖ boxEphemeral (32) ‖ u32 len ‖ boxKeyring. */
+/** Encode an envelope: header ‖ sealedPrivateKey (104) ‖ boxEphemeral (32) ‖ u32 len ‖ boxKeyring ‖ boxTag (32). */
 export function encodePasskeyEnvelope(e: PasskeyEnvelope): Uint8Array {
   const len = new Uint8Array(4);
   writeU32BE(len, 0, e.boxKeyring.length);
-  return concatBytes(header(e), e.sealedPrivateKey, e.boxEphemeral, len, e.boxKeyring);
+  return concatBytes(header(e), e.sealedPrivateKey, e.boxEphemeral, len, e.boxKeyring, e.boxTag);
 }
 
 /**
@@ -131,7 +140,7 @@ export function encodePasskeyEnvelope(e: PasskeyEnvelope): Uint8Array {
  */
 export function decodePasskeyEnvelope(bytes: Uint8Array): PasskeyEnvelope {
   abytes(bytes, 'envelope');
-  if (bytes.length > 4 + 1 + 2 + MAX_CREDENTIAL_ID_LENGTH + 1 + MAX_PASSKEY_NAME_LENGTH + 8 + 64 + SEALED_PRIVATE + 36 + MAX_BOX_LENGTH) {
+  if (bytes.length > 4 + 1 + 2 + MAX_CREDENTIAL_ID_LENGTH + 1 + MAX_PASSKEY_NAME_LENGTH + 8 + 64 + SEALED_PRIVATE + 36 + MAX_BOX_LENGTH + BOX_TAG) {
     throw malformed('too long');
   }
   let o = 0;
@@ -164,6 +173,7 @@ export function decodePasskeyEnvelope(bytes: Uint8Array): PasskeyEnvelope {
   const boxLen = readU32BE(need(4), 0);
   if (boxLen > MAX_BOX_LENGTH) throw malformed('keyring box too long');
   const boxKeyring = need(boxLen);
+  const boxTag = need(BOX_TAG);
   if (o !== bytes.length) throw malformed('trailing bytes');
   return Object.freeze({
     credentialId,
@@ -175,6 +185,7 @@ export function decodePasskeyEnvelope(bytes: Uint8Array): PasskeyEnvelope {
     sealedPrivateKey,
     boxEphemeral,
     boxKeyring,
+    boxTag,
   });
 }
 
@@ -195,6 +206,20 @@ function boxContext(account: Uint8Array, credentialId: Uint8Array): Uint8Array {
 function boxKey(shared: Uint8Array, account: Uint8Array, credentialId: Uint8Array, eph: Uint8Array, pub: Uint8Array): Uint8Array {
   if (shared.every((b) => b === 0)) throw malformed('low-order public key');
   return hkdf(sha256, shared, undefined, lengthPrefixed(utf8(LABELS.passkeyKeyringBox), account, credentialId, eph, pub), 32);
+}
+
+/**
+ * Box MAC key = HKDF-SHA-256(IKM = the keyring's first generation key, ∅,
+ * lp(LABELS.passkeyBoxAuth) ‖ lp(accountId) ‖ lp(credentialId), 32). A rotation keeps the first
+ * generation, so a rotated keyring re-seals without a prompt; a new keyring (a reset) cannot.
+ */
+function boxMacKey(keyring: Keyring, account: Uint8Array, credentialId: Uint8Array): Uint8Array {
+  return hkdf(sha256, keyring.generations[0]!.key, undefined, lengthPrefixed(utf8(LABELS.passkeyBoxAuth), account, credentialId), 32);
+}
+
+/** HMAC-SHA-256(box MAC key, lp(header) ‖ boxEphemeral ‖ lp(boxKeyring)). */
+function boxTagOf(macKey: Uint8Array, head: Uint8Array, boxEphemeral: Uint8Array, boxKeyring: Uint8Array): Uint8Array {
+  return hmac(sha256, macKey, concatBytes(lengthPrefixed(head), boxEphemeral, lengthPrefixed(boxKeyring)));
 }
 
 function sealBox(keyring: Keyring, publicKey: Uint8Array, account: Uint8Array, credentialId: Uint8Array, random: RandomSource) {
@@ -252,6 +277,8 @@ export function createPasskeyEnvelope(
   if (!Number.isSafeInteger(passkey.createdAt) || passkey.createdAt < 0) throw new RangeError('createdAt must be ms since the epoch');
   const privateKey = Uint8Array.from(abytes(random(32), 'random(32)', 32));
   const kek = deriveKek(passkey.prfOutput, passkey.prfSalt, account, passkey.credentialId);
+  const macKey = boxMacKey(keyring, account, passkey.credentialId);
+  const secret = concatBytes(privateKey, macKey);
   try {
     const base = {
       credentialId: Uint8Array.from(passkey.credentialId),
@@ -260,14 +287,18 @@ export function createPasskeyEnvelope(
       prfSalt: Uint8Array.from(passkey.prfSalt),
       publicKey: x25519.getPublicKey(privateKey),
     };
+    const head = header(base);
+    const sealedPrivateKey = sealPrivate(secret, kek, head, random);
+    const box = sealBox(keyring, base.publicKey, account, base.credentialId, random);
     return Object.freeze({
       ...base,
       id: passkeyId(base.credentialId),
-      sealedPrivateKey: sealPrivate(privateKey, kek, header(base), random),
-      ...sealBox(keyring, base.publicKey, account, base.credentialId, random),
+      sealedPrivateKey,
+      ...box,
+      boxTag: boxTagOf(macKey, head, box.boxEphemeral, box.boxKeyring),
     });
   } finally {
-    wipe(privateKey, kek);
+    wipe(privateKey, kek, macKey, secret);
   }
 }
 
@@ -286,7 +317,13 @@ export function resealPasskeyEnvelope(
   random: RandomSource = secureRandom,
 ): PasskeyEnvelope {
   const account = idBytes(accountId, 'accountId');
-  return Object.freeze({ ...envelope, ...sealBox(keyring, envelope.publicKey, account, envelope.credentialId, random) });
+  const box = sealBox(keyring, envelope.publicKey, account, envelope.credentialId, random);
+  const macKey = boxMacKey(keyring, account, envelope.credentialId);
+  try {
+    return Object.freeze({ ...envelope, ...box, boxTag: boxTagOf(macKey, header(envelope), box.boxEphemeral, box.boxKeyring) });
+  } finally {
+    wipe(macKey);
+  }
 }
 
 /** The result of {@link openPasskeyEnvelope}. */
@@ -320,9 +357,9 @@ export function openPasskeyEnvelope(
   const account = idBytes(accountId, 'accountId');
   const kek = deriveKek(prfOutput, envelope.prfSalt, account, envelope.credentialId);
   const sealed = envelope.sealedPrivateKey;
-  let privateKey: Uint8Array;
+  let secret: Uint8Array;
   try {
-    privateKey = xchacha20poly1305(kek, sealed.subarray(0, NONCE), header(envelope)).decrypt(sealed.subarray(NONCE));
+    secret = xchacha20poly1305(kek, sealed.subarray(0, NONCE), header(envelope)).decrypt(sealed.subarray(NONCE));
   } catch (e) {
     throw new BackupError(
       'PASSKEY_AUTH_FAILED',
@@ -332,10 +369,18 @@ export function openPasskeyEnvelope(
   } finally {
     wipe(kek);
   }
+  const privateKey = secret.subarray(0, 32);
   let shared: Uint8Array | undefined;
   let key: Uint8Array | undefined;
   try {
     if (!equalBytes(x25519.getPublicKey(privateKey), envelope.publicKey)) throw malformed('public key does not match its private key');
+    // The box must come from a holder of the PRF output or of the account's keyring (constant-time compare).
+    if (!equalBytes(boxTagOf(secret.subarray(32), header(envelope), envelope.boxEphemeral, envelope.boxKeyring), envelope.boxTag)) {
+      throw new BackupError(
+        'PASSKEY_AUTH_FAILED',
+        "the envelope's keyring was not sealed by a holder of this account's keyring (a substituted envelope, or one left from before a reset)",
+      );
+    }
     shared = x25519.getSharedSecret(privateKey, envelope.boxEphemeral);
     key = boxKey(shared, account, envelope.credentialId, envelope.boxEphemeral, envelope.publicKey);
     const keyring = openKeyring(envelope.boxKeyring, key, boxContext(account, envelope.credentialId));
@@ -344,11 +389,12 @@ export function openPasskeyEnvelope(
     const base = { ...envelope, prfSalt: Uint8Array.from(next.prfSalt) };
     const nextKek = deriveKek(next.prfOutput, base.prfSalt, account, envelope.credentialId);
     try {
-      return { keyring, rotated: Object.freeze({ ...base, sealedPrivateKey: sealPrivate(privateKey, nextKek, header(base), random) }) };
+      const head = header(base);
+      return { keyring, rotated: Object.freeze({ ...base, sealedPrivateKey: sealPrivate(secret, nextKek, head, random), boxTag: boxTagOf(secret.subarray(32), head, base.boxEphemeral, base.boxKeyring) }) };
     } finally {
       wipe(nextKek);
     }
   } finally {
-    wipe(privateKey, shared, key);
+    wipe(secret, shared, key);
   }
 }

@@ -38,19 +38,35 @@ describe('BackupClient passkeys', () => {
     expect(authenticator.outputs.length).toBeGreaterThan(0);
   });
 
-  it('enable({ reset: true }) re-seals the new keyring to the passkeys with no prompt', async () => {
+  it('enable({ reset: true }) removes the passkeys (they cannot vouch for a new keyring); added again, they restore', async () => {
     const { device, authenticator } = setup();
     const a = device();
     await a.enable();
     await a.addPasskey({ name: 'Phone', userName: 'alice' });
     const calls = authenticator.calls;
+    const removed: number[] = [];
+    a.on('passkeys-removed', (e) => removed.push(e.count));
     await a.enable({ reset: true });
     expect(authenticator.calls).toBe(calls);
+    expect(removed).toEqual([1]);
+    expect(await a.listPasskeys()).toEqual([]);
+    await a.addPasskey({ name: 'Phone', userName: 'alice' });
     const data = testBytes(5000, 9);
     await a.backup(data);
     const b = device();
     await b.unlockWithPasskey();
     expect(equalBytes(await readAll((await b.restore()).stream), data)).toBe(true);
+  });
+
+  it('resealPasskeys after a keyring rotation needs no prompt', async () => {
+    const { device, authenticator } = setup();
+    const a = device();
+    await a.enable();
+    await a.addPasskey({ name: 'Phone', userName: 'alice' });
+    const calls = authenticator.calls;
+    expect(await a.resealPasskeys()).toBe(1);
+    expect(authenticator.calls).toBe(calls);
+    await device().unlockWithPasskey();
   });
 
   it('typed errors: no passkeys option, none registered, cancelled, no PRF, a changed PRF output', async () => {

@@ -1,17 +1,17 @@
-// OPEN finding (issue 16, docs/PASSKEYS.md §5, THREAT-MODEL §6.7): a passkey envelope's keyring box
-// is sealed to the public key the envelope itself carries and is not authenticated by any account
-// secret, so whoever can write envelopes (the storage operator included) can seal a keyring of
-// their own into it; the victim's passkey then "opens" the attacker's keyring. The attack is written
-// as `it.fails`: it passes while the envelope accepts the substituted box and turns red once a fix
-// (an authenticated box, an envelope format change) refuses it. Flip it to `it` then.
+// Finding (issue 16): a passkey envelope's keyring box is sealed to the public key the envelope
+// itself carries, so whoever can write envelopes (the storage operator included) could seal a
+// keyring of their own into it and the victim's passkey would "open" the attacker's keyring. Fixed:
+// the box carries an HMAC under a key that only the PRF output (inside the sealed private key) or
+// the account's keyring (its first generation) gives (docs/PASSKEYS.md). This test opened the
+// attacker's keyring before the fix.
 import { describe, expect, it } from 'vitest';
 import { isBackupError } from '../../lib/errors.js';
 import { createKeyring, encodeKeyring } from '../../lib/recovery/keyring.js';
 import { createPasskeyEnvelope, decodePasskeyEnvelope, encodePasskeyEnvelope, openPasskeyEnvelope, resealPasskeyEnvelope } from '../../lib/recovery/passkey.js';
 import { equalBytes } from '../../lib/util/bytes.js';
 
-describe('passkey envelope: keyring box substitution (open finding)', () => {
-  it.fails('an envelope whose box was re-sealed by someone without the keyring or the PRF output is refused', () => {
+describe('passkey envelope: keyring box substitution', () => {
+  it('an envelope whose box was re-sealed by someone without the keyring or the PRF output is refused', () => {
     const account = 'user-42';
     const victim = createKeyring();
     const prfOutput = crypto.getRandomValues(new Uint8Array(32));

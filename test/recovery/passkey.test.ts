@@ -1,13 +1,13 @@
 // Passkey envelopes and flows (docs/PASSKEYS.md), outside a browser: a software authenticator
 // (test/support/fake-passkey.ts) stands in for WebAuthn; the Chromium suite runs the real ceremony.
-import { hkdfSync } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import sodium from 'libsodium-wrappers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isBackupError } from '../../lib/errors.js';
 import { LABELS } from '../../lib/labels.js';
-import { createKeyring, encodeKeyring, keyForId, rotateKeyring } from '../../lib/recovery/keyring.js';
+import { createKeyring, decodeKeyring, encodeKeyring, keyForId, rotateKeyring } from '../../lib/recovery/keyring.js';
 import {
   createPasskeyEnvelope,
   decodePasskeyEnvelope,
@@ -84,12 +84,19 @@ describe('passkey envelope: the frozen vector', () => {
     const account = utf8(V.accountId);
     const headerLen = 4 + 1 + 2 + cred.length + 1 + utf8(V.name).length + 8 + 32 + 32;
     const header = env.subarray(0, headerLen);
-    const sealedPriv = env.subarray(headerLen, headerLen + 72);
-    const eph = env.subarray(headerLen + 72, headerLen + 104);
-    const box = env.subarray(headerLen + 108);
+    const sealedPriv = env.subarray(headerLen, headerLen + 104);
+    const eph = env.subarray(headerLen + 104, headerLen + 136);
+    const box = env.subarray(headerLen + 140, env.length - 32);
+    const tag = env.subarray(env.length - 32);
     const kek = new Uint8Array(hkdfSync('sha256', fromHex(V.prfOutput), fromHex(V.prfSalt), lp(utf8(LABELS.passkeyKek), account, cred), 32));
-    const priv = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, sealedPriv.subarray(24), header, sealedPriv.subarray(0, 24), kek);
+    const secret = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, sealedPriv.subarray(24), header, sealedPriv.subarray(0, 24), kek);
+    const priv = secret.subarray(0, 32);
     expect(toHex(priv)).toBe(V.privateKey);
+    // The box MAC key: HKDF of the keyring's first generation key; the tag covers header, ephemeral and box.
+    const gen0 = decodeKeyring(fromHex(V.keyringEncoding)).generations[0]!.key;
+    const macKey = new Uint8Array(hkdfSync('sha256', gen0, new Uint8Array(0), lp(utf8(LABELS.passkeyBoxAuth), account, cred), 32));
+    expect(toHex(secret.subarray(32))).toBe(toHex(macKey));
+    expect(createHmac('sha256', macKey).update(concatBytes(lp(header), eph, lp(box))).digest('hex')).toBe(toHex(tag));
     const pub = sodium.crypto_scalarmult_base(priv);
     expect(toHex(pub)).toBe(V.publicKey);
     const shared = sodium.crypto_scalarmult(priv, eph);
