@@ -83,7 +83,7 @@ export function describeWithEtcd(
     });
   } else {
     console.warn(`skipping: ${message}`);
-    describe.skip(name, () => body(''));
+    describe.skipIf(true)(name, () => body(''));
   }
 }
 
