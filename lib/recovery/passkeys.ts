@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { BackupError } from '../errors.js';
+import { BackupError, isBackupError } from '../errors.js';
 import type { BlobStore } from '../storage/blob/types.js';
 import { equalBytes, secureRandom, wipe, type RandomSource } from '../util/bytes.js';
 import type { Keyring } from './keyring.js';
@@ -51,12 +51,18 @@ export function blobPasskeyStore(store: BlobStore, prefix = ''): PasskeyEnvelope
   const dir = `${prefix}passkeys/`;
   return {
     async list(options) {
-      const entries = await store.list(dir, { maxEntries: MAX_PASSKEYS, ...(options?.signal === undefined ? {} : { signal: options.signal }) });
-      if (entries.length > MAX_PASSKEYS) throw new BackupError('KEYRING_MALFORMED', `more than ${MAX_PASSKEYS} passkey envelopes are stored`);
+      const signal = options?.signal === undefined ? {} : { signal: options.signal };
+      // maxEntries: the store refuses (PROTOCOL) a listing longer than an account may hold.
+      const entries = await store.list(dir, { maxEntries: MAX_PASSKEYS, ...signal });
       const out: Uint8Array[] = [];
       for (const e of entries) {
-        if (e.size > MAX_ENVELOPE_BYTES) throw new BackupError('KEYRING_MALFORMED', 'a stored passkey envelope is over its size limit');
-        out.push(await store.get(e.key, options?.signal === undefined ? {} : { signal: options.signal }));
+        // A ranged read: a store that lies about the size still cannot make us hold more than the cap.
+        const bytes = await store.get(e.key, { range: { offset: 0, length: MAX_ENVELOPE_BYTES + 1 }, ...signal }).catch((err: unknown) => {
+          // An empty object answers a range starting at its end with INVALID_ARGUMENT; no envelope is empty.
+          throw isBackupError(err, 'INVALID_ARGUMENT') ? new BackupError('KEYRING_MALFORMED', 'a stored passkey envelope is empty', { cause: err }) : err;
+        });
+        if (bytes.length > MAX_ENVELOPE_BYTES) throw new BackupError('KEYRING_MALFORMED', 'a stored passkey envelope is over its size limit');
+        out.push(bytes);
       }
       return out;
     },
