@@ -3,7 +3,10 @@
  * answers are flat documents of elements and text; we accept exactly that and nothing else:
  * no DOCTYPE (so no entity expansion, no external entities: the XXE and "billion laughs" classes
  * cannot occur), no processing instructions except the leading XML declaration, no CDATA, no
- * comments. Every length, depth and count is capped; every failure is `BackupError('PROTOCOL')`.
+ * comments, and no U+FEFF anywhere: neither a leading byte-order mark nor one inside (raw or as a
+ * character reference), as every parsed format of the project refuses it (issue 13, finding 6):
+ * `BOM ‖ doc` must not read as `doc`. S3 never sends one. Every length, depth and count is capped;
+ * every failure is `BackupError('PROTOCOL')`.
  *
  * @module
  * @internal
@@ -28,6 +31,9 @@ export interface XmlLimits {
 }
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_.:-]{0,255}$/;
+const XML_DECL_RE =
+  /^<\?xml\s+version\s*=\s*(["'])1\.[0-9]\1(?:\s+encoding\s*=\s*(["'])utf-8\2)?(?:\s+standalone\s*=\s*(["'])(?:yes|no)\3)?\s*\?>/i;
+const ATTR_RE = /\s+[A-Za-z_][A-Za-z0-9_.:-]{0,255}\s*=\s*(?:"([^"<]*)"|'([^'<]*)')/g;
 
 function bad(what: string): BackupError {
   return new BackupError('PROTOCOL', `malformed XML from the blob store: ${what}`);
@@ -50,6 +56,7 @@ function decodeText(s: string): string {
     else if (/^#x[0-9A-Fa-f]{1,6}$/.test(ent)) cp = parseInt(ent.slice(2), 16);
     else throw bad('unknown entity');
     if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp === 0) throw bad('invalid character reference');
+    if (cp === 0xfeff) throw bad('a byte-order mark (U+FEFF)');
     return String.fromCodePoint(cp);
   });
 }
@@ -63,17 +70,18 @@ export function parseXml(input: string, limits: XmlLimits = {}): XmlElement {
   const maxElements = limits.maxElements ?? 20_000;
   if (typeof input !== 'string') throw bad('not text');
   if (input.length > maxLength) throw new BackupError('PROTOCOL', 'XML from the blob store is over its size limit', { limit: maxLength });
+  // No byte-order mark, leading or anywhere else (the decoder keeps a leading one as U+FEFF).
+  if (input.includes('\uFEFF')) throw bad('a byte-order mark (U+FEFF)');
   let i = 0;
-  // Optional BOM, then an optional XML declaration (XML 1.0 §2.8).
-  if (input.charCodeAt(0) === 0xfeff) i = 1;
   const skipWs = (): void => {
     while (i < input.length && ' \t\r\n'.includes(input[i]!)) i++;
   };
   skipWs();
+  // An optional XML declaration (XML 1.0 §2.8, production XMLDecl), UTF-8 if it names an encoding.
   if (input.startsWith('<?xml', i)) {
-    const end = input.indexOf('?>', i);
-    if (end < 0 || end - i > 200) throw bad('bad XML declaration');
-    i = end + 2;
+    const decl = XML_DECL_RE.exec(input.slice(i, i + 200));
+    if (decl === null) throw bad('bad XML declaration');
+    i += decl[0].length;
   }
   skipWs();
 
@@ -119,11 +127,13 @@ export function parseXml(input: string, limits: XmlLimits = {}): XmlElement {
     if (tag.startsWith('!') || tag.startsWith('?')) throw bad('DOCTYPE, comments, CDATA and processing instructions are not accepted');
     const selfClosing = tag.endsWith('/');
     const body = selfClosing ? tag.slice(0, -1) : tag;
-    const m = /^([^\s/>]+)((?:\s+[^\s=]+\s*=\s*(?:"[^"<]*"|'[^'<]*'))*)\s*$/.exec(body);
+    const m = /^([^\s/>]+)((?:\s+[A-Za-z_][A-Za-z0-9_.:-]{0,255}\s*=\s*(?:"[^"<]*"|'[^'<]*'))*)\s*$/.exec(body);
     if (m === null || !NAME_RE.test(m[1]!)) throw bad('bad start tag');
     if (++elements > maxElements) throw new BackupError('PROTOCOL', 'XML from the blob store has too many elements', { limit: maxElements });
     if (stack.length + 1 > maxDepth) throw new BackupError('PROTOCOL', 'XML from the blob store is nested too deeply', { limit: maxDepth });
-    // Attributes (xmlns and the like) are checked for shape above, then ignored: S3 puts no data in them.
+    // Attributes (xmlns and the like) are checked for shape above and their references decoded
+    // (an unknown entity or a U+FEFF in one is refused like in text), then ignored: S3 puts no data in them.
+    for (const a of m[2]!.matchAll(ATTR_RE)) decodeText(a[1] ?? a[2] ?? '');
     if (selfClosing) {
       const el: XmlElement = { name: localName(m[1]!), children: [], text: '' };
       if (stack.length === 0) root = el;
