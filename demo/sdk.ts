@@ -10,7 +10,6 @@ import {
   createIndexedDbStore,
   createTrustStore,
   createVaultClient,
-  createWebAuthnAuthenticator,
   createWorkerEngine,
   witnessLogClient,
   type BackupClient,
@@ -22,6 +21,7 @@ import {
   type WitnessLogClient,
 } from '../lib/index.js';
 import { opaqueTsSuite } from '../lib/opaque-ts.js';
+import { createWebAuthnAuthenticator, passkeySupport } from '../lib/passkeys.js';
 import { fromHex } from '../lib/util/bytes.js';
 import { accountPrefix, type DemoConfig } from './shared.js';
 
@@ -196,7 +196,7 @@ export function makeClient(
     // 4 MiB parts: few enough round trips (presign + PUT each), small enough for a smooth progress bar.
     partSize: 16 * minPart,
     // Passkeys with the browser's own authenticator (platform or phone); envelopes in the blob store.
-    passkeys: { authenticator: passkeyAuthenticator() },
+    passkeys: passkeySupport({ authenticator: passkeyAuthenticator() }),
     ...extra,
   });
 }

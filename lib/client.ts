@@ -33,7 +33,7 @@ import { clearSession, SESSION_KEY_PREFIX } from './client/session.js';
 import { checkKeyringMarker, writeKeyringMarker, type MarkerContext } from './client/keyring-check.js';
 import { checkRollback, clearSeen, latestOrUndefined, loadSeen, noteSeen, seenOf } from './client/latest.js';
 import { assertOptionsObject, checkingOptions, invalidOption } from './util/options.js';
-import { BackupError, throwIfAborted } from './errors.js';
+import { BackupError, isBackupError, throwIfAborted } from './errors.js';
 import { generateRecoveryCode, parseRecoveryCode } from './recovery/code.js';
 import type { FleetTrust } from './recovery/fleet-trust.js';
 import { copyKeyring, createKeyring, keyForId, wipeKeyring, type Keyring } from './recovery/keyring.js';
@@ -43,10 +43,9 @@ import { assertBlobPrefix } from './storage/blob/types.js';
 import { createDeviceCache, type DeviceCache } from './storage/device-cache.js';
 import type { KeyValueStore } from './storage/kv.js';
 import { equalBytes, isBytes, secureRandom, wipe, type RandomSource } from './util/bytes.js';
+// Types only: the passkey code comes in through `options.passkeys` (e2ee-backup/passkeys).
 import type { PasskeyInfo } from './recovery/passkey.js';
-import type { PasskeyAuthenticator } from './recovery/passkey-webauthn.js';
-import * as passkeyFlows from './recovery/passkeys.js';
-import type { PasskeyEnvelopeStore } from './recovery/passkeys.js';
+import type { PasskeyCallContext, PasskeySupport } from './recovery/passkeys.js';
 
 export type { BackupSource, BackupProgress } from './client/backup.js';
 export type { BackupSummary, RestoreProgress, RestoreStreamOptions } from './client/restore.js';
@@ -64,15 +63,12 @@ export interface BackupClientOptions {
   /** Fleet trust, reported by `status()` (the vault client enforces it on every call). */
   readonly trust?: FleetTrust;
   /**
-   * Passkeys (WebAuthn PRF, docs/PASSKEYS.md): the ceremonies (`createWebAuthnAuthenticator`) and
-   * where envelopes live (default: the blob store under `<keyPrefix>passkeys/`).
+   * Passkeys (WebAuthn PRF, docs/PASSKEYS.md): `passkeySupport({ authenticator })` from
+   * `e2ee-backup/passkeys` (envelopes in the blob store under `<keyPrefix>passkeys/` unless it is
+   * given `envelopes`). Opt-in so that apps without passkeys never download that code
+   * (docs/SIZE.md); without it the passkey methods throw `INVALID_ARGUMENT`.
    */
-  readonly passkeys?: {
-    /** The ceremonies: `createWebAuthnAuthenticator({ rp: { name } })` in browsers. */
-    readonly authenticator: PasskeyAuthenticator;
-    /** Where envelopes live; the blob store under `<keyPrefix>passkeys/` by default. */
-    readonly envelopes?: PasskeyEnvelopeStore;
-  };
+  readonly passkeys?: PasskeySupport;
   /** Where archives and manifests go. */
   readonly store: BlobStore;
   /** Keep the keyring sealed under a non-extractable device key so backups need no code (opt-in). */
@@ -247,7 +243,7 @@ export interface BackupClientEvents {
   'passkeys-removed': {
     /** How many passkey envelopes were removed. */
     readonly count: number;
-    /** Set when removing failed: the stale envelopes stay and a passkey unlock fails with `PASSKEY_AUTH_FAILED`. */
+    /** Set when removing failed: the stale envelopes stay, and a passkey unlock with one fails with `KEYRING_NOT_CURRENT`. */
     readonly error?: unknown;
   };
   /** `changeRecoveryCode` succeeded: only the new code opens the escrow now. */
@@ -435,8 +431,13 @@ export interface BackupClient {
    * Unlock with any of the account's passkeys (one prompt): on a new device this is the whole
    * recovery, then `restore()`. The passkey's PRF salt rotates in the same prompt.
    *
+   * The keyring is checked against the account's keyring marker as a cached one is (docs/CLIENT.md
+   * §Device cache check), and becomes it where there is none yet.
+   *
    * @throws BackupError `PASSKEY_NOT_FOUND`, `PASSKEY_AUTH_FAILED` (a changed PRF output: never a
-   *   wrong key), `PASSKEY_PRF_UNSUPPORTED`, `PASSKEY_CANCELLED`, `ABORTED`.
+   *   wrong key), `KEYRING_NOT_CURRENT` (an envelope left from before a reset, or an older one put
+   *   back), `PASSKEY_PRF_UNSUPPORTED`, `PASSKEY_CANCELLED`, `ABORTED`, `INVALID_ARGUMENT` without a
+   *   `passkeys` option.
    *
    * @example
    * ```ts
@@ -554,18 +555,8 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
   if (typeof o.store !== 'object' || o.store === null) throw invalidOption('store', 'must be a BlobStore: createHttpBlobStore({ presign }) or createS3BlobStore({ presign })');
   if (o.vault.accountId !== o.accountId) throw invalidOption('vault', `is for account '${o.vault.accountId}', not options.accountId '${o.accountId}'`);
   checkClientNumbers(o);
-  if (
-    o.passkeys !== undefined &&
-    (typeof o.passkeys !== 'object' ||
-      o.passkeys === null ||
-      typeof o.passkeys.authenticator?.create !== 'function' ||
-      typeof o.passkeys.authenticator.get !== 'function')
-  ) {
-    throw new BackupError(
-      'INVALID_ARGUMENT',
-      'createBackupClient: options.passkeys.authenticator must have create() and get(); pass createWebAuthnAuthenticator({ rp: { name } })',
-      { option: 'passkeys.authenticator' },
-    );
+  if (o.passkeys !== undefined && typeof o.passkeys?.unlock !== 'function') {
+    throw invalidOption('passkeys', 'must be passkeySupport({ authenticator }) from e2ee-backup/passkeys');
   }
   if (o.incrementalSupport !== undefined && typeof o.incrementalSupport !== 'function') {
     throw invalidOption('incrementalSupport', 'must be incrementalSupport from e2ee-backup/incremental');
@@ -756,20 +747,19 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     random,
   });
 
-  /** The passkey flows' context; `INVALID_ARGUMENT` when the client was made without `passkeys`. */
-  const passkeyContext = (signal: AbortSignal | undefined): passkeyFlows.PasskeyContext => {
-    if (o.passkeys === undefined) {
-      throw new BackupError('INVALID_ARGUMENT', 'passkeys need the passkeys option of createBackupClient', { option: 'passkeys' });
-    }
-    return {
-      accountId,
-      authenticator: o.passkeys.authenticator,
-      envelopes: o.passkeys.envelopes ?? passkeyFlows.blobPasskeyStore(o.store, keyPrefix),
-      now,
-      random,
-      ...(signal === undefined ? {} : { signal }),
-    };
+  /** The passkey flows (`INVALID_ARGUMENT` when the client was made without `passkeys`). */
+  const passkeyFlows = (): PasskeySupport => {
+    if (o.passkeys === undefined) throw invalidOption('passkeys', 'is needed for passkey methods: pass passkeySupport({ authenticator }) from e2ee-backup/passkeys');
+    return o.passkeys;
   };
+  const passkeyContext = (signal: AbortSignal | undefined): PasskeyCallContext => ({
+    accountId,
+    store: o.store,
+    keyPrefix,
+    now,
+    random,
+    ...(signal === undefined ? {} : { signal }),
+  });
 
   const client: BackupClient = {
     accountId,
@@ -804,12 +794,13 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       await markCurrent(k, opts.signal);
       // Passkeys of an earlier enrollment (a reset) cannot vouch for a new keyring: remove them.
       if (o.passkeys !== undefined) {
+        const pk = o.passkeys;
         const ctx = passkeyContext(opts.signal);
-        await passkeyFlows.listPasskeys(ctx).then(
+        await pk.list(ctx).then(
           async (stale) => {
             if (stale.length === 0) return;
             try {
-              for (const p of stale) await passkeyFlows.removePasskey(ctx, p.id);
+              for (const p of stale) await pk.remove(ctx, p.id);
               emit('passkeys-removed', { count: stale.length });
             } catch (error) {
               emit('passkeys-removed', { count: 0, error });
@@ -1047,36 +1038,43 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
 
     async addPasskey(opts) {
       if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
-      const ctx = passkeyContext(undefined);
-      return withKeyring(opts.recoveryCode, opts.signal, (k, signal) =>
-        passkeyFlows.addPasskey({ ...ctx, signal }, k, { name: opts.name, userName: opts.userName }),
-      );
+      const pk = passkeyFlows();
+      return withKeyring(opts.recoveryCode, opts.signal, (k, signal) => pk.add(passkeyContext(signal), k, { name: opts.name, userName: opts.userName }));
     },
 
     async listPasskeys(opts = {}) {
-      return passkeyFlows.listPasskeys(passkeyContext(opts.signal));
+      return passkeyFlows().list(passkeyContext(opts.signal));
     },
 
     async removePasskey(id, opts = {}) {
       if (typeof id !== 'string') throw new TypeError('id must be a string');
-      await passkeyFlows.removePasskey(passkeyContext(opts.signal), id);
+      await passkeyFlows().remove(passkeyContext(opts.signal), id);
     },
 
     async unlockWithPasskey(opts = {}) {
-      const ctx = passkeyContext(undefined);
+      const pk = passkeyFlows();
       const op = begin(opts.signal);
       const at = epoch;
       try {
-        const { keyring: k, passkey } = await passkeyFlows.unlockWithPasskey(
-          { ...ctx, signal: op.signal },
-          opts.rotateSalt === undefined ? {} : { rotateSalt: opts.rotateSalt },
-        );
-        if (op.signal.aborted || epoch !== at) {
-          wipeKeyring(k);
-          throwIfAborted(op.signal);
-          throw new BackupError('ABORTED', 'the client was closed');
-        }
+        const { keyring: k, passkey } = await pk.unlock(passkeyContext(op.signal), opts.rotateSalt === undefined ? {} : { rotateSalt: opts.rotateSalt });
         try {
+          // An envelope is not the vault: it may hold an older keyring (one left from before a reset,
+          // or an older rotation put back). Like a cached keyring, it must be the account's current
+          // one (docs/CLIENT.md §Device cache check); with no marker yet, it becomes it.
+          const state = await checkKeyringMarker(markerCtx(op.signal), k).catch((e: unknown) => {
+            throw isBackupError(e, 'KEYRING_NOT_CURRENT')
+              ? new BackupError(
+                  'KEYRING_NOT_CURRENT',
+                  "the passkey's envelope holds a keyring that is not the account's current one (left from before a reset, or an older one put back): unlock with the recovery code, then add the passkey again",
+                  { cause: e },
+                )
+              : e;
+          });
+          if (state === 'absent') await markCurrent(k, op.signal);
+          if (op.signal.aborted || epoch !== at) {
+            throwIfAborted(op.signal);
+            throw new BackupError('ABORTED', 'the client was closed');
+          }
           if (cache !== undefined) await cache.save(k);
         } catch (e) {
           wipeKeyring(k);
@@ -1090,8 +1088,8 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     },
 
     async resealPasskeys(opts = {}) {
-      const ctx = passkeyContext(undefined);
-      return withKeyring(undefined, opts.signal, (k, signal) => passkeyFlows.resealPasskeys({ ...ctx, signal }, k));
+      const pk = passkeyFlows();
+      return withKeyring(undefined, opts.signal, (k, signal) => pk.reseal(passkeyContext(signal), k));
     },
 
     on(type, listener) {

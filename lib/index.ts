@@ -175,27 +175,8 @@ export type {
 } from './storage/blob/types.js';
 export type { BlobOp, BlobOpName, PresignFn, PresignedRequest, PresignedBlobStoreOptions } from './storage/blob/presigned.js';
 export type { BodyPath } from './storage/blob/body.js';
-export { createWebAuthnAuthenticator } from './recovery/passkey-webauthn.js';
-export type {
-  PasskeyAuthenticator,
-  PasskeyCreateRequest,
-  PasskeyCreateResult,
-  PasskeyGetResult,
-  PasskeyPrfInputs,
-  WebAuthnAuthenticatorOptions,
-} from './recovery/passkey-webauthn.js';
-export { blobPasskeyStore, MAX_PASSKEYS } from './recovery/passkeys.js';
-export type { PasskeyEnvelopeStore } from './recovery/passkeys.js';
-export {
-  createPasskeyEnvelope,
-  decodePasskeyEnvelope,
-  encodePasskeyEnvelope,
-  openPasskeyEnvelope,
-  passkeyId,
-  resealPasskeyEnvelope,
-  PASSKEY_ENVELOPE_VERSION,
-} from './recovery/passkey.js';
-export type { NewPasskey, OpenedPasskeyEnvelope, PasskeyEnvelope, PasskeyInfo } from './recovery/passkey.js';
+// Passkeys (WebAuthn PRF) have their own subpath, `e2ee-backup/passkeys` (lib/passkeys.ts): a client
+// runs them with `passkeys: passkeySupport({ authenticator })`, so apps without them do not download them.
 export type { FetchLike, SleepFn, RetryOptions, TransportOptions, TransportRequest, TransportResponse, Transport } from './transport/http.js';
 export { migrateFleet, planMigration, migrationKey } from './trust/migrate.js';
 export type { MigrateFleetOptions, MigrationResult, MigrationStep } from './trust/migrate.js';

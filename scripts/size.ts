@@ -57,13 +57,16 @@ interface Entry {
 /** The superseded opaque-ts suite, loaded by `import()` on first use (lib/recovery/opaque/opaque-ts-lazy.ts). */
 const OPAQUE_STACK = [/node_modules\/@cloudflare\//, /lib\/recovery\/opaque\/(opaque-ts|p256-noble)\.ts$/];
 
-/** Opt-in capabilities an app reaches only through their own subpath (not even lazily from `.`): incremental backups (`incrementalSupport`), the RFC 9807 extras. */
+/** Opt-in capabilities an app reaches only through their own subpath (not even lazily from `.`): incremental backups (`incrementalSupport`), the RFC 9807 extras, passkeys (`passkeySupport`). */
 const OPT_IN = [
   /lib\/incremental\/(repo|format|chunker|keys)\.ts$/,
   // The RFC 9807 P-256 group (noble's Weierstrass code) and scrypt: `e2ee-backup/rfc9807-extras`.
   /@noble\/curves\/abstract\/weierstrass\.js$/,
   /lib\/recovery\/opaque\/rfc9807-(p256|scrypt)\.ts$/,
   /@noble\/hashes\/scrypt\.js$/,
+  // Passkeys (envelope format, ceremonies, flows; X25519): `e2ee-backup/passkeys`, passed in as `passkeySupport`.
+  /lib\/recovery\/passkeys?(-webauthn)?\.ts$/,
+  /@noble\/curves\/abstract\/montgomery\.js$/,
 ];
 
 /** A tiny app that uses `names` from the package entry (so unused exports are tree-shaken). */
@@ -209,7 +212,9 @@ async function measure(e: Entry): Promise<Result> {
   const lazy = part(lazyOuts);
   const leaked = [
     ...new Set(initialOuts.flatMap((o) => Object.keys(meta.outputs[o]!.inputs).filter((p) => (e.lazyOnly ?? []).some((re) => re.test(p))))),
-    ...Object.keys(meta.inputs).filter((p) => (e.absent ?? []).some((re) => re.test(p))),
+    // Inputs that put bytes into any chunk (a file imported only for names that are tree-shaken away, like
+    // noble's montgomery.js behind the unused `x25519` of ed25519.js, contributes nothing).
+    ...new Set(Object.values(meta.outputs).flatMap((out) => Object.entries(out.inputs).filter(([p, i]) => i.bytesInOutput > 0 && (e.absent ?? []).some((re) => re.test(p))).map(([p]) => p))),
   ];
 
   const one = await build({ ...common, outfile: 'size-out/single.js' });

@@ -115,7 +115,7 @@ function outputBytes(v: BufferSource | undefined): Uint8Array | undefined {
  * @example
  * ```ts
  * const authenticator = createWebAuthnAuthenticator({ rp: { name: 'Chat' } });
- * const client = createBackupClient({ vault, store: blobStore, storage: kv, accountId, passkeys: { authenticator } });
+ * const client = createBackupClient({ vault, store: blobStore, storage: kv, accountId, passkeys: passkeySupport({ authenticator }) });
  * ```
  */
 export function createWebAuthnAuthenticator(options: WebAuthnAuthenticatorOptions): PasskeyAuthenticator {

@@ -207,3 +207,94 @@ export async function removePasskey(ctx: Pick<PasskeyContext, 'envelopes' | 'sig
   if (!envelopes.some((e) => e.id === id)) throw new BackupError('PASSKEY_NOT_FOUND', 'no such passkey for this account');
   await ctx.envelopes.delete(id, ctx.signal === undefined ? {} : { signal: ctx.signal });
 }
+
+/** Options of {@link passkeySupport}. */
+export interface PasskeySupportOptions {
+  /** The ceremonies: `createWebAuthnAuthenticator({ rp: { name } })` in browsers. */
+  readonly authenticator: PasskeyAuthenticator;
+  /** Where envelopes live; the client's blob store under `<keyPrefix>passkeys/` by default ({@link blobPasskeyStore}). */
+  readonly envelopes?: PasskeyEnvelopeStore;
+}
+
+/** What a `BackupClient` hands the passkey flows on each call. */
+export interface PasskeyCallContext {
+  /** The client's account. */
+  readonly accountId: string;
+  /** The client's blob store: where envelopes live unless the support was given `envelopes`. */
+  readonly store: BlobStore;
+  /** The client's key prefix (envelopes under `<keyPrefix>passkeys/`). */
+  readonly keyPrefix: string;
+  /** The client's clock. */
+  readonly now: () => number;
+  /** The client's randomness. */
+  readonly random: RandomSource;
+  /** The operation's signal. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The passkey flows a `BackupClient` runs (`createBackupClient({ passkeys })`), bound to an
+ * authenticator and an envelope store: made by {@link passkeySupport}. An app calls the client's
+ * methods (`addPasskey`, `unlockWithPasskey`, …), not these.
+ */
+export interface PasskeySupport {
+  /** The account's passkeys (no ceremony). */
+  list(ctx: PasskeyCallContext): Promise<PasskeyInfo[]>;
+  /** Add a passkey sealing `keyring` (one or two prompts). */
+  add(ctx: PasskeyCallContext, keyring: Keyring, options: { readonly name: string; readonly userName: string }): Promise<PasskeyInfo>;
+  /** Remove a passkey's envelope. */
+  remove(ctx: PasskeyCallContext, id: string): Promise<void>;
+  /** Unlock with any of the account's passkeys (one prompt): the caller owns and wipes the keyring. */
+  unlock(
+    ctx: PasskeyCallContext,
+    options: { readonly rotateSalt?: boolean },
+  ): Promise<{
+    /** The keyring the envelope held. */
+    readonly keyring: Keyring;
+    /** The passkey that opened it. */
+    readonly passkey: PasskeyInfo;
+  }>;
+  /** Re-seal `keyring` to every envelope (no prompt); how many. */
+  reseal(ctx: PasskeyCallContext, keyring: Keyring): Promise<number>;
+}
+
+/**
+ * Passkeys for a `BackupClient`: `createBackupClient({ passkeys: passkeySupport({ authenticator }) })`.
+ * Opt-in so that apps without passkeys never download the envelope code or X25519 (docs/SIZE.md);
+ * a client without it refuses the passkey methods with `INVALID_ARGUMENT` naming this function.
+ *
+ * @throws BackupError `INVALID_ARGUMENT` when `authenticator` lacks create() and get().
+ *
+ * @example
+ * ```ts
+ * const passkeys = passkeySupport({ authenticator: createWebAuthnAuthenticator({ rp: { name: 'Chat' } }) });
+ * ```
+ */
+export function passkeySupport(options: PasskeySupportOptions): PasskeySupport {
+  const a = (options as Partial<PasskeySupportOptions> | null | undefined)?.authenticator;
+  if (typeof a?.create !== 'function' || typeof a.get !== 'function') {
+    throw new BackupError('INVALID_ARGUMENT', 'passkeySupport: options.authenticator must have create() and get(); pass createWebAuthnAuthenticator({ rp: { name } })', {
+      option: 'authenticator',
+    });
+  }
+  if (options.envelopes !== undefined && typeof options.envelopes?.list !== 'function') {
+    throw new BackupError('INVALID_ARGUMENT', 'passkeySupport: options.envelopes must be a PasskeyEnvelopeStore (list, put, delete), e.g. blobPasskeyStore(store)', {
+      option: 'envelopes',
+    });
+  }
+  const full = (ctx: PasskeyCallContext): PasskeyContext => ({
+    accountId: ctx.accountId,
+    authenticator: a,
+    envelopes: options.envelopes ?? blobPasskeyStore(ctx.store, ctx.keyPrefix),
+    now: ctx.now,
+    random: ctx.random,
+    ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+  });
+  return Object.freeze({
+    list: (ctx: PasskeyCallContext) => listPasskeys(full(ctx)),
+    add: (ctx: PasskeyCallContext, keyring: Keyring, o: { readonly name: string; readonly userName: string }) => addPasskey(full(ctx), keyring, o),
+    remove: (ctx: PasskeyCallContext, id: string) => removePasskey(full(ctx), id),
+    unlock: (ctx: PasskeyCallContext, o: { readonly rotateSalt?: boolean }) => unlockWithPasskey(full(ctx), o),
+    reseal: (ctx: PasskeyCallContext, keyring: Keyring) => resealPasskeys(full(ctx), keyring),
+  });
+}

@@ -2,6 +2,7 @@
 // software PRF authenticator (test/support/fake-passkey.ts). The Chromium suite runs WebAuthn itself.
 import { describe, expect, it } from 'vitest';
 import { isBackupError } from '../../lib/errors.js';
+import { blobPasskeyStore, passkeySupport } from '../../lib/passkeys.js';
 import { createMemoryStore } from '../../lib/storage/kv.js';
 import { equalBytes } from '../../lib/util/bytes.js';
 import { errorOf } from '../support/errors.js';
@@ -15,7 +16,7 @@ function setup(authenticator = createFakePasskeys()) {
   const server = makeBlobServer();
   const { store } = blobClient(server, {}, 'http');
   const accountId = `pk${++seq}`;
-  const device = () => makeClient(vault, store, createMemoryStore(), { accountId, passkeys: { authenticator } });
+  const device = () => makeClient(vault, store, createMemoryStore(), { accountId, passkeys: passkeySupport({ authenticator }) });
   return { server, store, accountId, authenticator, device };
 }
 
@@ -69,11 +70,7 @@ describe('BackupClient passkeys', () => {
     await device().unlockWithPasskey();
   });
 
-  it('typed errors: no passkeys option, none registered, cancelled, no PRF, a changed PRF output', async () => {
-    const { store, accountId } = setup();
-    const plain = makeClient(vault, store, createMemoryStore(), { accountId });
-    expect(isBackupError(await errorOf(plain.listPasskeys()), 'INVALID_ARGUMENT')).toBe(true);
-
+  it('typed errors: none registered, cancelled, no PRF, a changed PRF output', async () => {
     const { device, authenticator } = setup();
     const c = device();
     await c.enable();
@@ -94,16 +91,77 @@ describe('BackupClient passkeys', () => {
     await n.backup(testBytes(100));
   });
 
-  it('createBackupClient refuses a passkeys option without an authenticator', async () => {
+  it('passkeySupport refuses an authenticator without create() and get(); createBackupClient refuses a passkeys option that is not passkeySupport(...)', () => {
     const { store } = setup();
-    const e = (() => {
+    const thrown = (fn: () => unknown) => {
       try {
-        makeClient(vault, store, createMemoryStore(), { passkeys: { authenticator: {} as never } });
+        fn();
       } catch (err) {
         return err;
       }
       return undefined;
-    })();
-    expect(isBackupError(e, 'INVALID_ARGUMENT')).toBe(true);
+    };
+    const bad = thrown(() => passkeySupport({ authenticator: {} as never }));
+    expect(isBackupError(bad, 'INVALID_ARGUMENT') && bad.details.option).toBe('authenticator');
+    // The option's shape before passkeys had their own subpath: { authenticator }.
+    const old = thrown(() => makeClient(vault, store, createMemoryStore(), { passkeys: { authenticator: createFakePasskeys() } as never }));
+    expect(isBackupError(old, 'INVALID_ARGUMENT') && old.details.option).toBe('passkeys');
+    expect((old as Error).message).toContain('passkeySupport');
+  });
+
+  it('a client made without passkeys: every passkey method is INVALID_ARGUMENT naming passkeySupport and e2ee-backup/passkeys', async () => {
+    const { store, accountId } = setup();
+    const plain = makeClient(vault, store, createMemoryStore(), { accountId });
+    await plain.enable();
+    for (const call of [
+      () => plain.addPasskey({ name: 'x', userName: 'alice' }),
+      () => plain.listPasskeys(),
+      () => plain.removePasskey('00'),
+      () => plain.unlockWithPasskey(),
+      () => plain.resealPasskeys(),
+    ]) {
+      const e = await errorOf(call());
+      expect(isBackupError(e, 'INVALID_ARGUMENT') && e.details.option).toBe('passkeys');
+      expect((e as Error).message).toMatch(/passkeySupport.*e2ee-backup\/passkeys/);
+    }
+  });
+
+  it('unlockWithPasskey writes the keyring marker when the account has none, as a cached keyring would', async () => {
+    const { device, store } = setup();
+    const a = device();
+    await a.enable();
+    await a.addPasskey({ name: 'Laptop', userName: 'alice' });
+    await store.delete('keyring'); // enabled before markers existed, or the marker write failed
+    await device().unlockWithPasskey();
+    expect((await store.get('keyring')).length).toBeGreaterThan(0);
+  });
+
+  it("an envelope left from before a reset (its removal failed) is not the account's keyring: KEYRING_NOT_CURRENT, nothing held", async () => {
+    const { store, accountId, authenticator } = setup();
+    let failDeletes = false;
+    const blobs = blobPasskeyStore(store);
+    const envelopes = {
+      ...blobs,
+      delete: async (id: string) => {
+        if (failDeletes) throw new Error('store unavailable');
+        await blobs.delete(id);
+      },
+    };
+    const device = () => makeClient(vault, store, createMemoryStore(), { accountId, passkeys: passkeySupport({ authenticator, envelopes }) });
+    const a = device();
+    await a.enable();
+    await a.addPasskey({ name: 'Phone', userName: 'alice' });
+    failDeletes = true;
+    const removed: { count: number; error?: unknown }[] = [];
+    a.on('passkeys-removed', (e) => removed.push(e));
+    await a.enable({ reset: true });
+    expect(removed.length === 1 && removed[0]!.error !== undefined).toBe(true);
+    await a.backup(testBytes(4000, 5)); // under the new keyring
+
+    const b = device();
+    const e = await errorOf(b.unlockWithPasskey());
+    expect(isBackupError(e, 'KEYRING_NOT_CURRENT'), String(e)).toBe(true);
+    // Nothing was held: no backup goes under the old keyring.
+    expect(isBackupError(await errorOf(b.backup(testBytes(100))), 'NOT_ENABLED')).toBe(true);
   });
 });

@@ -54,6 +54,7 @@ export const PUBLIC_ENTRIES: Readonly<Record<string, string>> = {
   'e2ee-backup/engines/libsodium': 'lib/archive/engines/libsodium.ts',
   'e2ee-backup/incremental': 'lib/incremental/index.ts',
   'e2ee-backup/rfc9807-extras': 'lib/rfc9807-extras.ts',
+  'e2ee-backup/passkeys': 'lib/passkeys.ts',
 };
 
 /**

@@ -19,7 +19,8 @@ import { launchBrowser, skipBrowser, waitForGlobal, type TestBrowser, type TestP
 import { bundlePage, servePage } from '../support/test-page.js';
 
 const PAGE = `
-import { createWebAuthnAuthenticator, isBackupError } from './lib/index.ts';
+import { isBackupError } from './lib/index.ts';
+import { createWebAuthnAuthenticator, passkeySupport } from './lib/passkeys.ts';
 import { idBytes, lengthPrefixed } from './lib/recovery/keyring.ts';
 import { LABELS } from './lib/labels.ts';
 import { hkdf } from '@noble/hashes/hkdf.js';
@@ -83,7 +84,7 @@ globalThis.pk = {
     const token = await login(api, account);
     const { fleetId } = await findFleet(api, trust, account, token);
     client?.close();
-    client = makeClient(api, trust, store, fleetId, account, token, { passkeys: { authenticator } });
+    client = makeClient(api, trust, store, fleetId, account, token, { passkeys: passkeySupport({ authenticator }) });
     return fleetId;
   },
   ceremonies: () => ceremonies,
