@@ -303,7 +303,7 @@ describe('defaultEngine', () => {
     expect(defaultEngine()).toBe(defaultEngine());
   });
 
-  it('a browser bundle of the default engine has no node: import and no node:crypto', async () => {
+  it('a browser bundle of the default engine has no node: import, no node:crypto and no Node engine', async () => {
     const out = await build({
       entryPoints: [fileURLToPath(new URL('../../lib/archive/engines/default.ts', import.meta.url))],
       bundle: true,
@@ -318,8 +318,10 @@ describe('defaultEngine', () => {
     expect(text).not.toMatch(/from\s*["']node:|import\(["']node:|require\(["']node:/);
     const inputs = Object.keys(out.metafile.inputs);
     expect(inputs.some((p) => p.includes('libsodium'))).toBe(false);
-    // The Node engine is still in there, reached only through process.getBuiltinModule.
-    expect(text).toContain('getBuiltinModule');
+    // package.json "browser" maps platform.ts to platform.browser.ts: no Node engine, no selection code.
+    expect(inputs.some((p) => /engines\/(node|platform)\.ts$/.test(p))).toBe(false);
+    expect(text).not.toContain('getBuiltinModule');
+    expect(text).not.toContain('createCipheriv');
   });
 });
 

@@ -89,6 +89,14 @@ describe('an app that installed the tarball', () => {
     );
     const counts = JSON.parse(execFileSync(process.execPath, ['import-all.mjs'], { cwd: app, encoding: 'utf8' })) as Record<string, number>;
     for (const s of specifiers) expect(counts[s], s).toBeGreaterThan(0);
+    // Node ignores package.json "browser": its default engine is still the native one.
+    writeFileSync(
+      path.join(app, 'engine.mjs'),
+      `const names = [];\nfor (const s of ${JSON.stringify(specifiers)}) { const m = await import(s); if (typeof m.defaultEngine === 'function') names.push(m.defaultEngine().name); }\nconsole.log(JSON.stringify(names));\n`,
+    );
+    const engines = JSON.parse(execFileSync(process.execPath, ['engine.mjs'], { cwd: app, encoding: 'utf8' })) as string[];
+    expect(engines.length).toBeGreaterThan(0);
+    expect(new Set(engines)).toEqual(new Set(['node']));
     // The optional peers are really absent: nothing above resolved them by accident.
     expect(existsSync(path.join(app, 'node_modules', 'etcd3'))).toBe(false);
     expect(existsSync(path.join(app, 'node_modules', 'libsodium-wrappers'))).toBe(false);
@@ -155,5 +163,21 @@ describe('an app that installed the tarball', () => {
     expect(outputs.some((f) => /chacha-worker.*\.js$/.test(f)), outputs.join(', ')).toBe(true);
     const unknown = warnings.filter((w) => !KNOWN_VITE_WARNINGS.some((k) => k.pattern.test(w)));
     expect(unknown).toEqual([]);
+  }, 120_000);
+
+  it('bundles for the browser without the Node engine (package.json "browser" maps its selection away)', async () => {
+    writeFileSync(path.join(app, 'client.html'), '<!doctype html><html><body><script type="module" src="./client.ts"></script></body></html>\n');
+    writeFileSync(path.join(app, 'client.ts'), `import { createBackupClient } from '${pkg.name}';\n(globalThis as { used?: unknown }).used = createBackupClient;\n`);
+    const { build } = await import('vite');
+    const result = await build({
+      root: app,
+      configFile: false,
+      logLevel: 'silent',
+      build: { write: false, minify: false, rollupOptions: { input: path.join(app, 'client.html') } },
+    });
+    const code = (Array.isArray(result) ? result : [result]).flatMap((r) => ('output' in r ? r.output.map((o) => ('code' in o ? o.code : '')) : [])).join('\n');
+    expect(code.length).toBeGreaterThan(100_000); // the client, not an empty app
+    expect(code).not.toContain('getBuiltinModule');
+    expect(code).not.toContain('createCipheriv');
   }, 120_000);
 });

@@ -3,14 +3,16 @@
  *
  * In Node (≥ 20.16, with an OpenSSL that has ChaCha20-Poly1305) that is the native engine; in
  * browsers and workers, the pure-JS one. Both give the same bytes (docs/ENGINES.md). The
- * choice is made without any static `node:` import (`process.getBuiltinModule`), so browser
- * bundles of this module contain no Node built-in; `scripts/size.ts` checks that.
+ * choice is made without any static `node:` import (`process.getBuiltinModule`), and browser
+ * bundles do not contain the Node engine at all (package.json `"browser"` maps `platform.ts` to
+ * `platform.browser.ts`); `scripts/size.ts` checks both.
  *
  * @module
  */
 import type { CipherEngine } from '../engine.js';
-import { createNodeEngine, nodeCryptoFromRuntime } from './node.js';
 import { nobleEngine } from './noble.js';
+// Browser bundles get platform.browser.ts instead (package.json "browser"): no Node engine in them.
+import { platformEngine } from './platform.js';
 
 let chosen: CipherEngine | undefined;
 
@@ -26,8 +28,7 @@ let chosen: CipherEngine | undefined;
  */
 export function defaultEngine(): CipherEngine {
   if (chosen === undefined) {
-    const nodeCrypto = nodeCryptoFromRuntime();
-    chosen = nodeCrypto === undefined ? nobleEngine() : createNodeEngine(nodeCrypto);
+    chosen = platformEngine() ?? nobleEngine();
   }
   return chosen;
 }
