@@ -29,7 +29,7 @@ export interface BrowserSession {
 }
 
 /** Bundle `page` (default: the engines page) as page.js with the worker script beside it. */
-export async function bundle(outdir: string, page = './page.ts'): Promise<void> {
+export async function bundle(outdir: string, page = './page.ts', minify = true): Promise<void> {
   const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
   await build({
     entryPoints: { page: here(page), 'chacha-worker': here('../../lib/archive/engines/chacha-worker.ts') },
@@ -38,7 +38,7 @@ export async function bundle(outdir: string, page = './page.ts'): Promise<void> 
     format: 'esm',
     platform: 'browser',
     target: 'es2022',
-    minify: true,
+    minify,
     outdir,
     logLevel: 'error',
   });

@@ -4,6 +4,7 @@
 // page:
 //
 //   encrypt alone   the same source through the archive encrypt stream, same engine, output dropped
+//                   (the recycling stream the backup uses: sealed chunks into reused buffers)
 //   decrypt alone   the archive, in memory, through the decrypt stream, same engine
 //   raw upload      bare fetch, no SDK: the same number of 8 MiB parts, the same parts in flight,
 //                   each body handed over the fastest way measured (a Blob)
@@ -13,15 +14,21 @@
 //   backup ratio  = SDK backup time  / max(encrypt alone, raw upload)
 //   restore ratio = SDK restore time / max(decrypt alone, raw download)
 //   longest main-thread task: the longest PerformanceObserver 'longtask' entry during the SDK
-//   backups and restores with the worker engine
+//   backups and restores with that engine
 //
 // Then the body-path comparison that chose the adapters' path (32 MiB each): a Uint8Array body vs a
 // Blob; response.arrayBuffer() vs the body stream vs blob().arrayBuffer(); and parts in flight.
 //
-// Env: BROWSER_BENCH_MIB (256), BROWSER_BENCH_ROUNDS (2), BROWSER_BENCH_ENGINES (workers,default),
+// Beside each time: CPU seconds of the browser's processes (page, workers, network service; the
+// page's main thread apart, from CDP), and of the blob server; and the CPU floor, (client + server
+// CPU) / cores / the reference: the lowest ratio any schedule could reach on this machine.
+//
+// Env: BROWSER_BENCH_MIB (256), BROWSER_BENCH_ROUNDS (2), BROWSER_BENCH_ENGINES
+// (workers-libsodium,workers,default), BROWSER_BENCH_FINAL (the engine whose lines close the run:
+// workers-libsodium, the one docs/ENGINES.md recommends in browsers),
 // BROWSER_BENCH_PARTS (parts in flight, default 3: the SDK's default), BROWSER_BENCH_PATHS=0 skips
 // the body-path comparison.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../../lib/util/bytes.js';
@@ -33,12 +40,75 @@ import type { api as SdkApi, SdkEngineChoice } from './sdk-page.js';
 const MiB = 1 << 20;
 const SIZE_MIB = Number(process.env.BROWSER_BENCH_MIB ?? 256);
 const ROUNDS = Number(process.env.BROWSER_BENCH_ROUNDS ?? 2);
-const ENGINES = (process.env.BROWSER_BENCH_ENGINES ?? 'workers,default').split(',') as SdkEngineChoice[];
+const ENGINES = (process.env.BROWSER_BENCH_ENGINES ?? 'workers-libsodium,workers,default').split(',') as SdkEngineChoice[];
+/** The engine whose figures close the run (the one docs/ENGINES.md recommends in browsers). */
+const FINAL = (process.env.BROWSER_BENCH_FINAL ?? 'workers-libsodium') as SdkEngineChoice;
 const PARTS = Number(process.env.BROWSER_BENCH_PARTS ?? 3);
 const PATHS = process.env.BROWSER_BENCH_PATHS !== '0';
 const BROWSER = (process.env.BROWSER_BENCH_BROWSER ?? 'chromium') as BrowserName;
 
 type Api = typeof SdkApi;
+
+function loadavg(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'n/a';
+  }
+}
+
+/**
+ * CPU time (user + system, ms) of every live descendant process of this one (the browser's
+ * processes and the blob server), by thread, from Linux /proc (clock ticks assumed 100 Hz):
+ * keys are `<process kind>/<thread name>`, the kind being the browser process (`browser`), a
+ * Chromium child (`renderer`, `utility`, `gpu-process`, ...) or `node` (the blob server).
+ * `undefined` where /proc is unreadable.
+ */
+function descendantsCpuMs(): Map<string, number> | undefined {
+  const stat = (path: string): string[] => {
+    const f = readFileSync(path, 'utf8');
+    return [f.slice(f.indexOf('(') + 1, f.lastIndexOf(')')), ...f.slice(f.lastIndexOf(')') + 2).split(' ')];
+  };
+  try {
+    const parent = new Map<number, number>();
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        parent.set(Number(d), Number(stat(`/proc/${d}/stat`)[2]));
+      } catch {
+        // exited meanwhile
+      }
+    }
+    const out = new Map<string, number>();
+    for (const pid of parent.keys()) {
+      let mine = false;
+      for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
+        if (p === process.pid) {
+          mine = true;
+          break;
+        }
+      }
+      if (!mine) continue;
+      try {
+        // Chromium rewrites its children's command lines into one space-separated string.
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/);
+        const type = cmd.find((a) => a.startsWith('--type='))?.slice(7);
+        const exe = cmd[0]?.split('/').pop() ?? '';
+        const kind = type ?? (exe === 'node' ? 'node' : /chrom/.test(exe) ? 'browser' : exe);
+        for (const tid of readdirSync(`/proc/${pid}/task`)) {
+          const f = stat(`/proc/${pid}/task/${tid}/stat`);
+          const key = `${kind}/${f[0]!.replace(/\d+$/, '')}`;
+          out.set(key, (out.get(key) ?? 0) + (Number(f[12]) + Number(f[13])) * 10);
+        }
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -72,18 +142,19 @@ async function main(): Promise<void> {
     const mbs = (ms: number, mib = SIZE_MIB): string => `${((mib * MiB) / 1e6 / (ms / 1000)).toFixed(1)} MB/s`;
     console.log(
       `bench:browser — ${version} (headless), hardwareConcurrency ${cores}, ${SIZE_MIB} MiB source, 64 KiB chunks, ` +
-        `8 MiB parts, ${PARTS} parts in flight, ${ROUNDS} rounds (order alternating), medians; blob server: ${blobs.url} (own process)`,
+        `8 MiB parts, ${PARTS} parts in flight, ${ROUNDS} rounds (order alternating), medians; blob server: ${blobs.url} (own process); ` +
+        `load average ${loadavg()}, ${new Date().toISOString()}`,
     );
 
     if (PATHS) {
       // The measurement behind the adapters' body path (lib/storage/blob/body.ts). 32 MiB each.
       const n = 32;
       await call('sdkBackup', 'workers', PARTS); // an archive to download
-      const up: Record<string, number[]> = { uint8array: [], blob: [] };
-      const upTask: Record<string, number> = { uint8array: 0, blob: 0 };
+      const up: Record<string, number[]> = { uint8array: [], blob: [], sliced: [] };
+      const upTask: Record<string, number> = { uint8array: 0, blob: 0, sliced: 0 };
       const down: Record<string, number[]> = { arrayBuffer: [], stream: [], blob: [] };
       for (let r = 0; r < 2; r++) {
-        for (const b of r % 2 === 0 ? (['uint8array', 'blob'] as const) : (['blob', 'uint8array'] as const)) {
+        for (const b of r % 2 === 0 ? (['uint8array', 'blob', 'sliced'] as const) : (['sliced', 'blob', 'uint8array'] as const)) {
           const x = await call('rawUpload', n, PARTS, b);
           up[b]!.push(x.ms);
           upTask[b] = Math.max(upTask[b]!, x.longestTaskMs);
@@ -104,58 +175,133 @@ async function main(): Promise<void> {
       }
     }
 
+    // CPU accounting around one call: the browser's processes (all of them: page, workers,
+    // network service), the blob server, and the page's main thread (CDP ThreadTime, Chromium).
+    const mainCpu = async (): Promise<number | undefined> => {
+      if (page.cdp === undefined) return undefined;
+      const { metrics } = (await page.cdp('Performance.getMetrics')) as { metrics: { name: string; value: number }[] };
+      const t = metrics.find((m) => m.name === 'ThreadTime')?.value;
+      return t === undefined ? undefined : t * 1000;
+    };
+    await page.cdp?.('Performance.enable', { timeDomain: 'threadTicks' });
+    interface Cpu {
+      /** The browser's processes, all threads. */
+      client: number;
+      /** The blob server. */
+      server: number;
+      /** The page's main thread (CDP). */
+      main: number;
+      /** The page's Web Workers (renderer threads named DedicatedWorker). */
+      workers: number;
+      /** By `<process kind>/<thread name>`. */
+      threads: Map<string, number>;
+    }
+    const withCpu = async <T>(f: () => Promise<T>): Promise<{ value: T; cpu: Cpu }> => {
+      const a = descendantsCpuMs();
+      const am = await mainCpu();
+      const value = await f();
+      const b = descendantsCpuMs();
+      const bm = await mainCpu();
+      const threads = new Map<string, number>();
+      for (const [k, v] of b ?? []) {
+        const d = v - (a?.get(k) ?? 0);
+        if (d > 0) threads.set(k, d);
+      }
+      const sum = (pred: (k: string) => boolean): number =>
+        b === undefined ? Number.NaN : [...threads].filter(([k]) => pred(k)).reduce((x, [, v]) => x + v, 0);
+      return {
+        value,
+        cpu: {
+          client: sum((k) => !k.startsWith('node/') && !k.startsWith('esbuild/')),
+          server: sum((k) => k.startsWith('node/')),
+          main: am === undefined || bm === undefined ? Number.NaN : bm - am,
+          workers: sum((k) => k.startsWith('renderer/DedicatedWorker')),
+          threads,
+        },
+      };
+    };
+
     let worstTask = 0;
-    const finalLines: string[] = [];
+    const summary: Record<string, string[]> = {};
     for (const engine of ENGINES) {
       const t = { backup: [] as number[], enc: [] as number[], up: [] as number[], restore: [] as number[], dec: [] as number[], down: [] as number[] };
+      const c = { backup: [] as Cpu[], enc: [] as Cpu[], up: [] as Cpu[], restore: [] as Cpu[], dec: [] as Cpu[], down: [] as Cpu[] };
       const task = { backup: 0, restore: 0 };
       const tasks = { backup: [] as number[], restore: [] as number[] };
+      const run = async (k: keyof typeof t, f: () => Promise<{ ms: number }>): Promise<{ ms: number }> => {
+        const r = await withCpu(f);
+        t[k].push(r.value.ms);
+        c[k].push(r.cpu);
+        return r.value;
+      };
       for (let r = 0; r < ROUNDS; r++) {
         const flip = r % 2 === 1;
         const backupRefs = async (): Promise<void> => {
-          t.enc.push((await call('encryptOnly', engine)).ms);
-          t.up.push((await call('rawUpload', SIZE_MIB, PARTS, 'blob')).ms);
+          await run('enc', () => call('encryptOnly', engine));
+          await run('up', () => call('rawUpload', SIZE_MIB, PARTS, 'blob'));
         };
         if (flip) await backupRefs();
-        const b = await call('sdkBackup', engine, PARTS);
-        t.backup.push(b.ms);
+        const b = (await run('backup', () => call('sdkBackup', engine, PARTS))) as Awaited<ReturnType<Api['sdkBackup']>>;
         task.backup = Math.max(task.backup, b.longestTaskMs);
         tasks.backup.push(...b.tasks);
         if (!flip) await backupRefs();
         const restoreRefs = async (): Promise<void> => {
-          t.dec.push((await call('decryptOnly', engine)).ms);
-          t.down.push((await call('rawDownload', 4, 3, 'blob')).ms);
+          await call('fetchArchive');
+          await run('dec', () => call('decryptOnly', engine));
+          await run('down', () => call('rawDownload', 4, 3, 'blob'));
         };
         if (flip) await restoreRefs();
-        const x = await call('sdkRestore', engine);
-        t.restore.push(x.ms);
+        const x = (await run('restore', () => call('sdkRestore', engine))) as Awaited<ReturnType<Api['sdkRestore']>>;
         task.restore = Math.max(task.restore, x.longestTaskMs);
         tasks.restore.push(...x.tasks);
         if (!flip) await restoreRefs();
       }
       const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)])) as Record<keyof typeof t, number>;
+      const mc = (k: keyof typeof c, f: Exclude<keyof Cpu, 'threads'>): number => median(c[k].map((x) => x[f]));
       const list = (xs: number[]): string => xs.map((x) => (x / 1000).toFixed(2)).join(', ');
-      console.log(`engine ${engine}:`);
-      console.log(`  SDK backup      ${(m.backup / 1000).toFixed(2)} s  ${mbs(m.backup)}   (rounds ${list(t.backup)} s; long tasks ${tasks.backup.join(', ') || 'none'} ms)`);
-      console.log(`  encrypt alone   ${(m.enc / 1000).toFixed(2)} s  ${mbs(m.enc)}   (rounds ${list(t.enc)} s)`);
-      console.log(`  raw upload      ${(m.up / 1000).toFixed(2)} s  ${mbs(m.up)}   (rounds ${list(t.up)} s)`);
-      console.log(`  SDK restore     ${(m.restore / 1000).toFixed(2)} s  ${mbs(m.restore)}   (rounds ${list(t.restore)} s; long tasks ${tasks.restore.join(', ') || 'none'} ms)`);
-      console.log(`  decrypt alone   ${(m.dec / 1000).toFixed(2)} s  ${mbs(m.dec)}   (rounds ${list(t.dec)} s)`);
-      console.log(`  raw download    ${(m.down / 1000).toFixed(2)} s  ${mbs(m.down)}   (rounds ${list(t.down)} s)`);
+      const cpuOf = (k: keyof typeof c): string => {
+        const main = mc(k, 'main');
+        const s = (ms: number): string => (ms / 1000).toFixed(2);
+        return `CPU s: client ${s(mc(k, 'client'))} (page main thread ${Number.isNaN(main) ? 'n/a' : s(main)}, workers ${s(mc(k, 'workers'))}), server ${s(mc(k, 'server'))}`;
+      };
+      // Where the client's CPU went in the last SDK backup and restore, by thread group.
+      const busiest = (k: 'backup' | 'restore'): string =>
+        [...(c[k].at(-1)?.threads ?? [])]
+          .sort((x, y) => y[1] - x[1])
+          .slice(0, 8)
+          .map(([n, v]) => `${n} ${(v / 1000).toFixed(2)}`)
+          .join(', ');
+      console.log(`engine ${engine}:  (load average ${loadavg()})`);
+      console.log(`  SDK backup      ${(m.backup / 1000).toFixed(2)} s  ${mbs(m.backup)}   (rounds ${list(t.backup)} s; long tasks ${tasks.backup.join(', ') || 'none'} ms; ${cpuOf('backup')})`);
+      console.log(`  encrypt alone   ${(m.enc / 1000).toFixed(2)} s  ${mbs(m.enc)}   (rounds ${list(t.enc)} s; ${cpuOf('enc')})`);
+      console.log(`  raw upload      ${(m.up / 1000).toFixed(2)} s  ${mbs(m.up)}   (rounds ${list(t.up)} s; ${cpuOf('up')})`);
+      console.log(`  SDK restore     ${(m.restore / 1000).toFixed(2)} s  ${mbs(m.restore)}   (rounds ${list(t.restore)} s; long tasks ${tasks.restore.join(', ') || 'none'} ms; ${cpuOf('restore')})`);
+      console.log(`  decrypt alone   ${(m.dec / 1000).toFixed(2)} s  ${mbs(m.dec)}   (rounds ${list(t.dec)} s; ${cpuOf('dec')})`);
+      console.log(`  raw download    ${(m.down / 1000).toFixed(2)} s  ${mbs(m.down)}   (rounds ${list(t.down)} s; ${cpuOf('down')})`);
+      console.log(`  CPU s by thread, last SDK backup: ${busiest('backup')}`);
+      console.log(`  CPU s by thread, last SDK restore: ${busiest('restore')}`);
       const br = m.backup / Math.max(m.enc, m.up);
       const rr = m.restore / Math.max(m.dec, m.down);
-      console.log(`  [${engine}] backup ratio: ${br.toFixed(2)}, restore ratio: ${rr.toFixed(2)}, longest main-thread task: ${Math.max(task.backup, task.restore).toFixed(0)} ms`);
-      if (engine === 'workers') {
-        worstTask = Math.max(task.backup, task.restore);
-        finalLines.push(`backup ratio: ${br.toFixed(2)}`, `restore ratio: ${rr.toFixed(2)}`);
-      } else if (!ENGINES.includes('workers') && finalLines.length === 0) {
-        worstTask = Math.max(task.backup, task.restore);
-        finalLines.push(`backup ratio: ${br.toFixed(2)}`, `restore ratio: ${rr.toFixed(2)}`);
-      }
+      // The CPU floor: client and server together burn (client + server CPU) during the SDK run on
+      // `cores` cores, so no schedule finishes it in less than that / cores; over the same
+      // reference as the ratio, it is the lowest ratio this machine allows for this engine.
+      const floor = (k: 'backup' | 'restore', ref: number): string => {
+        const f = (mc(k, 'client') + mc(k, 'server')) / cores / ref;
+        return Number.isNaN(f) ? 'n/a' : f.toFixed(2);
+      };
+      const longest = Math.max(task.backup, task.restore);
+      console.log(
+        `  [${engine}] backup ratio: ${br.toFixed(2)} (CPU floor ${floor('backup', Math.max(m.enc, m.up))}), ` +
+          `restore ratio: ${rr.toFixed(2)} (CPU floor ${floor('restore', Math.max(m.dec, m.down))}), longest main-thread task: ${longest.toFixed(0)} ms`,
+      );
+      summary[engine] = [`backup ratio: ${br.toFixed(2)}`, `restore ratio: ${rr.toFixed(2)}`];
+      if (engine === FINAL || (!ENGINES.includes(FINAL) && Object.keys(summary).length === 1)) worstTask = longest;
     }
     await call('shutdown');
-    // The closing lines are the worker engine's (the one the guide recommends in browsers).
-    for (const l of finalLines) console.log(l);
+    // The closing lines are those of the engine the guide recommends in browsers (BROWSER_BENCH_FINAL).
+    const finalEngine = ENGINES.includes(FINAL) ? FINAL : ENGINES[0]!;
+    console.log(`final lines: engine ${finalEngine}, load average ${loadavg()}, ${new Date().toISOString()}`);
+    for (const l of summary[finalEngine] ?? []) console.log(l);
     console.log(`longest main-thread task: ${worstTask.toFixed(0)} ms`);
   } finally {
     await browser.close();

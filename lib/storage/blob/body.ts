@@ -12,6 +12,7 @@
  * @module
  * @internal
  */
+import { yieldToEventLoop } from '../../util/yield.js';
 
 /** The body path of a blob store adapter: `'auto'` picks per platform (measured per engine: docs/STORAGE.md §Transfer speed). */
 export type BodyPath = 'auto' | 'bytes' | 'blob';
@@ -41,10 +42,30 @@ export function resolveBodyPath(path: BodyPath | undefined): ResolvedBodyPath {
   return { upload: 'blob', read: g.navigator?.userAgentData !== undefined ? 'blob' : 'stream' };
 }
 
-/** @internal The request body for `bytes`: a `Blob` (one copy, made once for every attempt) or the bytes. */
-export function requestBody(bytes: Uint8Array, path: ResolvedBodyPath): Uint8Array | Blob {
+/**
+ * @internal Bytes a `Blob` is built from per task: `new Blob([bytes])` copies them on the
+ * calling thread (Chromium also hands them to its blob registry), about 1.5 ms per MiB on the
+ * 2-core development VM, so an 8 MiB part in one piece was the longest main-thread task of a
+ * worker-engine backup (65 ms wall on a quiet machine, 40-60 ms CPU under load: bench/RESULTS.md).
+ */
+export const BLOB_SLICE_BYTES = 1024 * 1024;
+
+/**
+ * @internal The request body for `bytes`: a `Blob` (one copy, made once for every attempt) or the
+ * bytes. A large `Blob` is built slice by slice ({@link BLOB_SLICE_BYTES}), giving the event loop
+ * a turn between slices, and the part's body is the `Blob` of those `Blob`s (no second copy):
+ * the same bytes, without one long main-thread task per part. `Blob` snapshots its parts when
+ * constructed; the caller keeps `bytes` unchanged until the upload settles anyway.
+ */
+export async function requestBody(bytes: Uint8Array, path: ResolvedBodyPath): Promise<Uint8Array | Blob> {
   if (path.upload === 'bytes') return bytes;
   // BlobPart wants an ArrayBuffer-backed view; a SharedArrayBuffer-backed one is copied first.
-  const own = Object.prototype.toString.call(bytes.buffer) === '[object ArrayBuffer]' ? (bytes as Uint8Array<ArrayBuffer>) : bytes.slice();
-  return new Blob([own as Uint8Array<ArrayBuffer>]);
+  const own = (Object.prototype.toString.call(bytes.buffer) === '[object ArrayBuffer]' ? bytes : bytes.slice()) as Uint8Array<ArrayBuffer>;
+  if (own.length <= BLOB_SLICE_BYTES) return new Blob([own]);
+  const slices: Blob[] = [];
+  for (let off = 0; off < own.length; off += BLOB_SLICE_BYTES) {
+    if (off > 0) await yieldToEventLoop();
+    slices.push(new Blob([own.subarray(off, off + BLOB_SLICE_BYTES)]));
+  }
+  return new Blob(slices);
 }

@@ -202,9 +202,10 @@ export function presignedObjectOps(c: PresignedCaller): Pick<BlobStore, 'putPart
         throw new BackupError('QUOTA_EXCEEDED', 'the part is over the store\'s part size limit', { limit: limits.maxPartSize });
       }
       // Putting a part number again replaces the part: safe to repeat.
+      const body = await requestBody(bytes, c.bodies);
       const res = await c.call(
         { op: 'putPart', key: upload.key, uploadId: upload.uploadId, partNumber, contentLength: bytes.length },
-        { method: 'PUT', idempotent: true, body: requestBody(bytes, c.bodies), signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
+        { method: 'PUT', idempotent: true, body, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
       );
       return { etag: requireEtag(res) };
     },
@@ -229,9 +230,10 @@ export function presignedObjectOps(c: PresignedCaller): Pick<BlobStore, 'putPart
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
       if (opts.ifMatch !== undefined) headers['if-match'] = opts.ifMatch;
       if (opts.ifNoneMatch !== undefined) headers['if-none-match'] = opts.ifNoneMatch;
+      const body = await requestBody(bytes, c.bodies);
       const res = await c.call(
         { op: 'put', key, contentLength: bytes.length },
-        { method: 'PUT', idempotent: true, headers, body: requestBody(bytes, c.bodies), signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
+        { method: 'PUT', idempotent: true, headers, body, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
       );
       return { size: bytes.length, etag: requireEtag(res) };
     },
