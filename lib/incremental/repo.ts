@@ -288,6 +288,11 @@ interface RepoState {
   /** Pack ids (hex) present in the store, with their sizes; undefined when not listed. */
   readonly present: Map<string, number> | undefined;
   readonly trash: Map<string, number>;
+  /**
+   * The trash object's ETag when it was read (taken before its bytes, so a write in between makes
+   * the conditional write that follows fail); `undefined` when there was none.
+   */
+  readonly trashEtag: string | undefined;
   /** Chunk locations by hex id, newest pack first. */
   readonly locations: Map<string, Location[]>;
 }
@@ -345,7 +350,9 @@ async function loadState(ctx: Ctx, options: { listPacks: boolean }): Promise<Rep
     }
   }
   const trash = new Map<string, number>();
-  const sealedTrash = await getEnvelope(ctx, ctx.prefix + names.trash, MAX_TRASH_ENVELOPE);
+  // The ETag first, then the bytes: a prune writes the trash back only if it is still this one.
+  const trashEtag = (await timed(ctx, 'the trash', (signal) => ctx.blobs.head(ctx.prefix + names.trash, { signal })))?.etag;
+  const sealedTrash = trashEtag === undefined ? undefined : await getEnvelope(ctx, ctx.prefix + names.trash, MAX_TRASH_ENVELOPE);
   if (sealedTrash !== undefined) {
     const { body } = await openSealed(ctx, KIND_TRASH, names.trash, sealedTrash);
     for (const t of decodeTrash(body)) trash.set(toHex(t.packId), t.condemnedAt);
@@ -361,7 +368,7 @@ async function loadState(ctx: Ctx, options: { listPacks: boolean }): Promise<Rep
       else l.push({ pack: p, j, entry });
     });
   }
-  return { segments, packs, present, trash, locations };
+  return { segments, packs, present, trash, trashEtag, locations };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1096,7 +1103,10 @@ export const DEFAULT_GRACE_MS = 48 * 3600 * 1000;
  * 3. repack mostly-garbage packs older than the grace period (new packs and their index segment
  *    are written before anything is condemned);
  * 4. condemn unreferenced packs in the sealed trash list; delete only packs condemned at least
- *    `graceMs` ago and still unreferenced; a referenced pack in the trash is rescued;
+ *    `graceMs` ago and still unreferenced; a referenced pack in the trash is rescued. The trash is
+ *    written by compare-and-swap before any deletion: when another device's prune wrote it
+ *    meanwhile, steps 2-4 are made again from a fresh reading (`BLOB_STORE_FAILED` after 8 lost
+ *    writes, with nothing deleted);
  * 5. rewrite the index segments that named deleted packs (new segment first, old ones after).
  *
  * A crash at any point leaves every chunk of every kept snapshot reachable (docs/INCREMENTAL.md §8).
@@ -1113,7 +1123,7 @@ export async function pruneIncremental(context: IncrementalContext, options: Pru
   const grace = options.graceMs ?? DEFAULT_GRACE_MS;
   if (!Number.isSafeInteger(grace) || grace < 0) throw new RangeError('options.graceMs must be a non-negative integer');
   const repackBelow = options.repackBelow ?? 0.5;
-  const now = ctx.now();
+  let now = ctx.now();
 
   // 1. Forget snapshots.
   const latest = await latestId(ctx);
@@ -1130,146 +1140,171 @@ export async function pruneIncremental(context: IncrementalContext, options: Pru
     await ctx.blobs.delete(ctx.prefix + names.snapshot(fromHex(h)), opt(ctx));
   }
 
-  // 2. References of the snapshots present now.
-  const referenced = new Set<string>();
-  for (const { snapshot } of await allSnapshots(ctx)) for (const id of snapshot.ids) referenced.add(toHex(id));
-
-  const state = await loadState(ctx, { listPacks: true });
-  const present = state.present!;
-  // Unindexed packs old enough to be no run's work in progress: read their directories.
-  const orphans: IndexedPack[] = [];
-  for (const [packHex, size] of present) {
-    if (state.packs.has(packHex)) continue;
-    let p: IndexedPack | undefined;
-    try {
-      p = await readPackDirectory(ctx, packHex, size);
-    } catch (e) {
-      if (!isBackupError(e) || ['ABORTED', 'OFFLINE', 'TIMEOUT', 'UNAUTHORIZED'].includes(e.code)) throw e;
-      p = undefined;
-    }
-    if (p !== undefined && now - p.createdAt >= grace) orphans.push(p);
-  }
-
-  // The home of each referenced chunk: a present, not-condemned location, newest first.
-  const allPacks = [...[...state.packs.values()].filter((p) => present.has(toHex(p.packId))), ...orphans];
-  allPacks.sort((a, b) => b.createdAt - a.createdAt);
-  const home = new Map<string, string>();
-  for (const pass of [false, true]) {
-    for (const p of allPacks) {
-      const ph = toHex(p.packId);
-      if (!pass && state.trash.has(ph)) continue;
-      for (const e of p.entries) {
-        const h = toHex(e.id);
-        if (referenced.has(h) && !home.has(h)) home.set(h, ph);
-      }
-    }
-  }
-  const liveOf = (p: IndexedPack) => {
-    const ph = toHex(p.packId);
-    let live = 0;
-    let all = 0;
-    for (const e of p.entries) {
-      all += e.length;
-      if (home.get(toHex(e.id)) === ph) live += e.length;
-    }
-    return { live, all };
-  };
-
-  // 3. Repack mostly-garbage packs older than the grace period.
-  const trash = new Map(state.trash);
-  const newPacks: IndexedPack[] = [];
+  // Steps 2-4 decide from one reading of the snapshots, the index and the trash, and end with a
+  // conditional write of the trash (If-Match the ETag read, If-None-Match when there was none).
+  // When another device's prune wrote the trash meanwhile, the decisions may rest on a trash that
+  // no longer holds (a rescued pack condemned again with its old time, a condemnation lost), so
+  // they are made again from a fresh reading, at a fresh time.
   let repackedPacks = 0;
-  const toRepack = allPacks.filter((p) => {
-    const { live, all } = liveOf(p);
-    return live > 0 && live < repackBelow * all && now - p.createdAt >= grace && !trash.has(toHex(p.packId));
-  });
-  for (const p of toRepack) {
-    throwIfAborted(ctx.signal);
-    const bk = keyCopy(ctx, p.keyId);
-    if (bk === undefined) continue;
-    const writer = new PackWriter(bk, p.keyId, ctx.engine, ctx.random, ctx.now, DEFAULT_PACK_SIZE);
-    const ph = toHex(p.packId);
-    try {
-      const bytes = await ctx.blobs.get(ctx.prefix + names.pack(p.packId), { ...opt(ctx), range: { offset: 0, length: p.size } });
-      if (bytes.length !== p.size) throw archiveAuthFailed();
-      const k = derivePackKeys(bk, p.salt);
-      const cipher = ctx.engine.create(k.payloadKey, k.noncePrefix);
-      wipe(k.payloadKey, k.noncePrefix);
-      const built: BuiltPack[] = [];
+  for (let attempt = 1; ; attempt++) {
+    if (attempt > 1) now = ctx.now();
+    // 2. References of the snapshots present now.
+    const referenced = new Set<string>();
+    for (const { snapshot } of await allSnapshots(ctx)) for (const id of snapshot.ids) referenced.add(toHex(id));
+
+    const state = await loadState(ctx, { listPacks: true });
+    const present = state.present!;
+    // Unindexed packs old enough to be no run's work in progress: read their directories.
+    const orphans: IndexedPack[] = [];
+    for (const [packHex, size] of present) {
+      if (state.packs.has(packHex)) continue;
+      let p: IndexedPack | undefined;
       try {
-        for (let j = 0; j < p.entries.length; j++) {
-          const e = p.entries[j]!;
-          if (home.get(toHex(e.id)) !== ph) continue;
-          const pt = await cipher.open(chunkNonceTail(j, false), bytes.subarray(e.offset, e.offset + e.length), e.id);
-          if (pt === undefined) throw archiveAuthFailed();
-          const b = await writer.add(e.id, pt);
-          wipe(pt);
-          if (b !== undefined) built.push(b);
+        p = await readPackDirectory(ctx, packHex, size);
+      } catch (e) {
+        if (!isBackupError(e) || ['ABORTED', 'OFFLINE', 'TIMEOUT', 'UNAUTHORIZED'].includes(e.code)) throw e;
+        p = undefined;
+      }
+      if (p !== undefined && now - p.createdAt >= grace) orphans.push(p);
+    }
+
+    // The home of each referenced chunk: a present, not-condemned location, newest first.
+    const allPacks = [...[...state.packs.values()].filter((p) => present.has(toHex(p.packId))), ...orphans];
+    allPacks.sort((a, b) => b.createdAt - a.createdAt);
+    const home = new Map<string, string>();
+    for (const pass of [false, true]) {
+      for (const p of allPacks) {
+        const ph = toHex(p.packId);
+        if (!pass && state.trash.has(ph)) continue;
+        for (const e of p.entries) {
+          const h = toHex(e.id);
+          if (referenced.has(h) && !home.has(h)) home.set(h, ph);
         }
+      }
+    }
+    const liveOf = (p: IndexedPack) => {
+      const ph = toHex(p.packId);
+      let live = 0;
+      let all = 0;
+      for (const e of p.entries) {
+        all += e.length;
+        if (home.get(toHex(e.id)) === ph) live += e.length;
+      }
+      return { live, all };
+    };
+
+    // 3. Repack mostly-garbage packs older than the grace period.
+    const trash = new Map(state.trash);
+    const newPacks: IndexedPack[] = [];
+    const toRepack = allPacks.filter((p) => {
+      const { live, all } = liveOf(p);
+      return live > 0 && live < repackBelow * all && now - p.createdAt >= grace && !trash.has(toHex(p.packId));
+    });
+    for (const p of toRepack) {
+      throwIfAborted(ctx.signal);
+      const bk = keyCopy(ctx, p.keyId);
+      if (bk === undefined) continue;
+      const writer = new PackWriter(bk, p.keyId, ctx.engine, ctx.random, ctx.now, DEFAULT_PACK_SIZE);
+      const ph = toHex(p.packId);
+      try {
+        const bytes = await ctx.blobs.get(ctx.prefix + names.pack(p.packId), { ...opt(ctx), range: { offset: 0, length: p.size } });
+        if (bytes.length !== p.size) throw archiveAuthFailed();
+        const k = derivePackKeys(bk, p.salt);
+        const cipher = ctx.engine.create(k.payloadKey, k.noncePrefix);
+        wipe(k.payloadKey, k.noncePrefix);
+        const built: BuiltPack[] = [];
+        try {
+          for (let j = 0; j < p.entries.length; j++) {
+            const e = p.entries[j]!;
+            if (home.get(toHex(e.id)) !== ph) continue;
+            const pt = await cipher.open(chunkNonceTail(j, false), bytes.subarray(e.offset, e.offset + e.length), e.id);
+            if (pt === undefined) throw archiveAuthFailed();
+            const b = await writer.add(e.id, pt);
+            wipe(pt);
+            if (b !== undefined) built.push(b);
+          }
+        } finally {
+          cipher.dispose();
+        }
+        const last = await writer.finish();
+        if (last !== undefined) built.push(last);
+        for (const b of built) {
+          await ctx.blobs.put(ctx.prefix + b.name, b.bytes, opt(ctx));
+          newPacks.push(b.indexed);
+          for (const e of b.indexed.entries) home.set(toHex(e.id), toHex(b.indexed.packId));
+        }
+        repackedPacks++;
       } finally {
-        cipher.dispose();
+        writer.dispose();
+        wipe(bk);
       }
-      const last = await writer.finish();
-      if (last !== undefined) built.push(last);
-      for (const b of built) {
-        await ctx.blobs.put(ctx.prefix + b.name, b.bytes, opt(ctx));
-        newPacks.push(b.indexed);
-        for (const e of b.indexed.entries) home.set(toHex(e.id), toHex(b.indexed.packId));
-      }
-      repackedPacks++;
-    } finally {
-      writer.dispose();
-      wipe(bk);
     }
-  }
 
-  // New packs and adopted orphans are indexed before anything that depends on them is condemned.
-  const adopted = orphans.filter((p) => liveOf(p).live > 0);
-  for (const group of indexGroups([...newPacks, ...adopted])) {
-    const name = names.index(ctx.random(OBJECT_ID_LENGTH));
-    await ctx.blobs.put(ctx.prefix + name, sealWith(ctx, KIND_INDEX, encodeIndex(group), name), opt(ctx));
-  }
-
-  // 4. Condemn, rescue, delete.
-  let condemnedPacks = 0;
-  const doomed: string[] = [];
-  for (const p of allPacks) {
-    const ph = toHex(p.packId);
-    const { live } = liveOf(p);
-    const since = trash.get(ph);
-    if (live > 0) {
-      if (since !== undefined) trash.delete(ph);
-      continue;
-    }
-    if (since === undefined) {
-      trash.set(ph, now);
-      condemnedPacks++;
-    } else if (now - since >= grace) doomed.push(ph);
-  }
-  // Forget trash entries of packs that are gone.
-  for (const ph of [...trash.keys()]) if (!present.has(ph)) trash.delete(ph);
-  const trashEntries: TrashEntry[] = [...trash].filter(([ph]) => !doomed.includes(ph)).map(([ph, t]) => ({ packId: fromHex(ph), condemnedAt: t }));
-  await ctx.blobs.put(ctx.prefix + names.trash, sealWith(ctx, KIND_TRASH, encodeTrash(trashEntries), names.trash), opt(ctx));
-  for (const ph of doomed) {
-    throwIfAborted(ctx.signal);
-    await ctx.blobs.delete(ctx.prefix + names.pack(fromHex(ph)), opt(ctx));
-  }
-
-  // 5. Rewrite index segments that name packs no longer present.
-  const gone = new Set(doomed);
-  for (const ph of state.packs.keys()) if (!present.has(ph)) gone.add(ph);
-  const stale = [...state.segments].filter(([, ps]) => ps.some((p) => gone.has(toHex(p.packId))));
-  if (stale.length > 0) {
-    const keepPacks = new Map<string, IndexedPack>();
-    for (const [, ps] of stale) for (const p of ps) if (!gone.has(toHex(p.packId))) keepPacks.set(toHex(p.packId), p);
-    for (const group of indexGroups([...keepPacks.values()])) {
+    // New packs and adopted orphans are indexed before anything that depends on them is condemned.
+    const adopted = orphans.filter((p) => liveOf(p).live > 0);
+    for (const group of indexGroups([...newPacks, ...adopted])) {
       const name = names.index(ctx.random(OBJECT_ID_LENGTH));
       await ctx.blobs.put(ctx.prefix + name, sealWith(ctx, KIND_INDEX, encodeIndex(group), name), opt(ctx));
     }
-    for (const [seg] of stale) {
-      throwIfAborted(ctx.signal);
-      await ctx.blobs.delete(ctx.prefix + seg, opt(ctx));
+
+    // 4. Condemn, rescue, delete. Condemnations are dated as close as possible to the trash write
+    // that publishes them (a repack above may have taken long): backups that read the trash before
+    // it must get the whole grace period.
+    now = ctx.now();
+    let condemnedPacks = 0;
+    const doomed: string[] = [];
+    for (const p of allPacks) {
+      const ph = toHex(p.packId);
+      const { live } = liveOf(p);
+      const since = trash.get(ph);
+      if (live > 0) {
+        if (since !== undefined) trash.delete(ph);
+        continue;
+      }
+      if (since === undefined) {
+        trash.set(ph, now);
+        condemnedPacks++;
+      } else if (now - since >= grace) doomed.push(ph);
     }
+    // Forget trash entries of packs that are gone.
+    for (const ph of [...trash.keys()]) if (!present.has(ph)) trash.delete(ph);
+    const trashEntries: TrashEntry[] = [...trash].filter(([ph]) => !doomed.includes(ph)).map(([ph, t]) => ({ packId: fromHex(ph), condemnedAt: t }));
+    try {
+      await ctx.blobs.put(ctx.prefix + names.trash, sealWith(ctx, KIND_TRASH, encodeTrash(trashEntries), names.trash), {
+        ...opt(ctx),
+        ...(state.trashEtag === undefined ? { ifNoneMatch: '*' as const } : { ifMatch: state.trashEtag }),
+      });
+    } catch (e) {
+      if (!isBackupError(e, 'PRECONDITION_FAILED')) throw e;
+      if (attempt >= MAX_TRASH_ATTEMPTS) {
+        throw new BackupError('BLOB_STORE_FAILED', 'the trash kept changing while this prune tried to write it (another device pruning?); prune again later', { cause: e });
+      }
+      continue;
+    }
+    for (const ph of doomed) {
+      throwIfAborted(ctx.signal);
+      await ctx.blobs.delete(ctx.prefix + names.pack(fromHex(ph)), opt(ctx));
+    }
+
+    // 5. Rewrite index segments that name packs no longer present.
+    const gone = new Set(doomed);
+    for (const ph of state.packs.keys()) if (!present.has(ph)) gone.add(ph);
+    const stale = [...state.segments].filter(([, ps]) => ps.some((p) => gone.has(toHex(p.packId))));
+    if (stale.length > 0) {
+      const keepPacks = new Map<string, IndexedPack>();
+      for (const [, ps] of stale) for (const p of ps) if (!gone.has(toHex(p.packId))) keepPacks.set(toHex(p.packId), p);
+      for (const group of indexGroups([...keepPacks.values()])) {
+        const name = names.index(ctx.random(OBJECT_ID_LENGTH));
+        await ctx.blobs.put(ctx.prefix + name, sealWith(ctx, KIND_INDEX, encodeIndex(group), name), opt(ctx));
+      }
+      for (const [seg] of stale) {
+        throwIfAborted(ctx.signal);
+        await ctx.blobs.delete(ctx.prefix + seg, opt(ctx));
+      }
+    }
+    return { deletedSnapshots, deletedPacks: doomed.length, condemnedPacks, repackedPacks };
   }
-  return { deletedSnapshots, deletedPacks: doomed.length, condemnedPacks, repackedPacks };
 }
+
+/** Readings of the trash a prune makes before it gives up on writing it (another device keeps pruning). */
+const MAX_TRASH_ATTEMPTS = 8;
