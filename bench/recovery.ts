@@ -138,7 +138,8 @@ async function serenityNode(): Promise<Figures> {
 // the renderer main thread's CPU time (CDP Performance.getMetrics "ThreadTime", thread ticks).
 
 const PAGE = `
-import { createVaultClient, pinnedFleets, createKeyring } from './lib/index.ts';
+import { createVaultClient, pinnedFleets } from './lib/index.ts';
+import { createKeyring } from './lib/keys.ts';
 import { opaqueTsSuite } from './lib/opaque-ts.ts';
 import * as serenity from '@serenity-kit/opaque';
 const enc = (s) => new TextEncoder().encode(s);

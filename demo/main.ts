@@ -1,5 +1,6 @@
 // The demo's page: each section of index.html is one step of the story (README §Demo).
-import { generateRecoveryCode, isBackupError, migrateFleet, parseRecoveryCode, planMigration, type BackupClient, type KeyValueStore, type RestoredBackup, type TrustStore, type WitnessLogClient } from '../lib/index.js';
+import { generateRecoveryCode, isBackupError, parseRecoveryCode, type BackupClient, type KeyValueStore, type RestoredBackup } from '../lib/index.js';
+import { migrateFleet, planMigration, type TrustStore, type WitnessLogClient } from '../lib/trust.js';
 import { decodeSignedBundle, logEntry, verifySignedBundle } from '../lib/trust/bundle.js';
 import { parseCheckpoint } from '../lib/trust/checkpoint.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../lib/trust/merkle.js';

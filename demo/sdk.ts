@@ -6,20 +6,22 @@
  */
 import {
   createBackupClient,
-  createHttpBlobStore,
   createIndexedDbStore,
-  createTrustStore,
   createVaultClient,
   createWorkerEngine,
-  witnessLogClient,
   type BackupClient,
   type BackupClientOptions,
   type KeyValueStore,
+  type VaultClient,
+} from '../lib/index.js';
+import { createHttpBlobStore } from '../lib/stores.js';
+import {
+  createTrustStore,
+  witnessLogClient,
   type TrustRoots,
   type TrustStore,
-  type VaultClient,
   type WitnessLogClient,
-} from '../lib/index.js';
+} from '../lib/trust.js';
 import { opaqueTsSuite } from '../lib/opaque-ts.js';
 import { createWebAuthnAuthenticator, passkeySupport } from '../lib/passkeys.js';
 import { fromHex } from '../lib/util/bytes.js';

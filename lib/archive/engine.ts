@@ -85,7 +85,7 @@ export interface SealedParts {
  *
  * @example
  * ```ts
- * import { encryptArchive, nobleEngine } from 'e2ee-backup';
+ * import { encryptArchive, nobleEngine } from 'e2ee-backup/archive';
  * const archive = await encryptArchive(key, keyId, plaintext, { engine: nobleEngine() });
  * ```
  */

@@ -1,9 +1,9 @@
-/** Type-level and export checks of the archive API as the package entry exposes it. */
+/** Type-level and export checks of the archive API as `e2ee-backup/archive` exposes it. */
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import * as sdk from '../../lib/index.js';
-import type { ArchiveHeader, ArchiveReader, CipherEngine } from '../../lib/index.js';
+import * as sdk from '../../lib/archive.js';
+import type { ArchiveHeader, ArchiveReader, CipherEngine } from '../../lib/archive.js';
 
-describe('archive API from the package entry', () => {
+describe('archive API from e2ee-backup/archive', () => {
   it('exports the functions and constants', () => {
     for (const name of ['encryptArchive', 'decryptArchive', 'createEncryptStream', 'createDecryptStream', 'openArchive', 'parseHeader', 'ciphertextSize', 'plaintextSize', 'defaultEngine', 'nobleEngine'] as const) {
       expect(typeof sdk[name]).toBe('function');

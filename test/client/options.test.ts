@@ -5,11 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createBackupClient,
-  createHttpBlobStore,
   createIndexedDbStore,
-  createMemoryBlobStore,
   createMemoryStore,
-  createS3BlobStore,
   createVaultClient,
   createWorkerEngine,
   isBackupError,
@@ -17,6 +14,7 @@ import {
   type BackupClientOptions,
   type VaultClientOptions,
 } from '../../lib/index.js';
+import { createHttpBlobStore, createMemoryBlobStore, createS3BlobStore } from '../../lib/stores.js';
 import { createTestFleet } from '../../lib/testing/index.js';
 
 function refusal(run: () => unknown): { option: string | undefined; message: string } {

@@ -5,14 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   createBackupClient,
-  createHttpBlobStore,
-  createMemoryBlobStore,
   createMemoryStore,
   isBackupError,
   type BackupClient,
   type BlobStore,
   type VaultClient,
 } from '../../lib/index.js';
+import { createHttpBlobStore, createMemoryBlobStore } from '../../lib/stores.js';
 import { createBlobPresigner, createBlobStoreHandler } from '../../lib/server/index.js';
 
 const ORIGIN = 'http://blobs.test.invalid';

@@ -10,7 +10,8 @@ import { describeBrowsers, launchBrowser, waitForGlobal, type TestBrowser, type 
 import { bundlePage, servePage } from '../support/test-page.js';
 
 const PAGE = `
-import { createIndexedDbStore, createWorkerEngine, decryptArchive, encryptArchive, isBackupError } from './lib/index.ts';
+import { createIndexedDbStore, createWorkerEngine, isBackupError } from './lib/index.ts';
+import { decryptArchive, encryptArchive } from './lib/archive.ts';
 import { createTestFleet } from './lib/testing/index.ts';
 
 const data = new TextEncoder().encode('chat line\\n'.repeat(3000));

@@ -21,6 +21,7 @@
 // Everything is one Program per pass, the parsed lib/, DOM and Node typings shared between passes.
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 export interface Example {
@@ -45,17 +46,25 @@ export interface ExampleError {
   readonly message: string;
 }
 
-/** The package's export subpaths, as `e2ee-backup` maps them (package.json `exports`, typedoc entries). */
-export const PUBLIC_ENTRIES: Readonly<Record<string, string>> = {
-  'e2ee-backup': 'lib/index.ts',
-  'e2ee-backup/server': 'lib/server/index.ts',
-  'e2ee-backup/protocol': 'lib/protocol.ts',
-  'e2ee-backup/testing': 'lib/testing/index.ts',
-  'e2ee-backup/engines/libsodium': 'lib/archive/engines/libsodium.ts',
-  'e2ee-backup/incremental': 'lib/incremental/index.ts',
-  'e2ee-backup/rfc9807-extras': 'lib/rfc9807-extras.ts',
-  'e2ee-backup/passkeys': 'lib/passkeys.ts',
-};
+/**
+ * The package's export subpaths as `e2ee-backup` maps them: package.json `exports`, each `types`
+ * target `./dist/<path>.d.ts` read back as its source `lib/<path>.ts`, in the order listed (`.`
+ * first, so a TSDoc example's free names come from the package entry when several entries export
+ * them). A new subpath is picked up here without an edit.
+ */
+export const PUBLIC_ENTRIES: Readonly<Record<string, string>> = publicEntries();
+
+function publicEntries(): Record<string, string> {
+  const pkgFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json');
+  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { name: string; exports: Record<string, string | { types: string }> };
+  const out: Record<string, string> = {};
+  for (const [sub, target] of Object.entries(pkg.exports)) {
+    if (typeof target === 'string') continue; // ./package.json
+    const source = target.types.replace(/^\.\/dist\//, 'lib/').replace(/\.d\.ts$/, '.ts');
+    out[sub === '.' ? pkg.name : `${pkg.name}/${sub.slice(2)}`] = source;
+  }
+  return out;
+}
 
 /**
  * Free variables typed as the SDK type they always stand for in the examples, instead of `any`, so
@@ -69,13 +78,13 @@ export const KNOWN_RECEIVERS: Readonly<Record<string, readonly [module: string, 
   cipher: ['e2ee-backup', 'ChunkCipher'],
   client: ['e2ee-backup', 'BackupClient'],
   fleet: ['e2ee-backup/testing', 'TestFleet'],
-  header: ['e2ee-backup', 'ArchiveHeader'],
+  header: ['e2ee-backup/archive', 'ArchiveHeader'],
   keyring: ['e2ee-backup', 'Keyring'],
   kv: ['e2ee-backup', 'KeyValueStore'],
-  reader: ['e2ee-backup', 'ArchiveReader'],
+  reader: ['e2ee-backup/archive', 'ArchiveReader'],
   restored: ['e2ee-backup', 'RestoredBackup'],
   tree: ['lib/trust/merkle-tree.ts', 'MerkleTree'],
-  trust: ['e2ee-backup', 'TrustStore'],
+  trust: ['e2ee-backup/trust', 'TrustStore'],
   vault: ['e2ee-backup', 'VaultClient'],
 };
 

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FRONT_DOOR } from './front-door.js';
 import { packPackage, pkg, repoRoot, scratchApp, type Packed } from './scratch-app.js';
 
 /** Bare specifiers of every export of the package, with the file it maps to. */
@@ -17,6 +18,8 @@ const entries = Object.entries(pkg.exports)
     js: typeof target === 'string' ? target : target.default,
     types: typeof target === 'string' ? undefined : target.types,
   }));
+/** Capability subpaths for browser apps (README §Package entries), bundled with Vite below. */
+const BROWSER_SUBPATHS = ['stores', 'trust', 'archive', 'keys', 'passkeys', 'protocol', 'incremental', 'opaque-ts', 'rfc9807-extras'] as const;
 /** The worker script is loaded as a Web Worker, never imported on a main thread or in Node. */
 const WORKER_ENTRY = `${pkg.name}/engines/worker`;
 
@@ -81,14 +84,16 @@ describe('npm pack', () => {
 });
 
 describe('an app that installed the tarball', () => {
-  it('imports every entry in Node', () => {
+  it('imports every entry in Node; the package entry has exactly the agreed names', () => {
     const specifiers = entries.map((e) => e.specifier).filter((s) => s !== WORKER_ENTRY);
     writeFileSync(
       path.join(app, 'import-all.mjs'),
-      `const out = {};\nfor (const s of ${JSON.stringify(specifiers)}) out[s] = Object.keys(await import(s)).length;\nconsole.log(JSON.stringify(out));\n`,
+      `const out = {};\nfor (const s of ${JSON.stringify(specifiers)}) out[s] = Object.keys(await import(s));\nconsole.log(JSON.stringify(out));\n`,
     );
-    const counts = JSON.parse(execFileSync(process.execPath, ['import-all.mjs'], { cwd: app, encoding: 'utf8' })) as Record<string, number>;
-    for (const s of specifiers) expect(counts[s], s).toBeGreaterThan(0);
+    const names = JSON.parse(execFileSync(process.execPath, ['import-all.mjs'], { cwd: app, encoding: 'utf8' })) as Record<string, string[]>;
+    for (const s of specifiers) expect(names[s]?.length, s).toBeGreaterThan(0);
+    // The front door (test/package/front-door.ts): the built entry, not only the source.
+    expect([...names[pkg.name]!].sort()).toEqual(FRONT_DOOR);
     // Node ignores package.json "browser": its default engine is still the native one.
     writeFileSync(
       path.join(app, 'engine.mjs'),
@@ -134,11 +139,13 @@ describe('an app that installed the tarball', () => {
       path.join(app, 'main.ts'),
       [
         `import * as main from '${pkg.name}';`,
+        // The capability subpaths an app may bundle besides the package entry.
+        ...BROWSER_SUBPATHS.map((s, i) => `import * as sub${i} from '${pkg.name}/${s}';`),
         `import { createLibsodiumEngine } from '${pkg.name}/engines/libsodium';`,
         `import { createTestFleet } from '${pkg.name}/testing';`,
         `const engine = main.createWorkerEngine({ workers: 1 });`,
         `engine.terminate();`,
-        `(globalThis as { used?: unknown }).used = [Object.keys(main).length, createLibsodiumEngine, createTestFleet];`,
+        `(globalThis as { used?: unknown }).used = [Object.keys(main).length, ${BROWSER_SUBPATHS.map((_, i) => `sub${i}`).join(', ')}, createLibsodiumEngine, createTestFleet];`,
         '',
       ].join('\n'),
     );

@@ -5,31 +5,33 @@
  */
 import { describe, expectTypeOf, it } from 'vitest';
 import {
+  generateRecoveryCode,
+  normalizePassword,
+  parseRecoveryCode,
+  type KeyGeneration,
+  type Keyring,
+  type KeyValueStore,
+  type PasswordPolicy,
+  type RandomSource,
+} from '../../lib/index.js';
+import {
   createDeviceCache,
   createKeyring,
   decodeKeyring,
   deriveEscrowKek,
   encodeKeyring,
-  generateRecoveryCode,
   generateSelfCustodyKey,
   keyForId,
-  normalizePassword,
   openKeyring,
   openKeyringWithRecoveryKey,
-  parseRecoveryCode,
   parseSelfCustodyKey,
   rotateKeyring,
   sealKeyring,
   sealKeyringWithRecoveryKey,
   wipeKeyring,
   type DeviceCache,
-  type KeyGeneration,
-  type Keyring,
-  type KeyValueStore,
-  type PasswordPolicy,
-  type RandomSource,
   type SelfCustodyKey,
-} from '../../lib/index.js';
+} from '../../lib/keys.js';
 
 describe('public API types', () => {
   it('recovery codes and passwords', () => {

@@ -43,7 +43,9 @@ async function viteBuild(app: string): Promise<{ warnings: string[]; chunks: Rol
 }
 
 const DEFAULT_APP = `
-import { createBackupClient, createVaultClient, createTrustStore, pinnedFleets, createIndexedDbStore, createHttpBlobStore, generateRecoveryCode, parseRecoveryCode } from '/lib/index.ts';
+import { createBackupClient, createVaultClient, pinnedFleets, createIndexedDbStore, generateRecoveryCode, parseRecoveryCode } from '/lib/index.ts';
+import { createTrustStore } from '/lib/trust.ts';
+import { createHttpBlobStore } from '/lib/stores.ts';
 globalThis.app = { createBackupClient, createVaultClient, createTrustStore, pinnedFleets, createIndexedDbStore, createHttpBlobStore, generateRecoveryCode, parseRecoveryCode };
 `;
 

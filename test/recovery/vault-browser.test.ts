@@ -14,7 +14,8 @@ import { describeBrowsers, launchBrowser, waitForGlobal, type TestBrowser } from
 import { bundlePage, servePage } from '../support/test-page.js';
 
 const PAGE = `
-import { createVaultClient, pinnedFleets, createKeyring, encodeKeyring, isBackupError } from './lib/index.ts';
+import { createVaultClient, pinnedFleets, isBackupError } from './lib/index.ts';
+import { createKeyring, encodeKeyring } from './lib/keys.ts';
 import { opaqueTsSuite } from './lib/opaque-ts.ts';
 const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const unhex = (s) => Uint8Array.from(s.match(/../g), (h) => parseInt(h, 16));

@@ -2,7 +2,6 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import {
   createVaultClient,
-  rfc9807Suite,
   type Keyring,
   type OpaqueSuite,
   type VaultClient,
@@ -11,6 +10,7 @@ import {
   type VaultResponse,
   type VaultStatus,
 } from '../../lib/index.js';
+import { rfc9807Suite } from '../../lib/protocol.js';
 import { opaqueTsSuite } from '../../lib/opaque-ts.js';
 import { parseVaultMessage } from '../../lib/protocol.js';
 import { createVaultHandler, serveHandler, type FetchHandler, type VaultHandlerOptions } from '../../lib/server/index.js';

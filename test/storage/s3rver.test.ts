@@ -15,12 +15,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createBackupClient,
   createMemoryStore,
-  createS3BlobStore,
   isBackupError,
-  type BlobOp,
   type BlobStore,
   type VaultClient,
 } from '../../lib/index.js';
+import { createS3BlobStore, type BlobOp } from '../../lib/stores.js';
 
 interface LocalS3 {
   readonly endpoint: string;

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { createMemoryVaultStore, createVaultHandler, serveHandler } from 'e2ee-backup/server';
-import type { BlobOp } from 'e2ee-backup';
+import type { BlobOp } from 'e2ee-backup/stores';
 import { startLocalS3 } from './local-s3.js';
 import { ForbiddenOperation, s3Presigner } from './s3-presign.js';
 import { vaultTokens } from './tokens.js';

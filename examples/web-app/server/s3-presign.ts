@@ -15,7 +15,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { BlobOp } from 'e2ee-backup';
+import type { BlobOp } from 'e2ee-backup/stores';
 
 export interface S3PresignerOptions {
   readonly client: S3Client;

@@ -2,13 +2,12 @@
 import {
   createBackupClient,
   createIndexedDbStore,
-  createS3BlobStore,
   createVaultClient,
   createWorkerEngine,
   pinnedFleets,
   type BackupClient,
-  type BlobOp,
 } from 'e2ee-backup';
+import { createS3BlobStore, type BlobOp } from 'e2ee-backup/stores';
 // The fleet's public configuration, shipped in the build (src/fleet.json from the fleet operator).
 import fleet from './fleet.json' with { type: 'json' };
 

@@ -120,7 +120,7 @@ class NobleChunkCipher implements ChunkCipher {
  *
  * @example
  * ```ts
- * import { encryptArchive, nobleEngine } from 'e2ee-backup';
+ * import { encryptArchive, nobleEngine } from 'e2ee-backup/archive';
  * const archive = await encryptArchive(key, keyId, bytes, { engine: nobleEngine() });
  * ```
  */

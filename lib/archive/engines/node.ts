@@ -112,7 +112,7 @@ export function nodeCryptoFromRuntime(): NodeCryptoAead | undefined {
  * @example
  * ```ts
  * import * as nodeCrypto from 'node:crypto';
- * import { createNodeEngine } from 'e2ee-backup';
+ * import { createNodeEngine } from 'e2ee-backup/archive';
  *
  * const engine = createNodeEngine(nodeCrypto);
  * const cipher = engine.create(payloadKey, noncePrefix);

@@ -159,7 +159,8 @@ function count(value: number | undefined, fallback: number, max: number, name: s
  * @param options - workers, implementation, worker URL or factory, abort signal.
  * @example
  * ```ts
- * import { createWorkerEngine, encryptArchive } from 'e2ee-backup';
+ * import { createWorkerEngine } from 'e2ee-backup';
+ * import { encryptArchive } from 'e2ee-backup/archive';
  *
  * const engine = createWorkerEngine({ workers: 2, engine: 'noble' });
  * try {

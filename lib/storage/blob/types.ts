@@ -138,9 +138,9 @@ export interface BlobStoreLimits {
 
 /**
  * Object storage for encrypted backups: multipart, resumable uploads, ranged reads, small
- * conditional writes, delete and list. Implementations: {@link createMemoryBlobStore},
- * {@link createHttpBlobStore} (presigned-URL HTTP), {@link createS3BlobStore} (S3 multipart through
- * presigned URLs).
+ * conditional writes, delete and list. Implementations, in `e2ee-backup/stores`:
+ * `createMemoryBlobStore`, `createHttpBlobStore` (presigned-URL HTTP), `createS3BlobStore` (S3
+ * multipart through presigned URLs).
  *
  * Keys are 1 to 1024 characters of `A–Z a–z 0–9 . _ - ~ /`, with no empty, `.` or `..` segment
  * (see {@link assertBlobKey}); the SDK chooses them, so the narrow alphabet costs nothing and keeps
