@@ -347,3 +347,57 @@ export async function runBrowserBench({ log, mib = 64, rounds = 5 }: { log: (lin
     await s.close();
   }
 }
+
+/**
+ * CPU time (user + system, ms) of every live descendant process of this one (the browser's
+ * processes and the blob server), by thread, from Linux /proc (clock ticks assumed 100 Hz):
+ * keys are `<process kind>/<thread name>`, the kind being the browser process (`browser`), a
+ * Chromium child (`renderer`, `utility`, `gpu-process`, ...) or `node` (the blob server).
+ * `undefined` where /proc is unreadable.
+ */
+export function descendantsCpuMs(): Map<string, number> | undefined {
+  const stat = (path: string): string[] => {
+    const f = readFileSync(path, 'utf8');
+    return [f.slice(f.indexOf('(') + 1, f.lastIndexOf(')')), ...f.slice(f.lastIndexOf(')') + 2).split(' ')];
+  };
+  try {
+    const parent = new Map<number, number>();
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        parent.set(Number(d), Number(stat(`/proc/${d}/stat`)[2]));
+      } catch {
+        // exited meanwhile
+      }
+    }
+    const out = new Map<string, number>();
+    for (const pid of parent.keys()) {
+      let mine = false;
+      for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
+        if (p === process.pid) {
+          mine = true;
+          break;
+        }
+      }
+      if (!mine) continue;
+      try {
+        // Chromium rewrites its children's command lines into one space-separated string.
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/);
+        const type = cmd.find((a) => a.startsWith('--type='))?.slice(7);
+        const exe = cmd[0]?.split('/').pop() ?? '';
+        const kind = type ?? (exe === 'node' ? 'node' : /chrom/.test(exe) ? 'browser' : exe);
+        for (const tid of readdirSync(`/proc/${pid}/task`)) {
+          const f = stat(`/proc/${pid}/task/${tid}/stat`);
+          const key = `${kind}/${f[0]!.replace(/\d+$/, '')}`;
+          out.set(key, (out.get(key) ?? 0) + (Number(f[12]) + Number(f[13])) * 10);
+        }
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../../lib/util/bytes.js';
 import { startBlobServer } from '../support/blob-server.js';
-import { bundle, serve } from './harness.js';
+import { bundle, descendantsCpuMs, serve } from './harness.js';
 import { launchBrowser } from '../../test/support/browsers.js';
 import type { SdkEngineChoice } from './sdk-page.js';
 
@@ -52,12 +52,19 @@ try {
   console.log(`profile — chromium, ${MIB} MiB, engine ${ENGINE}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   for (const op of OPS) {
     const [name, arg] = op.split(':') as [string, string | undefined];
-    const args = name === 'sdkBackup' ? [ENGINE, 3] : name === 'sourceOnly' ? [arg === undefined ? 'stream' : Number(arg)] : name === 'rawUpload' ? [MIB, 3, arg ?? 'blob'] : [ENGINE];
+    const args = name === 'sdkBackup' ? [ENGINE, 3] : name === 'sourceOnly' ? [arg === undefined ? 'stream' : Number(arg)] : name === 'rawUpload' ? [MIB, 3, arg ?? 'blob'] : name === 'partCopy' ? [MIB, arg === 'fresh'] : [ENGINE];
     const t0 = await threadMs();
+    const d0 = descendantsCpuMs();
     await cdp('Profiler.start');
     const r = await call(name, ...args);
     const { profile } = (await cdp('Profiler.stop')) as { profile: Profile };
     const cpu = (await threadMs()) - t0;
+    const d1 = descendantsCpuMs();
+    const groups = [...(d1 ?? [])]
+      .map(([k, v]): [string, number] => [k, v - (d0?.get(k) ?? 0)])
+      .filter(([, v]) => v >= 20)
+      .sort((a, b) => b[1] - a[1]);
+    const all = groups.reduce((a, [, v]) => a + v, 0);
     const self = new Map<number, number>();
     for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i]!, (self.get(profile.samples[i]!) ?? 0) + (profile.timeDeltas[i] ?? 0));
     const byName = new Map<string, number>();
@@ -72,6 +79,7 @@ try {
     }
     const top = [...byName].sort((a, b) => b[1] - a[1]).slice(0, TOP);
     console.log(`${op}: ${(r.ms / 1000).toFixed(2)} s wall, main-thread CPU ${cpu.toFixed(0)} ms, sampled non-idle ${(total / 1000).toFixed(0)} ms`);
+    console.log(`  CPU ms of every process, ${all} in all: ${groups.map(([k, v]) => `${k} ${v}`).join(', ')}`);
     for (const [k, us] of top) console.log(`  ${(us / 1000).toFixed(1).padStart(7)} ms  ${k}`);
   }
   await call('shutdown');

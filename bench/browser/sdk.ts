@@ -28,12 +28,12 @@
 // workers-libsodium, the one docs/ENGINES.md recommends in browsers),
 // BROWSER_BENCH_PARTS (parts in flight, default 3: the SDK's default), BROWSER_BENCH_PATHS=0 skips
 // the body-path comparison.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../../lib/util/bytes.js';
 import { startBlobServer } from '../support/blob-server.js';
-import { bundle, serve } from './harness.js';
+import { bundle, descendantsCpuMs, serve } from './harness.js';
 import { haveBrowser, launchBrowser, waitForGlobal, type BrowserName } from '../../test/support/browsers.js';
 import type { api as SdkApi, SdkEngineChoice } from './sdk-page.js';
 
@@ -54,59 +54,6 @@ function loadavg(): string {
     return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   } catch {
     return 'n/a';
-  }
-}
-
-/**
- * CPU time (user + system, ms) of every live descendant process of this one (the browser's
- * processes and the blob server), by thread, from Linux /proc (clock ticks assumed 100 Hz):
- * keys are `<process kind>/<thread name>`, the kind being the browser process (`browser`), a
- * Chromium child (`renderer`, `utility`, `gpu-process`, ...) or `node` (the blob server).
- * `undefined` where /proc is unreadable.
- */
-function descendantsCpuMs(): Map<string, number> | undefined {
-  const stat = (path: string): string[] => {
-    const f = readFileSync(path, 'utf8');
-    return [f.slice(f.indexOf('(') + 1, f.lastIndexOf(')')), ...f.slice(f.lastIndexOf(')') + 2).split(' ')];
-  };
-  try {
-    const parent = new Map<number, number>();
-    for (const d of readdirSync('/proc')) {
-      if (!/^\d+$/.test(d)) continue;
-      try {
-        parent.set(Number(d), Number(stat(`/proc/${d}/stat`)[2]));
-      } catch {
-        // exited meanwhile
-      }
-    }
-    const out = new Map<string, number>();
-    for (const pid of parent.keys()) {
-      let mine = false;
-      for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
-        if (p === process.pid) {
-          mine = true;
-          break;
-        }
-      }
-      if (!mine) continue;
-      try {
-        // Chromium rewrites its children's command lines into one space-separated string.
-        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/);
-        const type = cmd.find((a) => a.startsWith('--type='))?.slice(7);
-        const exe = cmd[0]?.split('/').pop() ?? '';
-        const kind = type ?? (exe === 'node' ? 'node' : /chrom/.test(exe) ? 'browser' : exe);
-        for (const tid of readdirSync(`/proc/${pid}/task`)) {
-          const f = stat(`/proc/${pid}/task/${tid}/stat`);
-          const key = `${kind}/${f[0]!.replace(/\d+$/, '')}`;
-          out.set(key, (out.get(key) ?? 0) + (Number(f[12]) + Number(f[13])) * 10);
-        }
-      } catch {
-        // exited meanwhile
-      }
-    }
-    return out;
-  } catch {
-    return undefined;
   }
 }
 
@@ -264,13 +211,6 @@ async function main(): Promise<void> {
         const s = (ms: number): string => (ms / 1000).toFixed(2);
         return `CPU s: client ${s(mc(k, 'client'))} (page main thread ${Number.isNaN(main) ? 'n/a' : s(main)}, workers ${s(mc(k, 'workers'))}), server ${s(mc(k, 'server'))}`;
       };
-      // Where the client's CPU went in the last SDK backup and restore, by thread group.
-      const busiest = (k: 'backup' | 'restore'): string =>
-        [...(c[k].at(-1)?.threads ?? [])]
-          .sort((x, y) => y[1] - x[1])
-          .slice(0, 8)
-          .map(([n, v]) => `${n} ${(v / 1000).toFixed(2)}`)
-          .join(', ');
       console.log(`engine ${engine}:  (load average ${loadavg()})`);
       console.log(`  SDK backup      ${(m.backup / 1000).toFixed(2)} s  ${mbs(m.backup)}   (rounds ${list(t.backup)} s; long tasks ${tasks.backup.join(', ') || 'none'} ms; ${cpuOf('backup')})`);
       console.log(`  encrypt alone   ${(m.enc / 1000).toFixed(2)} s  ${mbs(m.enc)}   (rounds ${list(t.enc)} s; ${cpuOf('enc')})`);
@@ -278,8 +218,17 @@ async function main(): Promise<void> {
       console.log(`  SDK restore     ${(m.restore / 1000).toFixed(2)} s  ${mbs(m.restore)}   (rounds ${list(t.restore)} s; long tasks ${tasks.restore.join(', ') || 'none'} ms; ${cpuOf('restore')})`);
       console.log(`  decrypt alone   ${(m.dec / 1000).toFixed(2)} s  ${mbs(m.dec)}   (rounds ${list(t.dec)} s; ${cpuOf('dec')})`);
       console.log(`  raw download    ${(m.down / 1000).toFixed(2)} s  ${mbs(m.down)}   (rounds ${list(t.down)} s; ${cpuOf('down')})`);
-      console.log(`  CPU s by thread, last SDK backup: ${busiest('backup')}`);
-      console.log(`  CPU s by thread, last SDK restore: ${busiest('restore')}`);
+      // Where the CPU went in the last round of each operation, by thread group.
+      const busiest = (k: keyof typeof c): string =>
+        [...(c[k].at(-1)?.threads ?? [])]
+          .filter(([, v]) => v >= 20)
+          .sort((x, y) => y[1] - x[1])
+          .slice(0, 7)
+          .map(([n, v]) => `${n} ${(v / 1000).toFixed(2)}`)
+          .join(', ');
+      for (const [k, label] of [['backup', 'SDK backup'], ['enc', 'encrypt alone'], ['up', 'raw upload'], ['restore', 'SDK restore'], ['dec', 'decrypt alone'], ['down', 'raw download']] as const) {
+        console.log(`  CPU s by thread, ${label}: ${busiest(k)}`);
+      }
       const br = m.backup / Math.max(m.enc, m.up);
       const rr = m.restore / Math.max(m.dec, m.down);
       // The CPU floor: client and server together burn (client + server CPU) during the SDK run on

@@ -73,7 +73,7 @@ class BufferPool {
  * chunk k). How far the reader got is read off the stream itself: chunks enqueued minus chunks
  * still queued on the readable side (its high-water mark is 0, each chunk counts 1).
  */
-class OutputRing {
+class OutputRing implements Outputs {
   readonly #size: number;
   readonly #free: Uint8Array[] = [];
   /** Emitted buffers not yet known to be done with, oldest first, with their enqueue number. */
@@ -98,6 +98,27 @@ class OutputRing {
     controller.enqueue(chunk);
     if (ours) this.#out.push({ seq: this.#enqueued, buf: chunk.byteOffset === 0 && chunk.buffer.byteLength === this.#size ? new Uint8Array(chunk.buffer, 0, this.#size) : chunk });
     this.#enqueued++;
+  }
+}
+
+/** Where sealed chunks are written (recycling streams): the ring, or buffers the reader gives. */
+interface Outputs {
+  take(length: number, controller: TransformStreamDefaultController<Uint8Array>): Uint8Array;
+  enqueue(controller: TransformStreamDefaultController<Uint8Array>, chunk: Uint8Array, ours: boolean): void;
+}
+
+/** Outputs handed out by the reader, in stream order (see createRecyclingEncryptStream). */
+class GivenOutputs implements Outputs {
+  constructor(readonly output: (length: number) => Uint8Array) {}
+
+  take(length: number): Uint8Array {
+    const b = this.output(length);
+    if (!isBytes(b) || b.length !== length) throw new TypeError('the output provider must give a Uint8Array of the asked length');
+    return b;
+  }
+
+  enqueue(controller: TransformStreamDefaultController<Uint8Array>, chunk: Uint8Array): void {
+    controller.enqueue(chunk);
   }
 }
 
@@ -177,6 +198,9 @@ export function createEncryptStream(
  * backup's part cutter does; not `pipeTo`, whose destination may still hold a chunk). With an
  * engine that has `sealInto`, sealed chunks are written into a few recycled buffers instead of
  * one fresh buffer per chunk, which in browsers costs more than sealing it (bench/RESULTS.md).
+ * With `output`, the reader gives the buffers instead: `output(length)` is asked, in stream order,
+ * for where each sealed chunk goes (the backup seals straight into its part buffers; the reader
+ * must leave each region alone until it has read that chunk).
  *
  * @example
  * ```ts
@@ -189,8 +213,9 @@ export function createRecyclingEncryptStream(
   key: Uint8Array,
   keyId: Uint8Array | string,
   opts?: EncryptOptions,
+  output?: (length: number) => Uint8Array,
 ): TransformStream<Uint8Array, Uint8Array> {
-  return encryptStream(key, keyId, opts, true);
+  return encryptStream(key, keyId, opts, true, output);
 }
 
 function encryptStream(
@@ -198,6 +223,7 @@ function encryptStream(
   keyId: Uint8Array | string,
   opts: EncryptOptions | undefined,
   recycle: boolean,
+  output?: (length: number) => Uint8Array,
 ): TransformStream<Uint8Array, Uint8Array> {
   const common = resolveCommon(opts);
   throwIfAborted(common.signal);
@@ -246,7 +272,9 @@ function encryptStream(
   );
   // Recycled sealed-chunk buffers, for a reader that allows it and an engine that writes in place.
   const sealInto = recycle ? cipher.sealInto?.bind(cipher) : undefined;
-  const outputs = sealInto === undefined ? undefined : new OutputRing(chunkSize + TAG_LENGTH);
+  // With `output` (the backup's part buffers, lib/client/pipeline.ts PartBuffers) each chunk is
+  // sealed straight into its place in its part, and the reader has nothing to copy.
+  const outputs: Outputs | undefined = sealInto === undefined ? undefined : output !== undefined ? new GivenOutputs(output) : new OutputRing(chunkSize + TAG_LENGTH);
   const seal = (plain: Uint8Array, owned: Uint8Array | undefined, final: boolean): Promise<void> | undefined => {
     const tail = chunkNonceTail(index++, final);
     if (sealInto !== undefined) {

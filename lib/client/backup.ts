@@ -32,7 +32,7 @@ import {
 } from './manifest.js';
 import { nextSequence, noteSeen, publishLatest, seenOf } from './latest.js';
 import type { LockGuard } from './lock.js';
-import { SourceChangedError, uploadParts, type PipelineSleep } from './pipeline.js';
+import { DEFAULT_PART_CONCURRENCY, PartBuffers, SourceChangedError, uploadParts, type PipelineSleep } from './pipeline.js';
 import { clearSession, loadSession, saveSession, type SessionSlot, type UploadSessionState } from './session.js';
 
 /**
@@ -373,17 +373,24 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
       // Where the key enters encryption: a wiped key is refused, never used (issue 14).
       assertLiveKey(bk, 'backup key');
       const salt = fromHex(session.salt);
+      // Sealed chunks go straight into their places in the part buffers (no copy in the cutter).
+      const buffers = new PartBuffers(plan, o.concurrency ?? DEFAULT_PART_CONCURRENCY);
       const ciphertext = open()
         .pipeThrough(counter((n) => (plaintextSize += n)))
         .pipeThrough(
-          // Recycling: uploadParts copies each chunk into its part before it reads the next one.
-          createRecyclingEncryptStream(bk, sessionKeyId, {
-            chunkSize: session.chunkSize,
-            // The salt is the only randomness the encoder draws: reusing it reproduces the bytes.
-            random: (n: number) => (n === salt.length ? salt.slice() : o.random(n)),
-            ...(o.engine === undefined ? {} : { engine: o.engine }),
-            ...(o.signal === undefined ? {} : { signal: o.signal }),
-          }),
+          // Recycling: uploadParts is done with each chunk (in its part) before it reads the next one.
+          createRecyclingEncryptStream(
+            bk,
+            sessionKeyId,
+            {
+              chunkSize: session.chunkSize,
+              // The salt is the only randomness the encoder draws: reusing it reproduces the bytes.
+              random: (n: number) => (n === salt.length ? salt.slice() : o.random(n)),
+              ...(o.engine === undefined ? {} : { engine: o.engine }),
+              ...(o.signal === undefined ? {} : { signal: o.signal }),
+            },
+            buffers.output,
+          ),
         );
       const result = await uploadParts({
         store: o.blobs,
@@ -393,6 +400,7 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
         confirmed,
         started: session.started,
         onPartStart,
+        buffers,
         beforeSend: guard,
         sleep: o.sleep,
         random: () => o.random(1)[0]! / 256,

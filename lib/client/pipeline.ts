@@ -29,6 +29,101 @@ export interface PartPlan {
   readonly sealedChunkSize: number;
 }
 
+/**
+ * The part buffers of one upload, shared by the part cutter ({@link uploadParts}) and the encrypt
+ * stream, so that an engine that writes where it is told (`sealInto`: the worker pool, noble,
+ * libsodium) seals each chunk straight into its place in its part and the cutter has nothing to
+ * copy. {@link PartBuffers.output} hands out, in archive order, the region of the part buffer
+ * where the cutter will want each sealed chunk; a chunk that would straddle two parts (never, with
+ * a plan whose parts are whole chunks) gets a buffer of its own, which the cutter copies as before.
+ * The cutter checks every region it is handed against its own position and fails loudly on a
+ * mismatch. Full-size buffers are recycled once their upload settled (at most `concurrency + 1`
+ * kept), so a long backup allocates a handful.
+ */
+export class PartBuffers {
+  readonly #plan: PartPlan;
+  readonly #keep: number;
+  readonly #spare: Uint8Array<ArrayBuffer>[] = [];
+  /** Every part buffer this upload made (a sealed chunk in one of them must be at its place). */
+  readonly #mine = new WeakSet<ArrayBufferLike>();
+  /** The buffers of the parts the cutter or the writer is on, by part number. */
+  readonly #byPart = new Map<number, Uint8Array<ArrayBuffer>>();
+  /** The writer's position: part number and offset in it (the header is the cutter's). */
+  #part = 1;
+  #offset: number;
+
+  constructor(plan: PartPlan, concurrency: number) {
+    this.#plan = plan;
+    this.#keep = concurrency + 1;
+    this.#offset = plan.headerLength;
+  }
+
+  #size(part: number): number {
+    return part === 1 ? this.#plan.firstPartSize : this.#plan.partSize;
+  }
+
+  #take(size: number): Uint8Array<ArrayBuffer> {
+    const i = this.#spare.findIndex((b) => b.length === size);
+    if (i >= 0) return this.#spare.splice(i, 1)[0]!;
+    const b = new Uint8Array(size);
+    this.#mine.add(b.buffer);
+    return b;
+  }
+
+  /** Whether `buffer` is one of this upload's part buffers. */
+  owns(buffer: ArrayBufferLike): boolean {
+    return this.#mine.has(buffer);
+  }
+
+  /** The buffer of part `n`, made by whichever side (cutter or writer) reaches it first. */
+  #buffer(n: number): Uint8Array<ArrayBuffer> {
+    let b = this.#byPart.get(n);
+    if (b === undefined) {
+      b = this.#take(this.#size(n));
+      this.#byPart.set(n, b);
+    }
+    return b;
+  }
+
+  /** The buffer of part `n` for the cutter (the writer, never behind it, is done with earlier parts). */
+  forPart(n: number): Uint8Array<ArrayBuffer> {
+    for (const k of this.#byPart.keys()) if (k < n) this.#byPart.delete(k);
+    return this.#buffer(n);
+  }
+
+  /**
+   * Where the next sealed chunk of `length` bytes goes: a view of its place in its part (the
+   * writer's position then moves on, as the cutter's will), or a buffer of its own.
+   */
+  output = (length: number): Uint8Array => {
+    let size = this.#size(this.#part);
+    if (this.#offset === size) {
+      this.#part++;
+      this.#offset = 0;
+      size = this.#plan.partSize;
+    }
+    if (this.#offset + length > size) {
+      // Straddles two parts: the cutter splits it; keep our position in step with its.
+      let rest = length - (size - this.#offset);
+      this.#part++;
+      while (rest > this.#plan.partSize) {
+        rest -= this.#plan.partSize;
+        this.#part++;
+      }
+      this.#offset = rest;
+      return new Uint8Array(length);
+    }
+    const view = this.#buffer(this.#part).subarray(this.#offset, this.#offset + length);
+    this.#offset += length;
+    return view;
+  };
+
+  /** A part's upload settled: its buffer may be reused. */
+  recycle(b: Uint8Array<ArrayBuffer>): void {
+    if (b.length === this.#plan.partSize && this.#spare.length < this.#keep) this.#spare.push(b);
+  }
+}
+
 /** Thrown (internally) when a part that storage may already have seen would now differ. */
 export class SourceChangedError extends Error {
   constructor(readonly partNumber: number) {
@@ -63,6 +158,11 @@ export interface UploadPartsOptions {
   readonly signal?: AbortSignal;
   /** Ciphertext bytes confirmed so far (skipped + uploaded). */
   readonly onProgress?: (confirmedBytes: number) => void;
+  /**
+   * The part buffers, shared with the encrypt stream that writes sealed chunks into them
+   * ({@link PartBuffers}); made here when absent. Must be made with this plan and concurrency.
+   */
+  readonly buffers?: PartBuffers;
 }
 
 /** What {@link uploadParts} returns. */
@@ -71,6 +171,9 @@ export interface UploadPartsResult {
   /** Total ciphertext bytes. */
   readonly size: number;
 }
+
+/** Parts uploading at once unless the caller says otherwise. */
+export const DEFAULT_PART_CONCURRENCY = 3;
 
 /** Codes a part upload may be retried on: the part is idempotent (same number, same bytes). */
 const RETRYABLE = new Set(['OFFLINE', 'TIMEOUT', 'BLOB_STORE_FAILED', 'PROTOCOL']);
@@ -115,7 +218,7 @@ function partDigest(part: Uint8Array, plan: PartPlan, first: boolean): string {
  * ```
  */
 export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsResult> {
-  const concurrency = o.concurrency ?? 3;
+  const concurrency = o.concurrency ?? DEFAULT_PART_CONCURRENCY;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 16) {
     throw new RangeError('concurrency must be an integer in 1..16');
   }
@@ -171,14 +274,8 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
   // Part buffers are recycled once their upload settled (the store keeps no reference to a part's
   // bytes after putPart settles: see BlobStore.putPart), so a long backup allocates about
   // `concurrency + 2` of them instead of one per part, sparing the allocator and the GC.
-  const spare: Uint8Array<ArrayBuffer>[] = [];
-  const takeBuffer = (size: number): Uint8Array<ArrayBuffer> => {
-    const i = spare.findIndex((b) => b.length === size);
-    return i < 0 ? new Uint8Array(size) : spare.splice(i, 1)[0]!;
-  };
-  const recycle = (b: Uint8Array<ArrayBuffer>): void => {
-    if (b.length === o.plan.partSize && spare.length <= concurrency) spare.push(b);
-  };
+  const buffers = o.buffers ?? new PartBuffers(o.plan, concurrency);
+  const recycle = (b: Uint8Array<ArrayBuffer>): void => buffers.recycle(b);
 
   const dispatch = (partNumber: number, bytes: Uint8Array<ArrayBuffer>, hash: string) => {
     const task = (async () => {
@@ -216,7 +313,7 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
   try {
     let partNumber = 1;
     let want = o.plan.firstPartSize;
-    let buf = new Uint8Array(want);
+    let buf = buffers.forPart(1);
     let fill = 0;
     for (;;) {
       if (failure !== undefined) break;
@@ -224,6 +321,19 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
       const r = await reader.read();
       if (r.done) break;
       let chunk = r.value;
+      if (chunk.length > 0 && buffers.owns(chunk.buffer)) {
+        // Sealed in place by the engine (PartBuffers.output): nothing to copy, but it must be
+        // exactly where this part's next bytes go.
+        if (chunk.buffer !== buf.buffer || chunk.byteOffset !== buf.byteOffset + fill || fill + chunk.length > want) {
+          throw new Error('internal: a sealed chunk is not at its place in its part');
+        }
+        fill += chunk.length;
+        if (fill === want) {
+          await emit();
+          if (failure !== undefined) break;
+        }
+        continue;
+      }
       while (chunk.length > 0) {
         const n = Math.min(chunk.length, want - fill);
         buf.set(chunk.subarray(0, n), fill);
@@ -248,7 +358,7 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
       dispatch(partNumber, bytes, hash);
       partNumber++;
       want = o.plan.partSize;
-      buf = takeBuffer(want);
+      buf = buffers.forPart(partNumber);
       fill = 0;
       // Backpressure: at most `concurrency` parts uploading plus ONE cut and waiting for a slot, so
       // a slot that frees up finds the next part ready instead of waiting for it to be encrypted.

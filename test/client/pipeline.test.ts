@@ -2,8 +2,14 @@
 // encryption and upload, backpressure on the source, and parts aligned to whole chunks.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { uploadParts, SourceChangedError } from '../../lib/client/pipeline.js';
-import { createEncryptStream } from '../../lib/archive/stream.js';
+import { afterAll } from 'vitest';
+import { PartBuffers, uploadParts, SourceChangedError, type PartPlan } from '../../lib/client/pipeline.js';
+import { createEncryptStream, createRecyclingEncryptStream } from '../../lib/archive/stream.js';
+import type { CipherEngine } from '../../lib/archive/engine.js';
+import { nobleEngine } from '../../lib/archive/engines/noble.js';
+import { createLibsodiumEngine } from '../../lib/archive/engines/libsodium.js';
+import { createWorkerEngine } from '../../lib/archive/engines/workers.js';
+import { nodeWorkerFactory } from '../archive/engines-support.js';
 import { ciphertextSize, HEADER_OVERHEAD } from '../../lib/archive/format.js';
 import { decryptArchive } from '../../lib/archive/archive.js';
 import { createMemoryBlobStore } from '../../lib/storage/blob/memory.js';
@@ -145,5 +151,139 @@ describe('uploadParts', () => {
     expect((err as SourceChangedError).partNumber).toBe(3);
     // Only parts 1 and 2 (unchanged, started but unconfirmed here) may have been re-sent.
     expect(sent).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('sealing straight into the part buffers (PartBuffers)', () => {
+  const cleanups: (() => void)[] = [];
+  afterAll(() => cleanups.forEach((c) => c()));
+
+  const engines: Record<string, () => Promise<CipherEngine>> = {
+    noble: async () => nobleEngine(),
+    libsodium: () => createLibsodiumEngine(),
+    'workers (noble)': async () => {
+      const f = await nodeWorkerFactory();
+      const pool = createWorkerEngine({ createWorker: f.make, workers: 2 });
+      cleanups.push(() => (pool.terminate(), f.cleanup()));
+      return pool;
+    },
+    'workers (libsodium)': async () => {
+      const f = await nodeWorkerFactory();
+      const pool = createWorkerEngine({ createWorker: f.make, workers: 2, engine: 'libsodium' });
+      cleanups.push(() => (pool.terminate(), f.cleanup()));
+      return pool;
+    },
+  };
+
+  /** A backup's upload path (recycling stream writing into the shared buffers), parts recorded. */
+  async function upload(data: Uint8Array, p: PartPlan, engine: CipherEngine, concurrency = 2) {
+    const inner = createMemoryBlobStore({ limits: { minPartSize: 1 } });
+    const up = await inner.createUpload('d/x');
+    const buffers = new PartBuffers(p, concurrency);
+    const handedOut: Uint8Array[] = [];
+    let off = 0;
+    const src = new ReadableStream<Uint8Array>(
+      {
+        pull(c) {
+          if (off >= data.length) return c.close();
+          const piece = data.slice(off, off + 700);
+          off += piece.length;
+          c.enqueue(piece);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const output = (n: number): Uint8Array => {
+      const b = buffers.output(n);
+      handedOut.push(b);
+      return b;
+    };
+    const uploaded: { buffer: ArrayBufferLike; length: number }[] = [];
+    const store: BlobStore = { ...inner, limits: inner.limits, putPart: (u, no, b, o) => ((uploaded[no - 1] = { buffer: b.buffer, length: b.length }), inner.putPart(u, no, b, o)) };
+    const { parts } = await uploadParts({
+      store,
+      upload: up,
+      ciphertext: src.pipeThrough(createRecyclingEncryptStream(key, keyId, { chunkSize: CHUNK, random: fixedSalt, engine }, output)),
+      plan: p,
+      confirmed: new Map(),
+      started: {},
+      onPartStart: async () => undefined,
+      buffers,
+      concurrency,
+      sleep: async () => undefined,
+    });
+    await inner.completeUpload(up, parts);
+    return { archive: await inner.get('d/x'), handedOut, uploaded };
+  }
+
+  async function expected(data: Uint8Array): Promise<Uint8Array> {
+    const out: Uint8Array[] = [];
+    const reader = encrypted(data).getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) out.push(r.value.slice());
+    const all = new Uint8Array(out.reduce((a, b) => a + b.length, 0));
+    let at = 0;
+    for (const b of out) {
+      all.set(b, at);
+      at += b.length;
+    }
+    return all;
+  }
+
+  it.each(Object.keys(engines))('%s: the archive is byte-identical, and every full part is uploaded from the buffer its chunks were sealed into (no copy)', async (name) => {
+    const engine = await engines[name]!();
+    for (const [n, k] of [[0, 1], [CHUNK - 1, 1], [7 * CHUNK, 2], [20 * CHUNK + 13, 3], [33 * CHUNK, 4]] as const) {
+      const data = testBytes(n, n + 17);
+      const { archive, handedOut, uploaded } = await upload(data, plan(k), engine);
+      expect(equalBytes(archive, await expected(data))).toBe(true);
+      expect(await decryptArchive(key, archive)).toEqual(data);
+      // Aligned plan: every sealed chunk had its place in a part; every full part went up as it
+      // was (the last, shorter one is cut to length with a copy).
+      expect(handedOut.length).toBe(Math.max(1, Math.ceil(n / CHUNK)));
+      const full = uploaded.slice(0, -1);
+      for (const part of full) expect(handedOut.some((h) => h.buffer === part.buffer)).toBe(true);
+    }
+  });
+
+  it('a plan whose parts are not whole chunks still gives the same bytes (straddling chunks get buffers of their own, the cutter copies them)', async () => {
+    const engine = nobleEngine();
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: 12 * CHUNK }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: STRIDE - 1 }), async (n, k, extra) => {
+        const p: PartPlan = { firstPartSize: HEADER_OVERHEAD + k * STRIDE + extra, partSize: k * STRIDE + extra, headerLength: HEADER_OVERHEAD, sealedChunkSize: STRIDE };
+        const data = testBytes(n, n + 5);
+        const { archive } = await upload(data, p, engine);
+        expect(equalBytes(archive, await expected(data))).toBe(true);
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it('a sealed chunk that is not at its place in its part fails the upload (never a silent copy over another chunk)', async () => {
+    const inner = createMemoryBlobStore({ limits: { minPartSize: 1 } });
+    const up = await inner.createUpload('e/x');
+    const p = plan(4);
+    const buffers = new PartBuffers(p, 2);
+    const header = new Uint8Array(HEADER_OVERHEAD);
+    const first = buffers.output(STRIDE);
+    const second = buffers.output(STRIDE);
+    const swapped = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(header);
+        c.enqueue(second); // out of order
+        c.enqueue(first);
+        c.close();
+      },
+    });
+    const err = await uploadParts({
+      store: inner,
+      upload: up,
+      ciphertext: swapped,
+      plan: p,
+      confirmed: new Map(),
+      started: {},
+      onPartStart: async () => undefined,
+      buffers,
+      sleep: async () => undefined,
+    }).catch((e: unknown) => e);
+    expect(String(err)).toMatch(/not at its place/);
   });
 });
