@@ -470,41 +470,26 @@ export function encodeHeader(type: VaultMessage['type'], h: MessageHeader): Uint
  * ```
  */
 export function encodeVaultMessage(m: VaultMessage): Uint8Array {
-  const w = encodeUnsigned(m);
-  if (m.type === 'register-response' || m.type === 'register-finish') {
-    w.field(checkField(m.mac, 'mac', REGISTRATION_MAC_BYTES, REGISTRATION_MAC_BYTES));
-  }
-  return w.finish();
+  checkType(m);
+  return REQUEST_TYPES.has(m.type) ? encodeVaultRequest(m as VaultRequest) : encodeVaultResponse(m as VaultResponse);
 }
 
-/** A register-response or register-finish before its MAC is known. */
-export type UnsignedRegistrationMessage =
-  | Omit<Extract<VaultResponse, { type: 'register-response' }>, 'mac'>
-  | Omit<Extract<VaultRequest, { type: 'register-finish' }>, 'mac'>;
+// One encoder (and one parser, below) per direction, so a client bundle carries the request
+// encoders and response parsers only, a vault the other two (docs/SIZE.md).
 
-/** Every field of a message except a trailing registration MAC. */
-function encodeUnsigned(m: VaultMessage | UnsignedRegistrationMessage): ByteWriter {
-  if (typeof m !== 'object' || m === null || !(m.type in TYPE_CODES)) {
-    throw new TypeError('message must be a vault message with a known type');
-  }
-  const w = new ByteWriter().raw(encodeHeader(m.type, m));
+/** @internal Encode a request (what a client sends): {@link encodeVaultMessage} for one direction. */
+export function encodeVaultRequest(m: VaultRequest): Uint8Array {
+  checkType(m, REQUEST_TYPES);
+  const w = m.type === 'register-finish' ? encodeRegistration(m) : new ByteWriter().raw(encodeHeader(m.type, m));
   switch (m.type) {
     case 'register-init':
       w.u8(enumIndex(ENROLL_MODES, m.mode, 'mode'))
         .field(checkField(m.request, 'request', MAX_OPAQUE_FIELD_BYTES, 1))
         .field(checkField(m.ephemeralKey, 'ephemeralKey', MAX_PUBLIC_KEY_BYTES, 1));
       break;
-    case 'register-finish': {
-      w.u8(enumIndex(ENROLL_MODES, m.mode, 'mode'))
-        .field(checkField(m.record, 'record', MAX_OPAQUE_FIELD_BYTES, 1))
-        .field(checkField(m.escrow, 'escrow', MAX_ESCROW_BYTES, 1));
-      const grant = abytes(m.grant, 'grant', 0, GRANT_BYTES);
-      if ((m.mode === 'replace') !== (grant.length === GRANT_BYTES)) {
-        throw new RangeError('grant must be 32 bytes exactly when mode is "replace"');
-      }
-      w.field(grant).field(checkField(m.ticket, 'ticket', MAX_TICKET_BYTES, 1));
+    case 'register-finish':
+      w.field(checkField(m.mac, 'mac', REGISTRATION_MAC_BYTES, REGISTRATION_MAC_BYTES));
       break;
-    }
     case 'login-init':
       w.u8(enumIndex(LOGIN_INIT_INTENTS, m.intent, 'intent')).field(checkField(m.ke1, 'ke1', MAX_OPAQUE_FIELD_BYTES, 1));
       break;
@@ -518,10 +503,20 @@ function encodeUnsigned(m: VaultMessage | UnsignedRegistrationMessage): ByteWrit
     }
     case 'status':
     case 'remove':
-    case 'removed':
       break;
+  }
+  return w.finish();
+}
+
+/** @internal Encode a response (what a vault sends): {@link encodeVaultMessage} for one direction. */
+export function encodeVaultResponse(m: VaultResponse): Uint8Array {
+  checkType(m, RESPONSE_TYPES);
+  const w = m.type === 'register-response' ? encodeRegistration(m) : new ByteWriter().raw(encodeHeader(m.type, m));
+  switch (m.type) {
     case 'register-response':
-      w.field(checkField(m.response, 'response', MAX_OPAQUE_FIELD_BYTES, 1)).field(checkField(m.ticket, 'ticket', MAX_TICKET_BYTES, 1));
+      w.field(checkField(m.mac, 'mac', REGISTRATION_MAC_BYTES, REGISTRATION_MAC_BYTES));
+      break;
+    case 'removed':
       break;
     case 'registered':
       w.u32(checkCount(m.guessLimit, 'guessLimit', MAX_GUESS_LIMIT));
@@ -551,7 +546,42 @@ function encodeUnsigned(m: VaultMessage | UnsignedRegistrationMessage): ByteWrit
       break;
     }
   }
-  return w;
+  return w.finish();
+}
+
+/** A register-response or register-finish before its MAC is known. */
+export type UnsignedRegistrationMessage =
+  | Omit<Extract<VaultResponse, { type: 'register-response' }>, 'mac'>
+  | Omit<Extract<VaultRequest, { type: 'register-finish' }>, 'mac'>;
+
+/** `m` must be a message object of a known type (of `types`, when given). */
+function checkType(m: unknown, types?: ReadonlySet<string>): void {
+  const type = (m as { type?: unknown } | null)?.type;
+  if (typeof m !== 'object' || m === null || typeof type !== 'string' || !Object.hasOwn(TYPE_CODES, type)) {
+    throw new TypeError('message must be a vault message with a known type');
+  }
+  if (types !== undefined && !types.has(type)) throw new TypeError(`message must be a vault ${types === REQUEST_TYPES ? 'request' : 'response'}`);
+}
+
+/**
+ * Every field of a register-response or register-finish except its trailing MAC: what the MAC
+ * covers. Both sides need both (each MACs one and verifies the other).
+ */
+function encodeRegistration(m: UnsignedRegistrationMessage): ByteWriter {
+  checkType(m);
+  const w = new ByteWriter().raw(encodeHeader(m.type, m));
+  if (m.type === 'register-response') {
+    return w.field(checkField(m.response, 'response', MAX_OPAQUE_FIELD_BYTES, 1)).field(checkField(m.ticket, 'ticket', MAX_TICKET_BYTES, 1));
+  }
+  if (m.type !== 'register-finish') throw new TypeError('message must be a register-response or a register-finish');
+  w.u8(enumIndex(ENROLL_MODES, m.mode, 'mode'))
+    .field(checkField(m.record, 'record', MAX_OPAQUE_FIELD_BYTES, 1))
+    .field(checkField(m.escrow, 'escrow', MAX_ESCROW_BYTES, 1));
+  const grant = abytes(m.grant, 'grant', 0, GRANT_BYTES);
+  if ((m.mode === 'replace') !== (grant.length === GRANT_BYTES)) {
+    throw new RangeError('grant must be 32 bytes exactly when mode is "replace"');
+  }
+  return w.field(grant).field(checkField(m.ticket, 'ticket', MAX_TICKET_BYTES, 1));
 }
 
 function enumIndex<T>(values: readonly T[], v: T, name: string): number {
@@ -572,13 +602,22 @@ function enumAt<T>(values: readonly T[], i: number, what: string): T {
 const CODE_TO_TYPE = new Map<number, VaultMessage['type']>(
   Object.entries(TYPE_CODES).map(([k, v]) => [v, k as VaultMessage['type']]),
 );
-const REQUEST_TYPES = new Set<VaultMessage['type']>([
+const REQUEST_TYPES: ReadonlySet<string> = new Set<VaultRequest['type']>([
   'register-init',
   'register-finish',
   'login-init',
   'login-finish',
   'status',
   'remove',
+]);
+const RESPONSE_TYPES: ReadonlySet<string> = new Set<VaultResponse['type']>([
+  'register-response',
+  'registered',
+  'login-response',
+  'login-result',
+  'status-result',
+  'removed',
+  'error',
 ]);
 
 /**
@@ -597,10 +636,15 @@ export function parseVaultMessage(bytes: Uint8Array, direction: 'request'): Vaul
 export function parseVaultMessage(bytes: Uint8Array, direction: 'response'): VaultResponse;
 export function parseVaultMessage(bytes: Uint8Array, direction: 'request' | 'response'): VaultMessage;
 export function parseVaultMessage(bytes: Uint8Array, direction: 'request' | 'response'): VaultMessage {
-  abytes(bytes, 'bytes');
   if (direction !== 'request' && direction !== 'response') {
     throw new TypeError('direction must be "request" or "response"');
   }
+  return direction === 'request' ? parseVaultRequest(bytes) : parseVaultResponse(bytes);
+}
+
+/** The header of a message of `direction`, and a reader positioned after it. */
+function parseHeader(bytes: Uint8Array, direction: 'request' | 'response') {
+  abytes(bytes, 'bytes');
   if (bytes.length > MAX_MESSAGE_BYTES) throw protocolError('message is over its limit', MAX_MESSAGE_BYTES);
   const r = new ByteReader(bytes);
   const magic = r.bytes(4, 'magic');
@@ -621,13 +665,18 @@ export function parseVaultMessage(bytes: Uint8Array, direction: 'request' | 'res
   if (!SUITE_ID_RE.test(suite)) throw protocolError('invalid suite');
   if (!ACCOUNT_ID_RE.test(accountId)) throw protocolError('invalid accountId');
   const attemptId = r.bytes(ATTEMPT_ID_BYTES, 'attemptId');
-  const h = { fleetId, suite, accountId, attemptId };
-  let m: VaultMessage;
-  switch (type) {
+  return { r, type, h: { fleetId, suite, accountId, attemptId } };
+}
+
+/** @internal Parse a request (what a vault reads): {@link parseVaultMessage} for one direction. */
+export function parseVaultRequest(bytes: Uint8Array): VaultRequest {
+  const { r, type, h } = parseHeader(bytes, 'request');
+  let m: VaultRequest;
+  switch (type as VaultRequest['type']) {
     case 'register-init':
       m = {
         ...h,
-        type,
+        type: 'register-init',
         mode: enumAt(ENROLL_MODES, r.u8('mode'), 'mode'),
         request: r.field(MAX_OPAQUE_FIELD_BYTES, 'request', 1),
         ephemeralKey: r.field(MAX_PUBLIC_KEY_BYTES, 'ephemeralKey', 1),
@@ -641,40 +690,54 @@ export function parseVaultMessage(bytes: Uint8Array, direction: 'request' | 'res
       if ((mode === 'replace') !== (grant.length === GRANT_BYTES)) throw protocolError('grant does not match mode');
       const ticket = r.field(MAX_TICKET_BYTES, 'ticket', 1);
       const mac = r.field(REGISTRATION_MAC_BYTES, 'mac', REGISTRATION_MAC_BYTES);
-      m = { ...h, type, mode, record, escrow, grant, ticket, mac };
+      m = { ...h, type: 'register-finish', mode, record, escrow, grant, ticket, mac };
       break;
     }
     case 'login-init':
-      m = { ...h, type, intent: enumAt(LOGIN_INIT_INTENTS, r.u8('intent'), 'intent'), ke1: r.field(MAX_OPAQUE_FIELD_BYTES, 'ke1', 1) };
+      m = { ...h, type: 'login-init', intent: enumAt(LOGIN_INIT_INTENTS, r.u8('intent'), 'intent'), ke1: r.field(MAX_OPAQUE_FIELD_BYTES, 'ke1', 1) };
       break;
     case 'login-finish': {
       const intent = enumAt(LOGIN_INTENTS, r.u8('intent'), 'intent');
       const ke3 = r.field(MAX_OPAQUE_FIELD_BYTES, 'ke3');
       if ((intent === 'abort') !== (ke3.length === 0)) throw protocolError('ke3 does not match intent');
-      m = { ...h, type, intent, ke3 };
+      m = { ...h, type: 'login-finish', intent, ke3 };
       break;
     }
     case 'status':
+      m = { ...h, type: 'status' };
+      break;
     case 'remove':
+      m = { ...h, type: 'remove' };
+      break;
+  }
+  r.end();
+  return m;
+}
+
+/** @internal Parse a response (what a client reads): {@link parseVaultMessage} for one direction. */
+export function parseVaultResponse(bytes: Uint8Array): VaultResponse {
+  const { r, type, h } = parseHeader(bytes, 'response');
+  let m: VaultResponse;
+  switch (type as VaultResponse['type']) {
     case 'removed':
-      m = { ...h, type };
+      m = { ...h, type: 'removed' };
       break;
     case 'register-response':
       m = {
         ...h,
-        type,
+        type: 'register-response',
         response: r.field(MAX_OPAQUE_FIELD_BYTES, 'response', 1),
         ticket: r.field(MAX_TICKET_BYTES, 'ticket', 1),
         mac: r.field(REGISTRATION_MAC_BYTES, 'mac', REGISTRATION_MAC_BYTES),
       };
       break;
     case 'registered':
-      m = { ...h, type, guessLimit: r.u32Max(MAX_GUESS_LIMIT, 'guessLimit') };
+      m = { ...h, type: 'registered', guessLimit: r.u32Max(MAX_GUESS_LIMIT, 'guessLimit') };
       break;
     case 'login-response':
       m = {
         ...h,
-        type,
+        type: 'login-response',
         guessesRemaining: r.u32Max(MAX_GUESS_LIMIT, 'guessesRemaining'),
         serverPublicKey: r.field(MAX_PUBLIC_KEY_BYTES, 'serverPublicKey', 1),
         ke2: r.field(MAX_OPAQUE_FIELD_BYTES, 'ke2', 1),
@@ -683,7 +746,7 @@ export function parseVaultMessage(bytes: Uint8Array, direction: 'request' | 'res
     case 'login-result':
       m = {
         ...h,
-        type,
+        type: 'login-result',
         guessesRemaining: r.u32Max(MAX_GUESS_LIMIT, 'guessesRemaining'),
         sealed: r.field(MAX_SEALED_RESULT, 'sealed', NONCE_BYTES + 4 + TAG_BYTES),
       };
@@ -691,7 +754,7 @@ export function parseVaultMessage(bytes: Uint8Array, direction: 'request' | 'res
     case 'status-result':
       m = {
         ...h,
-        type,
+        type: 'status-result',
         state: enumAt(STATES, r.u8('state'), 'state'),
         guessesRemaining: r.u32Max(MAX_GUESS_LIMIT, 'guessesRemaining'),
         guessLimit: r.u32Max(MAX_GUESS_LIMIT, 'guessLimit'),
@@ -704,7 +767,7 @@ export function parseVaultMessage(bytes: Uint8Array, direction: 'request' | 'res
       const retryAfterMs = r.optionalU32(86_400_000, 'retryAfterMs');
       m = {
         ...h,
-        type,
+        type: 'error',
         code,
         ...(guessesRemaining === undefined ? {} : { guessesRemaining }),
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
@@ -872,7 +935,7 @@ export function registrationKeys(
   response: Uint8Array,
 ): RegistrationKeys {
   abytes(dh, 'dh');
-  const initHash = sha256(encodeVaultMessage(init));
+  const initHash = sha256(encodeVaultRequest(init));
   const info = (role: string, ...rest: Uint8Array[]): Uint8Array =>
     concatBytes(utf8(LABELS.vaultRegistrationAuth), Uint8Array.of(0), utf8(role), Uint8Array.of(0), initHash, ...rest);
   return {
@@ -888,7 +951,7 @@ export function registrationKeys(
  */
 export function registrationMac(key: Uint8Array, m: UnsignedRegistrationMessage): Uint8Array {
   abytes(key, 'key', 32);
-  return hmac(sha256, key, encodeUnsigned(m).finish());
+  return hmac(sha256, key, encodeRegistration(m).finish());
 }
 
 /** @internal Constant-time check of a registration message's MAC. */

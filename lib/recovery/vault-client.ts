@@ -28,10 +28,10 @@ import {
   PROTOCOL_VERSION,
   checkAccountId,
   checkFleetId,
-  encodeVaultMessage,
+  encodeVaultRequest,
   openEscrowTransport,
   opaqueBinding,
-  parseVaultMessage,
+  parseVaultResponse,
   registrationKeys,
   registrationMac,
   verifyRegistrationMac,
@@ -322,7 +322,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     signal: AbortSignal | undefined,
   ): Promise<{ msg: Extract<VaultResponse, { type: T }>; retried: boolean }> {
     if (suite === UNRESOLVED) throw new Error('internal: suite not resolved');
-    const body = encodeVaultMessage(req);
+    const body = encodeVaultRequest(req);
     let last: BackupError | undefined;
     for (let attempt = 0; attempt <= retries; attempt++) {
       throwIfAborted(signal);
@@ -377,7 +377,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       if (bytes === undefined) throw new BackupError('PROTOCOL', 'the vault answer is over its limit', { fleetId, limit: MAX_MESSAGE_BYTES });
       let msg: VaultResponse;
       try {
-        msg = parseVaultMessage(bytes, 'response');
+        msg = parseVaultResponse(bytes);
       } catch (e) {
         if (res.status === 503) {
           last = new BackupError('VAULT_UNAVAILABLE', 'the vault is unavailable', { fleetId, status: 503 });

@@ -43,9 +43,9 @@ import {
   MAX_MESSAGE_BYTES,
   MAX_OPAQUE_FIELD_BYTES,
   checkFleetId,
-  encodeVaultMessage,
+  encodeVaultResponse,
   opaqueBinding,
-  parseVaultMessage,
+  parseVaultRequest,
   registrationKeys,
   registrationMac,
   sealEscrowTransport,
@@ -354,7 +354,7 @@ function toResponse(a: Answer): Response {
   if (a.body.type === 'error' && a.body.retryAfterMs !== undefined) {
     headers['retry-after'] = String(Math.ceil(a.body.retryAfterMs / 1000));
   }
-  return new Response(encodeVaultMessage(a.body) as Uint8Array<ArrayBuffer>, { status: a.status, headers });
+  return new Response(encodeVaultResponse(a.body) as Uint8Array<ArrayBuffer>, { status: a.status, headers });
 }
 
 /**
@@ -889,7 +889,7 @@ export function createVaultHandler(options: VaultHandlerOptions): VaultHandler {
     if (body === undefined) return fail(placeholder(), 'PROTOCOL');
     let m: VaultRequest;
     try {
-      m = parseVaultMessage(body, 'request');
+      m = parseVaultRequest(body);
     } catch (e) {
       if (isBackupError(e, 'PROTOCOL')) return fail(placeholder(), 'PROTOCOL');
       throw e;
