@@ -47,4 +47,4 @@ export type { DeviceCache, DeviceCacheOptions } from './storage/device-cache.js'
 export { sealManifest, openManifest, sealLatest, openLatest } from './client/manifest.js';
 export type { LatestPointer, BackupKeyLookup, SealOptions, OpenOptions, BackupManifest, BackupMetadata, JsonValue } from './client/manifest.js';
 export type { RandomSource } from './util/bytes.js';
-export type { KeyValueStore } from './storage/kv.js';
+export type { KeyValueStore, StoredValue } from './storage/kv.js';

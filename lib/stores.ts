@@ -43,3 +43,4 @@ export type { BlobOp, BlobOpName, PresignFn, PresignedRequest, PresignedBlobStor
 export type { BodyPath } from './storage/blob/body.js';
 export type { FetchLike, RetryOptions, SleepFn, TransportOptions } from './transport/http.js';
 export type { RandomSource } from './util/bytes.js';
+export type { BackupErrorCode } from './errors.js';

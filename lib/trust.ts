@@ -50,6 +50,7 @@ export type { Checkpoint, CheckpointBody, NoteSignature } from './trust/checkpoi
 export { migrateFleet, planMigration, migrationKey } from './trust/migrate.js';
 export type { MigrateFleetOptions, MigrationResult, MigrationStep } from './trust/migrate.js';
 export type { FleetTrust, TrustedFleet } from './recovery/fleet-trust.js';
-export type { VaultClient } from './recovery/vault-client.js';
-export type { Keyring } from './recovery/keyring.js';
-export type { KeyValueStore } from './storage/kv.js';
+export type { VaultClient, VaultCallOptions, VaultStatus } from './recovery/vault-client.js';
+export type { EnrollmentState } from './recovery/protocol.js';
+export type { Keyring, KeyGeneration } from './recovery/keyring.js';
+export type { KeyValueStore, StoredValue } from './storage/kv.js';

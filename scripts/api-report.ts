@@ -23,6 +23,12 @@ export interface ReportResult {
   readonly entry: string;
   readonly changed: boolean;
   readonly errors: readonly string[];
+  /**
+   * Types the entry's declarations name but the entry does not export (api-extractor's
+   * `ae-forgotten-export`): an app importing this entry cannot write them down without a second
+   * import. test/package/api-report.test.ts holds the package entry to none beyond a listed few.
+   */
+  readonly forgotten: readonly string[];
 }
 
 /** Build declarations into a temp dir and run api-extractor on every entry. */
@@ -52,6 +58,7 @@ export function apiReports(update: boolean): ReportResult[] {
             extractorMessageReporting: {
               default: { logLevel: ExtractorLogLevel.None },
               'ae-missing-release-tag': { logLevel: ExtractorLogLevel.None, addToApiReportFile: false },
+              'ae-forgotten-export': { logLevel: ExtractorLogLevel.Warning, addToApiReportFile: false },
             },
             tsdocMessageReporting: { default: { logLevel: ExtractorLogLevel.None } },
           },
@@ -60,15 +67,17 @@ export function apiReports(update: boolean): ReportResult[] {
         packageJsonFullPath: path.join(root, 'package.json'),
       });
       const errors: string[] = [];
+      const forgotten = new Set<string>();
       const result = Extractor.invoke(config, {
         localBuild: update,
         showVerboseMessages: false,
         messageCallback: (m: ExtractorMessage) => {
           if (m.logLevel === 'error') errors.push(m.text);
+          if (m.messageId === 'ae-forgotten-export') forgotten.add(/"([^"]+)"/.exec(m.text)?.[1] ?? m.text);
           m.handled = true;
         },
       });
-      results.push({ entry: sub, changed: result.apiReportChanged, errors });
+      results.push({ entry: sub, changed: result.apiReportChanged, errors, forgotten: [...forgotten].sort() });
     }
     return results;
   } finally {
