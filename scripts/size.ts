@@ -1,8 +1,11 @@
 /**
  * Size budget (`npm run size`): bundle each browser entry with esbuild (minified, ESM, browser
  * platform, code splitting on), print min and min+gzip sizes and what dominates, and exit non-zero
- * when the full browser client (the `.` entry, lib/index.ts: archive, vault client, trust,
- * storage, client facade) is over the budget. docs/SIZE.md explains the figures.
+ * when the full browser client (the `.` entry, lib/index.ts: client facade, vault client, pinned
+ * keys, device storage, the archive it runs) is over the budget. The app entries import what an app
+ * writes (`e2ee-backup`, `e2ee-backup/stores`, …, mapped to lib/ through package.json `exports`;
+ * "app: quick start" reads README's quick start), and each other subpath is measured for scale.
+ * docs/SIZE.md explains the figures.
  *
  * Two figures per entry:
  * - **initial**: the entry chunk and every chunk it imports statically: what an app downloads
@@ -43,7 +46,7 @@ const here = (p: string): string => fileURLToPath(new URL(`../${p}`, import.meta
 
 interface Entry {
   readonly name: string;
-  /** The entry file, or `contents`: a small app importing from lib/index.ts. */
+  /** The entry file, or `contents`: a small app importing from the package's entries (`app()`). */
   readonly file?: string;
   readonly contents?: string;
   /** Whether the budget applies (to the full client). */
