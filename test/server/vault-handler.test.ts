@@ -354,7 +354,10 @@ describe('reference vault: malformed input', () => {
         const bad = Uint8Array.from(good);
         bad[i]! ^= x;
         const r = await send(handler, bad);
-        expect([200, 400, 401].includes(r.status)).toBe(true);
+        // 403: the type byte XOR 7 turns this login-init into a well-formed login-finish (intent, then
+        // a field), which settles an earlier run's pending login of the same attempt as WRONG_CODE
+        // (its guess was spent, and counted, at that login-init). Counterexample [5, 7], seen once.
+        expect([200, 400, 401, 403].includes(r.status)).toBe(true);
         if (r.status === 200) spent++;
         expect((await status(handler)).guessesRemaining).toBe(100 - spent);
       }),
