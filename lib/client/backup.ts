@@ -19,6 +19,7 @@ import type { CipherEngine } from '../archive/engine.js';
 import { BackupError, isBackupError, throwIfAborted } from '../errors.js';
 import { assertLiveKey } from '../recovery/keyring.js';
 import type { KeyValueStore } from '../storage/kv.js';
+import { isListPartsUnsupported } from '../storage/blob/checks.js';
 import type { BlobStore, UploadRef, UploadedPart } from '../storage/blob/types.js';
 import { blobStream } from '../util/blob.js';
 import { fromHex, isBytes, toHex, type RandomSource } from '../util/bytes.js';
@@ -299,8 +300,11 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
           resumed = true;
         }
       } catch (e) {
-        // The upload expired or was aborted on the store: start over (fresh salt, always safe).
-        if (!isBackupError(e, 'NOT_FOUND')) throw e;
+        // The upload expired or was aborted on the store, or the store cannot list an upload's
+        // parts at all (405/501: s3rver, some S3-compatible stores), so what it holds under the
+        // old salt cannot be proven: start over (fresh salt, always safe). Other failures
+        // (offline, a timeout) leave the session for the next run.
+        if (!isBackupError(e, 'NOT_FOUND') && !isListPartsUnsupported(e)) throw e;
       }
     }
     if (session === undefined && prior !== undefined) {

@@ -5,7 +5,33 @@
  * @module
  * @internal
  */
+import { BackupError, isBackupError } from '../../errors.js';
 import { assertBlobKey, type BlobStoreLimits, type ByteRange, type CompletedPart, type UploadRef } from './types.js';
+
+/**
+ * Whether `e` says the store does not implement listing an upload's parts at all: 405 (Method
+ * Not Allowed, RFC 9110 §15.5.6) or 501 (Not Implemented, §15.6.2) to ListParts, as s3rver and
+ * some S3-compatible stores answer. A resumed backup then cannot prove what the store holds
+ * under the old salt, and starts over under a fresh one (lib/client/backup.ts).
+ */
+export function isListPartsUnsupported(e: unknown): boolean {
+  return isBackupError(e, 'BLOB_STORE_FAILED') && (e.details.status === 405 || e.details.status === 501);
+}
+
+/** Run a listParts call; a 405 or 501 answer becomes a `BLOB_STORE_FAILED` that says so. */
+export async function listingParts<T>(peer: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    if (!isListPartsUnsupported(e)) throw e;
+    const status = (e as BackupError).details.status;
+    throw new BackupError(
+      'BLOB_STORE_FAILED',
+      `the ${peer} does not implement ListParts (it answered ${status}): an interrupted upload cannot be resumed there, only started over`,
+      { status, cause: e },
+    );
+  }
+}
 
 /** S3's documented limits (Amazon S3 User Guide, "Amazon S3 multipart upload limits"). */
 export const S3_LIMITS: BlobStoreLimits = Object.freeze({

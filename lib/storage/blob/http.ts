@@ -10,7 +10,7 @@ import { BackupError, throwIfAborted } from '../../errors.js';
 import { abytes, fromUtf8, utf8 } from '../../util/bytes.js';
 import { createTransport, type Transport, type TransportRequest, type TransportResponse } from '../../transport/http.js';
 import { requestBody, resolveBodyPath, type ResolvedBodyPath } from './body.js';
-import { checkCompletedParts, checkPartNumber, checkRange, checkUploadRef, resolveLimits } from './checks.js';
+import { checkCompletedParts, checkPartNumber, checkRange, checkUploadRef, listingParts, resolveLimits } from './checks.js';
 import { resolvePresigned, type BlobOp, type PresignedBlobStoreOptions } from './presigned.js';
 import {
   assertBlobKey,
@@ -349,9 +349,11 @@ export function createHttpBlobStore(options: HttpBlobStoreOptions): BlobStore {
 
     async listParts(upload, opts = {}) {
       checkUploadRef(upload);
-      const res = await c.call(
-        { op: 'listParts', key: upload.key, uploadId: upload.uploadId },
-        { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_JSON_BYTES },
+      const res = await listingParts('blob store', () =>
+        c.call(
+          { op: 'listParts', key: upload.key, uploadId: upload.uploadId },
+          { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_JSON_BYTES },
+        ),
       );
       const o = asRecord(parseJson(res.body), 'listParts answer');
       if (!Array.isArray(o.parts) || o.parts.length > limits.maxParts) throw protocol('a bad part list');

@@ -10,7 +10,7 @@
 import { assertOptionsObject, checkingOptions } from '../../util/options.js';
 import { BackupError, isBackupError } from '../../errors.js';
 import { fromUtf8, utf8 } from '../../util/bytes.js';
-import { checkCompletedParts, checkUploadRef } from './checks.js';
+import { checkCompletedParts, checkUploadRef, listingParts } from './checks.js';
 import { createPresignedCaller, presignedObjectOps, storeError } from './http.js';
 import type { PresignedBlobStoreOptions } from './presigned.js';
 import { childText, childrenNamed, escapeXml, parseXml, requireInt, requireText, type XmlElement } from './xml.js';
@@ -166,9 +166,11 @@ export function createS3BlobStore(options: S3BlobStoreOptions): BlobStore {
       const out: UploadedPart[] = [];
       let marker: number | undefined;
       for (let page = 0; page < MAX_PAGES; page++) {
-        const res = await c.call(
-          { op: 'listParts', key: upload.key, uploadId: upload.uploadId, ...(marker === undefined ? {} : { partNumberMarker: marker }) },
-          { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_XML_BYTES },
+        const res = await listingParts('S3 store', () =>
+          c.call(
+            { op: 'listParts', key: upload.key, uploadId: upload.uploadId, ...(marker === undefined ? {} : { partNumberMarker: marker }) },
+            { method: 'GET', idempotent: true, signal: opts.signal, maxResponseBytes: MAX_XML_BYTES },
+          ),
         );
         const { parts, next } = parseListParts(res.body, limits);
         for (const p of parts) {
