@@ -2,16 +2,60 @@
 // a second tab (its timers throttled, so only the per-part lease check can stop it), store
 // failures, expired leases and session records put back (a crash or an attacker rolling the device
 // store back between steps). The blob store records every part body it was handed: no (upload,
-// part number) may ever carry two different bodies, and no salt may serve two uploads.
+// part number) may ever carry two different bodies, and no salt may serve two uploads, except
+// what the invariant excludes (docs/THREAT-MODEL.md, docs/CLIENT.md §The invariant): a part whose
+// body left but that the store did not hold at the moment of a rollback (in flight, or refused
+// after its body was handed over; test/client/nonce-inflight-rollback.test.ts). Before that
+// exclusion was written here, the property failed in some runs on exactly those cases (4 of ~600
+// runs), and its shrinking then ran for minutes: under load, that was the "timeout".
+//
+// Speed under load (it took 14-20 s alone at load 7 and could pass its timeout when the machine
+// was busy): three quarters of that was OPAQUE, ~450 ms per unlock (both sides of the login run
+// in this process) and every run unlocks 2-10 times. The vault only hands the client its keyring;
+// what the property checks (sessions, leases, salts, parts) never sees OPAQUE. So the property
+// runs against a fake vault with the same contract (the keyring for the right code, WRONG_CODE
+// otherwise, a fresh copy each time, which the client may wipe) that answers after two
+// macrotasks, as the login's two round trips do, so unlocks still interleave with steps and
+// cancels. The counterexample the property found before issue 14 runs against both the fake and
+// the real reference vault; the property keeps its 40 runs, with an explicit timeout.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BackupError } from '../../lib/errors.js';
 import type { BackupClient } from '../../lib/client.js';
+import { copyKeyring, type Keyring } from '../../lib/recovery/keyring.js';
+import type { VaultClient } from '../../lib/recovery/vault-client.js';
 import { createMemoryBlobStore } from '../../lib/storage/blob/memory.js';
 import { createMemoryStore, type KeyValueStore, type StoredValue } from '../../lib/storage/kv.js';
-import { makeClient, makeVault, noSleep, recordingStore, testBytes } from './harness.js';
+import { equalBytes } from '../../lib/util/bytes.js';
+import { FLEET, makeClient, makeVault, noSleep, recordingStore, testBytes } from './harness.js';
 
-const vault = makeVault();
+const realVault = makeVault();
+
+/** A vault with the contract the client relies on, without OPAQUE: one enrollment per account. */
+function fakeVault(): (accountId: string) => VaultClient {
+  const enrolled = new Map<string, { password: Uint8Array; keyring: Keyring }>();
+  const roundTrip = async () => {
+    for (let i = 0; i < 2; i++) await new Promise((r) => setTimeout(r, 0));
+  };
+  const client: (accountId: string) => Partial<VaultClient> = (accountId) => ({
+    fleetId: FLEET,
+    accountId,
+    async enroll({ password, keyring }) {
+      await roundTrip();
+      enrolled.set(accountId, { password: password.slice(), keyring: copyKeyring(keyring) });
+      return { guessLimit: 10 };
+    },
+    async recover({ password, signal }) {
+      await roundTrip();
+      signal?.throwIfAborted();
+      const e = enrolled.get(accountId);
+      if (e === undefined) throw new BackupError('NOT_ENROLLED', 'no enrollment');
+      if (!equalBytes(e.password, password)) throw new BackupError('WRONG_CODE', 'wrong code', { guessesRemaining: 9 });
+      return copyKeyring(e.keyring);
+    },
+  });
+  return (accountId) => client(accountId) as VaultClient;
+}
 const SIZE = 160 * 1024;
 // 16 KiB of plaintext per part: 10 parts; the fingerprint samples the first and last 64 KiB, so
 // parts 5 and 6 can change unnoticed by it.
@@ -52,7 +96,7 @@ const act: fc.Arbitrary<Act> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('expire' as const) }) },
 );
 
-async function run(acts: readonly Act[]): Promise<string[]> {
+async function run(acts: readonly Act[], vaultOf?: (accountId: string) => VaultClient): Promise<string[]> {
   const rec = recordingStore(createMemoryBlobStore({ limits: { minPartSize: 1 } }));
   const inner = createMemoryStore();
   const records: StoredValue[] = [];
@@ -78,11 +122,20 @@ async function run(acts: readonly Act[]): Promise<string[]> {
   const accountId = `prop${++seq}`;
   // Tab 0 has working timers; tab 1's never fire (heartbeat, backoff, lock polling).
   const make = (i: number): BackupClient =>
-    makeClient(vault, rec.store, storage, { accountId, now: () => clock, leaseMs, partRetries: 1, partSize: 16 * 1040, sleep: i === 0 ? noSleep : throttled });
+    makeClient(realVault, rec.store, storage, {
+      accountId,
+      now: () => clock,
+      leaseMs,
+      partRetries: 1,
+      partSize: 16 * 1040,
+      sleep: i === 0 ? noSleep : throttled,
+      ...(vaultOf === undefined ? {} : { vault: vaultOf(accountId) }),
+    });
   const tabs = [make(0), make(1)];
   const { recoveryCode } = await tabs[0]!.enable();
   await tabs[1]!.unlock({ recoveryCode: recoveryCode! });
   const running: (AbortController | undefined)[] = [undefined, undefined];
+  const excused = new Set<string>();
   const settled: Promise<unknown>[] = [];
   // The putPart call after `failIn` more calls is refused (once): a backup fails mid-upload.
   let failIn = -1;
@@ -131,7 +184,14 @@ async function run(acts: readonly Act[]): Promise<string[]> {
         for (let i = 0; i < a.n; i++) await macrotask();
         break;
       case 'rollback':
-        if (records.length > 0) await inner.set(`upload-session/${accountId}`, structuredClone(records[a.which % records.length]!));
+        if (records.length > 0) {
+          // What the invariant does not cover (docs/CLIENT.md §The invariant, THREAT-MODEL): a
+          // part whose body left but that the store does not hold at the moment the device store
+          // is rolled back (in flight, refused, cut off). Only those (upload, part) pairs are
+          // excused; test/client/nonce-inflight-rollback.test.ts shows the case.
+          for (const p of rec.unconfirmed()) excused.add(p);
+          await inner.set(`upload-session/${accountId}`, structuredClone(records[a.which % records.length]!));
+        }
         break;
       case 'fail':
         failIn = a.after;
@@ -144,11 +204,14 @@ async function run(acts: readonly Act[]): Promise<string[]> {
   for (let i = 0; i < 20; i++) await macrotask();
   for (const t of tabs) t.close();
   await Promise.allSettled(settled);
-  return rec.violations();
+  return rec.violations().filter((v) => !excused.has(v.replace(/: \d+ bodies$/, '')));
 }
 
 describe('nonce property (issue 14)', () => {
-  it('the counterexample the property found on the code before issue 14 (a record put back mid-upload)', async () => {
+  it.each([
+    ['the reference vault', undefined],
+    ['a fake vault', fakeVault()],
+  ] as const)('the counterexample the property found on the code before issue 14 (a record put back mid-upload), %s', async (_, vaultOf) => {
     const acts: Act[] = [
       { t: 'backup', tab: 0, src: 0, stream: false },
       { t: 'fail', after: 2 },
@@ -158,15 +221,51 @@ describe('nonce property (issue 14)', () => {
       { t: 'backup', tab: 0, src: 1, stream: false },
       { t: 'fail', after: 2 },
     ];
-    expect(await run(acts)).toEqual([]);
+    expect(await run(acts, vaultOf)).toEqual([]);
+  });
+
+  // The two shrunk cases of the documented exclusion the property found (each gave "part 5: 2
+  // bodies" in 9-19 of 20 replays before the exclusion): a part in flight at the rollback, and a
+  // part refused after its body was sent, then rolled out of the record.
+  it.each([
+    [
+      'in flight',
+      [
+        { t: 'backup', tab: 0, src: 0, stream: false },
+        { t: 'steps', n: 2 },
+        { t: 'rollback', which: 1226636292 },
+        { t: 'steps', n: 1 },
+        { t: 'expire' },
+        { t: 'backup', tab: 0, src: 1, stream: false },
+        { t: 'fail', after: 0 },
+      ],
+    ],
+    [
+      'refused',
+      [
+        { t: 'fail', after: 2 },
+        { t: 'backup', tab: 0, src: 0, stream: false },
+        { t: 'steps', n: 3 },
+        { t: 'expire' },
+        { t: 'backup', tab: 0, src: 1, stream: false },
+        { t: 'backup', tab: 0, src: 0, stream: true },
+        { t: 'fail', after: 0 },
+        { t: 'backup', tab: 0, src: 0, stream: true },
+        { t: 'rollback', which: 285803639 },
+      ],
+    ],
+  ] as const satisfies readonly (readonly [string, readonly Act[]])[])('the shrunk case of the documented exclusion (%s) passes', async (_, acts) => {
+    expect(await run(acts, fakeVault())).toEqual([]);
   });
 
   it('no interleaving sends two different bodies for one (salt, part)', async () => {
+    const vaultOf = fakeVault();
     await fc.assert(
       fc.asyncProperty(fc.array(act, { minLength: 6, maxLength: 30 }), async (acts) => {
-        expect(await run(acts)).toEqual([]);
+        expect(await run(acts, vaultOf)).toEqual([]);
       }),
       { numRuns: 40 },
     );
+    // The timeout is a margin for a machine running the whole suite on two shared cores, not a budget.
   }, 300_000);
 });
