@@ -6,7 +6,7 @@
  * download loops written with bare `fetch` (no SDK) to the same server. Exposes
  * `globalThis.sdkBench`. Bundled by esbuild with the worker script.
  */
-import { createRecyclingEncryptStream, createDecryptStream } from '../../lib/archive/stream.js';
+import { BufferPool, createRecyclingEncryptStream, createDecryptStream, readBlobInto } from '../../lib/archive/stream.js';
 import { defaultEngine } from '../../lib/archive/engines/default.js';
 import { createWorkerEngine, type WorkerEngine } from '../../lib/archive/engines/workers.js';
 import type { CipherEngine } from '../../lib/archive/engine.js';
@@ -18,6 +18,7 @@ import { createKeyring, keyForId, type Keyring } from '../../lib/recovery/keyrin
 import { createBlobPresigner, type BlobPresigner } from '../../lib/server/blob-store.js';
 import { createHttpBlobStore } from '../../lib/storage/blob/http.js';
 import { requestBody } from '../../lib/storage/blob/body.js';
+import { blobStream } from '../../lib/util/blob.js';
 import type { BlobStore } from '../../lib/storage/blob/types.js';
 import { createMemoryStore } from '../../lib/storage/kv.js';
 import { fromHex, secureRandom, toHex } from '../../lib/util/bytes.js';
@@ -164,19 +165,38 @@ async function encryptOnly(choice: SdkEngineChoice) {
   const s = st();
   const engine = await engineFor(choice);
   const key = s.keyring.current;
-  const r = await timed(() => drain(s.source.stream().pipeThrough(createRecyclingEncryptStream(key.key, key.keyId, { chunkSize: CHUNK, engine }))));
+  // The source read as the backup reads it: straight into the encrypt stream's chunk buffers.
+  const input = new BufferPool(CHUNK);
+  const r = await timed(() =>
+    drain((readBlobInto(s.source, input) ?? s.source.stream()).pipeThrough(createRecyclingEncryptStream(key.key, key.keyId, { chunkSize: CHUNK, engine }, undefined, input))),
+  );
   return { ms: r.ms, longestTaskMs: r.longestTaskMs };
 }
 
 /** Reading the source alone (its `Blob.stream()` drained): what every backup and encryption pays before the cipher. */
-async function sourceOnly(how: 'stream' | number = 'stream') {
+async function sourceOnly(how: 'stream' | 'byob' | 'blobStream' | number = 'stream') {
   const s = st();
+  const byob = async (): Promise<number> => {
+    const reader = s.source.stream().getReader({ mode: 'byob' });
+    let buf = new Uint8Array(1 << 20);
+    let n = 0;
+    for (;;) {
+      const r = await reader.read(buf);
+      if (r.done) return n;
+      n += r.value.length;
+      buf = new Uint8Array(r.value.buffer); // the same memory, handed back
+    }
+  };
+  if (how === 'blobStream') {
+    const r = await timed(() => drain(blobStream(s.source)));
+    return { ms: r.ms, longestTaskMs: r.longestTaskMs };
+  }
   const slices = async (step: number): Promise<number> => {
     let n = 0;
     for (let off = 0; off < s.source.size; off += step) n += (await s.source.slice(off, off + step).arrayBuffer()).byteLength;
     return n;
   };
-  const r = await timed(() => (how === 'stream' ? drain(s.source.stream()) : slices(how)));
+  const r = await timed(() => (how === 'stream' ? drain(s.source.stream()) : how === 'byob' ? byob() : slices(how)));
   return { ms: r.ms, longestTaskMs: r.longestTaskMs };
 }
 

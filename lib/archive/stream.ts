@@ -38,22 +38,55 @@ import {
  */
 type CancellableTransformer = Transformer<Uint8Array, Uint8Array> & { cancel?: (reason: unknown) => void };
 
-/** Fixed-size buffers recycled between chunks, so a long stream allocates only a handful. */
-class BufferPool {
+/**
+ * Fixed-size buffers recycled between chunks, so a long stream allocates only a handful. Fresh
+ * memory is what costs: its first touch faults every page in (in Chromium on the 2-core VM a
+ * fresh 64 KiB buffer cost 250-530 µs, a reused one about 1 µs).
+ *
+ * An encrypt stream may share its pool with its source ({@link readBlobInto}): the source reads
+ * the plaintext straight into the pool's buffers, one chunk each, and the stream, which
+ * recognises them ({@link BufferPool.owns}), releases each once its chunk is sealed and emitted.
+ *
+ * @internal
+ */
+export class BufferPool {
   readonly #size: number;
   readonly #free: Uint8Array[] = [];
-  readonly #all: Uint8Array[] = [];
+  /** Every live buffer, wiped at the end (plaintext). */
+  readonly #all = new Set<Uint8Array>();
+  readonly #mine = new WeakSet<ArrayBufferLike>();
 
   constructor(size: number) {
     this.#size = size;
+  }
+
+  /** The size of every buffer. */
+  get size(): number {
+    return this.#size;
   }
 
   take(): Uint8Array {
     const b = this.#free.pop();
     if (b !== undefined) return b;
     const fresh = new Uint8Array(this.#size);
-    this.#all.push(fresh);
+    this.#all.add(fresh);
+    this.#mine.add(fresh.buffer);
     return fresh;
+  }
+
+  /**
+   * A buffer taken from this pool came back under a new `ArrayBuffer` (a BYOB read transfers
+   * the buffer it fills: same memory, the old one detached): keep track of the new one.
+   */
+  adopt(old: Uint8Array, now: Uint8Array): void {
+    if (!this.#all.delete(old)) throw new TypeError('not a buffer of this pool');
+    this.#all.add(now);
+    this.#mine.add(now.buffer);
+  }
+
+  /** Whether `b` is a whole buffer of this pool. */
+  owns(b: Uint8Array): boolean {
+    return b.byteOffset === 0 && b.length === this.#size && b.buffer.byteLength === this.#size && this.#mine.has(b.buffer);
   }
 
   /** Return a buffer (or a view of the start of one) taken from this pool. */
@@ -64,6 +97,55 @@ class BufferPool {
   wipeAll(): void {
     wipe(...this.#all);
   }
+}
+
+/**
+ * A `Blob` read with BYOB reads straight into the buffers of `pool`, one whole buffer per
+ * piece (the last one shorter): no fresh memory per piece, unlike the platform's own chunks
+ * (64 KiB fresh `ArrayBuffer`s in Chromium; draining a 64 MiB Blob cost 304-377 ms of main-thread
+ * CPU that way, 42-61 ms with BYOB reads into reused buffers: bench/browser/profile.ts, load 11).
+ * Only for an encrypt stream made with the same pool, which releases each piece after sealing it.
+ * `undefined` where `Blob.stream()` is not a byte stream (the caller then reads it as usual).
+ *
+ * @internal
+ */
+export function readBlobInto(blob: Blob, pool: BufferPool): ReadableStream<Uint8Array> | undefined {
+  if (typeof blob.stream !== 'function') return undefined;
+  const stream = blob.stream() as ReadableStream<Uint8Array>;
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = stream.getReader({ mode: 'byob' });
+  } catch {
+    void stream.cancel().catch(() => undefined);
+    return undefined;
+  }
+  const size = pool.size;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let buf = pool.take();
+        let filled = 0;
+        while (filled < size) {
+          const r = await reader.read(new Uint8Array(buf.buffer, filled, size - filled));
+          if (r.value !== undefined && r.value.buffer !== buf.buffer) {
+            // Transferred: the same memory under a new ArrayBuffer.
+            const now = new Uint8Array(r.value.buffer, 0, size);
+            pool.adopt(buf, now);
+            buf = now;
+          }
+          filled += r.value?.length ?? 0;
+          if (r.done) break;
+        }
+        if (filled > 0) controller.enqueue(filled === size ? buf : buf.subarray(0, filled));
+        else pool.release(buf);
+        if (filled < size) controller.close();
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 /**
@@ -214,8 +296,9 @@ export function createRecyclingEncryptStream(
   keyId: Uint8Array | string,
   opts?: EncryptOptions,
   output?: (length: number) => Uint8Array,
+  input?: BufferPool,
 ): TransformStream<Uint8Array, Uint8Array> {
-  return encryptStream(key, keyId, opts, true, output);
+  return encryptStream(key, keyId, opts, true, output, input);
 }
 
 function encryptStream(
@@ -224,6 +307,7 @@ function encryptStream(
   opts: EncryptOptions | undefined,
   recycle: boolean,
   output?: (length: number) => Uint8Array,
+  input?: BufferPool,
 ): TransformStream<Uint8Array, Uint8Array> {
   const common = resolveCommon(opts);
   throwIfAborted(common.signal);
@@ -233,9 +317,12 @@ function encryptStream(
   // handed over and must not be modified by the writer afterwards. A piece that ends exactly on a
   // chunk boundary is held (not copied) until we learn whether more input follows it.
   let held: Uint8Array | undefined;
+  /** `held` when it is a whole buffer of the pool (read into it by the source): released once sealed. */
+  let heldOwned: Uint8Array | undefined;
   // Plaintext chunk buffers are recycled once their chunk is emitted (at most parallelism + 1
   // exist), and all of them are wiped when the stream ends, errors or aborts.
-  const pool = new BufferPool(chunkSize);
+  if (input !== undefined && input.size !== chunkSize) throw new RangeError('the input pool must hold buffers of the chunk size');
+  const pool = input ?? new BufferPool(chunkSize);
   const secrets = new StreamSecrets(cipher, pool);
   let buf = pool.take();
   let pos = 0;
@@ -249,6 +336,7 @@ function encryptStream(
     unhook();
     secrets.dispose();
     held = undefined;
+    heldOwned = undefined;
   };
   // With an engine that seals in this thread, the transform is one chain of microtasks: give the
   // event loop a turn every ~10 ms of it, so a page stays responsive (issue 20).
@@ -306,8 +394,10 @@ function encryptStream(
           // A full chunk followed by more input is not the last one.
           if (held !== undefined) {
             const h = held;
+            const owned = heldOwned;
             held = undefined;
-            const w = seal(h, undefined, false);
+            heldOwned = undefined;
+            const w = seal(h, owned, false);
             if (w !== undefined) await w;
           }
           if (pos === chunkSize) {
@@ -318,11 +408,16 @@ function encryptStream(
           }
           if (pos === 0 && piece.length - off >= chunkSize) {
             const view = piece.subarray(off, off + chunkSize);
+            // A piece the source read into one of our buffers goes back to the pool once sealed.
+            const owned = off === 0 && input !== undefined && pool.owns(piece) ? piece : undefined;
             off += chunkSize;
             if (off < piece.length) {
-              const w = seal(view, undefined, false);
+              const w = seal(view, owned, false);
               if (w !== undefined) await w;
-            } else held = view;
+            } else {
+              held = view;
+              heldOwned = owned;
+            }
             continue;
           }
           const n = Math.min(chunkSize - pos, piece.length - off);
@@ -340,7 +435,7 @@ function encryptStream(
       try {
         throwIfAborted(common.signal);
         // The last chunk: non-empty unless the whole plaintext is empty (docs/FORMAT.md §Final chunk).
-        const w = held !== undefined ? seal(held, undefined, true) : seal(buf.subarray(0, pos), buf, true);
+        const w = held !== undefined ? seal(held, heldOwned, true) : seal(buf.subarray(0, pos), buf, true);
         if (w !== undefined) await w;
         await pipeline.drain();
       } finally {

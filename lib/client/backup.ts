@@ -13,7 +13,7 @@
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { createRecyclingEncryptStream } from '../archive/stream.js';
+import { BufferPool, readBlobInto, createRecyclingEncryptStream } from '../archive/stream.js';
 import { HEADER_OVERHEAD, TAG_LENGTH, ciphertextSize, DEFAULT_CHUNK_SIZE } from '../archive/format.js';
 import type { CipherEngine } from '../archive/engine.js';
 import { BackupError, isBackupError, throwIfAborted } from '../errors.js';
@@ -117,8 +117,11 @@ function isBlob(s: unknown): s is Blob {
   return typeof s === 'object' && s !== null && typeof (s as Blob).slice === 'function' && typeof (s as Blob).size === 'number' && typeof (s as Blob).arrayBuffer === 'function';
 }
 
-/** A fresh stream over the source each call for bytes and Blobs; the one stream only once. */
-function sourceOpener(s: BackupSource): () => ReadableStream<Uint8Array> {
+/**
+ * A fresh stream over the source each call for bytes and Blobs; the one stream only once. Given
+ * the encrypt stream's buffer pool, a Blob is read straight into its buffers (readBlobInto).
+ */
+function sourceOpener(s: BackupSource): (pool?: BufferPool) => ReadableStream<Uint8Array> {
   if (isBytes(s)) {
     return () => {
       let off = 0;
@@ -137,7 +140,7 @@ function sourceOpener(s: BackupSource): () => ReadableStream<Uint8Array> {
       }, { highWaterMark: 0 });
     };
   }
-  if (isBlob(s)) return () => blobStream(s);
+  if (isBlob(s)) return (pool) => (pool === undefined ? undefined : readBlobInto(s, pool)) ?? blobStream(s);
   let used = false;
   return () => {
     if (used) throw new BackupError('INVALID_ARGUMENT', 'a ReadableStream source can be read only once');
@@ -379,7 +382,9 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
       const salt = fromHex(session.salt);
       // Sealed chunks go straight into their places in the part buffers (no copy in the cutter).
       const buffers = new PartBuffers(plan, o.concurrency ?? DEFAULT_PART_CONCURRENCY);
-      const ciphertext = open()
+      // And a Blob source is read straight into the encrypt stream's plaintext chunk buffers.
+      const input = new BufferPool(session.chunkSize);
+      const ciphertext = open(input)
         .pipeThrough(counter((n) => (plaintextSize += n)))
         .pipeThrough(
           // Recycling: uploadParts is done with each chunk (in its part) before it reads the next one.
@@ -394,6 +399,7 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
               ...(o.signal === undefined ? {} : { signal: o.signal }),
             },
             buffers.output,
+            input,
           ),
         );
       const result = await uploadParts({
