@@ -217,7 +217,7 @@ type Failure =
  * ```
  */
 export function createTransport(options: TransportOptions): Transport {
-  if (typeof options?.fetch !== 'function') throw new TypeError('options.fetch must be a function');
+  if (typeof options?.fetch !== 'function') throw new TypeError('options.fetch must be a function, e.g. (request) => fetch(request)');
   const fetchFn = options.fetch;
   const timeoutMs = checkPositive(options.timeoutMs ?? 30_000, 'options.timeoutMs');
   const retries = checkNonNegInt(options.retry?.retries ?? 4, 'options.retry.retries');

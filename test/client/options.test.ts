@@ -75,6 +75,8 @@ describe('createVaultClient', () => {
     expect(refusal(() => createVaultClient(vaultOptions({ accountId: '' }))).option).toBe('accountId');
     expect(refusal(() => createVaultClient(vaultOptions({ getToken: 'tok' as never }))).option).toBe('getToken');
     expect(refusal(() => createVaultClient(vaultOptions({ fetch: undefined as never }))).option).toBe('fetch');
+    // Says what to pass (issue 19: an error message that does not say what to pass).
+    expect(refusal(() => createVaultClient(vaultOptions({ fetch: undefined as never }))).message).toContain('(request) => fetch(request)');
     expect(refusal(() => createVaultClient(vaultOptions({ trust: {} as never }))).option).toBe('trust');
     expect(refusal(() => createVaultClient(vaultOptions({ timeoutMs: 0 }))).option).toBe('timeoutMs');
     expect(refusal(() => createVaultClient(vaultOptions({ retries: 11 }))).option).toBe('retries');
@@ -96,6 +98,9 @@ describe('the other constructors', () => {
   it('device storage, trust and engines name the option', () => {
     expect(refusal(() => createIndexedDbStore({ dbName: '' })).option).toBe('dbName');
     expect(refusal(() => pinnedFleets([{ fleetId: 'f', suite: 's', publicKey: 'abcd' as never }])).option).toBe('fleets[0].publicKey');
+    // Where the key comes from: the app's build (GETTING-STARTED §3), never the app's backend.
+    expect(refusal(() => pinnedFleets([{ fleetId: 'f', suite: 's', publicKey: 'abcd' as never }])).message).toContain('in your build');
+    expect(refusal(() => createHttpBlobStore({ fetch: undefined as never, presign: async () => 'https://blobs.example/x' })).message).toContain('(request) => fetch(request)');
     expect(refusal(() => pinnedFleets({} as never)).option).toBe('fleets');
     expect(refusal(() => createWorkerEngine({ workers: 0 })).option).toBe('workers');
   });
