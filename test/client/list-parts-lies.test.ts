@@ -30,7 +30,7 @@ const lies: Record<string, Lie | 'http405' | 'http501' | 'offline'> = {
   OFFLINE: 'offline',
 };
 
-function edited(data: Uint8Array, offset: number): Uint8Array {
+function edited(data: Uint8Array, offset: number): Uint8Array<ArrayBuffer> {
   const out = Uint8Array.from(data);
   for (let i = 0; i < 8; i++) out[offset + i] = out[offset + i]! ^ 0x5a;
   return out;
