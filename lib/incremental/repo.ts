@@ -1266,9 +1266,12 @@ export async function pruneIncremental(context: IncrementalContext, options: Pru
         condemnedPacks++;
       } else if (now - since >= grace) doomed.push(ph);
     }
-    // Forget trash entries of packs that are gone.
+    // Forget trash entries of packs that are gone. The doomed packs stay in the trash written
+    // below, while they are being deleted: a backup that reads the state between that write and
+    // a deletion must not find the pack present, indexed and uncondemned, and deduplicate against
+    // it (the next prune forgets those entries, their packs being gone).
     for (const ph of [...trash.keys()]) if (!present.has(ph)) trash.delete(ph);
-    const trashEntries: TrashEntry[] = [...trash].filter(([ph]) => !doomed.includes(ph)).map(([ph, t]) => ({ packId: fromHex(ph), condemnedAt: t }));
+    const trashEntries: TrashEntry[] = [...trash].map(([ph, t]) => ({ packId: fromHex(ph), condemnedAt: t }));
     try {
       await ctx.blobs.put(ctx.prefix + names.trash, sealWith(ctx, KIND_TRASH, encodeTrash(trashEntries), names.trash), {
         ...opt(ctx),
