@@ -126,7 +126,7 @@ export interface BackupClientOptions {
   readonly sleep?: LockSleep;
 }
 
-/** A recovery code as typed (`string`, parsed with `parseRecoveryCode`) or password bytes from `normalizePassword`. */
+/** A recovery code as typed (`string`, parsed with `parseRecoveryCode`) or PIN/password bytes from `normalizePassword` (`e2ee-backup/keys`). */
 export type RecoveryCodeInput = string | Uint8Array;
 
 /** Options of {@link BackupClient.backup}. */

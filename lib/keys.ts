@@ -3,9 +3,11 @@
  * (docs/KEYRING.md, docs/RECOVERY-CODE.md, docs/CLIENT.md §Manifests): the keyring of backup keys
  * (create, rotate, look up, wipe, encode, seal for escrow), the self-custody key (a 64-digit key
  * the user writes down, no vault), the device cache that keeps a keyring sealed under a
- * non-extractable device key, sealing and opening manifests and the latest pointer, and the
- * recovery code's format constants. A backup client does all of this for an app: reach for this
- * entry to offer self-custody, to build a custom UI for codes, or to read backups without a client.
+ * non-extractable device key, sealing and opening manifests and the latest pointer, the recovery
+ * code's format constants, and `normalizePassword` for apps that let users choose a PIN or a
+ * password instead of a generated code. A backup client does the rest of this for an app: reach
+ * for this entry to accept PINs or passwords, to offer self-custody, to build a custom UI for
+ * codes, or to read backups without a client.
  *
  * @example
  * ```ts
@@ -41,7 +43,8 @@ export {
   SELF_CUSTODY_DIGITS,
 } from './recovery/self-custody.js';
 export type { SelfCustodyKey } from './recovery/self-custody.js';
-export { RECOVERY_CODE_ALPHABET, RECOVERY_CODE_VERSION, RECOVERY_CODE_SYMBOLS, RECOVERY_CODE_BITS } from './recovery/code.js';
+export { normalizePassword, RECOVERY_CODE_ALPHABET, RECOVERY_CODE_VERSION, RECOVERY_CODE_SYMBOLS, RECOVERY_CODE_BITS } from './recovery/code.js';
+export type { PasswordPolicy } from './recovery/code.js';
 export { createDeviceCache, DEVICE_CACHE_VERSION, DEVICE_CACHE_KEY_PREFIX } from './storage/device-cache.js';
 export type { DeviceCache, DeviceCacheOptions } from './storage/device-cache.js';
 export { sealManifest, openManifest, sealLatest, openLatest } from './client/manifest.js';

@@ -14,10 +14,9 @@ export const FRONT_DOOR: readonly string[] = [
   'createIndexedDbStore',
   'createMemoryStore',
   'createWorkerEngine', // the engine browsers should restore with (docs/ENGINES.md)
-  // recovery codes and passwords
+  // generated recovery codes (PINs and passwords: normalizePassword in e2ee-backup/keys)
   'generateRecoveryCode',
   'parseRecoveryCode',
-  'normalizePassword', // PIN/password policies: RecoveryCodeInput takes its bytes
   // errors
   'BackupError',
   'isBackupError',

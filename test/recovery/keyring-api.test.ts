@@ -1,17 +1,16 @@
 /**
  * Type-level tests of the public surface of recovery codes, the keyring, self-custody and the
- * device cache, as an app imports it from the package entry (lib/index.ts). A signature change
+ * device cache, as an app imports it from the package entry (lib/index.ts) and `e2ee-backup/keys`
+ * (lib/keys.ts). A signature change
  * breaks `npm run typecheck`, not just a runtime test.
  */
 import { describe, expectTypeOf, it } from 'vitest';
 import {
   generateRecoveryCode,
-  normalizePassword,
   parseRecoveryCode,
   type KeyGeneration,
   type Keyring,
   type KeyValueStore,
-  type PasswordPolicy,
   type RandomSource,
 } from '../../lib/index.js';
 import {
@@ -22,6 +21,7 @@ import {
   encodeKeyring,
   generateSelfCustodyKey,
   keyForId,
+  normalizePassword,
   openKeyring,
   openKeyringWithRecoveryKey,
   parseSelfCustodyKey,
@@ -30,6 +30,7 @@ import {
   sealKeyringWithRecoveryKey,
   wipeKeyring,
   type DeviceCache,
+  type PasswordPolicy,
   type SelfCustodyKey,
 } from '../../lib/keys.js';
 
