@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkExamples, markdownExamples, type Example } from '../docs/examples.js';
 import { FRONT_DOOR } from './front-door.js';
 import { packPackage, pkg, repoRoot, scratchApp, type Packed } from './scratch-app.js';
 
@@ -33,6 +34,12 @@ const KNOWN_VITE_WARNINGS: readonly { readonly pattern: RegExp; readonly why: st
   { pattern: /Module "crypto" has been externalized for browser compatibility, imported by ".*voprf-ts.*sjcl/, why: 'sjcl in voprf-ts' },
   { pattern: /COMMONJS_VARIABLE_IN_ESM[\s\S]*voprf-ts[\\/]lib[\\/]src[\\/]sjcl/, why: 'sjcl in voprf-ts' },
 ];
+
+/**
+ * The pages a new app developer follows (issue 19, "the first hour"): their ```ts blocks are
+ * type-checked against the tarball here, besides against lib/ in test/docs/examples.test.ts.
+ */
+const QUICK_START_DOCS = ['README.md', 'docs/GETTING-STARTED.md'] as const;
 
 let packed: Packed;
 let app: string;
@@ -188,3 +195,74 @@ describe('an app that installed the tarball', () => {
     expect(code).not.toContain('createCipheriv');
   }, 120_000);
 });
+
+describe('the quick start, as a Vite app that installed the tarball copies it', () => {
+  let docsApp: string;
+  let blocks: (Example & { readonly fileName: string; readonly node: boolean })[];
+
+  beforeAll(() => {
+    docsApp = scratchApp(packed, 'docs-app', ['@types/node', 'vite']);
+    const examples = QUICK_START_DOCS.flatMap((f) => markdownExamples(f, readFileSync(path.join(repoRoot, f), 'utf8')));
+    // The free variables a block assumes (`user`, `FLEET_KEY`, `api`, …), as the source check finds them.
+    const { free, errors } = checkExamples(repoRoot, examples);
+    expect(errors.map((e) => `${e.example.id}: ${e.message}`)).toEqual([]);
+    blocks = examples.map((e) => {
+      const fileName = `${e.file.replace(/\W+/g, '-')}-${e.line}.ts`;
+      const declared = [...(free.get(e.id) ?? [])].sort().map((name) => `declare let ${name}: any;`);
+      writeFileSync(path.join(docsApp, fileName), `${e.code}\n${declared.join('\n')}\nexport {};\n`);
+      return { ...e, fileName, node: /from 'e2ee-backup\/server'/.test(e.code) };
+    });
+  }, 180_000);
+
+  it('type-checks every ts block of README.md and GETTING-STARTED.md against the built package (skipLibCheck: false, Vite-style tsconfig)', () => {
+    expect(blocks.length).toBeGreaterThanOrEqual(3);
+    expect(blocks.some((b) => b.file === 'README.md')).toBe(true);
+    const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+    // What `npm create vite` (vanilla-ts) sets, strict and with the libraries' types checked.
+    writeFileSync(
+      path.join(docsApp, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022', module: 'ESNext', moduleResolution: 'Bundler', lib: ['ES2022', 'DOM', 'DOM.Iterable'], types: ['node'],
+          strict: true, skipLibCheck: false, noEmit: true, verbatimModuleSyntax: true, moduleDetection: 'force', noFallthroughCasesInSwitch: true,
+        },
+        files: blocks.map((b) => b.fileName),
+      }),
+    );
+    let out = '';
+    try {
+      execFileSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: docsApp, encoding: 'utf8' });
+    } catch (e) {
+      out = String((e as { stdout?: string }).stdout ?? e);
+    }
+    expect(out).toBe('');
+  }, 180_000);
+
+  it('bundles the page blocks with Vite and prints no warning', async () => {
+    const page = blocks.filter((b) => !b.node);
+    expect(page.length).toBeGreaterThanOrEqual(2);
+    writeFileSync(path.join(docsApp, 'index.html'), '<!doctype html><html><body><script type="module" src="./page.ts"></script></body></html>\n');
+    writeFileSync(path.join(docsApp, 'page.ts'), page.map((b) => `import './${b.fileName}';`).join('\n') + '\n');
+    const { build, createLogger } = await import('vite');
+    const warnings: string[] = [];
+    const logger = createLogger('warn');
+    logger.warn = (msg) => void warnings.push(msg);
+    logger.warnOnce = (msg) => void warnings.push(msg);
+    const result = await build({
+      root: docsApp,
+      configFile: false,
+      logLevel: 'warn',
+      customLogger: logger,
+      build: {
+        outDir: 'dist',
+        sourcemap: true,
+        rollupOptions: { onwarn: (w) => void (w.code === 'PLUGIN_TIMINGS' || warnings.push(`${w.code ?? ''} ${w.message}`)) },
+      },
+    });
+    const outputs = (Array.isArray(result) ? result : [result]).flatMap((r) => ('output' in r ? r.output.map((o) => o.fileName) : []));
+    expect(outputs.some((f) => /chacha-worker.*\.js$/.test(f)), outputs.join(', ')).toBe(true);
+    // GETTING-STARTED §6: only e2ee-backup/opaque-ts brings warnings (sjcl); the quick start none.
+    expect(warnings).toEqual([]);
+  }, 120_000);
+});
+
