@@ -115,7 +115,12 @@ describeBrowsers(
         // 3b. Incremental: 8 MB backed up, 80 KB of messages added, the second backup sends little.
         await click('incremental');
         await waitData('incremental-status', 'state', 'done', 120_000);
-        expect(Number(await attr('incremental-status', 'data-sent'))).toBeLessThan(0.02 * 8 * 1024 * 1024);
+        // What the second backup may send: the 80 KiB appended, the old last chunk that the append
+        // re-cuts (content-defined chunks end at a keyed boundary, so its size depends on the
+        // account's random chunking key: up to MAX_CHUNK, 256 KiB), and the pack, index and
+        // manifest overhead (well under 32 KiB). A fixed 2 % of 8 MB (167,772 bytes) failed in
+        // some runs with 173-197 KB, all legitimate. The 256 MiB bench checks the 1.2 % target.
+        expect(Number(await attr('incremental-status', 'data-sent'))).toBeLessThan((80 + 256 + 32) * 1024);
         expect(await text('incremental-status')).toMatch(/^First backup: 8\.0 MB/);
 
         // 4. A new device: IndexedDB cleared, then restore with the code; chats newest first by
