@@ -281,6 +281,8 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
     let session: UploadSessionState | undefined;
     let sessionKeyId = o.key.keyId;
     let confirmed = new Map<number, UploadedPart>();
+    // The session to drop once a new upload exists (a ListParts refused with UNAUTHORIZED, below).
+    let dropAfterCreate: UploadSessionState | undefined;
 
     if (prior !== undefined && prior.state.completed !== undefined) {
       // The archive exists but its manifest was never written: finish that backup first.
@@ -307,10 +309,15 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
         // parts at all (405/501: s3rver, some S3-compatible stores), so what it holds under the
         // old salt cannot be proven: start over (fresh salt, always safe). Other failures
         // (offline, a timeout) leave the session for the next run.
-        if (!isBackupError(e, 'NOT_FOUND') && !isListPartsUnsupported(e)) throw e;
+        // A 401/403 to ListParts alone (a bucket policy or a presigning backend that does not allow
+        // it) would fail every later run of this source the same way, so it starts over too; but
+        // it can also be credentials that expired, when nothing would work now: the old session is
+        // dropped only after a new upload was created (below), and kept if that fails as well.
+        if (isBackupError(e, 'UNAUTHORIZED')) dropAfterCreate = prior.state;
+        else if (!isBackupError(e, 'NOT_FOUND') && !isListPartsUnsupported(e)) throw e;
       }
     }
-    if (session === undefined && prior !== undefined) {
+    if (session === undefined && prior !== undefined && dropAfterCreate === undefined) {
       // The source changed, the upload is gone, or the record does not vouch for every part:
       // drop the old upload; a new salt follows.
       await guard();
@@ -334,6 +341,11 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
       } catch (e) {
         await o.blobs.abortUpload(ref, { signal: o.signal }).catch(() => undefined);
         throw e;
+      }
+      if (dropAfterCreate !== undefined) {
+        await guard();
+        await o.blobs.abortUpload({ key: dropAfterCreate.uploadKey, uploadId: dropAfterCreate.uploadId }, { signal: o.signal }).catch(() => undefined);
+        await clearSession(o.kv, o.accountId, slot);
       }
       session = {
         backupId: toHex(backupId),
