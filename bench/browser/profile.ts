@@ -52,7 +52,7 @@ try {
   console.log(`profile — chromium, ${MIB} MiB, engine ${ENGINE}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   for (const op of OPS) {
     const [name, arg] = op.split(':') as [string, string | undefined];
-    const args = name === 'sdkBackup' ? [ENGINE, 3] : name === 'sourceOnly' ? [arg === undefined ? 'stream' : arg === 'byob' || arg === 'blobStream' ? arg : Number(arg)] : name === 'rawUpload' ? [MIB, 3, arg ?? 'blob'] : name === 'partCopy' ? [MIB, arg === 'fresh'] : [ENGINE];
+    const args = name === 'sdkBackup' ? [ENGINE, 3] : name === 'sourceOnly' ? [arg === undefined ? 'stream' : arg === 'byob' || arg === 'blobStream' ? arg : Number(arg)] : name === 'rawUpload' ? [MIB, 3, arg ?? 'blob'] : name === 'partCopy' ? [MIB, arg === 'fresh'] : name === 'rawDownload' ? [4, 3, arg ?? 'blob'] : [ENGINE];
     const t0 = await threadMs();
     const d0 = descendantsCpuMs();
     await cdp('Profiler.start');

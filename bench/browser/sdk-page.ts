@@ -229,7 +229,7 @@ async function decryptOnly(choice: SdkEngineChoice) {
 /** How a raw loop hands a part to fetch: the bytes, one `Blob`, or a `Blob` of 1 MiB `Blob`s built with a yield between them (the SDK's way). */
 export type UploadBody = 'uint8array' | 'blob' | 'sliced';
 /** How a raw loop reads an answer. */
-export type DownloadRead = 'arrayBuffer' | 'stream' | 'blob';
+export type DownloadRead = 'arrayBuffer' | 'stream' | 'blob' | 'byob';
 
 /**
  * Raw upload, no SDK: a multipart upload of `mib` MiB in 8 MiB parts, `inFlight` at once, with
@@ -262,6 +262,25 @@ async function rawUpload(mib: number, inFlight: number, body: UploadBody) {
   return { ms: r.ms, longestTaskMs: r.longestTaskMs, longTasks: r.longTasks };
 }
 
+/** Window buffers reused across responses (BYOB reads), one per read in flight. */
+const byobBuffers: Uint8Array[] = [];
+
+/** A response body read with BYOB reads into a reused window buffer. */
+async function readByob(body: ReadableStream<Uint8Array>): Promise<number> {
+  const reader = body.getReader({ mode: 'byob' });
+  let buf = byobBuffers.pop() ?? new Uint8Array(4 * MiB + 1); // one spare byte: the read that sees the end needs room
+  let n = 0;
+  for (;;) {
+    if (n === buf.length) throw new Error('window larger than 4 MiB');
+    const r = await reader.read(new Uint8Array(buf.buffer, n, buf.length - n));
+    if (r.value !== undefined) buf = new Uint8Array(r.value.buffer);
+    n += r.value?.length ?? 0;
+    if (r.done) break;
+  }
+  byobBuffers.push(buf);
+  return n;
+}
+
 /** Raw download, no SDK: the last archive in `windowMiB` ranged GETs, `inFlight` at once, read the chosen way. */
 async function rawDownload(windowMiB: number, inFlight: number, read: DownloadRead) {
   const s = st();
@@ -280,7 +299,13 @@ async function rawDownload(windowMiB: number, inFlight: number, read: DownloadRe
         if (res.status !== 206) throw new Error(`GET ${res.status}`);
         // Read first, then add: `total += await …` would read `total` before the wait.
         const got =
-          read === 'blob' ? (await (await res.blob()).arrayBuffer()).byteLength : read === 'arrayBuffer' ? (await res.arrayBuffer()).byteLength : await drain(res.body!);
+          read === 'blob'
+            ? (await (await res.blob()).arrayBuffer()).byteLength
+            : read === 'arrayBuffer'
+              ? (await res.arrayBuffer()).byteLength
+              : read === 'byob'
+                ? await readByob(res.body!)
+                : await drain(res.body!);
         total += got;
       }
     };
