@@ -73,7 +73,11 @@ export interface BackupClientOptions {
   readonly store: BlobStore;
   /** Keep the keyring sealed under a non-extractable device key so backups need no code (opt-in). */
   readonly deviceCache?: boolean;
-  /** Prefix of every blob key of this account, e.g. `users/42/` (default: none). */
+  /**
+   * Prefix of every blob key of this account, e.g. `users/42/` (default: none). Set it to the
+   * prefix your presign endpoint allows this user (docs/GETTING-STARTED.md §2): without one, every
+   * account writes the same keys (`latest`, `manifests/…`) in a shared bucket.
+   */
   readonly keyPrefix?: string;
   /**
    * Web Locks. Default: `navigator.locks` where the platform has it; `false` forces the lease in
