@@ -149,10 +149,16 @@ export function rangedBody(res: TransportResponse, offset: number, length: numbe
 
 /** @internal Parse a JSON answer within its cap. */
 function parseJson(body: Uint8Array): unknown {
+  let text: string | undefined;
   try {
-    return JSON.parse(fromUtf8(body));
+    text = fromUtf8(body);
+    return JSON.parse(text);
   } catch (e) {
-    throw new BackupError('PROTOCOL', 'the blob store sent malformed JSON', { cause: e });
+    // An S3 endpoint (presigned S3 URLs) answers XML: the app paired the wrong adapter.
+    const hint = text?.trimStart().startsWith('<')
+      ? ': it sent XML, as S3 does; presigned S3 URLs need createS3BlobStore (createHttpBlobStore speaks the presigned-HTTP protocol, docs/STORAGE.md)'
+      : '';
+    throw new BackupError('PROTOCOL', `the blob store sent malformed JSON${hint}`, { cause: e });
   }
 }
 

@@ -46,6 +46,10 @@ export function parseS3Xml(body: Uint8Array, root: string): XmlElement {
   } catch (e) {
     throw new BackupError('PROTOCOL', 'S3 sent XML that is not UTF-8', { cause: e });
   }
+  if (/^\s*[{[]/.test(text)) {
+    // The presigned-HTTP protocol (the reference blob server's `http` URLs) answers JSON.
+    throw new BackupError('PROTOCOL', 'the blob store sent JSON where S3 answers XML: URLs of the presigned-HTTP protocol need createHttpBlobStore (createS3BlobStore speaks S3, docs/STORAGE.md)');
+  }
   const doc = parseXml(text, { maxLength: MAX_XML_BYTES, maxDepth: 8 });
   if (doc.name === 'Error') throw s3Error(200, doc);
   if (doc.name !== root) throw protocol(`<${doc.name}> where <${root}> was expected`);
