@@ -20,12 +20,11 @@
  * @packageDocumentation
  */
 export { ARCHIVE_AUTH_MESSAGE } from './errors.js';
+export { encryptArchive, decryptArchive } from './archive/archive.js';
+export { createEncryptStream, createDecryptStream } from './archive/stream.js';
+export { openArchive } from './archive/random-access.js';
+export type { ArchiveReader, OpenArchiveOptions, ReadOptions } from './archive/random-access.js';
 export {
-  encryptArchive,
-  decryptArchive,
-  createEncryptStream,
-  createDecryptStream,
-  openArchive,
   parseHeader,
   ciphertextSize,
   plaintextSize,
@@ -43,24 +42,19 @@ export {
   MAX_METADATA_LENGTH,
   HEADER_FIXED_LENGTH,
   HEADER_OVERHEAD,
-  defaultEngine,
-  nobleEngine,
-} from './archive/index.js';
+} from './archive/format.js';
+export type { ArchiveHeader } from './archive/format.js';
 export type {
-  ArchiveHeader,
-  ArchiveReader,
-  OpenArchiveOptions,
-  ReadOptions,
   ArchiveOptions,
   EncryptOptions,
   DecryptOptions,
   ArchiveProgress,
   ArchiveKeyLookup,
   ArchiveKeySource,
-  CipherEngine,
-  ChunkCipher,
-  SealedParts,
-} from './archive/index.js';
+} from './archive/options.js';
+export type { CipherEngine, ChunkCipher, SealedParts } from './archive/engine.js';
+export { defaultEngine } from './archive/engines/default.js';
+export { nobleEngine } from './archive/engines/noble.js';
 export { createNodeEngine, nodeCryptoFromRuntime } from './archive/engines/node.js';
 export type { NodeCryptoAead, NodeAeadCipher, NodeAeadDecipher } from './archive/engines/node.js';
 export type { RandomSource } from './util/bytes.js';

@@ -30,7 +30,7 @@ import {
   type RestoreStreamOptions,
 } from './client/restore.js';
 import { clearSession, SESSION_KEY_PREFIX } from './client/session.js';
-import { checkKeyringMarker, writeKeyringMarker, type MarkerContext } from './client/keyring-check.js';
+import { checkKeyringMarker, lookupIn, writeKeyringMarker, type MarkerContext } from './client/keyring-check.js';
 import { checkRollback, clearSeen, latestOrUndefined, loadSeen, noteSeen, seenOf } from './client/latest.js';
 import { assertOptionsObject, checkingOptions, invalidOption } from './util/options.js';
 import { BackupError, isBackupError, throwIfAborted } from './errors.js';
@@ -42,7 +42,7 @@ import type { BlobStore } from './storage/blob/types.js';
 import { assertBlobPrefix } from './storage/blob/types.js';
 import { createDeviceCache, type DeviceCache } from './storage/device-cache.js';
 import type { KeyValueStore } from './storage/kv.js';
-import { equalBytes, isBytes, secureRandom, wipe, type RandomSource } from './util/bytes.js';
+import { isBytes, secureRandom, wipe, type RandomSource } from './util/bytes.js';
 // Types only: the passkey code comes in through `options.passkeys` (e2ee-backup/passkeys).
 import type { PasskeyInfo } from './recovery/passkey.js';
 import type { PasskeyCallContext, PasskeySupport } from './recovery/passkeys.js';
@@ -688,7 +688,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
   };
 
   /** Borrowed key (not a copy) from the operation's own keyring copy: for the archive reader and manifest opening, which do not wipe. */
-  const borrowed = (k: Keyring) => (keyId: Uint8Array) => k.generations.find((g) => equalBytes(g.keyId, keyId))?.key;
+  const borrowed = lookupIn;
 
   /** The incremental implementation (only called where `incremental: true`, which requires `incrementalSupport`). */
   const incrementalCode = (): ReturnType<IncrementalLoader> => (o.incrementalSupport === undefined ? Promise.reject(incrementalUnavailable()) : o.incrementalSupport());
@@ -1080,6 +1080,8 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
             throw new BackupError('ABORTED', 'the client was closed');
           }
           if (cache !== undefined) await cache.save(k);
+          // close() may have run while the cache was saving: never hold a keyring in a closed client.
+          if (epoch !== at) throw new BackupError('ABORTED', 'the client was closed');
         } catch (e) {
           wipeKeyring(k);
           throw e;

@@ -19,8 +19,8 @@ import { getSmall, type CatalogContext } from './restore.js';
 /** @internal What the check needs (a catalog context whose keyLookup is the keyring's). */
 export type MarkerContext = Omit<CatalogContext, 'keyLookup'>;
 
-/** Borrowed lookup into `k` (the caller owns and wipes `k`). */
-function lookupIn(k: Keyring) {
+/** @internal Borrowed lookup into `k` (not a copy: the caller owns and wipes `k`). */
+export function lookupIn(k: Keyring) {
   return (keyId: Uint8Array) => k.generations.find((g) => equalBytes(g.keyId, keyId))?.key;
 }
 
@@ -44,16 +44,17 @@ function notCurrent(cause?: unknown): BackupError {
  * an account enabled before markers, or whose marker write failed), or KEYRING_NOT_CURRENT.
  */
 export async function checkKeyringMarker(ctx: MarkerContext, k: Keyring): Promise<'current' | 'absent'> {
+  const keyLookup = lookupIn(k);
   let sealed: Uint8Array;
   try {
-    sealed = await getSmall({ ...ctx, keyLookup: lookupIn(k) }, ctx.keyPrefix + KEYRING_MARKER_NAME);
+    sealed = await getSmall({ ...ctx, keyLookup }, ctx.keyPrefix + KEYRING_MARKER_NAME);
   } catch (e) {
     if (isBackupError(e, 'NOT_FOUND')) return 'absent';
     throw e;
   }
   let marker;
   try {
-    marker = openKeyringMarker(sealed, { accountId: ctx.accountId, keyLookup: lookupIn(k) });
+    marker = openKeyringMarker(sealed, { accountId: ctx.accountId, keyLookup });
   } catch (e) {
     // Sealed under a generation this keyring lacks, or not under this keyring at all.
     if (isBackupError(e, 'ARCHIVE_KEY_UNKNOWN') || isBackupError(e, 'ARCHIVE_AUTH_FAILED')) throw notCurrent(e);

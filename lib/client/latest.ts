@@ -171,7 +171,7 @@ export async function publishLatest(c: PublishContext, mine: LatestPointer & { r
     if (info !== undefined) {
       const scope = wipingLookup(c.keyLookup);
       try {
-        current = await latestOrUndefined({ ...catalogOf(c), keyLookup: scope.lookup });
+        current = await latestOrUndefined({ ...c, keyLookup: scope.lookup });
       } catch (e) {
         // A pointer we cannot open (another keyring after a reset, or garbage) is replaced.
         if (!isBackupError(e)) throw e;
@@ -192,17 +192,6 @@ export async function publishLatest(c: PublishContext, mine: LatestPointer & { r
     }
   }
   throw new BackupError('BLOB_STORE_FAILED', 'the latest pointer kept changing while this backup tried to publish it');
-}
-
-function catalogOf(c: PublishContext): CatalogContext {
-  return {
-    accountId: c.accountId,
-    blobs: c.blobs,
-    keyPrefix: c.keyPrefix,
-    keyLookup: () => undefined,
-    ...(c.signal === undefined ? {} : { signal: c.signal }),
-    ...(c.readTimeoutMs === undefined ? {} : { readTimeoutMs: c.readTimeoutMs }),
-  };
 }
 
 /** The id bytes of a seen pointer. */

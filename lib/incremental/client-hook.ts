@@ -8,13 +8,15 @@
  * @module
  */
 import type { CipherEngine } from '../archive/engine.js';
-import { manifestName } from '../client/manifest.js';
-import { boundedRead, loadLatest } from '../client/restore.js';
+import { lookupIn } from '../client/keyring-check.js';
+import { latestOrUndefined } from '../client/latest.js';
+import { MANIFEST_MAGIC, manifestName } from '../client/manifest.js';
+import { boundedRead } from '../client/restore.js';
 import { BackupError, isBackupError } from '../errors.js';
 import type { Keyring } from '../recovery/keyring.js';
 import type { BlobStore } from '../storage/blob/types.js';
 import type { KeyValueStore } from '../storage/kv.js';
-import { equalBytes, fromHex, type RandomSource } from '../util/bytes.js';
+import { fromHex, type RandomSource } from '../util/bytes.js';
 import type { backupIncremental, IncrementalContext, listSnapshots, OpenedSnapshot, openSnapshot, pruneIncremental } from './repo.js';
 
 /** The envelope kind of a snapshot (format.ts `KIND_SNAPSHOT`; test/incremental/client.test.ts checks they agree). */
@@ -90,21 +92,9 @@ export async function openIfSnapshot(h: HookContext, backupId: string | undefine
   let id: Uint8Array;
   if (backupId === undefined) {
     // Read as the client reads it: one GET bounded by size and time.
-    try {
-      id = (
-        await loadLatest({
-          accountId: h.accountId,
-          blobs: h.blobs,
-          keyPrefix: h.keyPrefix,
-          keyLookup: (k) => h.keyring.generations.find((g) => equalBytes(g.keyId, k))?.key,
-          signal: h.signal,
-          ...(h.readTimeoutMs === undefined ? {} : { readTimeoutMs: h.readTimeoutMs }),
-        })
-      ).backupId;
-    } catch (e) {
-      if (isBackupError(e, 'NOT_FOUND')) return undefined;
-      throw e;
-    }
+    const latest = await latestOrUndefined({ ...h, keyLookup: lookupIn(h.keyring) });
+    if (latest === undefined) return undefined;
+    id = latest.backupId;
   } else {
     if (!/^[0-9a-f]{32}$/.test(backupId)) return undefined;
     id = fromHex(backupId);
@@ -118,14 +108,12 @@ export async function openIfSnapshot(h: HookContext, backupId: string | undefine
 export async function isSnapshot(h: HookContext, id: Uint8Array): Promise<boolean> {
   let head: Uint8Array;
   try {
-    const key = h.keyPrefix + manifestName(id);
-    head = await boundedRead({ signal: h.signal, ...(h.readTimeoutMs === undefined ? {} : { readTimeoutMs: h.readTimeoutMs }) }, key.slice(h.keyPrefix.length), (signal) =>
-      h.blobs.get(key, { signal, range: { offset: 0, length: 6 } }),
-    );
+    const name = manifestName(id);
+    head = await boundedRead(h, name, (signal) => h.blobs.get(h.keyPrefix + name, { signal, range: { offset: 0, length: 6 } }));
   } catch (e) {
     if (isBackupError(e, 'NOT_FOUND') || isBackupError(e, 'INVALID_ARGUMENT')) return false;
     throw e;
   }
   // The manifest envelope: "E2BM" ‖ version ‖ kind (lib/client/manifest.ts).
-  return head.length >= 6 && head[0] === 0x45 && head[1] === 0x32 && head[2] === 0x42 && head[3] === 0x4d && head[5] === SNAPSHOT_KIND;
+  return head.length >= 6 && MANIFEST_MAGIC.every((b, i) => head[i] === b) && head[5] === SNAPSHOT_KIND;
 }

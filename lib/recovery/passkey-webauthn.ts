@@ -8,7 +8,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { BackupError } from '../errors.js';
-import { abytes, secureRandom, toBase64Url, utf8, type RandomSource } from '../util/bytes.js';
+import { abytes, secureRandom, toBase64Url, utf8, wipe, type RandomSource } from '../util/bytes.js';
 import { PASSKEY_PRF_LENGTH } from './passkey.js';
 
 /** What {@link PasskeyAuthenticator.create} is asked to make. */
@@ -198,7 +198,13 @@ export function createWebAuthnAuthenticator(options: WebAuthnAuthenticatorOption
       const results = prfOf(cred)?.results;
       const first = outputBytes(results?.first);
       if (first === undefined) throw unsupported('the authenticator returned no PRF output');
-      const second = outputBytes(results?.second);
+      let second: Uint8Array | undefined;
+      try {
+        second = outputBytes(results?.second);
+      } catch (e) {
+        wipe(first);
+        throw e;
+      }
       return { credentialId: new Uint8Array(cred.rawId), first, ...(second === undefined ? {} : { second }) };
     },
   };

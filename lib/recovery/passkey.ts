@@ -33,7 +33,7 @@ import {
   writeU32BE,
   type RandomSource,
 } from '../util/bytes.js';
-import { idBytes, lengthPrefixed, openKeyring, sealKeyring, type Keyring } from './keyring.js';
+import { idBytes, lengthPrefixed, openKeyring, sealKeyring, wipeKeyring, type Keyring } from './keyring.js';
 
 /** The envelope's magic bytes, "E2PK". */
 const MAGIC = Uint8Array.of(0x45, 0x32, 0x50, 0x4b);
@@ -224,10 +224,12 @@ function boxTagOf(macKey: Uint8Array, head: Uint8Array, boxEphemeral: Uint8Array
 
 function sealBox(keyring: Keyring, publicKey: Uint8Array, account: Uint8Array, credentialId: Uint8Array, random: RandomSource) {
   const eSecret = Uint8Array.from(abytes(random(32), 'random(32)', 32));
-  const boxEphemeral = x25519.getPublicKey(eSecret);
-  const shared = x25519.getSharedSecret(eSecret, publicKey);
-  const key = boxKey(shared, account, credentialId, boxEphemeral, publicKey);
+  let shared: Uint8Array | undefined;
+  let key: Uint8Array | undefined;
   try {
+    const boxEphemeral = x25519.getPublicKey(eSecret);
+    shared = x25519.getSharedSecret(eSecret, publicKey);
+    key = boxKey(shared, account, credentialId, boxEphemeral, publicKey);
     return { boxEphemeral, boxKeyring: sealKeyring(keyring, key, boxContext(account, credentialId), random) };
   } finally {
     wipe(eSecret, shared, key);
@@ -276,10 +278,13 @@ export function createPasskeyEnvelope(
   }
   if (!Number.isSafeInteger(passkey.createdAt) || passkey.createdAt < 0) throw new RangeError('createdAt must be ms since the epoch');
   const privateKey = Uint8Array.from(abytes(random(32), 'random(32)', 32));
-  const kek = deriveKek(passkey.prfOutput, passkey.prfSalt, account, passkey.credentialId);
-  const macKey = boxMacKey(keyring, account, passkey.credentialId);
-  const secret = concatBytes(privateKey, macKey);
+  let kek: Uint8Array | undefined;
+  let macKey: Uint8Array | undefined;
+  let secret: Uint8Array | undefined;
   try {
+    kek = deriveKek(passkey.prfOutput, passkey.prfSalt, account, passkey.credentialId);
+    macKey = boxMacKey(keyring, account, passkey.credentialId);
+    secret = concatBytes(privateKey, macKey);
     const base = {
       credentialId: Uint8Array.from(passkey.credentialId),
       name: passkey.name,
@@ -385,12 +390,17 @@ export function openPasskeyEnvelope(
     key = boxKey(shared, account, envelope.credentialId, envelope.boxEphemeral, envelope.publicKey);
     const keyring = openKeyring(envelope.boxKeyring, key, boxContext(account, envelope.credentialId));
     if (next === undefined) return { keyring };
-    abytes(next.prfSalt, 'next.prfSalt', PASSKEY_PRF_LENGTH);
-    const base = { ...envelope, prfSalt: Uint8Array.from(next.prfSalt) };
-    const nextKek = deriveKek(next.prfOutput, base.prfSalt, account, envelope.credentialId);
+    let nextKek: Uint8Array | undefined;
     try {
+      abytes(next.prfSalt, 'next.prfSalt', PASSKEY_PRF_LENGTH);
+      const base = { ...envelope, prfSalt: Uint8Array.from(next.prfSalt) };
+      nextKek = deriveKek(next.prfOutput, base.prfSalt, account, envelope.credentialId);
       const head = header(base);
       return { keyring, rotated: Object.freeze({ ...base, sealedPrivateKey: sealPrivate(secret, nextKek, head, random), boxTag: boxTagOf(secret.subarray(32), head, base.boxEphemeral, base.boxKeyring) }) };
+    } catch (e) {
+      // The keyring is never returned on this path: wipe it.
+      wipeKeyring(keyring);
+      throw e;
     } finally {
       wipe(nextKek);
     }

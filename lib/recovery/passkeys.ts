@@ -122,9 +122,9 @@ export async function addPasskey(
       // The authenticator does not evaluate PRF at creation (most security keys, some platforms):
       // a second prompt with the new credential only.
       const got = await ctx.authenticator.get({ credentials: [{ credentialId: made.credentialId, first: prfSalt }], ...signal });
-      if (!equalBytes(got.credentialId, made.credentialId)) throw new BackupError('PASSKEY_CANCELLED', 'another passkey was chosen');
       prfOutput = got.first;
       wipe(got.second);
+      if (!equalBytes(got.credentialId, made.credentialId)) throw new BackupError('PASSKEY_CANCELLED', 'another passkey was chosen');
     }
     const envelope = createPasskeyEnvelope(
       keyring,
