@@ -25,8 +25,8 @@
  * default suite is RFC 9807 on @noble/curves), and, in an app that names it, stay out of the
  * initial chunks (the lazy boundary of lib/recovery/opaque/opaque-ts-lazy.ts). Opt-in capabilities
  * (incremental, the RFC 9807 extras, passkeys) must put no byte into `.`, and Node-only code (the
- * default engine's Node selection, the Node engine) none into the app entries. A regression fails
- * the run.
+ * default engine's Node selection, the Node engine) none into the app entries, nor noble's
+ * VOPRF/POPRF module (OPAQUE runs our base-mode OPRF). A regression fails the run.
  *
  * Flags: --json (machine-readable), --budget=KB (gzipped, default 60).
  */
@@ -83,6 +83,9 @@ const OPT_IN = [
 const NODE_SELECTION = /lib\/archive\/engines\/platform\.ts$/;
 const NODE_ONLY = [NODE_SELECTION, /lib\/archive\/engines\/node\.ts$/];
 
+/** Code no browser entry needs: noble's RFC 9497 module (VOPRF, POPRF, DLEQ proofs); OPAQUE runs our base-mode OPRF (lib/recovery/opaque/rfc9497.ts). */
+const UNUSED = [/@noble\/curves\/abstract\/oprf\.js$/];
+
 /** The package's subpaths as an app writes them, and the source file each maps to (package.json `exports`). */
 const SUBPATHS: Readonly<Record<string, string>> = Object.fromEntries(
   Object.entries((JSON.parse(readFileSync(here('package.json'), 'utf8')) as { exports: Record<string, string | { types: string }> }).exports)
@@ -133,7 +136,7 @@ const ENTRIES: Entry[] = [
     budgeted: true,
     note: 'package entry, everything it exports (the app-facing front door; RFC 9807 OPAQUE, no opaque-ts)',
     // Since the front door `.` exports no Node engine (createNodeEngine is in e2ee-backup/archive).
-    absent: [...OPAQUE_STACK, ...OPT_IN, ...NODE_ONLY, ...OTHER_ENTRIES],
+    absent: [...OPAQUE_STACK, ...OPT_IN, ...NODE_ONLY, ...UNUSED, ...OTHER_ENTRIES],
   },
   {
     name: '. + opaque-ts',
@@ -147,7 +150,7 @@ const ENTRIES: Entry[] = [
     contents: app(quickStartImports()),
     budgeted: false,
     note: "for scale: exactly what README.md's quick start imports (backup and vault clients, pinned keys, IndexedDB, S3 from e2ee-backup/stores)",
-    absent: [...OPAQUE_STACK, ...OPT_IN, ...NODE_ONLY],
+    absent: [...OPAQUE_STACK, ...OPT_IN, ...NODE_ONLY, ...UNUSED],
   },
   {
     name: 'app: pinned',
@@ -157,7 +160,7 @@ const ENTRIES: Entry[] = [
     }),
     budgeted: false,
     note: 'for scale: an app using what it needs (backup client, vault client, pinned fleet keys, IndexedDB, S3)',
-    absent: [...OPAQUE_STACK, ...OPT_IN, ...NODE_ONLY],
+    absent: [...OPAQUE_STACK, ...OPT_IN, ...NODE_ONLY, ...UNUSED],
   },
   {
     name: 'app: bundle trust',
@@ -168,7 +171,7 @@ const ENTRIES: Entry[] = [
     }),
     budgeted: false,
     note: 'for scale: the same app with over-the-air fleet bundles (trust store, witness log: Ed25519, Merkle proofs)',
-    absent: [...OPAQUE_STACK, ...OPT_IN, ...NODE_ONLY],
+    absent: [...OPAQUE_STACK, ...OPT_IN, ...NODE_ONLY, ...UNUSED],
   },
   { name: 'worker script', file: here('lib/archive/engines/chacha-worker.ts'), budgeted: false, note: 'chacha-worker.js, fetched only when a worker pool starts' },
   { name: 'stores', file: here('lib/stores.ts'), budgeted: false, note: 'for scale: e2ee-backup/stores, all three blob-store adapters (an app imports one)' },

@@ -1,6 +1,6 @@
 /**
- * @internal OPAQUE-3DH as published in RFC 9807, on `@noble/curves` (the RFC 9497 OPRF and the
- * group arithmetic) and `@noble/hashes` (HKDF, HMAC, SHA-2): the envelope (§4), registration (§5),
+ * @internal OPAQUE-3DH as published in RFC 9807, on our RFC 9497 OPRF (rfc9497.ts), `@noble/curves`
+ * (the group arithmetic) and `@noble/hashes` (HKDF, HMAC, SHA-2): the envelope (§4), registration (§5),
  * credential retrieval (§6.3) and the 3DH key schedule (§6.4), as pure functions whose randomness
  * (blinds, nonces, key-share seeds) is an explicit argument, so RFC 9807 Appendix C's vectors run
  * through the same code as production (test/recovery/opaque-rfc9807.test.ts).
@@ -23,11 +23,11 @@
  *
  * @module
  */
-import type { OPRF } from '@noble/curves/abstract/oprf.js';
 import { extract, expand } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import type { CHash } from '@noble/hashes/utils.js';
-import { concatBytes, equalBytes, utf8, wipe } from '../../util/bytes.js';
+import { concatBytes, equalBytes, utf8, wipe, type RandomSource } from '../../util/bytes.js';
+import { lp, u16, type Rfc9497Oprf } from './rfc9497.js';
 
 /** Nonce length (RFC 9807 §4 `Nn`). */
 export const NN = 32;
@@ -37,16 +37,11 @@ export const NSEED = 32;
 /** A hash function as noble describes it (what HKDF and HMAC need). */
 export type Rfc9807Hash = CHash;
 
-/** A point decoded from the wire: only what the AKE needs. */
-interface WirePoint {
-  multiply(scalar: bigint): { toBytes(): Uint8Array };
-}
-
 /**
  * @internal One prime-order group with its RFC 9497 OPRF (mode 0x00) and hash, as RFC 9807 §7
  * pairs them (`ristretto255-SHA512`, `P256-SHA256`).
  */
-export interface Rfc9807Group {
+export interface Rfc9807Group extends Rfc9497Oprf {
   /** RFC 9497 suite name, also the OPRF's context string suffix. */
   readonly name: string;
   /** Serialized element length (`Noe` = `Npk`). */
@@ -57,19 +52,6 @@ export interface Rfc9807Group {
   readonly Nh: number;
   /** The hash (SHA-512 or SHA-256). */
   readonly hash: Rfc9807Hash;
-  /** noble's RFC 9497 OPRF for this group. */
-  readonly oprf: OPRF['oprf'];
-  /** RFC 9497 Blind with a given scalar (for test vectors): SerializeElement(blind · HashToGroup(input)). */
-  blindWith(input: Uint8Array, blind: Uint8Array): Uint8Array;
-  /**
-   * DeserializeElement: throws unless `bytes` is the canonical encoding of a group element other
-   * than the identity (RFC 9497 §3.3, RFC 9807 §10.7).
-   */
-  decode(bytes: Uint8Array): WirePoint;
-  /** SerializeElement(sk · G). */
-  publicKey(secretKey: Uint8Array): Uint8Array;
-  /** Parse a scalar; throws unless it is in 1..n-1. */
-  scalar(bytes: Uint8Array): bigint;
 }
 
 /** The sizes of one suite's messages. */
@@ -132,16 +114,6 @@ const LABEL_PAD = utf8('CredentialResponsePad');
 const LABEL_PREAMBLE = utf8('OPAQUEv1-');
 const EMPTY = new Uint8Array(0);
 
-function u16(n: number): Uint8Array {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffff) throw new RangeError('length above 2^16 - 1');
-  return Uint8Array.of(n >>> 8, n & 0xff);
-}
-
-/** u16 length prefix ‖ bytes (RFC 9807 `I2OSP(len(x), 2) ‖ x`). */
-function lp(b: Uint8Array): Uint8Array {
-  return concatBytes(u16(b.length), b);
-}
-
 function xorInto(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length);
   for (let i = 0; i < a.length; i++) out[i] = a[i]! ^ b[i]!;
@@ -157,7 +129,7 @@ function expandLabel(g: Rfc9807Group, secret: Uint8Array, label: string, context
 
 /** DeriveDiffieHellmanKeyPair (RFC 9807 §6.4.1): RFC 9497 DeriveKeyPair with the DH label. */
 export function deriveDhKeyPair(g: Rfc9807Group, seed: Uint8Array): { secretKey: Uint8Array; publicKey: Uint8Array } {
-  return g.oprf.deriveKeyPair(seed, LABEL_DERIVE_DH_KEY_PAIR);
+  return g.deriveKeyPair(seed, LABEL_DERIVE_DH_KEY_PAIR);
 }
 
 /** DiffieHellman(k, B) (RFC 9807 §6.4.1): SerializeElement(k · B). */
@@ -169,7 +141,7 @@ export function dh(g: Rfc9807Group, secretKey: Uint8Array, publicKey: Uint8Array
 function oprfKey(g: Rfc9807Group, oprfSeed: Uint8Array, credentialIdentifier: Uint8Array): Uint8Array {
   const seed = expand(g.hash, oprfSeed, concatBytes(credentialIdentifier, LABEL_OPRF_KEY), NSEED);
   try {
-    return g.oprf.deriveKeyPair(seed, LABEL_DERIVE_KEY_PAIR).secretKey;
+    return g.deriveKeyPair(seed, LABEL_DERIVE_KEY_PAIR).secretKey;
   } finally {
     wipe(seed);
   }
@@ -183,7 +155,7 @@ async function randomizedPassword(
   blind: Uint8Array,
   evaluated: Uint8Array,
 ): Promise<Uint8Array> {
-  const oprfOutput = g.oprf.finalize(password, blind, evaluated);
+  const oprfOutput = g.finalize(password, blind, evaluated);
   let stretched: Uint8Array | undefined;
   let ikm: Uint8Array | undefined;
   try {
@@ -218,9 +190,9 @@ export function blindedMessage(g: Rfc9807Group, password: Uint8Array, blind: Uin
   return g.blindWith(password, blind);
 }
 
-/** A fresh blind and blinded message (RFC 9497 Blind; noble samples the scalar). */
-export function blindRandom(g: Rfc9807Group, password: Uint8Array): { blind: Uint8Array; blinded: Uint8Array } {
-  return g.oprf.blind(password);
+/** A fresh blind and blinded message (RFC 9497 Blind, the scalar from `random`). */
+export function blindRandom(g: Rfc9807Group, password: Uint8Array, random: RandomSource): { blind: Uint8Array; blinded: Uint8Array } {
+  return g.blind(password, random);
 }
 
 /** CreateRegistrationResponse (RFC 9807 §5.2.2). */
@@ -233,7 +205,7 @@ export function createRegistrationResponse(
 ): Uint8Array {
   const k = oprfKey(g, oprfSeed, credentialIdentifier);
   try {
-    return concatBytes(g.oprf.blindEvaluate(k, request), serverPublicKey);
+    return concatBytes(g.blindEvaluate(k, request), serverPublicKey);
   } finally {
     wipe(k);
   }
@@ -347,7 +319,7 @@ export function generateKE2(
 
   // CreateCredentialResponse.
   const k = oprfKey(g, oprfSeed, credentialIdentifier);
-  const evaluated = g.oprf.blindEvaluate(k, blinded);
+  const evaluated = g.blindEvaluate(k, blinded);
   wipe(k);
   const pad = expand(g.hash, maskingKey, concatBytes(maskingNonce, LABEL_PAD), s.Npk + s.envelope);
   const masked = xorInto(pad, concatBytes(serverPublicKey, envelope));

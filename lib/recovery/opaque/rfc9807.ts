@@ -131,7 +131,7 @@ export class Rfc9807Suite implements OpaqueSuite {
     const g = await this.#g();
     const s = sizes(g);
     // RFC 9497 Blind (a fresh scalar; fails, negligibly, when the input maps to the identity).
-    const { blind, blinded } = blindRandom(g, pw);
+    const { blind, blinded } = blindRandom(g, pw, (n) => this.#rand(n));
     let used = false;
     const parseResponse = (response: Uint8Array): Uint8Array =>
       parse('registration response', response, s.response, (b) => {
@@ -163,7 +163,7 @@ export class Rfc9807Suite implements OpaqueSuite {
     const g = await this.#g();
     const s = sizes(g);
     // RFC 9497 Blind (a fresh scalar; fails, negligibly, when the input maps to the identity).
-    const { blind, blinded } = blindRandom(g, pw);
+    const { blind, blinded } = blindRandom(g, pw, (n) => this.#rand(n));
     const seed = this.#rand(NSEED);
     const state = generateKE1(g, blinded, blind, this.#rand(NN), seed);
     wipe(seed);
