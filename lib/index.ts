@@ -30,7 +30,7 @@ export { createVaultClient } from './recovery/vault-client.js';
 export type { VaultClient, VaultClientOptions, VaultCallOptions, VaultStatus, VaultFetch } from './recovery/vault-client.js';
 // The suite id a pinned fleet entry names for every new fleet; the suites themselves (and the other
 // ids) are in `e2ee-backup/protocol`, the superseded one in `e2ee-backup/opaque-ts`.
-export { RFC9807_DEFAULT_SUITE_ID } from './recovery/opaque/rfc9807.js';
+export { RFC9807_DEFAULT_SUITE_ID } from './recovery/opaque/rfc9807-client.js';
 export type {
   OpaqueSuite,
   OpaqueServer,

@@ -26,7 +26,8 @@
  * initial chunks (the lazy boundary of lib/recovery/opaque/opaque-ts-lazy.ts). Opt-in capabilities
  * (incremental, the RFC 9807 extras, passkeys) must put no byte into `.`, and Node-only code (the
  * default engine's Node selection, the Node engine) none into the app entries, nor noble's
- * VOPRF/POPRF module (OPAQUE runs our base-mode OPRF). A regression fails the run.
+ * VOPRF/POPRF module (OPAQUE runs our base-mode OPRF) or the RFC 9807 vault side. A regression
+ * fails the run.
  *
  * Flags: --json (machine-readable), --budget=KB (gzipped, default 60).
  */
@@ -83,8 +84,12 @@ const OPT_IN = [
 const NODE_SELECTION = /lib\/archive\/engines\/platform\.ts$/;
 const NODE_ONLY = [NODE_SELECTION, /lib\/archive\/engines\/node\.ts$/];
 
-/** Code no browser entry needs: noble's RFC 9497 module (VOPRF, POPRF, DLEQ proofs); OPAQUE runs our base-mode OPRF (lib/recovery/opaque/rfc9497.ts). */
-const UNUSED = [/@noble\/curves\/abstract\/oprf\.js$/];
+/**
+ * Code no browser entry needs: noble's RFC 9497 module (VOPRF, POPRF, DLEQ proofs; OPAQUE runs our
+ * base-mode OPRF, lib/recovery/opaque/rfc9497.ts) and the vault side of the RFC 9807 suites (the
+ * vault client runs rfc9807-client.ts; `rfc9807Suite()` from `e2ee-backup/protocol` has both).
+ */
+const UNUSED = [/@noble\/curves\/abstract\/oprf\.js$/, /lib\/recovery\/opaque\/rfc9807\.ts$/];
 
 /** The package's subpaths as an app writes them, and the source file each maps to (package.json `exports`). */
 const SUBPATHS: Readonly<Record<string, string>> = Object.fromEntries(

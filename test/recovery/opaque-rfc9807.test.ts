@@ -14,6 +14,9 @@ import {
   type Rfc9807GroupName,
 } from '../../lib/recovery/opaque/rfc9807.js';
 import { INSECURE_IDENTITY_KSF_9807, argon2idKsf, parseKsf, scryptKsf } from '../../lib/recovery/opaque/rfc9807-ksf.js';
+import { Rfc9807ClientSuite, rfc9807ClientSuite } from '../../lib/recovery/opaque/rfc9807-client.js';
+import { suiteForFleet } from '../../lib/recovery/opaque/suites.js';
+import { pinnedFleets } from '../../lib/recovery/fleet-trust.js';
 import { toHex, utf8 } from '../../lib/util/bytes.js';
 import { enableRfc9807Extras } from '../../lib/rfc9807-extras.js';
 
@@ -53,6 +56,26 @@ describe('RFC 9807 suite ids', () => {
     }
     expect(parseKsf('identity-INSECURE')).toBeUndefined();
     expect(() => new Rfc9807Suite('ristretto255-SHA512', { id: 'bad id', stretch: async (x) => x })).toThrow(TypeError);
+  });
+
+  it("the vault client's suites are the client side: the same ids, no vault side (docs/SIZE.md)", async () => {
+    const c = rfc9807ClientSuite(RFC9807_DEFAULT_SUITE_ID)!;
+    expect(c).toBeInstanceOf(Rfc9807ClientSuite);
+    expect(c).not.toBeInstanceOf(Rfc9807Suite);
+    expect(c.id).toBe(RFC9807_DEFAULT_SUITE_ID);
+    expect(() => c.server(new Uint8Array(128), { serverIdentity: new Uint8Array(32) })).toThrow(/e2ee-backup\/protocol/);
+    try {
+      c.server(new Uint8Array(128), { serverIdentity: new Uint8Array(32) });
+    } catch (e) {
+      expect(isBackupError(e, 'ENGINE_UNAVAILABLE')).toBe(true);
+    }
+    expect(rfc9807ClientSuite('rfc9807/ristretto255-SHA512/identity-INSECURE')).toBeUndefined();
+    // What the vault client resolves from trust: with no entry, and with an entry naming a suite.
+    const none = await suiteForFleet(pinnedFleets([]), 'f');
+    expect([none.id, none instanceof Rfc9807ClientSuite]).toEqual([RFC9807_DEFAULT_SUITE_ID, true]);
+    const pk = rfc9807Suite().setupPublicKey(await rfc9807Suite().generateServerSetup());
+    const named = await suiteForFleet(pinnedFleets([{ fleetId: 'f', suite: RFC9807_SERENITY_SUITE_ID, publicKey: pk }]), 'f');
+    expect([named.id, named instanceof Rfc9807Suite]).toEqual([RFC9807_SERENITY_SUITE_ID, false]);
   });
 
   it('scrypt is RFC 7914 scrypt with a 16-byte zero salt (cross-checked with node:crypto)', async () => {

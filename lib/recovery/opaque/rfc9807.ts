@@ -10,220 +10,28 @@
  * implementation of the RFC (opaque-ke, through `@serenity-kit/opaque`) interoperates when it runs
  * the same group and KSF (test/recovery/opaque-rfc9807-interop.test.ts).
  *
- * Mapping to the vault protocol: the password is the recovery code's password bytes as given
- * (RFC 9807's password is a byte string); the client and server identities and the AKE context
- * are those of `opaqueBinding()`; the credential identifier is the binding's (fleet, suite,
- * account and a per-record random salt). The server setup is `oprf_seed (Nh) ‖ server_private_key
- * (32) ‖ server_public_key (Npk)`.
+ * The client side is rfc9807-client.ts (what the vault client in the package entry runs); this
+ * module adds the vault side, `server()`.
  *
  * @module
  */
 import { BackupError } from '../../errors.js';
-import { abytes, concatBytes, equalBytes, secureRandom, wipe, type RandomSource } from '../../util/bytes.js';
+import { abytes, equalBytes, wipe } from '../../util/bytes.js';
 import type { OpaqueBinding } from '../protocol.js';
-import {
-  NN,
-  NSEED,
-  blindRandom,
-  createRegistrationResponse,
-  deriveDhKeyPair,
-  dh,
-  finalizeRegistrationRequest,
-  generateKE1,
-  generateKE2,
-  generateKE3,
-  serverFinish,
-  sizes,
-  type Rfc9807Group,
-  type Rfc9807Ksf,
-} from './rfc9807-core.js';
-import { GROUP_SIZES, loadGroup, loadedGroup } from './rfc9807-groups.js';
-import { argon2idKsf, parseKsf } from './rfc9807-ksf.js';
-import type {
-  OpaqueKeyAgreement,
-  OpaqueLoginResult,
-  OpaqueLoginStart,
-  OpaqueRegistrationResult,
-  OpaqueRegistrationStart,
-  OpaqueServer,
-  OpaqueSuite,
-} from './suite.js';
+import { NN, NSEED, createRegistrationResponse, dh, generateKE2, serverFinish, sizes } from './rfc9807-core.js';
+import { loadedGroup } from './rfc9807-groups.js';
+import { RFC9807_DEFAULT_SUITE_ID, Rfc9807ClientSuite, parse, parseRfc9807Id } from './rfc9807-client.js';
+import type { OpaqueServer, OpaqueSuite } from './suite.js';
 
-/** The groups an RFC 9807 suite id may name. */
-export type Rfc9807GroupName = 'ristretto255-SHA512' | 'P256-SHA256';
+export { RFC9807_DEFAULT_SUITE_ID, RFC9807_SERENITY_SUITE_ID, type Rfc9807GroupName } from './rfc9807-client.js';
 
 /**
- * The default KSF for new fleets: Argon2id with 46 MiB, one pass, one lane (OWASP's first
- * Argon2id setting; RFC 9106 §4 memory-hard, within the client CPU budget of a recovery).
- * docs/PROTOCOL.md §Suites gives what it costs a device, and an attacker after a vault HSM break.
+ * @internal An RFC 9807 OPAQUE-3DH suite for a group and KSF, client and server. Public code gets
+ * it through {@link rfc9807Suite}; tests construct it with the identity KSF and a seeded `random`.
  */
-export const DEFAULT_ARGON2ID = Object.freeze({ m: 47104, t: 1, p: 1 });
-
-/** The suite new fleets run: ristretto255-SHA512 with Argon2id (m = 46 MiB, t = 1, p = 1). */
-export const RFC9807_DEFAULT_SUITE_ID = 'rfc9807/ristretto255-SHA512/argon2id-m47104-t1-p1';
-
-/**
- * The suite `@serenity-kit/opaque` 1.1.0 (opaque-ke 4) runs by default: ristretto255-SHA512 with
- * its "memory-constrained" Argon2id (RFC 9106 §4: m = 64 MiB, t = 3, p = 4).
- */
-export const RFC9807_SERENITY_SUITE_ID = 'rfc9807/ristretto255-SHA512/argon2id-m65536-t3-p4';
-
-/** Longest password accepted (bounds the OPRF input; RFC 9497 allows up to 2^16 - 1). */
-const MAX_PASSWORD_BYTES = 4096;
-const PREFIX = 'rfc9807/';
-
-function malformed(what: string, cause?: unknown): BackupError {
-  return new BackupError('PROTOCOL', `malformed OPAQUE ${what}`, cause === undefined ? {} : { cause });
-}
-
-function checkPassword(password: Uint8Array): Uint8Array {
-  abytes(password, 'password');
-  if (password.length === 0) throw new RangeError('password must not be empty');
-  if (password.length > MAX_PASSWORD_BYTES) throw new RangeError(`password must be at most ${MAX_PASSWORD_BYTES} bytes`);
-  return Uint8Array.from(password);
-}
-
-
-/** Check a message's length and run `f`; any throw (bad length, bad element) is `PROTOCOL`. */
-function parse<T>(what: string, value: unknown, length: number, f: (b: Uint8Array) => T): T {
-  const bytes = abytes(value, what);
-  if (bytes.length !== length) throw malformed(what);
-  try {
-    return f(bytes);
-  } catch (e) {
-    throw malformed(what, e);
-  }
-}
-
-/**
- * @internal An RFC 9807 OPAQUE-3DH suite for a group and KSF. Public code gets it through
- * {@link rfc9807Suite}; tests construct it with the identity KSF and a seeded `random`.
- */
-export class Rfc9807Suite implements OpaqueSuite {
-  readonly id: string;
-  readonly #group: Rfc9807GroupName;
-  readonly #ksf: Rfc9807Ksf;
-  readonly #random: RandomSource;
-
-  constructor(group: Rfc9807GroupName, ksf: Rfc9807Ksf, random: RandomSource = secureRandom) {
-    if (group !== 'ristretto255-SHA512' && group !== 'P256-SHA256') throw new RangeError('group must be ristretto255-SHA512 or P256-SHA256');
-    if (typeof ksf !== 'object' || ksf === null || typeof ksf.stretch !== 'function' || !/^[A-Za-z0-9-]{1,40}$/.test(ksf.id)) {
-      throw new TypeError('ksf must be an Rfc9807Ksf');
-    }
-    if (typeof random !== 'function') throw new TypeError('random must be a function');
-    this.#group = group;
-    this.#ksf = ksf;
-    this.#random = random;
-    this.id = `${PREFIX}${group}/${ksf.id}`;
-  }
-
-  #rand(n: number): Uint8Array {
-    return Uint8Array.from(abytes(this.#random(n), `random(${n})`, n));
-  }
-
-  /** The group; P-256's code is loaded on first use in a browser bundle. */
-  #g(): Promise<Rfc9807Group> {
-    return loadGroup(this.#group);
-  }
-
-  async startRegistration(password: Uint8Array): Promise<OpaqueRegistrationStart> {
-    const pw = checkPassword(password);
-    const g = await this.#g();
-    const s = sizes(g);
-    // RFC 9497 Blind (a fresh scalar; fails, negligibly, when the input maps to the identity).
-    const { blind, blinded } = blindRandom(g, pw, (n) => this.#rand(n));
-    let used = false;
-    const parseResponse = (response: Uint8Array): Uint8Array =>
-      parse('registration response', response, s.response, (b) => {
-        g.decode(b.subarray(0, s.Noe));
-        g.decode(b.subarray(s.Noe));
-        return b;
-      });
-    return {
-      request: blinded,
-      serverPublicKey: (response) => parseResponse(response).slice(s.Noe),
-      finish: async (response: Uint8Array, binding: OpaqueBinding): Promise<OpaqueRegistrationResult> => {
-        if (used) throw new Error('registration already finished');
-        used = true;
-        try {
-          const res = Uint8Array.from(parseResponse(response));
-          const nonce = this.#rand(NN);
-          // The response's elements are checked above; nothing below parses attacker bytes.
-          const out = await finalizeRegistrationRequest(g, this.#ksf, pw, blind, res, binding.serverIdentity, binding.clientIdentity, nonce);
-          return { record: out.record, exportKey: out.exportKey, serverPublicKey: res.slice(s.Noe) };
-        } finally {
-          wipe(pw, blind);
-        }
-      },
-    };
-  }
-
-  async startLogin(password: Uint8Array): Promise<OpaqueLoginStart> {
-    const pw = checkPassword(password);
-    const g = await this.#g();
-    const s = sizes(g);
-    // RFC 9497 Blind (a fresh scalar; fails, negligibly, when the input maps to the identity).
-    const { blind, blinded } = blindRandom(g, pw, (n) => this.#rand(n));
-    const seed = this.#rand(NSEED);
-    const state = generateKE1(g, blinded, blind, this.#rand(NN), seed);
-    wipe(seed);
-    let used = false;
-    return {
-      ke1: Uint8Array.from(state.ke1),
-      finish: async (ke2Bytes: Uint8Array, binding: OpaqueBinding): Promise<OpaqueLoginResult | undefined> => {
-        if (used) throw new Error('login already finished');
-        used = true;
-        try {
-          const ke2 = parse('KE2', ke2Bytes, s.ke2, (b) => {
-            g.decode(b.subarray(0, s.Noe)); // evaluated_message
-            g.decode(b.subarray(s.credentialResponse + NN, s.credentialResponse + NN + s.Npk)); // server_public_keyshare
-            return Uint8Array.from(b);
-          });
-          // KE2's elements are checked above; the server key inside the envelope is only used once
-          // the envelope's MAC proves it is the key this client registered with.
-          return await generateKE3(g, this.#ksf, pw, state, binding.clientIdentity, binding.serverIdentity, ke2, binding.context);
-        } finally {
-          wipe(pw, state.blind, state.clientSecret);
-        }
-      },
-    };
-  }
-
-  async keyAgreement(): Promise<OpaqueKeyAgreement> {
-    const g = await this.#g();
-    return Object.freeze({
-      generateKeyPair: () => {
-        const seed = this.#rand(NSEED);
-        try {
-          return deriveDhKeyPair(g, seed);
-        } finally {
-          wipe(seed);
-        }
-      },
-      dh: (secretKey: Uint8Array, publicKey: Uint8Array) => parse('public key', publicKey, g.Noe, (b) => dh(g, secretKey, b)),
-    });
-  }
-
-  async generateServerSetup(): Promise<Uint8Array> {
-    const g = await this.#g();
-    const oprfSeed = this.#rand(g.Nh);
-    const seed = this.#rand(NSEED);
-    const kp = deriveDhKeyPair(g, seed);
-    try {
-      return concatBytes(oprfSeed, kp.secretKey, kp.publicKey);
-    } finally {
-      wipe(oprfSeed, seed, kp.secretKey);
-    }
-  }
-
-  setupPublicKey(setup: Uint8Array): Uint8Array {
-    const g = GROUP_SIZES[this.#group]!;
-    abytes(setup, 'setup', g.Nh + g.Nsk + g.Noe);
-    return setup.slice(g.Nh + g.Nsk);
-  }
-
-  server(setup: Uint8Array, binding: Pick<OpaqueBinding, 'serverIdentity'>): OpaqueServer {
-    const g = loadedGroup(this.#group);
+export class Rfc9807Suite extends Rfc9807ClientSuite {
+  override server(setup: Uint8Array, binding: Pick<OpaqueBinding, 'serverIdentity'>): OpaqueServer {
+    const g = loadedGroup(this.group);
     if (g === undefined) {
       throw new BackupError(
         'ENGINE_UNAVAILABLE',
@@ -244,7 +52,7 @@ export class Rfc9807Suite implements OpaqueSuite {
       throw new RangeError('setup: invalid private key', { cause: e });
     }
     if (!matches) throw new RangeError('setup: public key does not match the private key');
-    const random = (n: number) => this.#rand(n);
+    const random = (n: number) => this.rand(n);
     const checkRecord = (b: Uint8Array): Uint8Array => {
       g.decode(b.subarray(0, s.Npk));
       return b;
@@ -314,24 +122,12 @@ export class Rfc9807Suite implements OpaqueSuite {
  * ```
  */
 export function rfc9807Suite(id: string = RFC9807_DEFAULT_SUITE_ID): OpaqueSuite {
-  const parts = typeof id === 'string' ? id.split('/') : [];
-  const ksf = parts.length === 3 && parts[0] === 'rfc9807' ? parseKsf(parts[2]!) : undefined;
-  const group = parts[1];
-  if (ksf === undefined || (group !== 'ristretto255-SHA512' && group !== 'P256-SHA256')) {
-    throw new RangeError('not an RFC 9807 suite id this SDK runs');
-  }
-  return new Rfc9807Suite(group, ksf);
+  const p = parseRfc9807Id(id);
+  if (p === undefined) throw new RangeError('not an RFC 9807 suite id this SDK runs');
+  return new Rfc9807Suite(p.group, p.ksf);
 }
 
 /** Whether `id` names an RFC 9807 suite this SDK can run. */
 export function isRfc9807SuiteId(id: string): boolean {
-  try {
-    rfc9807Suite(id);
-    return true;
-  } catch {
-    return false;
-  }
+  return parseRfc9807Id(id) !== undefined;
 }
-
-/** @internal The default suite's Argon2id KSF. */
-export const DEFAULT_KSF: Rfc9807Ksf = argon2idKsf(DEFAULT_ARGON2ID);

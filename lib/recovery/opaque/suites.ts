@@ -14,7 +14,8 @@
  */
 import { BackupError } from '../../errors.js';
 import type { FleetTrust } from '../fleet-trust.js';
-import { RFC9807_DEFAULT_SUITE_ID, isRfc9807SuiteId, rfc9807Suite } from './rfc9807.js';
+import { RFC9807_DEFAULT_SUITE_ID, rfc9807ClientSuite } from './rfc9807-client.js';
+import { isRfc9807SuiteId, rfc9807Suite } from './rfc9807.js';
 import type { OpaqueSuite } from './suite.js';
 
 /**
@@ -36,13 +37,14 @@ export function opaqueSuiteFor(id: string, extra: readonly OpaqueSuite[] = []): 
  * @internal The suite to run with `fleetId`: the first suite its trusted entries name that this
  * SDK runs; the default RFC 9807 suite when trust has no entry for it yet (a bundle may prove the
  * fleet's key later; the vault client then checks that the key's entry names this suite).
- * `FLEET_UNTRUSTED` when the fleet's entries name only suites this SDK does not run.
+ * `FLEET_UNTRUSTED` when the fleet's entries name only suites this SDK does not run. RFC 9807
+ * suites come as their client side (the vault client never runs `server()`).
  */
 export async function suiteForFleet(trust: FleetTrust, fleetId: string, extra: readonly OpaqueSuite[] = []): Promise<OpaqueSuite> {
   const ids = (await trust.trustedFleets()).filter((f) => f.fleetId === fleetId).map((f) => f.suite);
-  if (ids.length === 0) return rfc9807Suite(RFC9807_DEFAULT_SUITE_ID);
+  if (ids.length === 0) return rfc9807ClientSuite(RFC9807_DEFAULT_SUITE_ID)!;
   for (const id of ids) {
-    const s = opaqueSuiteFor(id, extra);
+    const s = extra.find((x) => x.id === id) ?? rfc9807ClientSuite(id);
     if (s !== undefined) return s;
   }
   throw new BackupError('FLEET_UNTRUSTED', 'the fleet publishes no OPAQUE suite this client runs (a fleet on the opaque-ts suite needs `suites: [opaqueTsSuite()]`)', { fleetId });
