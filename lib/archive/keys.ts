@@ -8,13 +8,13 @@
  */
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { LABELS } from '../labels.js';
+import * as labels from '../labels.js';
 import { concatBytes, utf8, wipe } from '../util/bytes.js';
 import { COMMITMENT_LENGTH } from './format.js';
 
-const PAYLOAD_INFO = /* @__PURE__ */ utf8(LABELS.archivePayloadKey);
-const PREFIX_INFO = /* @__PURE__ */ utf8(LABELS.archiveNoncePrefix);
-const COMMIT_INFO = /* @__PURE__ */ utf8(LABELS.archiveCommitment);
+const PAYLOAD_INFO = /* @__PURE__ */ utf8(labels.archivePayloadKey);
+const PREFIX_INFO = /* @__PURE__ */ utf8(labels.archiveNoncePrefix);
+const COMMIT_INFO = /* @__PURE__ */ utf8(labels.archiveCommitment);
 
 /** The per-archive secrets. Wipe `payloadKey` and `noncePrefix` once the engine has them. */
 export interface ArchiveKeys {

@@ -7,7 +7,7 @@
  * ciphertext. The latest pointer is a second, tiny sealed object naming the newest backup, so a
  * restore needs no listing.
  *
- * Both are sealed with XChaCha20-Poly1305 under `HKDF-SHA-256(BK, "", LABELS.manifestKey)`
+ * Both are sealed with XChaCha20-Poly1305 under `HKDF-SHA-256(BK, "", labels.manifestKey)`
  * (RFC 5869; an empty salt means HashLen zero bytes, §2.2), with the envelope header, the accountId
  * and the object's name bound in the associated data, so storage cannot move a manifest to another
  * name or account without the tag failing.
@@ -18,7 +18,7 @@ import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { BackupError, archiveAuthFailed } from '../errors.js';
-import { LABELS } from '../labels.js';
+import * as labels from '../labels.js';
 import { assertLiveKey } from '../recovery/keyring.js';
 import {
   abytes,
@@ -185,7 +185,7 @@ function malformed(what: string, limit?: number): BackupError {
 
 /**
  * The manifest key: HKDF-SHA-256 (RFC 5869) with IKM = BK, an empty salt and
- * info = `LABELS.manifestKey`, 32 bytes. The caller wipes it.
+ * info = `labels.manifestKey`, 32 bytes. The caller wipes it.
  *
  * @example
  * ```ts
@@ -195,7 +195,7 @@ function malformed(what: string, limit?: number): BackupError {
  */
 export function deriveManifestKey(backupKey: Uint8Array): Uint8Array {
   abytes(backupKey, 'backupKey', 32);
-  return hkdf(sha256, backupKey, undefined, utf8(LABELS.manifestKey), 32);
+  return hkdf(sha256, backupKey, undefined, utf8(labels.manifestKey), 32);
 }
 
 /**

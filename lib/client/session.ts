@@ -5,7 +5,7 @@
  * new tab resumes where the last one stopped. The record holds no key material, and everything in
  * it that steers encryption is sealed: the archive salt decides the nonce prefix, so a store an
  * attacker can write must not be able to make us reuse a salt with other plaintext. The state is
- * sealed with XChaCha20-Poly1305 under `HKDF-SHA-256(BK, "", LABELS.uploadSessionKey)` with the
+ * sealed with XChaCha20-Poly1305 under `HKDF-SHA-256(BK, "", labels.uploadSessionKey)` with the
  * accountId and keyId in the associated data; a record that fails to open is discarded (the backup
  * starts over with a fresh salt, which is always safe).
  *
@@ -14,7 +14,7 @@
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { LABELS } from '../labels.js';
+import * as labels from '../labels.js';
 import { assertLiveKey } from '../recovery/keyring.js';
 import type { KeyValueStore } from '../storage/kv.js';
 import { BackupError } from '../errors.js';
@@ -89,11 +89,11 @@ const MAX_SEALED = 1 << 20;
 export const SESSION_KEY_PREFIX = 'upload-session/';
 
 function sessionKey(bk: Uint8Array): Uint8Array {
-  return hkdf(sha256, abytes(bk, 'backupKey', 32), undefined, utf8(LABELS.uploadSessionKey), 32);
+  return hkdf(sha256, abytes(bk, 'backupKey', 32), undefined, utf8(labels.uploadSessionKey), 32);
 }
 
 function aad(accountId: string, keyId: Uint8Array): Uint8Array {
-  return concatBytes(utf8(LABELS.uploadSessionKey), Uint8Array.of(0), utf8(accountId), Uint8Array.of(0), keyId);
+  return concatBytes(utf8(labels.uploadSessionKey), Uint8Array.of(0), utf8(accountId), Uint8Array.of(0), keyId);
 }
 
 /**

@@ -12,7 +12,7 @@
  * @module
  */
 import { BackupError } from '../errors.js';
-import { LABELS } from '../labels.js';
+import * as labels from '../labels.js';
 import { abytes, concatBytes, secureRandom, utf8, wipe, type RandomSource } from '../util/bytes.js';
 
 /** Crockford's base32 alphabet (https://www.crockford.com/base32.html): digits, then A–Z without I, L, O, U. */
@@ -216,7 +216,7 @@ export function generateRecoveryCode(random: RandomSource = secureRandom): strin
 
 /**
  * Parse what the user typed and return the OPAQUE password bytes
- * `LABELS.recoveryCodeSecret ‖ 0x00 ‖ canonical 28 symbols` (ASCII, no separators).
+ * `labels.recoveryCodeSecret ‖ 0x00 ‖ canonical 28 symbols` (ASCII, no separators).
  *
  * Accepted: any case, any separators (spaces, dashes, dots, line breaks), full-width and other
  * NFKC-equivalent forms, look-alikes O/I/L/U and Cyrillic/Greek capitals.
@@ -246,7 +246,7 @@ export function parseRecoveryCode(input: string): Uint8Array {
   if (version !== RECOVERY_CODE_VERSION) {
     throw new BackupError('RECOVERY_CODE_INVALID', 'this recovery code is from an unsupported version');
   }
-  return secretBytes(LABELS.recoveryCodeSecret, text);
+  return secretBytes(labels.recoveryCodeSecret, text);
 }
 
 // --- app-chosen PINs and passwords --------------------------------------------------------------
@@ -304,7 +304,7 @@ function normalizeText(input: string, kind: 'pin' | 'password'): string {
 
 /**
  * Normalize an app-chosen PIN or password, check it against the app's policy, and return the OPAQUE
- * password bytes `LABELS.passwordSecret ‖ 0x00 ‖ UTF-8(normalized)`: never equal to a generated
+ * password bytes `labels.passwordSecret ‖ 0x00 ‖ UTF-8(normalized)`: never equal to a generated
  * code's bytes, so PIN "1234" and a recovery code cannot collide.
  *
  * Passwords: non-ASCII spaces become U+0020, then Unicode NFKC; case is **not** folded and nothing
@@ -349,5 +349,5 @@ export function normalizePassword(input: string, policy: PasswordPolicy): Uint8A
       throw new BackupError('RECOVERY_CODE_POLICY', 'this choice is too common; pick another');
     }
   }
-  return secretBytes(LABELS.passwordSecret, s);
+  return secretBytes(labels.passwordSecret, s);
 }

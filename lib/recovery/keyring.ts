@@ -20,7 +20,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { KEY_ID_LENGTH } from '../archive/format.js';
 import { BackupError } from '../errors.js';
-import { LABELS } from '../labels.js';
+import * as labels from '../labels.js';
 import {
   abytes,
   concatBytes,
@@ -377,7 +377,7 @@ export function idBytes(value: unknown, name: string): Uint8Array {
 /**
  * The escrow key-encryption key: HKDF-SHA-256 (RFC 5869) with IKM = the OPAQUE `export_key`, an
  * empty salt (so HashLen zeros, RFC 5869 §2.2), L = 32 and
- * `info = lp(LABELS.escrowKek) ‖ lp(fleetId) ‖ lp(accountId)` where `lp(x)` = u32 BE byte length ‖
+ * `info = lp(labels.escrowKek) ‖ lp(fleetId) ‖ lp(accountId)` where `lp(x)` = u32 BE byte length ‖
  * UTF-8 bytes: length prefixes make the binding unambiguous (`("ab","c")` ≠ `("a","bc")`).
  * The ids are used exactly as given (no Unicode normalization). The caller wipes the result.
  *
@@ -394,13 +394,13 @@ export function deriveEscrowKek(exportKey: Uint8Array, fleetId: string, accountI
   if (exportKey.length < 32 || exportKey.length > 64) {
     throw new RangeError(`exportKey must be 32 to 64 bytes, got ${exportKey.length}`);
   }
-  const info = lengthPrefixed(utf8(LABELS.escrowKek), idBytes(fleetId, 'fleetId'), idBytes(accountId, 'accountId'));
+  const info = lengthPrefixed(utf8(labels.escrowKek), idBytes(fleetId, 'fleetId'), idBytes(accountId, 'accountId'));
   return hkdf(sha256, exportKey, undefined, info, 32);
 }
 
 function keyringAad(aadContext: Uint8Array): Uint8Array {
   return concatBytes(
-    lengthPrefixed(utf8(LABELS.keyringAad)),
+    lengthPrefixed(utf8(labels.keyringAad)),
     Uint8Array.of(SEALED_KEYRING_VERSION),
     lengthPrefixed(aadContext),
   );
@@ -416,7 +416,7 @@ function checkContext(aadContext: Uint8Array): void {
 /**
  * Seal the keyring under a 32-byte KEK (docs/KEYRING.md §Sealed keyring):
  * `version(1) = 0x01 ‖ nonce(24) ‖ XChaCha20-Poly1305(kek, nonce, aad, encodeKeyring(keyring))`
- * with `aad = lp(LABELS.keyringAad) ‖ 0x01 ‖ lp(aadContext)`. The nonce is fresh from `random`
+ * with `aad = lp(labels.keyringAad) ‖ 0x01 ‖ lp(aadContext)`. The nonce is fresh from `random`
  * on every call, so sealing twice never reuses one. The output holds no secret in the clear.
  *
  * @param aadContext - What this envelope is for (the caller's binding, e.g. fleet and account).

@@ -16,7 +16,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { BackupError } from '../errors.js';
-import { LABELS } from '../labels.js';
+import * as labels from '../labels.js';
 import {
   abytes,
   concatBytes,
@@ -799,7 +799,7 @@ export interface OpaqueBinding {
 
 /**
  * The OPAQUE context, identities and credential identifier for one (fleet, suite, account, server
- * key). Each is the UTF-8 JSON array `[LABELS.opaqueContext, role, version, fleetId, suite, ...]`
+ * key). Each is the UTF-8 JSON array `[labels.opaqueContext, role, version, fleetId, suite, ...]`
  * (names validated, so the encoding is injective). The server identity names the server public
  * key: the envelope MAC (RFC 9807 §4.1.3) then binds the key the client checked at enrollment
  * and the key the vault announces at login, so a login only succeeds against a checked key
@@ -824,7 +824,7 @@ export function opaqueBinding(
   checkField(serverPublicKey, 'serverPublicKey', MAX_PUBLIC_KEY_BYTES, 1);
   enumIndex(LOGIN_INIT_INTENTS, intent, 'intent');
   const enc = (...parts: (string | number)[]): Uint8Array =>
-    utf8(JSON.stringify([LABELS.opaqueContext, ...parts]));
+    utf8(JSON.stringify([labels.opaqueContext, ...parts]));
   return {
     // The login's intent is part of the AKE context (RFC 9807 §6.4.2 preamble), so KE2's server
     // MAC and KE3's client MAC both cover it: an on-path change of the intent fails the login.
@@ -844,7 +844,7 @@ export function opaqueBinding(
  * is tied to this one attempt.
  */
 function transportKey(sessionKey: Uint8Array, header: Uint8Array): Uint8Array {
-  return hkdf(sha256, sessionKey, new Uint8Array(0), concatBytes(utf8(LABELS.escrowTransport), Uint8Array.of(0), header), 32);
+  return hkdf(sha256, sessionKey, new Uint8Array(0), concatBytes(utf8(labels.escrowTransport), Uint8Array.of(0), header), 32);
 }
 
 /**
@@ -924,8 +924,8 @@ export interface RegistrationKeys {
 /**
  * @internal The registration keys (docs/PROTOCOL.md §3.1), HKDF-SHA-256 (RFC 5869) with an empty
  * salt from `dh = DiffieHellman(e, S) = DiffieHellman(s, E)`:
- * `responseKey = HKDF(dh, info = LABELS.vaultRegistrationAuth ‖ 0x00 ‖ "response" ‖ 0x00 ‖ SHA-256(init))`,
- * `finishKey = HKDF(dh, info = LABELS.vaultRegistrationAuth ‖ 0x00 ‖ "finish" ‖ 0x00 ‖ SHA-256(init) ‖ SHA-256(response))`,
+ * `responseKey = HKDF(dh, info = labels.vaultRegistrationAuth ‖ 0x00 ‖ "response" ‖ 0x00 ‖ SHA-256(init))`,
+ * `finishKey = HKDF(dh, info = labels.vaultRegistrationAuth ‖ 0x00 ‖ "finish" ‖ 0x00 ‖ SHA-256(init) ‖ SHA-256(response))`,
  * where `init` is the encoded register-init and `response` the OPAQUE RegistrationResponse (the
  * fresh evaluation makes `finishKey` differ for every register-response, even to a replayed init).
  */
@@ -937,7 +937,7 @@ export function registrationKeys(
   abytes(dh, 'dh');
   const initHash = sha256(encodeVaultRequest(init));
   const info = (role: string, ...rest: Uint8Array[]): Uint8Array =>
-    concatBytes(utf8(LABELS.vaultRegistrationAuth), Uint8Array.of(0), utf8(role), Uint8Array.of(0), initHash, ...rest);
+    concatBytes(utf8(labels.vaultRegistrationAuth), Uint8Array.of(0), utf8(role), Uint8Array.of(0), initHash, ...rest);
   return {
     responseKey: hkdf(sha256, dh, new Uint8Array(0), info('response'), 32),
     finishKey: hkdf(sha256, dh, new Uint8Array(0), info('finish', sha256(abytes(response, 'response'))), 32),

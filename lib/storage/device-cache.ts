@@ -11,7 +11,7 @@
  * @module
  */
 import { BackupError } from '../errors.js';
-import { LABELS } from '../labels.js';
+import * as labels from '../labels.js';
 import { KEYRING_ENCODING_BOUNDS, decodeKeyring, encodeKeyring, idBytes, lengthPrefixed, type Keyring } from '../recovery/keyring.js';
 import { concatBytes, copyBytes, isBytes, secureRandom, utf8, wipe, type RandomSource } from '../util/bytes.js';
 import type { KeyValueStore, StoredValue } from './kv.js';
@@ -88,7 +88,7 @@ function parseRecord(value: unknown): CacheRecord {
  * The opt-in device cache for `accountId` in `store` (use the IndexedDB store in browsers).
  * Record: `{ v: 1, key: CryptoKey (AES-GCM, 256, extractable: false), iv: 12 bytes,
  * sealed: AES-GCM(key, iv, aad, encodeKeyring(keyring)) }` under `device-cache/v1/<accountId>`,
- * `aad = lp(LABELS.deviceCacheAad) ‖ 0x01 ‖ lp(UTF-8(accountId))`. Each save makes a fresh key,
+ * `aad = lp(labels.deviceCacheAad) ‖ 0x01 ‖ lp(UTF-8(accountId))`. Each save makes a fresh key,
  * and writes key and ciphertext in one `set`, so a reader never sees one without the other.
  *
  * @example
@@ -107,7 +107,7 @@ export function createDeviceCache(store: KeyValueStore, accountId: string, optio
   if (typeof random !== 'function') throw new TypeError('options.random must be a function');
   const storeKey = DEVICE_CACHE_KEY_PREFIX + accountId;
   const aad = copyBytes(
-    concatBytes(lengthPrefixed(utf8(LABELS.deviceCacheAad)), Uint8Array.of(DEVICE_CACHE_VERSION), lengthPrefixed(account)),
+    concatBytes(lengthPrefixed(utf8(labels.deviceCacheAad)), Uint8Array.of(DEVICE_CACHE_VERSION), lengthPrefixed(account)),
   );
   const subtle = (): SubtleCrypto => {
     const s = options.subtle ?? globalThis.crypto?.subtle;
