@@ -14,6 +14,7 @@ import {
   type KeyValueStore,
   type VaultClient,
 } from '../lib/index.js';
+import { deviceCacheSupport } from '../lib/keys.js';
 import { createHttpBlobStore } from '../lib/stores.js';
 import {
   createTrustStore,
@@ -192,7 +193,7 @@ export function makeClient(
     trust,
     store: blobs,
     keyPrefix: accountPrefix(accountId),
-    deviceCache: true,
+    deviceCache: deviceCacheSupport(),
     locks: navigator.locks,
     engine: workerEngine(),
     // 4 MiB parts: few enough round trips (presign + PUT each), small enough for a smooth progress bar.

@@ -40,8 +40,9 @@ import { copyKeyring, createKeyring, keyForId, wipeKeyring, type Keyring } from 
 import type { VaultClient, VaultStatus } from './recovery/vault-client.js';
 import type { BlobStore } from './storage/blob/types.js';
 import { assertBlobPrefix } from './storage/blob/types.js';
-import { createDeviceCache, type DeviceCache } from './storage/device-cache.js';
-import type { KeyValueStore } from './storage/kv.js';
+// Types only: the device cache's code comes in through `options.deviceCache` (e2ee-backup/keys).
+import type { DeviceCache, DeviceCacheSupport } from './storage/device-cache.js';
+import { DEVICE_CACHE_KEY_PREFIX, type KeyValueStore } from './storage/kv.js';
 import { isBytes, secureRandom, wipe, type RandomSource } from './util/bytes.js';
 // Types only: the passkey code comes in through `options.passkeys` (e2ee-backup/passkeys).
 import type { PasskeyInfo } from './recovery/passkey.js';
@@ -71,8 +72,13 @@ export interface BackupClientOptions {
   readonly passkeys?: PasskeySupport;
   /** Where archives and manifests go. */
   readonly store: BlobStore;
-  /** Keep the keyring sealed under a non-extractable device key so backups need no code (opt-in). */
-  readonly deviceCache?: boolean;
+  /**
+   * The device cache: `deviceCacheSupport()` from `e2ee-backup/keys` keeps the keyring sealed under
+   * a non-extractable device key so backups on this device need no code (docs/KEYRING.md §Device
+   * cache). Opt-in so that apps without it never download that code (docs/SIZE.md); `true` (this
+   * option's form before) is `INVALID_ARGUMENT` naming `deviceCacheSupport`.
+   */
+  readonly deviceCache?: DeviceCacheSupport | false;
   /**
    * Prefix of every blob key of this account, e.g. `users/42/` (default: none). Set it to the
    * prefix your presign endpoint allows this user (docs/GETTING-STARTED.md §2): without one, every
@@ -540,7 +546,7 @@ function checkClientNumbers(o: BackupClientOptions): void {
  *   storage: createIndexedDbStore(),
  *   trust,
  *   store: createS3BlobStore({ fetch, presign }),
- *   deviceCache: true,
+ *   deviceCache: deviceCacheSupport(),
  *   locks: navigator.locks,
  * });
  * const { recoveryCode } = await client.enable();   // show the code once
@@ -562,6 +568,9 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
   if (o.passkeys !== undefined && typeof o.passkeys?.unlock !== 'function') {
     throw invalidOption('passkeys', 'must be passkeySupport({ authenticator }) from e2ee-backup/passkeys');
   }
+  if (o.deviceCache !== undefined && o.deviceCache !== false && typeof o.deviceCache?.create !== 'function') {
+    throw invalidOption('deviceCache', 'must be deviceCacheSupport() from e2ee-backup/keys (or false)');
+  }
   if (o.incrementalSupport !== undefined && typeof o.incrementalSupport !== 'function') {
     throw invalidOption('incrementalSupport', 'must be incrementalSupport from e2ee-backup/incremental');
   }
@@ -575,7 +584,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
   const random = o.random ?? secureRandom;
   const sleep = o.sleep ?? timerSleep;
   const locks = o.locks === false ? undefined : (o.locks ?? platformLocks());
-  const cache: DeviceCache | undefined = o.deviceCache === true ? createDeviceCache(o.storage, accountId) : undefined;
+  const cache: DeviceCache | undefined = o.deviceCache ? o.deviceCache.create(o.storage, accountId) : undefined;
   let keyring: Keyring | undefined;
   // Operations in flight. Each works on its own copy of the keyring (wiped when it ends), so
   // close() or a new unlock wiping the keyring in memory never changes a key under it; close()
@@ -965,8 +974,8 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
         }
       }
       await o.vault.remove(signal === undefined ? {} : { signal });
-      if (cache !== undefined) await cache.clear();
-      else await createDeviceCache(o.storage, accountId).clear();
+      // Also a record left by an earlier client of this account with the cache on.
+      await (cache?.clear() ?? o.storage.delete(DEVICE_CACHE_KEY_PREFIX + accountId));
       await clearSeen(o.storage, accountId);
       await clearSession(o.storage, accountId);
       if (keyring !== undefined) wipeKeyring(keyring);

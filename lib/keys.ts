@@ -45,8 +45,8 @@ export {
 export type { SelfCustodyKey } from './recovery/self-custody.js';
 export { normalizePassword, RECOVERY_CODE_ALPHABET, RECOVERY_CODE_VERSION, RECOVERY_CODE_SYMBOLS, RECOVERY_CODE_BITS } from './recovery/code.js';
 export type { PasswordPolicy } from './recovery/code.js';
-export { createDeviceCache, DEVICE_CACHE_VERSION, DEVICE_CACHE_KEY_PREFIX } from './storage/device-cache.js';
-export type { DeviceCache, DeviceCacheOptions } from './storage/device-cache.js';
+export { createDeviceCache, deviceCacheSupport, DEVICE_CACHE_VERSION, DEVICE_CACHE_KEY_PREFIX } from './storage/device-cache.js';
+export type { DeviceCache, DeviceCacheOptions, DeviceCacheSupport } from './storage/device-cache.js';
 export { sealManifest, openManifest, sealLatest, openLatest } from './client/manifest.js';
 export type { LatestPointer, BackupKeyLookup, SealOptions, OpenOptions, BackupManifest, BackupMetadata, JsonValue } from './client/manifest.js';
 export type { RandomSource } from './util/bytes.js';

@@ -76,6 +76,9 @@ const OPT_IN = [
   /@noble\/curves\/abstract\/montgomery\.js$/,
 ];
 
+/** The device cache (sealed keyring under a non-extractable key), opt-in through `deviceCache: deviceCacheSupport()` from `e2ee-backup/keys` (README's quick start opts in). */
+const DEVICE_CACHE = [/lib\/storage\/device-cache\.ts$/];
+
 /**
  * Node-only code, which browser bundles must not carry: the default engine's Node selection
  * (package.json "browser" maps lib/archive/engines/platform.ts to platform.browser.ts) and the Node
@@ -141,7 +144,7 @@ const ENTRIES: Entry[] = [
     budgeted: true,
     note: 'package entry, everything it exports (the app-facing front door; RFC 9807 OPAQUE, no opaque-ts)',
     // Since the front door `.` exports no Node engine (createNodeEngine is in e2ee-backup/archive).
-    absent: [...OPAQUE_STACK, ...OPT_IN, ...NODE_ONLY, ...UNUSED, ...OTHER_ENTRIES],
+    absent: [...OPAQUE_STACK, ...OPT_IN, ...DEVICE_CACHE, ...NODE_ONLY, ...UNUSED, ...OTHER_ENTRIES],
   },
   {
     name: '. + opaque-ts',
@@ -165,7 +168,7 @@ const ENTRIES: Entry[] = [
     }),
     budgeted: false,
     note: 'for scale: an app using what it needs (backup client, vault client, pinned fleet keys, IndexedDB, S3)',
-    absent: [...OPAQUE_STACK, ...OPT_IN, ...NODE_ONLY, ...UNUSED],
+    absent: [...OPAQUE_STACK, ...OPT_IN, ...DEVICE_CACHE, ...NODE_ONLY, ...UNUSED],
   },
   {
     name: 'app: bundle trust',
@@ -176,7 +179,7 @@ const ENTRIES: Entry[] = [
     }),
     budgeted: false,
     note: 'for scale: the same app with over-the-air fleet bundles (trust store, witness log: Ed25519, Merkle proofs)',
-    absent: [...OPAQUE_STACK, ...OPT_IN, ...NODE_ONLY, ...UNUSED],
+    absent: [...OPAQUE_STACK, ...OPT_IN, ...DEVICE_CACHE, ...NODE_ONLY, ...UNUSED],
   },
   { name: 'worker script', file: here('lib/archive/engines/chacha-worker.ts'), budgeted: false, note: 'chacha-worker.js, fetched only when a worker pool starts' },
   { name: 'stores', file: here('lib/stores.ts'), budgeted: false, note: 'for scale: e2ee-backup/stores, all three blob-store adapters (an app imports one)' },

@@ -8,18 +8,21 @@
  * `CryptoKey` and keeps it non-extractable (WebCrypto §"Structured serialization", W3C Web
  * Cryptography API §10.4), so script can use it to decrypt on this origin but never read it.
  *
+ * A backup client runs it when given `deviceCache: deviceCacheSupport()` (from `e2ee-backup/keys`),
+ * so apps that do not use it do not download it (docs/SIZE.md).
+ *
  * @module
  */
 import { BackupError } from '../errors.js';
 import * as labels from '../labels.js';
 import { KEYRING_ENCODING_BOUNDS, decodeKeyring, encodeKeyring, idBytes, lengthPrefixed, type Keyring } from '../recovery/keyring.js';
 import { concatBytes, copyBytes, isBytes, secureRandom, utf8, wipe, type RandomSource } from '../util/bytes.js';
-import type { KeyValueStore, StoredValue } from './kv.js';
+import { DEVICE_CACHE_KEY_PREFIX, type KeyValueStore, type StoredValue } from './kv.js';
 
 /** Version of the stored record ({@link DeviceCache.save}). */
 export const DEVICE_CACHE_VERSION = 1;
 /** Store keys used by the cache: this prefix, then the accountId. */
-export const DEVICE_CACHE_KEY_PREFIX = 'device-cache/v1/';
+export { DEVICE_CACHE_KEY_PREFIX };
 
 const IV_LENGTH = 12; // NIST SP 800-38D §8.2: 96-bit IVs; one key per record, so one IV per key.
 const TAG_LENGTH = 16;
@@ -166,4 +169,25 @@ export function createDeviceCache(store: KeyValueStore, accountId: string, optio
       await store.delete(storeKey);
     },
   };
+}
+
+/** The device cache for {@link BackupClientOptions.deviceCache}: made by {@link deviceCacheSupport}. */
+export interface DeviceCacheSupport {
+  /** The cache of `accountId`'s keyring in `store`. */
+  readonly create: (store: KeyValueStore, accountId: string) => DeviceCache;
+}
+
+/**
+ * Turn on the device cache of a backup client: `createBackupClient({ ..., deviceCache:
+ * deviceCacheSupport() })`. The client then keeps the keyring sealed under a non-extractable
+ * device key (docs/KEYRING.md §Device cache), so later backups on this device need no code.
+ *
+ * @example
+ * ```ts
+ * import { deviceCacheSupport } from 'e2ee-backup/keys';
+ * const client = createBackupClient({ accountId, vault, store, storage: createIndexedDbStore(), trust, deviceCache: deviceCacheSupport() });
+ * ```
+ */
+export function deviceCacheSupport(options: DeviceCacheOptions = {}): DeviceCacheSupport {
+  return Object.freeze({ create: (store: KeyValueStore, accountId: string) => createDeviceCache(store, accountId, options) });
 }

@@ -9,6 +9,12 @@ import { assertOptionsObject, invalidOption } from '../util/options.js';
 import { get, set, del, keys, promisifyRequest, type UseStore } from 'idb-keyval';
 import { BackupError } from '../errors.js';
 
+/**
+ * Store keys of the device cache's record (lib/storage/device-cache.ts): this prefix, then the
+ * accountId. Here rather than there so a client without the cache (an opt-in) can still remove one.
+ */
+export const DEVICE_CACHE_KEY_PREFIX = 'device-cache/v1/';
+
 /** A structured-clonable value. */
 export type StoredValue =
   | string

@@ -7,6 +7,7 @@ import { equalBytes } from '../../lib/util/bytes.js';
 import { errorOf } from '../support/errors.js';
 import type { Fault } from '../support/faulty-fetch.js';
 import { blobClient, makeBlobServer, makeClient, makeVault, readAll, readUntilError, testBytes } from './harness.js';
+import { deviceCacheSupport } from '../../lib/keys.js';
 
 const vault = makeVault();
 let accountSeq = 0;
@@ -293,10 +294,10 @@ describe('list, prune, status, disable, device cache', () => {
     const { store } = blobClient(server);
     const storage = createMemoryStore();
     const accountId = nextAccount();
-    const first = makeClient(vault, store, storage, { accountId, deviceCache: true });
+    const first = makeClient(vault, store, storage, { accountId, deviceCache: deviceCacheSupport() });
     await first.enable();
     first.close();
-    const nightly = makeClient(vault, store, storage, { accountId, deviceCache: true });
+    const nightly = makeClient(vault, store, storage, { accountId, deviceCache: deviceCacheSupport() });
     const r = await nightly.backup(testBytes(5000, 61));
     expect(r.plaintextSize).toBe(5000);
     const st = await nightly.status();
@@ -307,6 +308,29 @@ describe('list, prune, status, disable, device cache', () => {
     const after = await nightly.status();
     expect(after).toMatchObject({ unlocked: false, deviceCached: false });
     expect(after.vault.state).toBe('not-enrolled');
+  });
+
+  it('device cache is an opt-in: deviceCache: true names deviceCacheSupport; disable() without it still clears a cached keyring', async () => {
+    const server = makeBlobServer();
+    const { store } = blobClient(server);
+    const storage = createMemoryStore();
+    const accountId = nextAccount();
+    let e: unknown;
+    try {
+      makeClient(vault, store, storage, { accountId, deviceCache: true as unknown as false });
+    } catch (x) {
+      e = x;
+    }
+    expect(isBackupError(e, 'INVALID_ARGUMENT') && e.details.option).toBe('deviceCache');
+    expect((e as Error).message).toMatch(/deviceCacheSupport\(\) from e2ee-backup\/keys/);
+    // A keyring cached by an earlier client with the cache on; this one runs without it.
+    const cached = makeClient(vault, store, storage, { accountId, deviceCache: deviceCacheSupport() });
+    await cached.enable();
+    cached.close();
+    const plain = makeClient(vault, store, storage, { accountId, deviceCache: false });
+    expect((await storage.keys()).some((k) => k.startsWith('device-cache/'))).toBe(true);
+    await plain.disable();
+    expect((await storage.keys()).some((k) => k.startsWith('device-cache/'))).toBe(false);
   });
 
   it('misuse at the edge throws TypeError/RangeError naming the argument', async () => {

@@ -11,6 +11,7 @@ import { bundlePage, servePage } from '../support/test-page.js';
 
 const PAGE = `
 import { createIndexedDbStore, createWorkerEngine, isBackupError } from './lib/index.ts';
+import { deviceCacheSupport } from './lib/keys.ts';
 import { decryptArchive, encryptArchive } from './lib/archive.ts';
 import { createTestFleet } from './lib/testing/index.ts';
 
@@ -49,7 +50,7 @@ const remove = {
 /** The client's story: enable, back up a Blob, restore on a new device. */
 async function clientStory(deviceCache) {
   const fleet = await createTestFleet();
-  const phone = fleet.createClient({ accountId: 'alice', storage: createIndexedDbStore({ dbName: 'gap-phone' }), deviceCache });
+  const phone = fleet.createClient({ accountId: 'alice', storage: createIndexedDbStore({ dbName: 'gap-phone' }), deviceCache: deviceCache && deviceCacheSupport() });
   const { recoveryCode } = await phone.enable();
   await phone.backup(new Blob([data]));
   await phone.backup(new Blob([data]));

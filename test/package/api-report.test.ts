@@ -13,6 +13,7 @@ import { apiReports, type ReportResult } from '../../scripts/api-report.js';
  * they belong to an opt-in an app imports anyway to use the option that names them.
  */
 const NAMED_FROM_OPT_INS: Readonly<Record<string, string>> = {
+  DeviceCacheSupport: 'e2ee-backup/keys', // BackupClientOptions.deviceCache
   IncrementalLoader: 'e2ee-backup/incremental', // BackupClientOptions.incrementalSupport
   PasskeySupport: 'e2ee-backup/passkeys', // BackupClientOptions.passkeys
   PasskeyInfo: 'e2ee-backup/passkeys', // BackupClient.listPasskeys and kin, which need passkeys

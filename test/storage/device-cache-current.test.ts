@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { isBackupError } from '../../lib/errors.js';
 import { createKeyring } from '../../lib/recovery/keyring.js';
 import { createMemoryBlobStore } from '../../lib/storage/blob/memory.js';
-import { DEVICE_CACHE_KEY_PREFIX, createDeviceCache } from '../../lib/storage/device-cache.js';
+import { DEVICE_CACHE_KEY_PREFIX, createDeviceCache, deviceCacheSupport } from '../../lib/storage/device-cache.js';
 import { createMemoryStore, type StoredValue } from '../../lib/storage/kv.js';
 import { errorOf } from '../support/errors.js';
 import { makeClient, makeVault, testBytes } from '../client/harness.js';
@@ -17,7 +17,7 @@ async function setup() {
   const blobs = createMemoryBlobStore({ limits: { minPartSize: 1 } });
   const storage = createMemoryStore();
   const accountId = `cache${++seq}`;
-  const client = makeClient(vault, blobs, storage, { accountId, deviceCache: true });
+  const client = makeClient(vault, blobs, storage, { accountId, deviceCache: deviceCacheSupport() });
   const { recoveryCode } = await client.enable();
   return { blobs, storage, accountId, client, recoveryCode: recoveryCode! };
 }
@@ -29,7 +29,7 @@ describe('device cache: only the current keyring (issue 14, finding 6)', () => {
     await client.enable({ reset: true });
     client.close();
     await storage.set(DEVICE_CACHE_KEY_PREFIX + accountId, k1Record!);
-    const reloaded = makeClient(vault, blobs, storage, { accountId, deviceCache: true });
+    const reloaded = makeClient(vault, blobs, storage, { accountId, deviceCache: deviceCacheSupport() });
     const before = (await blobs.list('archives/')).length;
     const e = await errorOf(reloaded.backup(testBytes(3000, 1)));
     expect(isBackupError(e, 'KEYRING_NOT_CURRENT'), String(e)).toBe(true);
@@ -43,7 +43,7 @@ describe('device cache: only the current keyring (issue 14, finding 6)', () => {
     const scratch = createMemoryStore();
     await createDeviceCache(scratch, accountId).save(createKeyring());
     await storage.set(DEVICE_CACHE_KEY_PREFIX + accountId, (await scratch.get<StoredValue>(DEVICE_CACHE_KEY_PREFIX + accountId))!);
-    const reloaded = makeClient(vault, blobs, storage, { accountId, deviceCache: true });
+    const reloaded = makeClient(vault, blobs, storage, { accountId, deviceCache: deviceCacheSupport() });
     const e = await errorOf(reloaded.backup(testBytes(3000, 2)));
     expect(isBackupError(e, 'KEYRING_NOT_CURRENT'), String(e)).toBe(true);
     expect(await blobs.list('archives/')).toEqual([]);
@@ -52,18 +52,18 @@ describe('device cache: only the current keyring (issue 14, finding 6)', () => {
   it('the genuine cache keeps working after a reload; unlocking with the code repairs a stale cache', async () => {
     const { blobs, storage, accountId, client, recoveryCode } = await setup();
     client.close();
-    const reloaded = makeClient(vault, blobs, storage, { accountId, deviceCache: true });
+    const reloaded = makeClient(vault, blobs, storage, { accountId, deviceCache: deviceCacheSupport() });
     await reloaded.backup(testBytes(3000, 3));
     const k1Record = await storage.get<StoredValue>(DEVICE_CACHE_KEY_PREFIX + accountId);
     const { recoveryCode: code2 } = await reloaded.enable({ reset: true });
     reloaded.close();
     await storage.set(DEVICE_CACHE_KEY_PREFIX + accountId, k1Record!);
-    const again = makeClient(vault, blobs, storage, { accountId, deviceCache: true });
+    const again = makeClient(vault, blobs, storage, { accountId, deviceCache: deviceCacheSupport() });
     expect(isBackupError(await errorOf(again.backup(testBytes(3000, 4))), 'KEYRING_NOT_CURRENT')).toBe(true);
     expect(recoveryCode).not.toBe(code2);
     await again.unlock({ recoveryCode: code2! });
     again.close();
-    const fixed = makeClient(vault, blobs, storage, { accountId, deviceCache: true });
+    const fixed = makeClient(vault, blobs, storage, { accountId, deviceCache: deviceCacheSupport() });
     await fixed.backup(testBytes(3000, 5));
   });
 });
