@@ -558,11 +558,11 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
   const o = options;
   assertOptionsObject(o, 'createBackupClient');
   if (typeof o.accountId !== 'string' || o.accountId.length === 0 || o.accountId.length > 1024) {
-    throw invalidOption('accountId', "must be a non-empty string of at most 1024 characters (the app's user id)");
+    throw invalidOption('accountId', "must be the app's user id, 1 to 1024 characters");
   }
   if (typeof o.vault !== 'object' || o.vault === null) throw invalidOption('vault', 'must be a VaultClient: createVaultClient({ ... })');
-  if (typeof o.storage !== 'object' || o.storage === null) throw invalidOption('storage', 'must be a KeyValueStore: createIndexedDbStore() in browsers, createMemoryStore() elsewhere');
-  if (typeof o.store !== 'object' || o.store === null) throw invalidOption('store', 'must be a BlobStore: createHttpBlobStore({ presign }) or createS3BlobStore({ presign })');
+  if (typeof o.storage !== 'object' || o.storage === null) throw invalidOption('storage', 'must be a KeyValueStore: createIndexedDbStore(), or createMemoryStore() outside browsers');
+  if (typeof o.store !== 'object' || o.store === null) throw invalidOption('store', 'must be a BlobStore, e.g. createS3BlobStore({ presign })');
   if (o.vault.accountId !== o.accountId) throw invalidOption('vault', `is for account '${o.vault.accountId}', not options.accountId '${o.accountId}'`);
   checkClientNumbers(o);
   if (o.passkeys !== undefined && typeof o.passkeys?.unlock !== 'function') {
@@ -575,7 +575,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     throw invalidOption('incrementalSupport', 'must be incrementalSupport from e2ee-backup/incremental');
   }
   if (o.incremental === true && o.incrementalSupport === undefined) {
-    throw invalidOption('incremental', 'needs incrementalSupport: import { incrementalSupport } from e2ee-backup/incremental');
+    throw invalidOption('incremental', 'needs incrementalSupport from e2ee-backup/incremental');
   }
   const keyPrefix = o.keyPrefix ?? '';
   checkingOptions(() => assertBlobPrefix(keyPrefix, 'options.keyPrefix'));
@@ -693,7 +693,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       }
     }
     throwIfAborted(signal);
-    throw new BackupError('NOT_ENABLED', 'no keyring on this device: enable backups or give the recovery code');
+    throw new BackupError('NOT_ENABLED', 'no keyring on this device: enable, or give the recovery code');
   };
 
   /** Borrowed key (not a copy) from the operation's own keyring copy: for the archive reader and manifest opening, which do not wipe. */
@@ -762,7 +762,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
 
   /** The passkey flows (`INVALID_ARGUMENT` when the client was made without `passkeys`). */
   const passkeyFlows = (): PasskeySupport => {
-    if (o.passkeys === undefined) throw invalidOption('passkeys', 'is needed for passkey methods: pass passkeySupport({ authenticator }) from e2ee-backup/passkeys');
+    if (o.passkeys === undefined) throw invalidOption('passkeys', 'is needed: pass passkeySupport({ authenticator }) from e2ee-backup/passkeys');
     return o.passkeys;
   };
   const passkeyContext = (signal: AbortSignal | undefined): PasskeyCallContext => ({
@@ -1078,7 +1078,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
             throw isBackupError(e, 'KEYRING_NOT_CURRENT')
               ? new BackupError(
                   'KEYRING_NOT_CURRENT',
-                  "the passkey's envelope holds a keyring that is not the account's current one (left from before a reset, or an older one put back): unlock with the recovery code, then add the passkey again",
+                  "the passkey's envelope holds an older keyring than the account's (from before a reset, or put back): unlock with the recovery code, then add the passkey again",
                   { cause: e },
                 )
               : e;

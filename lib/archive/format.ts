@@ -211,7 +211,7 @@ export function checkHeaderStart(b: Uint8Array): number | undefined {
     }
   }
   if (b.length > OFF_VERSION && b[OFF_VERSION] !== ARCHIVE_VERSION) {
-    throw new BackupError('ARCHIVE_UNSUPPORTED_VERSION', `archive version ${b[OFF_VERSION]} is not supported (this SDK reads version ${ARCHIVE_VERSION})`);
+    throw new BackupError('ARCHIVE_UNSUPPORTED_VERSION', `archive version ${b[OFF_VERSION]} is not supported (this SDK reads ${ARCHIVE_VERSION})`);
   }
   if (b.length > OFF_SUITE && b[OFF_SUITE] !== SUITE_XCHACHA20POLY1305_HKDF_SHA256) {
     throw new BackupError('ARCHIVE_UNSUPPORTED_SUITE', `archive cipher suite ${b[OFF_SUITE]} is not supported`);

@@ -208,7 +208,7 @@ function planChunksPerPart(limits: PartLimits, chunkSize: number, partSize: numb
   if (HEADER_OVERHEAD + k * stride > maxPartSize) {
     throw new BackupError(
       'INVALID_ARGUMENT',
-      `a part of ${HEADER_OVERHEAD + k * stride} bytes (partSize ${partSize}, chunkSize ${chunkSize}) is over the blob store's maxPartSize ${maxPartSize}: lower options.partSize or options.chunkSize`,
+      `a ${HEADER_OVERHEAD + k * stride}-byte part (partSize ${partSize}, chunkSize ${chunkSize}) is over the store's maxPartSize ${maxPartSize}: lower options.partSize or options.chunkSize`,
       { option: 'partSize', limit: maxPartSize },
     );
   }
@@ -235,7 +235,7 @@ function agreeWithServer(o: BackupRun, ref: UploadRef, chunkSize: number, partSi
   if (merged.minPartSize > merged.maxPartSize) {
     throw new BackupError(
       'INVALID_ARGUMENT',
-      `the blob server requires parts of at least ${server.minPartSize} bytes (minPartSize, server) but the client's store allows at most ${client.maxPartSize} (limits.maxPartSize, client)`,
+      `the blob server's minPartSize ${server.minPartSize} is over the client store's limits.maxPartSize ${client.maxPartSize}`,
       { option: 'limits.maxPartSize', limit: server.minPartSize },
     );
   }
@@ -249,7 +249,7 @@ function explainCompletionFailure(e: unknown, o: BackupRun, partBytes: number): 
   const { minPartSize } = o.blobs.limits;
   return new BackupError(
     'INVALID_ARGUMENT',
-    `${e.message}: the blob server refused the parts when completing the upload. The client sent parts of ${partBytes} bytes, planned with the store's limits.minPartSize ${minPartSize} (client); the server's minimum part size is larger (S3: 5 MiB except the last part). Set createS3BlobStore/createHttpBlobStore limits.minPartSize to the server's minimum, or leave it unset.`,
+    `${e.message}: the blob server refused the parts of ${partBytes} bytes at completion, planned with the store's limits.minPartSize ${minPartSize} (client); the server's minimum part size is larger (S3: 5 MiB but the last). Set the adapter's limits.minPartSize to it, or leave it unset.`,
     { option: 'limits.minPartSize', limit: minPartSize, status: e.details.status, cause: e },
   );
 }
@@ -366,7 +366,7 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
     }
 
     const bk = o.keyLookup(sessionKeyId);
-    if (bk === undefined) throw new BackupError('ARCHIVE_KEY_UNKNOWN', 'the upload session belongs to a key generation that is not in the keyring');
+    if (bk === undefined) throw new BackupError('ARCHIVE_KEY_UNKNOWN', 'the upload session is under a key generation not in the keyring');
     const keyRef = { key: bk, keyId: sessionKeyId };
     const stride = session.chunkSize + TAG_LENGTH;
     const plan = {
@@ -451,7 +451,7 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
         if (size !== undefined && attempt < 2) continue;
         throw new BackupError(
           'INVALID_ARGUMENT',
-          'the source changed since the interrupted upload although its version did not; the upload was discarded, call backup() again',
+          'the source changed since the interrupted upload, its version did not; upload discarded, call backup() again',
           { cause: e },
         );
       }
@@ -539,7 +539,7 @@ async function finish(
   metadata: BackupMetadata,
 ): Promise<{ readonly manifest: BackupManifest; readonly sequence: number; readonly latest: boolean }> {
   const bk = o.keyLookup(keyId);
-  if (bk === undefined) throw new BackupError('ARCHIVE_KEY_UNKNOWN', 'the upload session belongs to a key generation that is not in the keyring');
+  if (bk === undefined) throw new BackupError('ARCHIVE_KEY_UNKNOWN', 'the upload session is under a key generation not in the keyring');
   try {
     const manifest: BackupManifest = {
       backupId: fromHex(s.backupId),

@@ -92,8 +92,8 @@ export function checkRollback(found: LatestPointer | undefined, seen: SeenPointe
     throw new BackupError(
       'ROLLBACK_DETECTED',
       found === undefined
-        ? 'storage shows no latest backup, but this device has seen one: backups were hidden or deleted'
-        : 'storage shows an older latest backup than this device has seen: a replayed pointer or hidden backups',
+        ? 'storage shows no latest backup, this device saw one: backups hidden or deleted'
+        : 'storage shows an older latest backup than this device saw: a replayed pointer or hidden backups',
       { expectedSequence: expected, foundSequence: foundSeq },
     );
   }
@@ -191,7 +191,7 @@ export async function publishLatest(c: PublishContext, mine: LatestPointer & { r
       if (!isBackupError(e, 'PRECONDITION_FAILED')) throw e;
     }
   }
-  throw new BackupError('BLOB_STORE_FAILED', 'the latest pointer kept changing while this backup tried to publish it');
+  throw new BackupError('BLOB_STORE_FAILED', 'the latest pointer kept changing while this backup published it');
 }
 
 /** The id bytes of a seen pointer. */

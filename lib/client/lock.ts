@@ -95,7 +95,7 @@ export const timerSleep: LockSleep = (ms, signal) =>
   });
 
 function busy(): BackupError {
-  return new BackupError('BACKUP_IN_PROGRESS', 'another backup for this account is running (in this tab or another)');
+  return new BackupError('BACKUP_IN_PROGRESS', 'another backup of this account is running (this tab or another)');
 }
 
 /**

@@ -73,7 +73,7 @@ export interface SessionSlot {
 
 /** A stale writer: the record changed since this run read or wrote it (another tab). */
 function conflict(): BackupError {
-  return new BackupError('BACKUP_IN_PROGRESS', 'the upload session was changed by another tab; this run stopped before sending anything more');
+  return new BackupError('BACKUP_IN_PROGRESS', 'another tab changed the upload session; this run stopped sending');
 }
 
 function revOf(rec: unknown): string | null {

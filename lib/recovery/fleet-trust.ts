@@ -65,7 +65,7 @@ export function pinnedFleets(fleets: readonly TrustedFleet[]): FleetTrust {
     if (!(f.publicKey instanceof Uint8Array) || f.publicKey.length === 0) {
       throw new BackupError(
         'INVALID_ARGUMENT',
-        `pinnedFleets: ${at}.publicKey must be the fleet's OPAQUE public key as a Uint8Array (decode the hex or base64 of the fleet configuration in your build, docs/GETTING-STARTED.md §3)`,
+        `pinnedFleets: ${at}.publicKey must be the fleet's OPAQUE public key as a Uint8Array (decode the hex or base64 in your build, docs/GETTING-STARTED.md §3)`,
         { option: `${at}.publicKey` },
       );
     }

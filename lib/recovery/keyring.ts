@@ -109,7 +109,7 @@ function newGeneration(random: RandomSource, now: () => number, taken: readonly 
     // A repeat has probability 2^-128 per pair with a real RNG: retrying only matters for a broken
     // injected source, and a source that keeps repeating itself is refused.
     if (taken.some((g) => sameId(g.keyId, keyId))) {
-      if (attempt >= 3) throw new RangeError('random returned a repeated keyId: it is not a random source');
+      if (attempt >= 3) throw new RangeError('random returned a repeated keyId: not a random source');
       continue;
     }
     const raw = abytes(random(BACKUP_KEY_LENGTH), 'random(32)', BACKUP_KEY_LENGTH);
@@ -254,7 +254,7 @@ export function assertLiveKey(key: Uint8Array, name: string): void {
   let acc = 0;
   for (let i = 0; i < key.length; i++) acc |= key[i]!;
   if (key.length === 0 || acc === 0) {
-    throw new BackupError('INVALID_ARGUMENT', `${name} is all zero: it was wiped, and a wiped key is never used`);
+    throw new BackupError('INVALID_ARGUMENT', `${name} is all zero: a wiped key is never used`);
   }
 }
 

@@ -651,7 +651,7 @@ function parseHeader(bytes: Uint8Array, direction: 'request' | 'response') {
   if (magic.some((v, i) => v !== PROTOCOL_MAGIC[i])) throw protocolError('not a vault message');
   const version = r.u8('version');
   if (version !== PROTOCOL_VERSION) {
-    throw protocolError(`unsupported protocol version ${version} (this side speaks version ${PROTOCOL_VERSION} only)`);
+    throw protocolError(`unsupported protocol version ${version} (this side speaks ${PROTOCOL_VERSION})`);
   }
   const type = CODE_TO_TYPE.get(r.u8('type'));
   if (type === undefined) throw protocolError('unknown message type');

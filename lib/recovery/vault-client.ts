@@ -161,25 +161,15 @@ const UNRESOLVED: OpaqueSuite = Object.freeze({
   keyAgreement: notResolved,
 });
 
-const VAULT_ERROR_CODES = new Set<BackupErrorCode>([
-  'WRONG_CODE',
-  'LOCKED_OUT',
-  'NOT_ENROLLED',
-  'ALREADY_ENROLLED',
-  'UNAUTHORIZED',
-  'PROTOCOL',
-  'REPLAYED',
-  'VAULT_UNAVAILABLE',
-]);
-
+/** The codes a vault may answer with (any other is `PROTOCOL`), and their messages. */
 const MESSAGES: Partial<Record<BackupErrorCode, string>> = {
   WRONG_CODE: 'the recovery code is wrong',
-  LOCKED_OUT: 'no guesses are left: the vault erased this backup key escrow',
-  NOT_ENROLLED: 'this account is not enrolled with the vault fleet',
-  ALREADY_ENROLLED: 'this account is already enrolled with the vault fleet',
+  LOCKED_OUT: 'no guesses left: the vault erased the key escrow',
+  NOT_ENROLLED: 'this account is not enrolled with the fleet',
+  ALREADY_ENROLLED: 'this account is already enrolled with the fleet',
   UNAUTHORIZED: 'the vault refused the bearer token',
   PROTOCOL: 'the vault refused the request as malformed or out of order',
-  REPLAYED: 'the vault refused a registration that is no longer valid (replayed, stale or expired); start again',
+  REPLAYED: 'the vault refused a registration no longer valid (replayed, stale or expired); start again',
   VAULT_UNAVAILABLE: 'the vault is unavailable; try again later',
 };
 
@@ -214,8 +204,8 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
     const fleetId = checkFleetId(options.fleetId, 'options.fleetId');
     const accountId = checkAccountId(options.accountId, 'options.accountId');
     if (typeof options.fetch !== 'function') throw invalidOption('fetch', 'must be a function, e.g. (request) => fetch(request)');
-    if (typeof options.getToken !== 'function') throw invalidOption('getToken', "must be a function resolving to the app backend's vault token for this account");
-    if (typeof options.trust?.trustedFleets !== 'function') throw invalidOption('trust', 'must be a FleetTrust, e.g. pinnedFleets([...]) or a createTrustStore(...)');
+    if (typeof options.getToken !== 'function') throw invalidOption('getToken', "must resolve to a vault token for this account from the app backend");
+    if (typeof options.trust?.trustedFleets !== 'function') throw invalidOption('trust', 'must be a FleetTrust: pinnedFleets([...]) or createTrustStore(...)');
     let endpoint: string;
     if (options.endpoint !== undefined) {
       endpoint = resolveUrlOption(options.endpoint, 'endpoint', 'https://vault.example/v1/vault').href;
@@ -223,7 +213,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       const base = resolveUrlOption(options.baseUrl, 'baseUrl', 'https://vault.example');
       endpoint = new URL('v1/vault', base.href.endsWith('/') ? base.href : `${base.href}/`).href;
     } else {
-      throw invalidOption('baseUrl', "is missing: pass the vault's base URL (e.g. 'https://vault.example', or '/vault' in a page) or options.endpoint");
+      throw invalidOption('baseUrl', "is missing: the vault's base URL (e.g. 'https://vault.example', '/vault' in a page) or options.endpoint");
     }
     const timeoutMs = options.timeoutMs ?? 30_000;
     const retries = options.retries ?? 2;
@@ -297,12 +287,12 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       }
     }
     if (mine.length === 0) throw new BackupError('FLEET_UNTRUSTED', 'the fleet is not trusted', { fleetId });
-    throw new BackupError('FLEET_KEY_MISMATCH', 'the vault presented a key that is not a trusted key of the fleet', { fleetId });
+    throw new BackupError('FLEET_KEY_MISMATCH', 'the vault presented a key the fleet is not trusted with', { fleetId });
   }
 
   function vaultError(code: string, status: number, extra: { guessesRemaining?: number; retryAfterMs?: number }): BackupError {
-    const c = VAULT_ERROR_CODES.has(code as BackupErrorCode) ? (code as BackupErrorCode) : 'PROTOCOL';
-    return new BackupError(c, MESSAGES[c] ?? 'vault error', {
+    const c = Object.hasOwn(MESSAGES, code) ? (code as BackupErrorCode) : 'PROTOCOL';
+    return new BackupError(c, MESSAGES[c]!, {
       fleetId,
       status,
       ...(extra.guessesRemaining !== undefined ? { guessesRemaining: extra.guessesRemaining } : {}),
@@ -445,7 +435,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       // Before the KSF runs and before anything is uploaded: the OPRF evaluation (and the whole
       // answer) must come from the holder of the trusted key, not from whoever is on the path.
       if (!verifyRegistrationMac(keys.responseKey, r1)) {
-        throw new BackupError('FLEET_KEY_MISMATCH', 'the registration response was not made by the holder of the trusted fleet key', { fleetId });
+        throw new BackupError('FLEET_KEY_MISMATCH', "the registration response is not from the trusted fleet key's holder", { fleetId });
       }
       throwIfAborted(signal);
       const { record, exportKey } = await reg.finish(r1.response, opaqueBinding(fleetId, suite.id, accountId, serverKey));

@@ -59,7 +59,7 @@ export function resolveUrlOption(value: unknown, option: string, example: string
       option,
       typeof page === 'string'
         ? `is not a valid URL: '${text}'`
-        : `must be an absolute URL here (there is no page to resolve '${text}' against): pass e.g. '${example}'`,
+        : `must be an absolute URL here (no page to resolve '${text}' against), e.g. '${example}'`,
       e,
     );
   }

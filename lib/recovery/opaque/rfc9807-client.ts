@@ -22,7 +22,7 @@
  * @module
  */
 import { BackupError } from '../../errors.js';
-import { abytes, concatBytes, secureRandom, wipe, type RandomSource } from '../../util/bytes.js';
+import { abytes, secureRandom, wipe, type RandomSource } from '../../util/bytes.js';
 import type { OpaqueBinding } from '../protocol.js';
 import {
   NN,
@@ -37,7 +37,7 @@ import {
   type Rfc9807Group,
   type Rfc9807Ksf,
 } from './rfc9807-core.js';
-import { GROUP_SIZES, loadGroup } from './rfc9807-groups.js';
+import { loadGroup } from './rfc9807-groups.js';
 import { parseKsf } from './rfc9807-ksf.js';
 import type {
   OpaqueKeyAgreement,
@@ -95,7 +95,7 @@ export function parse<T>(what: string, value: unknown, length: number, f: (b: Ui
 
 /**
  * @internal The client side of an RFC 9807 OPAQUE-3DH suite for a group and KSF: what the vault
- * client runs. `server()` is `Rfc9807Suite`'s (rfc9807.ts).
+ * client runs. The server setup and `server()` are `Rfc9807Suite`'s (rfc9807.ts).
  */
 export class Rfc9807ClientSuite implements OpaqueSuite {
   readonly id: string;
@@ -120,13 +120,13 @@ export class Rfc9807ClientSuite implements OpaqueSuite {
   }
 
   /** The group; P-256's code is loaded on first use in a browser bundle. */
-  #g(): Promise<Rfc9807Group> {
+  protected g(): Promise<Rfc9807Group> {
     return loadGroup(this.group);
   }
 
   async startRegistration(password: Uint8Array): Promise<OpaqueRegistrationStart> {
     const pw = checkPassword(password);
-    const g = await this.#g();
+    const g = await this.g();
     const s = sizes(g);
     // RFC 9497 Blind (a fresh scalar; fails, negligibly, when the input maps to the identity).
     const { blind, blinded } = blindRandom(g, pw, (n) => this.rand(n));
@@ -158,7 +158,7 @@ export class Rfc9807ClientSuite implements OpaqueSuite {
 
   async startLogin(password: Uint8Array): Promise<OpaqueLoginStart> {
     const pw = checkPassword(password);
-    const g = await this.#g();
+    const g = await this.g();
     const s = sizes(g);
     // RFC 9497 Blind (a fresh scalar; fails, negligibly, when the input maps to the identity).
     const { blind, blinded } = blindRandom(g, pw, (n) => this.rand(n));
@@ -188,7 +188,7 @@ export class Rfc9807ClientSuite implements OpaqueSuite {
   }
 
   async keyAgreement(): Promise<OpaqueKeyAgreement> {
-    const g = await this.#g();
+    const g = await this.g();
     return Object.freeze({
       generateKeyPair: () => {
         const seed = this.rand(NSEED);
@@ -202,29 +202,22 @@ export class Rfc9807ClientSuite implements OpaqueSuite {
     });
   }
 
-  async generateServerSetup(): Promise<Uint8Array> {
-    const g = await this.#g();
-    const oprfSeed = this.rand(g.Nh);
-    const seed = this.rand(NSEED);
-    const kp = deriveDhKeyPair(g, seed);
-    try {
-      return concatBytes(oprfSeed, kp.secretKey, kp.publicKey);
-    } finally {
-      wipe(oprfSeed, seed, kp.secretKey);
-    }
+  /** The vault side (setup, `server()`) is `Rfc9807Suite`'s (`rfc9807Suite()` from `e2ee-backup/protocol`). */
+  generateServerSetup(): Promise<Uint8Array> {
+    return Promise.reject(vaultSide());
   }
-
-  setupPublicKey(setup: Uint8Array): Uint8Array {
-    const g = GROUP_SIZES[this.group]!;
-    abytes(setup, 'setup', g.Nh + g.Nsk + g.Noe);
-    return setup.slice(g.Nh + g.Nsk);
+  setupPublicKey(setup: Uint8Array): Uint8Array;
+  setupPublicKey(): Uint8Array {
+    throw vaultSide();
   }
-
-  /** The vault side is `Rfc9807Suite`'s (`rfc9807Suite()` from `e2ee-backup/protocol`). */
   server(setup: Uint8Array, binding: Pick<OpaqueBinding, 'serverIdentity'>): OpaqueServer;
   server(): OpaqueServer {
-    throw new BackupError('ENGINE_UNAVAILABLE', "this is the vault client's suite: a vault takes rfc9807Suite() from e2ee-backup/protocol");
+    throw vaultSide();
   }
+}
+
+function vaultSide(): BackupError {
+  return new BackupError('ENGINE_UNAVAILABLE', "this is the vault client's suite: a vault takes rfc9807Suite() from e2ee-backup/protocol");
 }
 
 /** @internal The group and KSF an RFC 9807 suite id names (test-only KSFs never), else undefined. */

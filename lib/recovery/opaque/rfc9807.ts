@@ -16,10 +16,10 @@
  * @module
  */
 import { BackupError } from '../../errors.js';
-import { abytes, equalBytes, wipe } from '../../util/bytes.js';
+import { abytes, concatBytes, equalBytes, wipe } from '../../util/bytes.js';
 import type { OpaqueBinding } from '../protocol.js';
-import { NN, NSEED, createRegistrationResponse, dh, generateKE2, serverFinish, sizes } from './rfc9807-core.js';
-import { loadedGroup } from './rfc9807-groups.js';
+import { NN, NSEED, createRegistrationResponse, deriveDhKeyPair, dh, generateKE2, serverFinish, sizes } from './rfc9807-core.js';
+import { GROUP_SIZES, loadedGroup } from './rfc9807-groups.js';
 import { RFC9807_DEFAULT_SUITE_ID, Rfc9807ClientSuite, parse, parseRfc9807Id } from './rfc9807-client.js';
 import type { OpaqueServer, OpaqueSuite } from './suite.js';
 
@@ -30,6 +30,24 @@ export { RFC9807_DEFAULT_SUITE_ID, RFC9807_SERENITY_SUITE_ID, type Rfc9807GroupN
  * it through {@link rfc9807Suite}; tests construct it with the identity KSF and a seeded `random`.
  */
 export class Rfc9807Suite extends Rfc9807ClientSuite {
+  override async generateServerSetup(): Promise<Uint8Array> {
+    const g = await this.g();
+    const oprfSeed = this.rand(g.Nh);
+    const seed = this.rand(NSEED);
+    const kp = deriveDhKeyPair(g, seed);
+    try {
+      return concatBytes(oprfSeed, kp.secretKey, kp.publicKey);
+    } finally {
+      wipe(oprfSeed, seed, kp.secretKey);
+    }
+  }
+
+  override setupPublicKey(setup: Uint8Array): Uint8Array {
+    const g = GROUP_SIZES[this.group]!;
+    abytes(setup, 'setup', g.Nh + g.Nsk + g.Noe);
+    return setup.slice(g.Nh + g.Nsk);
+  }
+
   override server(setup: Uint8Array, binding: Pick<OpaqueBinding, 'serverIdentity'>): OpaqueServer {
     const g = loadedGroup(this.group);
     if (g === undefined) {

@@ -47,5 +47,5 @@ export async function suiteForFleet(trust: FleetTrust, fleetId: string, extra: r
     const s = extra.find((x) => x.id === id) ?? rfc9807ClientSuite(id);
     if (s !== undefined) return s;
   }
-  throw new BackupError('FLEET_UNTRUSTED', 'the fleet publishes no OPAQUE suite this client runs (a fleet on the opaque-ts suite needs `suites: [opaqueTsSuite()]`)', { fleetId });
+  throw new BackupError('FLEET_UNTRUSTED', 'the fleet publishes no OPAQUE suite this client runs (opaque-ts fleets need `suites: [opaqueTsSuite()]`)', { fleetId });
 }
