@@ -43,7 +43,7 @@ import { assertBlobPrefix } from './storage/blob/types.js';
 // Types only: the device cache's code comes in through `options.deviceCache` (e2ee-backup/keys).
 import type { DeviceCache, DeviceCacheSupport } from './storage/device-cache.js';
 import { DEVICE_CACHE_KEY_PREFIX, type KeyValueStore } from './storage/kv.js';
-import { isBytes, secureRandom, wipe, type RandomSource } from './util/bytes.js';
+import { isBytes, safeInt, secureRandom, wipe, type RandomSource } from './util/bytes.js';
 // Types only: the passkey code comes in through `options.passkeys` (e2ee-backup/passkeys).
 import type { PasskeyInfo } from './recovery/passkey.js';
 import type { PasskeyCallContext, PasskeySupport } from './recovery/passkeys.js';
@@ -493,7 +493,7 @@ export interface BackupClient {
 }
 
 function checkSequence(n: number | undefined): void {
-  if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) throw new RangeError('minSequence must be a non-negative safe integer');
+  if (n !== undefined) safeInt(n, 'minSequence');
 }
 
 /** Most objects `disable({ deleteBackups: true })` lists under the account's prefix. */
@@ -1037,7 +1037,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
 
     async pruneBackups(opts) {
       if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
-      if (!Number.isSafeInteger(opts.keep) || opts.keep < 1) throw new RangeError('options.keep must be a positive integer');
+      safeInt(opts.keep, 'options.keep', 1);
       // The same lock options as backup(): lease length, waiting and its timeout (issue 14).
       return withKeyring(undefined, opts.signal, (k, opSignal) =>
         withExclusiveLock(`e2ee-backup/${accountId}/backup`, lockOptions(opSignal), async (signal, guard) => {

@@ -5,7 +5,7 @@
  * @module
  */
 import { BackupError, archiveAuthFailed } from '../errors.js';
-import { readU32BE, toHex, writeU32BE } from '../util/bytes.js';
+import { readU32BE, safeInt, toHex, writeU32BE } from '../util/bytes.js';
 
 /**
  * The 8 magic bytes that open every archive: ASCII `E2EE-ARC`.
@@ -306,7 +306,7 @@ export function chunkCount(n: number, chunkSize: number): number {
  * ```
  */
 export function ciphertextSize(n: number, chunkSize: number = DEFAULT_CHUNK_SIZE, metadataLength = 0): number {
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError('n must be a non-negative safe integer');
+  safeInt(n, 'n');
   checkChunkSize(chunkSize);
   checkMetadataLength(metadataLength);
   const size = HEADER_OVERHEAD + metadataLength + n + TAG_LENGTH * chunkCount(n, chunkSize);
@@ -341,7 +341,7 @@ export function bodyLayout(
  * ```
  */
 export function plaintextSize(size: number, chunkSize: number = DEFAULT_CHUNK_SIZE, metadataLength = 0): number {
-  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError('size must be a non-negative safe integer');
+  safeInt(size, 'size');
   checkChunkSize(chunkSize);
   checkMetadataLength(metadataLength);
   const layout = bodyLayout(size, chunkSize, HEADER_OVERHEAD + metadataLength);

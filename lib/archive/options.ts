@@ -6,7 +6,7 @@
  * @module
  */
 import { BackupError, archiveAuthFailed, throwIfAborted } from '../errors.js';
-import { abytes, equalBytes, fromHex, isBytes, secureRandom, wipe, type RandomSource } from '../util/bytes.js';
+import { abytes, equalBytes, fromHex, isBytes, safeInt, secureRandom, wipe, type RandomSource } from '../util/bytes.js';
 import type { ChunkCipher, CipherEngine, SealedParts } from './engine.js';
 import { defaultEngine } from './engines/default.js';
 import {
@@ -129,16 +129,14 @@ export function resolveCommon(opts: unknown, name = 'opts'): Resolved {
     throw new TypeError(`${name}.engine must be a CipherEngine`);
   }
   const p = engine.parallelism ?? 1;
-  if (!Number.isSafeInteger(p) || p < 1) throw new RangeError(`${name}.engine.parallelism must be a positive integer`);
+  safeInt(p, `${name}.engine.parallelism`, 1);
   if (o.signal !== undefined && (typeof o.signal !== 'object' || typeof o.signal.aborted !== 'boolean')) {
     throw new TypeError(`${name}.signal must be an AbortSignal`);
   }
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
     throw new TypeError(`${name}.onProgress must be a function`);
   }
-  if (o.totalBytes !== undefined && (!Number.isSafeInteger(o.totalBytes) || o.totalBytes < 0)) {
-    throw new RangeError(`${name}.totalBytes must be a non-negative safe integer`);
-  }
+  if (o.totalBytes !== undefined) safeInt(o.totalBytes, `${name}.totalBytes`);
   // More than 64 chunks in flight buys nothing and costs memory.
   return { engine, limit: Math.min(p, 64), signal: o.signal, onProgress: o.onProgress, total: o.totalBytes };
 }

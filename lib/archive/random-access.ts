@@ -5,7 +5,7 @@
  * @module
  */
 import { BackupError, archiveAuthFailed, throwIfAborted } from '../errors.js';
-import { isBytes, wipe } from '../util/bytes.js';
+import { isBytes, safeInt, wipe } from '../util/bytes.js';
 import { createYielder } from '../util/yield.js';
 import { chunkNonceTail, type ChunkCipher } from './engine.js';
 import { HEADER_FIXED_LENGTH, TAG_LENGTH, bodyLayout, checkHeaderStart, parseHeader, type ArchiveHeader } from './format.js';
@@ -112,14 +112,14 @@ function checkRead(value: unknown, length: number): Uint8Array {
 export async function openArchive(opts: OpenArchiveOptions): Promise<ArchiveReader> {
   if (typeof opts !== 'object' || opts === null) throw new TypeError('opts must be an object');
   const { size, readAt } = opts;
-  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError('opts.size must be a non-negative safe integer');
+  safeInt(size, 'opts.size');
   if (typeof readAt !== 'function') throw new TypeError('opts.readAt must be a function');
   const source = checkKeySource(opts.key);
   const common = resolveCommon(opts);
   // Concurrent range reads: the engine's parallelism (a worker pool asks for many chunks so
   // it can batch them), within 4..16 requests.
   const concurrency = opts.concurrency ?? Math.max(4, Math.min(common.limit, 16));
-  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new RangeError('opts.concurrency must be a positive integer');
+  safeInt(concurrency, 'opts.concurrency', 1);
   const signal = common.signal;
   throwIfAborted(signal);
 
@@ -181,8 +181,8 @@ export async function openArchive(opts: OpenArchiveOptions): Promise<ArchiveRead
     plaintextSize: layout.plaintext,
     async read(offset: number, length: number, ropts: ReadOptions = {}): Promise<Uint8Array> {
       if (closed) throw new BackupError('INVALID_ARGUMENT', 'the archive reader was closed');
-      if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError('offset must be a non-negative safe integer');
-      if (!Number.isSafeInteger(length) || length < 0) throw new RangeError('length must be a non-negative safe integer');
+      safeInt(offset, 'offset');
+      safeInt(length, 'length');
       if (offset + length > layout.plaintext) throw new RangeError('offset + length is beyond the plaintext size');
       const sig = ropts.signal ?? signal;
       throwIfAborted(sig);

@@ -22,7 +22,7 @@ import type { KeyValueStore } from '../storage/kv.js';
 import { isListPartsUnsupported } from '../storage/blob/checks.js';
 import type { BlobStore, UploadRef, UploadedPart } from '../storage/blob/types.js';
 import { blobStream } from '../util/blob.js';
-import { fromHex, isBytes, toHex, type RandomSource } from '../util/bytes.js';
+import { fromHex, isBytes, safeInt, toHex, type RandomSource } from '../util/bytes.js';
 import {
   archiveName,
   chunkCountFor,
@@ -174,7 +174,7 @@ async function fingerprint(s: BackupSource, version: string | undefined, random:
 }
 
 function assertPositiveInt(n: number | undefined, name: string): void {
-  if (n !== undefined && (!Number.isSafeInteger(n) || n < 1)) throw new RangeError(`${name} must be a positive integer`);
+  if (n !== undefined) safeInt(n, name, 1);
 }
 
 /** Parts a small archive is cut into when the app set no part size, so that progress moves (issue 19). */

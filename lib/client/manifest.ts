@@ -33,6 +33,7 @@ import {
   writeU32BE,
   writeU64BE,
   type RandomSource,
+  safeInt,
 } from '../util/bytes.js';
 
 /** Magic bytes of a sealed manifest or latest pointer: ASCII `E2BM`. */
@@ -297,7 +298,7 @@ function open(kind: number, sealed: Uint8Array, objectName: string, opts: OpenOp
 }
 
 function checkSize(n: number, name: string): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${name} must be a safe non-negative integer`);
+  safeInt(n, name);
 }
 
 /** Chunks an archive of `plaintextSize` bytes has: an empty plaintext is one empty final chunk. */

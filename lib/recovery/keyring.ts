@@ -33,6 +33,7 @@ import {
   writeU32BE,
   writeU64BE,
   type RandomSource,
+  safeInt,
 } from '../util/bytes.js';
 
 /**
@@ -143,9 +144,7 @@ function assertKeyring(keyring: unknown, name = 'keyring'): asserts keyring is K
     const { keyId, key, createdAt } = g as Partial<KeyGeneration>;
     abytes(keyId, `${name}.generations[${i}].keyId`, KEY_ID_LENGTH);
     abytes(key, `${name}.generations[${i}].key`, BACKUP_KEY_LENGTH);
-    if (typeof createdAt !== 'number' || !Number.isSafeInteger(createdAt) || createdAt < 0) {
-      throw new RangeError(`${name}.generations[${i}].createdAt must be a non-negative safe integer`);
-    }
+    safeInt(createdAt, `${name}.generations[${i}].createdAt`);
     for (let j = 0; j < i; j++) {
       if (sameId((gens[j] as KeyGeneration).keyId, keyId!)) {
         throw new RangeError(`${name}.generations[${i}].keyId duplicates generation ${j}`);

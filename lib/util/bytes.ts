@@ -149,9 +149,18 @@ export function readU16BE(b: Uint8Array, offset: number): number {
   return (b[offset]! << 8) | b[offset + 1]!;
 }
 
+/**
+ * `n`, checked to be a safe integer of at least `min` (0 or 1): else a RangeError naming it, "must
+ * be a non-negative safe integer" or "must be a positive integer".
+ */
+export function safeInt(n: unknown, name: string, min: 0 | 1 = 0): number {
+  if (!Number.isSafeInteger(n) || (n as number) < min) throw new RangeError(`${name} must be a ${min ? 'positive' : 'non-negative safe'} integer`);
+  return n as number;
+}
+
 /** Big-endian unsigned 64-bit write of a safe integer. */
 export function writeU64BE(out: Uint8Array, offset: number, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError('value must be a safe non-negative integer');
+  safeInt(value, 'value');
   writeU32BE(out, offset, Math.floor(value / 2 ** 32));
   writeU32BE(out, offset + 4, value >>> 0);
 }
