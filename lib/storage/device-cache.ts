@@ -171,7 +171,7 @@ export function createDeviceCache(store: KeyValueStore, accountId: string, optio
   };
 }
 
-/** The device cache for {@link BackupClientOptions.deviceCache}: made by {@link deviceCacheSupport}. */
+/** The device cache for `createBackupClient({ deviceCache })`: made by {@link deviceCacheSupport}. */
 export interface DeviceCacheSupport {
   /** The cache of `accountId`'s keyring in `store`. */
   readonly create: (store: KeyValueStore, accountId: string) => DeviceCache;
