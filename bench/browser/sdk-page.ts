@@ -145,6 +145,28 @@ async function sdkRestore(choice: SdkEngineChoice) {
   return { ms: r.ms, longestTaskMs: r.longestTaskMs, longTasks: r.longTasks, tasks: r.tasks };
 }
 
+/** Restore the last backup again (untimed) and compare every byte with the source. */
+async function verifyRestore(choice: SdkEngineChoice): Promise<boolean> {
+  const s = st();
+  const a = s.archive;
+  if (a === undefined) throw new Error('sdkBackup() first');
+  const engine = await engineFor(choice);
+  const opened = await openBackup({ accountId: 'bench', blobs: s.store, keyPrefix: 'bench/', keyLookup: (id) => keyForId(s.keyring, id), engine }, a.backupId);
+  try {
+    const reader = opened.stream().getReader();
+    let off = 0;
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) return off === s.source.size;
+      const want = new Uint8Array(await s.source.slice(off, off + r.value.length).arrayBuffer());
+      for (let i = 0; i < want.length; i++) if (want[i] !== r.value[i]) return false;
+      off += r.value.length;
+    }
+  } finally {
+    opened.close();
+  }
+}
+
 async function drain(stream: ReadableStream<Uint8Array>): Promise<number> {
   const reader = stream.getReader();
   let n = 0;
@@ -360,5 +382,5 @@ function shutdown(): void {
 }
 
 /** The page API the harness calls. */
-export const api = { setup, fetchArchive, sourceOnly, partCopy, sdkBackup, sdkRestore, encryptOnly, decryptOnly, rawUpload, rawDownload, shutdown };
+export const api = { setup, fetchArchive, sourceOnly, partCopy, sdkBackup, sdkRestore, verifyRestore, encryptOnly, decryptOnly, rawUpload, rawDownload, shutdown };
 (globalThis as unknown as { sdkBench: typeof api }).sdkBench = api;

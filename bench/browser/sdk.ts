@@ -223,7 +223,7 @@ async function main(): Promise<void> {
         [...(c[k].at(-1)?.threads ?? [])]
           .filter(([, v]) => v >= 20)
           .sort((x, y) => y[1] - x[1])
-          .slice(0, 7)
+          .slice(0, Number(process.env.BROWSER_BENCH_THREADS ?? 7))
           .map(([n, v]) => `${n} ${(v / 1000).toFixed(2)}`)
           .join(', ');
       for (const [k, label] of [['backup', 'SDK backup'], ['enc', 'encrypt alone'], ['up', 'raw upload'], ['restore', 'SDK restore'], ['dec', 'decrypt alone'], ['down', 'raw download']] as const) {
@@ -244,6 +244,10 @@ async function main(): Promise<void> {
           `restore ratio: ${rr.toFixed(2)} (CPU floor ${floor('restore', Math.max(m.dec, m.down))}), longest main-thread task: ${longest.toFixed(0)} ms`,
       );
       summary[engine] = [`backup ratio: ${br.toFixed(2)}`, `restore ratio: ${rr.toFixed(2)}`];
+      // Untimed: the last backup restores to the source's very bytes (not only its length).
+      const verified = (await call('verifyRestore', engine)) as boolean;
+      console.log(`  [${engine}] restore byte-identical to the source: ${verified ? 'yes' : 'NO'}`);
+      if (!verified) process.exitCode = 1;
       if (engine === FINAL || (!ENGINES.includes(FINAL) && Object.keys(summary).length === 1)) worstTask = longest;
     }
     await call('shutdown');

@@ -93,6 +93,13 @@ function checkRead(value: unknown, length: number): Uint8Array {
 }
 
 /**
+ * @internal An open reader's chunk cipher and AAD, for a caller that opens whole chunks another way
+ * (the restore's windows read and opened in the worker pool, lib/client/restore.ts). Disposed
+ * with the reader.
+ */
+export const readerCipher = new WeakMap<ArchiveReader, { readonly cipher: ChunkCipher; readonly aad: Uint8Array }>();
+
+/**
  * Open a stored archive for random access. Reads and checks the header and key commitment, then
  * reads and verifies the final chunk, so truncation or extension is detected here and
  * `plaintextSize` can be trusted.
@@ -176,7 +183,7 @@ export async function openArchive(opts: OpenArchiveOptions): Promise<ArchiveRead
     throw e;
   }
 
-  return {
+  const reader: ArchiveReader = {
     header,
     plaintextSize: layout.plaintext,
     async read(offset: number, length: number, ropts: ReadOptions = {}): Promise<Uint8Array> {
@@ -235,4 +242,6 @@ export async function openArchive(opts: OpenArchiveOptions): Promise<ArchiveRead
       wipe(finalPlain);
     },
   };
+  readerCipher.set(reader, opened);
+  return reader;
 }

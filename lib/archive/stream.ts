@@ -155,7 +155,7 @@ export function readBlobInto(blob: Blob, pool: BufferPool): ReadableStream<Uint8
  * chunk k). How far the reader got is read off the stream itself: chunks enqueued minus chunks
  * still queued on the readable side (its high-water mark is 0, each chunk counts 1).
  */
-class OutputRing implements Outputs {
+class OutputRing {
   readonly #size: number;
   readonly #free: Uint8Array[] = [];
   /** Emitted buffers not yet known to be done with, oldest first, with their enqueue number. */
@@ -183,26 +183,8 @@ class OutputRing implements Outputs {
   }
 }
 
-/** Where sealed chunks are written (recycling streams): the ring, or buffers the reader gives. */
-interface Outputs {
-  take(length: number, controller: TransformStreamDefaultController<Uint8Array>): Uint8Array;
-  enqueue(controller: TransformStreamDefaultController<Uint8Array>, chunk: Uint8Array, ours: boolean): void;
-}
-
-/** Outputs handed out by the reader, in stream order (see createRecyclingEncryptStream). */
-class GivenOutputs implements Outputs {
-  constructor(readonly output: (length: number) => Uint8Array) {}
-
-  take(length: number): Uint8Array {
-    const b = this.output(length);
-    if (!isBytes(b) || b.length !== length) throw new TypeError('the output provider must give a Uint8Array of the asked length');
-    return b;
-  }
-
-  enqueue(controller: TransformStreamDefaultController<Uint8Array>, chunk: Uint8Array): void {
-    controller.enqueue(chunk);
-  }
-}
+/** A chunk cipher that can lend its results (the worker pool: lib/archive/engines/workers.ts). */
+type LendingCipher = ChunkCipher & { sealLent?(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> };
 
 function abortError(signal: AbortSignal): BackupError {
   return new BackupError('ABORTED', 'operation was aborted', { cause: signal.reason });
@@ -280,9 +262,9 @@ export function createEncryptStream(
  * backup's part cutter does; not `pipeTo`, whose destination may still hold a chunk). With an
  * engine that has `sealInto`, sealed chunks are written into a few recycled buffers instead of
  * one fresh buffer per chunk, which in browsers costs more than sealing it (bench/RESULTS.md).
- * With `output`, the reader gives the buffers instead: `output(length)` is asked, in stream order,
- * for where each sealed chunk goes (the backup seals straight into its part buffers; the reader
- * must leave each region alone until it has read that chunk).
+ * With `lend` (an engine with `sealLent`: the worker pool), each sealed chunk is instead a view the
+ * engine lent, which the reader hands back to it (the pool's `release`) once it no longer reads
+ * it: nothing is copied out of the workers' buffers (the backup's Blob parts, lib/client/pipeline.ts).
  *
  * @example
  * ```ts
@@ -295,10 +277,10 @@ export function createRecyclingEncryptStream(
   key: Uint8Array,
   keyId: Uint8Array | string,
   opts?: EncryptOptions,
-  output?: (length: number) => Uint8Array,
+  lend?: boolean,
   input?: BufferPool,
 ): TransformStream<Uint8Array, Uint8Array> {
-  return encryptStream(key, keyId, opts, true, output, input);
+  return encryptStream(key, keyId, opts, true, lend, input);
 }
 
 function encryptStream(
@@ -306,7 +288,7 @@ function encryptStream(
   keyId: Uint8Array | string,
   opts: EncryptOptions | undefined,
   recycle: boolean,
-  output?: (length: number) => Uint8Array,
+  lend?: boolean,
   input?: BufferPool,
 ): TransformStream<Uint8Array, Uint8Array> {
   const common = resolveCommon(opts);
@@ -358,13 +340,18 @@ function encryptStream(
       common.onProgress?.({ bytes: done, ...(common.total === undefined ? {} : { total: common.total }) });
     },
   );
+  // A reader that gives chunks back (the backup's Blob parts) takes them as the worker pool lent them.
+  const sealLent = lend ? (cipher as LendingCipher).sealLent?.bind(cipher) : undefined;
+  if (lend && sealLent === undefined) {
+    cipher.dispose();
+    throw new TypeError('this engine does not lend sealed chunks');
+  }
   // Recycled sealed-chunk buffers, for a reader that allows it and an engine that writes in place.
-  const sealInto = recycle ? cipher.sealInto?.bind(cipher) : undefined;
-  // With `output` (the backup's part buffers, lib/client/pipeline.ts PartBuffers) each chunk is
-  // sealed straight into its place in its part, and the reader has nothing to copy.
-  const outputs: Outputs | undefined = sealInto === undefined ? undefined : output !== undefined ? new GivenOutputs(output) : new OutputRing(chunkSize + TAG_LENGTH);
+  const sealInto = recycle && !sealLent ? cipher.sealInto?.bind(cipher) : undefined;
+  const outputs = sealInto === undefined ? undefined : new OutputRing(chunkSize + TAG_LENGTH);
   const seal = (plain: Uint8Array, owned: Uint8Array | undefined, final: boolean): Promise<void> | undefined => {
     const tail = chunkNonceTail(index++, final);
+    if (sealLent) return pipeline.push(sealLent(tail, plain, aad), { owned, length: plain.length });
     if (sealInto !== undefined) {
       const out = outputs!.take(plain.length + TAG_LENGTH, controllerRef!);
       const r = sealInto(tail, plain, aad, out);

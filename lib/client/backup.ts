@@ -33,7 +33,7 @@ import {
 } from './manifest.js';
 import { nextSequence, noteSeen, publishLatest, seenOf } from './latest.js';
 import type { LockGuard } from './lock.js';
-import { DEFAULT_PART_CONCURRENCY, PartBuffers, SourceChangedError, uploadParts, type PipelineSleep } from './pipeline.js';
+import { SourceChangedError, blobPartsFor, uploadParts, type PipelineSleep } from './pipeline.js';
 import { clearSession, loadSession, saveSession, type SessionSlot, type UploadSessionState } from './session.js';
 
 /**
@@ -392,8 +392,9 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
       // Where the key enters encryption: a wiped key is refused, never used (issue 14).
       assertLiveKey(bk, 'backup key');
       const salt = fromHex(session.salt);
-      // Sealed chunks go straight into their places in the part buffers (no copy in the cutter).
-      const buffers = new PartBuffers(plan, o.concurrency ?? DEFAULT_PART_CONCURRENCY);
+      // Where the store takes parts as Blobs (browsers), each part's body is built as its chunks
+      // come, and the worker pool's sealed chunks are taken as it lent them (no copy out of it).
+      const blobParts = blobPartsFor(o.blobs, o.engine);
       // And a Blob source is read straight into the encrypt stream's plaintext chunk buffers.
       const input = new BufferPool(session.chunkSize);
       const ciphertext = open(input)
@@ -410,7 +411,7 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
               ...(o.engine === undefined ? {} : { engine: o.engine }),
               ...(o.signal === undefined ? {} : { signal: o.signal }),
             },
-            buffers.output,
+            blobParts?.lender !== undefined,
             input,
           ),
         );
@@ -422,7 +423,7 @@ export async function runBackup(o: BackupRun): Promise<BackupRunResult> {
         confirmed,
         started: session.started,
         onPartStart,
-        buffers,
+        ...(blobParts && { blobParts }),
         beforeSend: guard,
         sleep: o.sleep,
         random: () => o.random(1)[0]! / 256,

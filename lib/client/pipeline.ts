@@ -14,6 +14,8 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { BackupError, isBackupError, throwIfAborted } from '../errors.js';
 import type { BlobStore, CompletedPart, UploadRef, UploadedPart } from '../storage/blob/types.js';
+import { BLOB_PARTS, type BlobParts } from '../storage/blob/body.js';
+import type { CipherEngine } from '../archive/engine.js';
 import { toHex } from '../util/bytes.js';
 
 /** An abortable sleep. */
@@ -29,99 +31,20 @@ export interface PartPlan {
   readonly sealedChunkSize: number;
 }
 
+/** An engine that lends its sealed chunks (the worker pool: lib/archive/engines/workers.ts). */
+interface Lender {
+  release(sealed: Uint8Array): void;
+}
+
 /**
- * The part buffers of one upload, shared by the part cutter ({@link uploadParts}) and the encrypt
- * stream, so that an engine that writes where it is told (`sealInto`: the worker pool, noble,
- * libsodium) seals each chunk straight into its place in its part and the cutter has nothing to
- * copy. {@link PartBuffers.output} hands out, in archive order, the region of the part buffer
- * where the cutter will want each sealed chunk; a chunk that would straddle two parts (never, with
- * a plan whose parts are whole chunks) gets a buffer of its own, which the cutter copies as before.
- * The cutter checks every region it is handed against its own position and fails loudly on a
- * mismatch. Full-size buffers are recycled once their upload settled (at most `concurrency + 1`
- * kept), so a long backup allocates a handful.
+ * {@link UploadPartsOptions.blobParts} for this store and engine: the store's Blob parts (where
+ * bodies travel as `Blob`s: browsers), with the engine when it lends its sealed chunks (the worker
+ * pool). `undefined` for a store without them: parts are then cut into part buffers.
  */
-export class PartBuffers {
-  readonly #plan: PartPlan;
-  readonly #keep: number;
-  readonly #spare: Uint8Array<ArrayBuffer>[] = [];
-  /** Every part buffer this upload made (a sealed chunk in one of them must be at its place). */
-  readonly #mine = new WeakSet<ArrayBufferLike>();
-  /** The buffers of the parts the cutter or the writer is on, by part number. */
-  readonly #byPart = new Map<number, Uint8Array<ArrayBuffer>>();
-  /** The writer's position: part number and offset in it (the header is the cutter's). */
-  #part = 1;
-  #offset: number;
-
-  constructor(plan: PartPlan, concurrency: number) {
-    this.#plan = plan;
-    this.#keep = concurrency + 1;
-    this.#offset = plan.headerLength;
-  }
-
-  #size(part: number): number {
-    return part === 1 ? this.#plan.firstPartSize : this.#plan.partSize;
-  }
-
-  #take(size: number): Uint8Array<ArrayBuffer> {
-    const i = this.#spare.findIndex((b) => b.length === size);
-    if (i >= 0) return this.#spare.splice(i, 1)[0]!;
-    const b = new Uint8Array(size);
-    this.#mine.add(b.buffer);
-    return b;
-  }
-
-  /** Whether `buffer` is one of this upload's part buffers. */
-  owns(buffer: ArrayBufferLike): boolean {
-    return this.#mine.has(buffer);
-  }
-
-  /** The buffer of part `n`, made by whichever side (cutter or writer) reaches it first. */
-  #buffer(n: number): Uint8Array<ArrayBuffer> {
-    let b = this.#byPart.get(n);
-    if (b === undefined) {
-      b = this.#take(this.#size(n));
-      this.#byPart.set(n, b);
-    }
-    return b;
-  }
-
-  /** The buffer of part `n` for the cutter (the writer, never behind it, is done with earlier parts). */
-  forPart(n: number): Uint8Array<ArrayBuffer> {
-    for (const k of this.#byPart.keys()) if (k < n) this.#byPart.delete(k);
-    return this.#buffer(n);
-  }
-
-  /**
-   * Where the next sealed chunk of `length` bytes goes: a view of its place in its part (the
-   * writer's position then moves on, as the cutter's will), or a buffer of its own.
-   */
-  output = (length: number): Uint8Array => {
-    let size = this.#size(this.#part);
-    if (this.#offset === size) {
-      this.#part++;
-      this.#offset = 0;
-      size = this.#plan.partSize;
-    }
-    if (this.#offset + length > size) {
-      // Straddles two parts: the cutter splits it; keep our position in step with its.
-      let rest = length - (size - this.#offset);
-      this.#part++;
-      while (rest > this.#plan.partSize) {
-        rest -= this.#plan.partSize;
-        this.#part++;
-      }
-      this.#offset = rest;
-      return new Uint8Array(length);
-    }
-    const view = this.#buffer(this.#part).subarray(this.#offset, this.#offset + length);
-    this.#offset += length;
-    return view;
-  };
-
-  /** A part's upload settled: its buffer may be reused. */
-  recycle(b: Uint8Array<ArrayBuffer>): void {
-    if (b.length === this.#plan.partSize && this.#spare.length < this.#keep) this.#spare.push(b);
-  }
+export function blobPartsFor(store: BlobStore, engine: CipherEngine | undefined): UploadPartsOptions['blobParts'] {
+  const parts = (store as { [BLOB_PARTS]?: BlobParts })[BLOB_PARTS];
+  const pool = engine as Partial<Lender> | undefined;
+  return parts && (typeof pool?.release === 'function' ? { ...parts, lender: pool as Lender } : parts);
 }
 
 /** Thrown (internally) when a part that storage may already have seen would now differ. */
@@ -159,10 +82,14 @@ export interface UploadPartsOptions {
   /** Ciphertext bytes confirmed so far (skipped + uploaded). */
   readonly onProgress?: (confirmedBytes: number) => void;
   /**
-   * The part buffers, shared with the encrypt stream that writes sealed chunks into them
-   * ({@link PartBuffers}); made here when absent. Must be made with this plan and concurrency.
+   * Blob parts (browsers: the presigned adapters' {@link BLOB_PARTS}): each part's body is built
+   * as its pieces come, in `Blob`s of about 1 MiB (one copy, made once for every attempt), with no
+   * part buffer. Sealed chunks the worker pool lent (`lender`, with the `lend` encrypt stream) are
+   * copied straight out of the workers' buffers and handed back; other pieces go through one
+   * reused staging buffer. Without it, parts are cut into recycled part buffers and sent with
+   * `putPart`.
    */
-  readonly buffers?: PartBuffers;
+  readonly blobParts?: BlobParts & { readonly lender?: Lender };
 }
 
 /** What {@link uploadParts} returns. */
@@ -190,20 +117,27 @@ const RETRYABLE = new Set(['OFFLINE', 'TIMEOUT', 'BLOB_STORE_FAILED', 'PROTOCOL'
  * the whole part keeps the check off the pipeline's critical path.
  */
 function partDigest(part: Uint8Array, plan: PartPlan, first: boolean): string {
-  const h = sha256.create();
-  const len = new Uint8Array(8);
-  new DataView(len.buffer).setFloat64(0, part.length);
-  h.update(len);
+  const pieces: Uint8Array[] = [];
   let off = 0;
   if (first) {
-    h.update(part.subarray(0, plan.headerLength));
+    pieces.push(part.subarray(0, plan.headerLength));
     off = plan.headerLength;
   }
   while (off < part.length) {
     const end = Math.min(part.length, off + plan.sealedChunkSize);
-    h.update(part.subarray(Math.max(off, end - 16), end));
+    pieces.push(part.subarray(Math.max(off, end - 16), end));
     off = end;
   }
+  return digestOf(part.length, pieces);
+}
+
+/** {@link partDigest} from its inputs: the part's length, then (part 1) the header and every chunk's tag. */
+function digestOf(length: number, pieces: readonly Uint8Array[]): string {
+  const h = sha256.create();
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setFloat64(0, length);
+  h.update(len);
+  for (const p of pieces) h.update(p);
   return toHex(h.digest());
 }
 
@@ -236,14 +170,14 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
   let confirmedBytes = 0;
   let total = 0;
 
-  const putWithRetries = async (partNumber: number, bytes: Uint8Array<ArrayBuffer>): Promise<string> => {
+  const putWithRetries = async (partNumber: number, bytes: Uint8Array<ArrayBuffer> | Blob): Promise<string> => {
     for (let attempt = 0; ; attempt++) {
       throwIfAborted(signal);
       // Not inside the try: losing the lock is not a transient failure to retry.
       await o.beforeSend?.();
       throwIfAborted(signal);
       try {
-        const { etag } = await o.store.putPart(o.upload, partNumber, bytes, { signal });
+        const { etag } = await (bytes instanceof Uint8Array ? o.store.putPart(o.upload, partNumber, bytes, { signal }) : blobs!.put(o.upload, partNumber, bytes, { signal }));
         return etag;
       } catch (e) {
         if (signal.aborted) throw new BackupError('ABORTED', 'operation was aborted', { cause: o.signal?.reason });
@@ -274,13 +208,19 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
   // Part buffers are recycled once their upload settled (the store keeps no reference to a part's
   // bytes after putPart settles: see BlobStore.putPart), so a long backup allocates about
   // `concurrency + 2` of them instead of one per part, sparing the allocator and the GC.
-  const buffers = o.buffers ?? new PartBuffers(o.plan, concurrency);
-  const recycle = (b: Uint8Array<ArrayBuffer>): void => buffers.recycle(b);
+  const spare: Uint8Array<ArrayBuffer>[] = [];
+  const takeBuffer = (size: number): Uint8Array<ArrayBuffer> => {
+    const i = spare.findIndex((b) => b.length === size);
+    return i < 0 ? new Uint8Array(size) : spare.splice(i, 1)[0]!;
+  };
+  const recycle = (b: Uint8Array<ArrayBuffer> | Blob): void => {
+    if (b instanceof Uint8Array && b.length === o.plan.partSize && spare.length <= concurrency) spare.push(b);
+  };
 
-  const dispatch = (partNumber: number, bytes: Uint8Array<ArrayBuffer>, hash: string) => {
+  const dispatch = (partNumber: number, bytes: Uint8Array<ArrayBuffer> | Blob, length: number, hash: string) => {
     const task = (async () => {
       const prior = o.confirmed.get(partNumber);
-      if (prior !== undefined && prior.size === bytes.length && o.started[String(partNumber)] === hash) {
+      if (prior !== undefined && prior.size === length && o.started[String(partNumber)] === hash) {
         parts.push({ partNumber, etag: prior.etag });
       } else {
         if (o.started[String(partNumber)] !== hash) await o.onPartStart(partNumber, hash);
@@ -293,7 +233,7 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
         }
         parts.push({ partNumber, etag });
       }
-      confirmedBytes += bytes.length;
+      confirmedBytes += length;
       o.onProgress?.(confirmedBytes);
     })().then(
       () => {
@@ -310,10 +250,18 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
     inflight.add(task);
   };
 
+  const blobs = o.blobParts;
+  const lender = blobs?.lender;
+  /** Blob parts: the body being built, the digest's inputs (header, tags), the chunk being read. */
+  const body = blobs?.parts((v) => lender!.release(v));
+  let digest: Uint8Array[] = [];
+  let tail = new Uint8Array(0);
+  let sealed = 0;
+
   try {
     let partNumber = 1;
     let want = o.plan.firstPartSize;
-    let buf = buffers.forPart(1);
+    let buf = blobs ? new Uint8Array(0) : takeBuffer(want);
     let fill = 0;
     for (;;) {
       if (failure !== undefined) break;
@@ -321,11 +269,25 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
       const r = await reader.read();
       if (r.done) break;
       let chunk = r.value;
-      if (chunk.length > 0 && buffers.owns(chunk.buffer)) {
-        // Sealed in place by the engine (PartBuffers.output): nothing to copy, but it must be
-        // exactly where this part's next bytes go.
-        if (chunk.buffer !== buf.buffer || chunk.byteOffset !== buf.byteOffset + fill || fill + chunk.length > want) {
-          throw new Error('internal: a sealed chunk is not at its place in its part');
+      if (body) {
+        // Each piece (the header, a sealed chunk, or its ciphertext and tag apart) lies in one part:
+        // the plan's parts are whole chunks.
+        if (fill + chunk.length > want) throw new Error('internal: a piece of the archive straddles two parts');
+        const header = partNumber === 1 && fill === 0;
+        // With a lending stream, every piece but the header is a chunk the pool lent (a piece that
+        // is not makes the pool's release throw).
+        body.add(chunk, lender !== undefined && !header);
+        if (header) {
+          if (chunk.length !== o.plan.headerLength) throw new Error('internal: the archive does not start with its header');
+          digest.push(chunk.slice());
+        } else {
+          // The digest's tag of each chunk: its last 16 bytes, whichever piece they came in.
+          tail = Uint8Array.of(...tail, ...chunk.subarray(-16)).slice(-16);
+          sealed += chunk.length;
+          if (sealed >= o.plan.sealedChunkSize) {
+            digest.push(tail);
+            sealed = 0;
+          }
         }
         fill += chunk.length;
         if (fill === want) {
@@ -348,17 +310,27 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
     if (failure === undefined && fill > 0) await emit();
 
     async function emit(): Promise<void> {
-      const bytes = fill === buf.length ? buf : buf.slice(0, fill);
-      total += bytes.length;
-      const hash = partDigest(bytes, o.plan, partNumber === 1);
+      let bytes: Uint8Array<ArrayBuffer> | Blob;
+      let hash: string;
+      if (body) {
+        if (sealed > 0) digest.push(tail); // the final, shorter chunk
+        bytes = body.end();
+        hash = digestOf(fill, digest);
+        digest = [];
+        sealed = 0;
+      } else {
+        bytes = fill === buf.length ? buf : buf.slice(0, fill);
+        hash = partDigest(bytes, o.plan, partNumber === 1);
+      }
+      total += fill;
       const known = o.started[String(partNumber)];
       // A part storage may already have seen must re-encrypt to the very same bytes; otherwise we
       // would expose two plaintexts under one nonce. Stop before sending anything of it.
       if (known !== undefined && known !== hash) throw new SourceChangedError(partNumber);
-      dispatch(partNumber, bytes, hash);
+      dispatch(partNumber, bytes, fill, hash);
       partNumber++;
       want = o.plan.partSize;
-      buf = buffers.forPart(partNumber);
+      if (!body) buf = takeBuffer(want);
       fill = 0;
       // Backpressure: at most `concurrency` parts uploading plus ONE cut and waiting for a slot, so
       // a slot that frees up finds the next part ready instead of waiting for it to be encrypted.

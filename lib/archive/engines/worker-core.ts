@@ -39,6 +39,25 @@ export type WorkerCipherKind = 'noble' | 'libsodium';
 export type WorkerRequest =
   | { readonly op: 'init'; readonly id: number; readonly engine: WorkerCipherKind }
   | {
+      /**
+       * A restore window read and opened here: `url` and `headers` are the ranged GET the blob
+       * store gave for `count` whole sealed chunks of `chunkSize + 16` bytes, from chunk `first`
+       * on (none of them the final chunk), within `timeoutMs`; `meta` is the 32-byte subkey, then
+       * the AAD.
+       */
+      readonly op: 'fetch';
+      readonly id: number;
+      readonly url: string;
+      readonly headers: Readonly<Record<string, string>>;
+      readonly timeoutMs: number;
+      /** Read the answer with `blob()` (Chromium's fastest, filled on its IO thread) or `arrayBuffer()`. */
+      readonly read: 'blob' | 'stream';
+      readonly first: number;
+      readonly count: number;
+      readonly chunkSize: number;
+      readonly meta: Uint8Array;
+    }
+  | {
       readonly op: 'batch';
       readonly id: number;
       readonly n: number;
@@ -59,7 +78,16 @@ export type WorkerResponse =
       readonly ok: Uint8Array;
       readonly data: Uint8Array;
     }
-  | { readonly id: number; readonly error: string };
+  | { readonly id: number; readonly error: string }
+  /**
+   * For a fetch: the window's plaintext, chunk after chunk (`count × chunkSize` bytes, the whole
+   * buffer, transferred); or `auth: true` when a chunk's tag did not verify (nothing released);
+   * or `status` (the HTTP status, 0 for a network failure or a body of another length) when the
+   * read did not give the window: the pool then reads it through the store.
+   */
+  | { readonly id: number; readonly plain: Uint8Array }
+  | { readonly id: number; readonly auth: true }
+  | { readonly id: number; readonly status: number };
 
 /**
  * The slot an entry takes in a batch buffer: its input, plus 16 bytes for a seal's tag.
@@ -194,6 +222,7 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
       }
       return { response: { id, ok: true }, transfer: [] };
     }
+    if (m.op === 'fetch') return fetchWindow(m, await aead, id);
     const { op, n, meta, data } = m;
     if (op !== 'batch' || !isBytes(meta) || !isBytes(data) || typeof n !== 'number' || !Number.isSafeInteger(n)) {
       if (isBytes(meta)) wipe(meta.subarray(0, 32));
@@ -268,4 +297,49 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
       return fail('cipher failed');
     }
   };
+}
+
+/**
+ * A restore window, read and opened in the worker (the `fetch` request): the page's thread never
+ * touches the network data or the ciphertext, and gets the plaintext by transfer. Each chunk is
+ * opened in place and its plaintext moved down over the tags before it, so the window comes back
+ * as one run of plaintext. Any chunk whose tag fails voids the whole window (wiped, `auth`).
+ */
+async function fetchWindow(m: Partial<Record<string, unknown>>, impl: RawAead, id: number): Promise<WorkerReply> {
+  const { meta, url, headers, timeoutMs, read } = m;
+  const [first, count, chunk] = [m.first, m.count, m.chunkSize] as number[];
+  if (!isBytes(meta) || meta.length < 32 || typeof url !== 'string' || typeof timeoutMs !== 'number') throw new TypeError('malformed request');
+  const key = meta.subarray(0, 32);
+  try {
+    if (![first, count, chunk].every((v) => Number.isSafeInteger(v) && v! >= 0) || count! < 1 || chunk! < 1) throw new TypeError('malformed request');
+    const sealed = chunk! + TAG;
+    if (count! * sealed > MAX_DATA || meta.length - 32 > MAX_AAD) throw new TypeError('malformed request');
+    const aad = meta.subarray(32);
+    let data: Uint8Array;
+    try {
+      const res = await fetch(url, { headers: headers as Record<string, string>, signal: AbortSignal.timeout(timeoutMs) });
+      if (res.status !== 206) return { response: { id, status: res.status }, transfer: [] };
+      data = new Uint8Array(await (read === 'blob' ? await res.blob() : res).arrayBuffer());
+    } catch {
+      return { response: { id, status: 0 }, transfer: [] };
+    }
+    if (data.length !== count * sealed) return { response: { id, status: 0 }, transfer: [] };
+    const iv = new Uint8Array(12);
+    const ivView = new DataView(iv.buffer);
+    for (let i = 0; i < count; i++) {
+      // Nonce 0x00000000 ‖ counter (7 bytes, big-endian) ‖ 0 (not final): the 8-byte BE value shifted.
+      ivView.setBigUint64(4, BigInt(first! + i) << 8n);
+      const at = i * sealed;
+      if (!impl.openInto(key, iv, aad, data.subarray(at, at + sealed), data.subarray(at, at + chunk))) {
+        wipe(data);
+        return { response: { id, auth: true }, transfer: [] };
+      }
+      if (i > 0) data.copyWithin(i * chunk, at, at + chunk);
+    }
+    const plain = data.subarray(0, count * chunk);
+    wipe(data.subarray(count * chunk)); // what the last chunk's move left behind
+    return { response: { id, plain }, transfer: [data.buffer as ArrayBuffer] };
+  } finally {
+    wipe(key);
+  }
 }

@@ -89,8 +89,11 @@ interface Entry {
   readonly tail: Uint8Array;
   /** Input length (its slot in the batch buffer is 16 bytes longer for a seal). */
   readonly length: number;
-  /** Where the caller wants the result (sealInto / openInto); otherwise it gets a copy of its own. */
-  readonly into: Uint8Array | undefined;
+  /**
+   * Where the caller wants the result (sealInto / openInto); otherwise it gets a copy of its own,
+   * or, for `LEND`, a view of its place in the buffer the worker handed back (sealLent).
+   */
+  readonly into: Uint8Array | typeof LEND | undefined;
   readonly resolve: (value: Uint8Array | undefined) => void;
   readonly reject: (reason: unknown) => void;
 }
@@ -106,8 +109,8 @@ interface Batch {
 
 interface Slot {
   readonly worker: WorkerLike;
-  /** In-flight batches (and the init request) by id. */
-  readonly pending: Map<number, Batch | InitRequest>;
+  /** In-flight batches (and the init request, and window reads) by id. */
+  readonly pending: Map<number, Batch | InitRequest | FetchRequest>;
 }
 
 interface InitRequest {
@@ -116,6 +119,15 @@ interface InitRequest {
   readonly reject: (reason: unknown) => void;
 }
 
+/** A restore window read and opened in a worker ({@link WorkerPool.fetchOpen}). */
+interface FetchRequest {
+  readonly fetch: true;
+  readonly resolve: (plain: Uint8Array | false | undefined) => void;
+  readonly reject: (reason: unknown) => void;
+}
+
+/** `into` of a seal whose result is lent: a view of the returned batch buffer (see WorkerPool.release). */
+const LEND = 0;
 const DEFAULT_WORKERS = 2;
 const MAX_WORKERS = 64;
 const TAG = 16;
@@ -218,6 +230,8 @@ class WorkerPool implements WorkerEngine {
   /** Batch buffers handed back by the workers, ready for reuse. */
   readonly #free: Uint8Array<ArrayBuffer>[] = [];
   readonly #maxFree: number;
+  /** Batch buffers whose sealed chunks are lent out (sealLent): where those not yet released start. */
+  readonly #lent = new WeakMap<ArrayBufferLike, Set<number>>();
   readonly #perWorker: number;
   readonly #ready: Promise<void>;
   readonly #signal: AbortSignal | undefined;
@@ -296,7 +310,7 @@ class WorkerPool implements WorkerEngine {
     tail: Uint8Array,
     input: Uint8Array,
     aad: Uint8Array,
-    into?: Uint8Array,
+    into?: Uint8Array | typeof LEND,
   ): Promise<Uint8Array | undefined> {
     if (this.#failure) return Promise.reject(this.#failure);
     const slot = slotLength(op, input.length);
@@ -409,6 +423,12 @@ class WorkerPool implements WorkerEngine {
       this.#settleFailed(request);
       return;
     }
+    if ('fetch' in request) {
+      const { plain } = r as { plain?: unknown };
+      request.resolve(r!.auth === true ? false : isBytes(plain) ? plain : undefined);
+      this.#pump();
+      return;
+    }
     if ('init' in request) {
       if (r!.ok === true) {
         request.resolve();
@@ -427,8 +447,10 @@ class WorkerPool implements WorkerEngine {
       return;
     }
     // Each result is in its slot of the returned buffer: copied out where its caller wants it (or
-    // into a buffer of the caller's own), then the plaintext left in the buffer is wiped.
+    // into a buffer of the caller's own), then the plaintext left in the buffer is wiped. A lent
+    // seal gets its slot itself (ciphertext only): the buffer is reused once all are released.
     let off = 0;
+    const lent = new Set<number>();
     for (let i = 0; i < n; i++) {
       const e = request.entries[i]!;
       const slot = back.subarray(off, off + slotLength(e.op, e.length));
@@ -436,16 +458,17 @@ class WorkerPool implements WorkerEngine {
       if (e.op === 0) {
         if (ok[i] !== 1) {
           e.reject(malformed());
-          continue;
-        }
-        if (e.into !== undefined) {
+        } else if (e.into === LEND) {
+          lent.add(slot.byteOffset);
+          e.resolve(slot);
+        } else if (e.into !== undefined) {
           e.into.set(slot);
           e.resolve(e.into);
         } else e.resolve(slot.slice());
       } else if (ok[i] === 1) {
         const plain = slot.subarray(0, e.length - TAG);
         let out: Uint8Array;
-        if (e.into !== undefined) {
+        if (e.into !== undefined && e.into !== LEND) {
           e.into.set(plain);
           out = e.into;
         } else out = plain.slice();
@@ -453,15 +476,68 @@ class WorkerPool implements WorkerEngine {
         e.resolve(out);
       } else e.resolve(undefined);
     }
-    // Recycle the batch buffer the worker handed back (plaintext wiped above).
-    if (back.byteOffset === 0 && back.length === BATCH_BYTES && back.buffer.byteLength === BATCH_BYTES && this.#free.length < this.#maxFree) {
-      this.#free.push(back as Uint8Array<ArrayBuffer>);
-    }
+    if (lent.size > 0) this.#lent.set(back.buffer, lent);
+    else this.#recycle(back);
     this.#pump();
   }
 
-  #settleFailed(request: Batch | InitRequest): void {
-    if ('init' in request) request.reject(this.#failure);
+  /** Keep a batch buffer the worker handed back for reuse (no plaintext left in it). */
+  #recycle(back: Uint8Array): void {
+    if (back.byteOffset === 0 && back.length === BATCH_BYTES && back.buffer.byteLength === BATCH_BYTES && this.#free.length < this.#maxFree) {
+      this.#free.push(back as Uint8Array<ArrayBuffer>);
+    }
+  }
+
+  /**
+   * @internal Hand back a chunk `sealLent` returned, once it is no longer read: its batch buffer
+   * is reused when every chunk in it was released (and is then transferred to a worker again,
+   * which detaches every view of it). Releasing a chunk twice, or one never lent, throws.
+   */
+  release(sealed: Uint8Array): void {
+    const left = this.#lent.get(sealed.buffer);
+    if (left?.delete(sealed.byteOffset) !== true) throw new Error('internal: released a sealed chunk that is not on loan');
+    if (left.size === 0) {
+      this.#lent.delete(sealed.buffer);
+      this.#recycle(new Uint8Array(sealed.buffer));
+    }
+  }
+
+  /**
+   * @internal Read `count` whole sealed chunks (none of them the final one) from `first` on with
+   * the ranged GET `req` and open them, all in a worker (chacha-worker.ts), so the page's thread
+   * touches neither the network data nor the ciphertext. Resolves with the plaintext, `false`
+   * when a tag did not verify, `undefined` when the read did not give the window (a status other
+   * than 206, a network failure, another length): read it another way.
+   */
+  fetchOpen(
+    cipher: ChunkCipher,
+    aad: Uint8Array,
+    req: { readonly url: string; readonly headers: Readonly<Record<string, string>>; readonly timeoutMs: number; readonly read: 'blob' | 'stream' },
+    first: number,
+    count: number,
+    chunkSize: number,
+  ): Promise<Uint8Array | false | undefined> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    // The subkey and the AAD in one array, as for a batch (the worker wipes its copy; ours below).
+    const meta = new Uint8Array(32 + aad.length);
+    if (!(cipher as WorkerChunkCipher).writeSubkey?.(meta)) return Promise.reject(new TypeError('not a live cipher of a worker pool'));
+    meta.set(aad, 32);
+    // The least busy worker: a window read waits there on the network, not on a batch.
+    const slot = this.#slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { fetch: true, resolve, reject });
+      const msg: WorkerRequest = { op: 'fetch', id, ...req, first, count, chunkSize, meta };
+      try {
+        slot.worker.postMessage(msg, []);
+      } finally {
+        wipe(meta.subarray(0, 32));
+      }
+    });
+  }
+
+  #settleFailed(request: Batch | InitRequest | FetchRequest): void {
+    if (!('entries' in request)) request.reject(this.#failure);
     else for (const e of request.entries) e.reject(this.#failure);
   }
 
@@ -476,7 +552,7 @@ class WorkerPool implements WorkerEngine {
         // already gone
       }
       for (const request of s.pending.values()) {
-        if ('init' in request) request.reject(reason);
+        if (!('entries' in request)) request.reject(reason);
         else for (const e of request.entries) e.reject(reason);
       }
       s.pending.clear();
@@ -513,44 +589,48 @@ class WorkerChunkCipher implements ChunkCipher {
     return true;
   }
 
-  seal(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  /**
+   * Check a call and hand it to the pool: the nonce tail, the input (`plaintext` or `sealed`) and
+   * the AAD; seals also pass the single-use guard (in call order, on this thread) and the
+   * output's length. Opens of an input shorter than a tag answer `false` without the pool.
+   */
+  #submit(op: 0 | 1, nonceTail: Uint8Array, input: Uint8Array, aad: Uint8Array, into?: Uint8Array | typeof LEND): Promise<Uint8Array | undefined> {
     if (this.#subkey === undefined) throw new TypeError('ChunkCipher used after dispose()');
     abytes(nonceTail, 'nonceTail', NONCE_TAIL_LENGTH);
-    abytes(plaintext, 'plaintext');
+    abytes(input, op === 0 ? 'plaintext' : 'sealed');
     abytes(aad, 'aad');
-    this.#guard(nonceTail); // single use per nonce, checked in call order on this thread
+    if (op === 1 && input.length < TAG) return Promise.resolve(undefined);
+    if (into !== undefined && into !== LEND) abytes(into, 'output', input.length + (op === 0 ? TAG : -TAG));
+    if (op === 0) this.#guard(nonceTail); // single use per nonce, checked in call order on this thread
+    return this.#pool.submit(this, op, copyBytes(nonceTail), input, aad, into);
+  }
+
+  seal(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
     // The pool resolves a seal only with a sealed chunk of the right length (anything else,
     // including a seal reported as failed, rejects as malformed), so no extra check here.
-    return this.#pool.submit(this, 0, copyBytes(nonceTail), plaintext, aad) as Promise<Uint8Array>;
+    return this.#submit(0, nonceTail, plaintext, aad) as Promise<Uint8Array>;
   }
 
   sealInto(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, output: Uint8Array): Promise<void> {
-    if (this.#subkey === undefined) throw new TypeError('ChunkCipher used after dispose()');
-    abytes(nonceTail, 'nonceTail', NONCE_TAIL_LENGTH);
-    abytes(plaintext, 'plaintext');
-    abytes(aad, 'aad');
-    abytes(output, 'output', plaintext.length + TAG);
-    this.#guard(nonceTail); // single use per nonce, checked in call order on this thread
-    return this.#pool.submit(this, 0, copyBytes(nonceTail), plaintext, aad, output).then(() => undefined);
+    return this.#submit(0, nonceTail, plaintext, aad, output).then(() => undefined);
+  }
+
+  /**
+   * @internal Seal as `seal` does, without the copy out of the batch buffer: the result is a view
+   * of its place in the buffer the worker handed back, shared with the other chunks of its batch.
+   * Read it, then give it back with the pool's `release` (the buffer is reused once all of its
+   * chunks are back; an unreleased one is only garbage).
+   */
+  sealLent(nonceTail: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+    return this.#submit(0, nonceTail, plaintext, aad, LEND) as Promise<Uint8Array>;
   }
 
   openInto(nonceTail: Uint8Array, sealed: Uint8Array, aad: Uint8Array, output: Uint8Array): Promise<boolean> {
-    if (this.#subkey === undefined) throw new TypeError('ChunkCipher used after dispose()');
-    abytes(nonceTail, 'nonceTail', NONCE_TAIL_LENGTH);
-    abytes(sealed, 'sealed');
-    abytes(aad, 'aad');
-    if (sealed.length < TAG) return Promise.resolve(false);
-    abytes(output, 'output', sealed.length - TAG);
-    return this.#pool.submit(this, 1, copyBytes(nonceTail), sealed, aad, output).then((r) => r !== undefined);
+    return this.#submit(1, nonceTail, sealed, aad, output).then((r) => r !== undefined);
   }
 
   open(nonceTail: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Promise<Uint8Array | undefined> {
-    if (this.#subkey === undefined) throw new TypeError('ChunkCipher used after dispose()');
-    abytes(nonceTail, 'nonceTail', NONCE_TAIL_LENGTH);
-    abytes(sealed, 'sealed');
-    abytes(aad, 'aad');
-    if (sealed.length < TAG) return Promise.resolve(undefined);
-    return this.#pool.submit(this, 1, copyBytes(nonceTail), sealed, aad);
+    return this.#submit(1, nonceTail, sealed, aad);
   }
 
   dispose(): void {

@@ -13,6 +13,101 @@
  * @internal
  */
 import { yieldToEventLoop } from '../../util/yield.js';
+import type { BlobCallOptions, UploadRef } from './types.js';
+
+/**
+ * @internal The key of a presigned adapter's Blob parts ({@link BlobParts}), present where request
+ * bodies travel as `Blob`s (browsers). The backup then builds each part's body once, from the
+ * sealed chunks the worker pool lent it, in 1 MiB `Blob`s as they come (lib/client/pipeline.ts),
+ * instead of copying them into a part buffer and the buffer into a `Blob`. Stores without it get
+ * the part's bytes through `putPart`, as always.
+ */
+export const BLOB_PARTS = Symbol('blobParts');
+
+/**
+ * @internal The key of a presigned adapter's ranged reads as requests anyone may make
+ * ({@link RangeRequest}): the worker pool then reads and opens each restore window in a worker
+ * (lib/client/restore.ts), off the page's thread. Present where the adapter reads answers with
+ * `blob()` or streams in a browser (not in Node: there the adapter's own `fetch` may be an
+ * in-process handler no worker can reach).
+ */
+export const RANGE_REQUEST = Symbol('rangeRequest');
+
+/** @internal See {@link RANGE_REQUEST}: the GET of `range` of `key`, as the store's own read would send it. */
+export type RangeRequest = (
+  key: string,
+  range: { readonly offset: number; readonly length: number },
+  signal?: AbortSignal,
+) => Promise<{ readonly url: string; readonly headers: Readonly<Record<string, string>>; readonly timeoutMs: number; readonly read: 'blob' | 'stream' }>;
+
+/** @internal See {@link BLOB_PARTS}. */
+export interface BlobParts {
+  /** The part bodies of one upload, built one after the other: see {@link blobParts}. */
+  parts(release: (lent: Uint8Array) => void): PartBodies;
+  /** Send a part whose body {@link PartBodies.end} made. */
+  readonly put: PutPartBlob;
+}
+
+/** @internal See {@link blobParts}. */
+export interface PartBodies {
+  /** Add the part's next piece; `lent`: a view to hand back with `release` once copied. */
+  add(piece: Uint8Array, lent: boolean): void;
+  /** The part's body, and the next part starts. */
+  end(): Blob;
+}
+
+/**
+ * @internal A part's body built as its pieces come, in order, as a `Blob` of `Blob`s of about
+ * {@link BLOB_SLICE_BYTES} each (so no `Blob` built costs a long main-thread task). A lent piece
+ * (the worker pool's sealed chunks: adjacent ones of one buffer are taken as one view) is copied
+ * only into its `Blob`, then handed back with `release`; any other piece is copied first into one
+ * reused staging buffer (the encrypt stream reuses its buffers as soon as the next piece is
+ * read), and stays nowhere else.
+ */
+export function blobParts(release: (lent: Uint8Array) => void): PartBodies {
+  let slices: Blob[] = [];
+  let run: Uint8Array<ArrayBuffer>[] = [];
+  let owed: Uint8Array[] = [];
+  let bytes = 0;
+  let staging: Uint8Array<ArrayBuffer> | undefined;
+  let staged = 0;
+  const flush = (): void => {
+    if (run.length === 0) return;
+    slices.push(new Blob(run));
+    for (const v of owed) release(v);
+    run = [];
+    owed = [];
+    bytes = staged = 0;
+  };
+  return {
+    add(piece, lent) {
+      let view = piece as Uint8Array<ArrayBuffer>;
+      if (lent) owed.push(piece);
+      else if (piece.length > BLOB_SLICE_BYTES) view = piece.slice();
+      else {
+        if (staged + piece.length > BLOB_SLICE_BYTES) flush();
+        staging ??= new Uint8Array(BLOB_SLICE_BYTES);
+        staging.set(piece, staged);
+        view = staging.subarray(staged, (staged += piece.length));
+      }
+      const last = run.at(-1);
+      if (last !== undefined && last.buffer === view.buffer && last.byteOffset + last.length === view.byteOffset) {
+        run[run.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.length + view.length);
+      } else run.push(view);
+      bytes += view.length;
+      if (bytes >= BLOB_SLICE_BYTES) flush();
+    },
+    end() {
+      flush();
+      const body = new Blob(slices);
+      slices = [];
+      return body;
+    },
+  };
+}
+
+/** @internal A presigned adapter's {@link BlobParts.put}. */
+export type PutPartBlob = (upload: UploadRef, partNumber: number, body: Blob, options?: BlobCallOptions) => Promise<{ readonly etag: string }>;
 
 /** The body path of a blob store adapter: `'auto'` picks per platform (measured per engine: docs/STORAGE.md §Transfer speed). */
 export type BodyPath = 'auto' | 'bytes' | 'blob';

@@ -9,7 +9,7 @@ import { assertOptionsObject, checkingOptions } from '../../util/options.js';
 import { BackupError, throwIfAborted } from '../../errors.js';
 import { abytes, fromUtf8, utf8 } from '../../util/bytes.js';
 import { createTransport, type Transport, type TransportRequest, type TransportResponse } from '../../transport/http.js';
-import { requestBody, resolveBodyPath, type ResolvedBodyPath } from './body.js';
+import { BLOB_PARTS, RANGE_REQUEST, blobParts, requestBody, resolveBodyPath, type BlobParts, type RangeRequest, type ResolvedBodyPath } from './body.js';
 import { checkCompletedParts, checkPartNumber, checkRange, checkUploadRef, listingParts, resolveLimits } from './checks.js';
 import { resolvePresigned, type BlobOp, type PresignedBlobStoreOptions } from './presigned.js';
 import {
@@ -17,6 +17,7 @@ import {
   assertBlobPrefix,
   isBlobKey,
   listCap,
+  type BlobCallOptions,
   type BlobListEntry,
   type BlobStore,
   type BlobStoreLimits,
@@ -39,6 +40,8 @@ export interface PresignedCaller {
   readonly limits: BlobStoreLimits;
   /** How large bodies travel on this platform (./body.ts). */
   readonly bodies: ResolvedBodyPath;
+  /** The ranged GET a worker may send itself (browsers only: see body.ts RANGE_REQUEST). */
+  readonly rangeRequest?: RangeRequest;
   call(
     op: BlobOp,
     req: Omit<TransportRequest, 'url' | 'headers'> & { readonly headers?: Readonly<Record<string, string>>; readonly transferBytes?: number },
@@ -96,6 +99,17 @@ export function createPresignedCaller(
   return {
     limits,
     bodies,
+    ...(bodies.upload === 'blob' && {
+      rangeRequest: async (key, range, signal) => {
+        const p = await resolvePresigned(options.presign, { op: 'get', key }, signal);
+        return {
+          url: p.url,
+          headers: { ...(p.headers ?? {}), range: `bytes=${range.offset}-${range.offset + range.length - 1}` },
+          timeoutMs: baseTimeout + Math.ceil((range.length / minRate) * 1000),
+          read: bodies.read,
+        };
+      },
+    }),
     async call(op, req) {
       throwIfAborted(req.signal);
       const p = await resolvePresigned(options.presign, op, req.signal);
@@ -195,26 +209,35 @@ export function headSize(res: TransportResponse, maxObjectSize: number): number 
  * how uploads are created, listed and completed, and in listing): a part upload, an abort, and
  * the single-object operations. Each checks its arguments before any request.
  */
-export function presignedObjectOps(c: PresignedCaller): Pick<BlobStore, 'putPart' | 'abortUpload' | 'put' | 'get' | 'head' | 'delete'> {
+export function presignedObjectOps(
+  c: PresignedCaller,
+): Pick<BlobStore, 'putPart' | 'abortUpload' | 'put' | 'get' | 'head' | 'delete'> & { [BLOB_PARTS]?: BlobParts; [RANGE_REQUEST]?: RangeRequest } {
   const limits = c.limits;
   /** Cap on the body of an answer that carries none worth reading (an error's code at most). */
   const small = 64 * 1024;
+  /** A part from its bytes, or (`built`: the backup's Blob parts, {@link BLOB_PARTS}) a `Blob`. */
+  const putPart = async (upload: UploadRef, partNumber: number, bytes: Uint8Array | Blob, opts: BlobCallOptions = {}, built = false): Promise<{ etag: string }> => {
+    checkUploadRef(upload);
+    checkPartNumber(partNumber, limits);
+    if (!built) abytes(bytes, 'bytes');
+    const length = built ? (bytes as Blob).size : (bytes as Uint8Array).length;
+    if (length > limits.maxPartSize) {
+      throw new BackupError('QUOTA_EXCEEDED', 'the part is over the store\'s part size limit', { limit: limits.maxPartSize });
+    }
+    // Putting a part number again replaces the part: safe to repeat.
+    const body = built ? (bytes as Blob) : await requestBody(bytes as Uint8Array, c.bodies);
+    const res = await c.call(
+      { op: 'putPart', key: upload.key, uploadId: upload.uploadId, partNumber, contentLength: length },
+      { method: 'PUT', idempotent: true, body, signal: opts.signal, maxResponseBytes: small, transferBytes: length },
+    );
+    return { etag: requireEtag(res) };
+  };
   return {
-    async putPart(upload, partNumber, bytes, opts = {}) {
-      checkUploadRef(upload);
-      checkPartNumber(partNumber, limits);
-      abytes(bytes, 'bytes');
-      if (bytes.length > limits.maxPartSize) {
-        throw new BackupError('QUOTA_EXCEEDED', 'the part is over the store\'s part size limit', { limit: limits.maxPartSize });
-      }
-      // Putting a part number again replaces the part: safe to repeat.
-      const body = await requestBody(bytes, c.bodies);
-      const res = await c.call(
-        { op: 'putPart', key: upload.key, uploadId: upload.uploadId, partNumber, contentLength: bytes.length },
-        { method: 'PUT', idempotent: true, body, signal: opts.signal, maxResponseBytes: small, transferBytes: bytes.length },
-      );
-      return { etag: requireEtag(res) };
-    },
+    ...(c.rangeRequest && { [RANGE_REQUEST]: c.rangeRequest }),
+    ...(c.bodies.upload === 'blob' && {
+      [BLOB_PARTS]: { parts: blobParts, put: (upload: UploadRef, partNumber: number, body: Blob, opts?: BlobCallOptions) => putPart(upload, partNumber, body, opts, true) },
+    }),
+    putPart: (upload, partNumber, bytes, opts) => putPart(upload, partNumber, bytes, opts),
 
     async abortUpload(upload, opts = {}) {
       checkUploadRef(upload);
