@@ -344,7 +344,7 @@ function encryptStream(
   const sealLent = lend ? (cipher as LendingCipher).sealLent?.bind(cipher) : undefined;
   if (lend && sealLent === undefined) {
     cipher.dispose();
-    throw new TypeError('this engine does not lend sealed chunks');
+    throw new TypeError('engine cannot lend');
   }
   // Recycled sealed-chunk buffers, for a reader that allows it and an engine that writes in place.
   const sealInto = recycle && !sealLent ? cipher.sealInto?.bind(cipher) : undefined;

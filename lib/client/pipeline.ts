@@ -272,13 +272,13 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
       if (body) {
         // Each piece (the header, a sealed chunk, or its ciphertext and tag apart) lies in one part:
         // the plan's parts are whole chunks.
-        if (fill + chunk.length > want) throw new Error('internal: a piece of the archive straddles two parts');
+        if (fill + chunk.length > want) throw new Error('internal: a piece across two parts');
         const header = partNumber === 1 && fill === 0;
         // With a lending stream, every piece but the header is a chunk the pool lent (a piece that
         // is not makes the pool's release throw).
         body.add(chunk, lender !== undefined && !header);
         if (header) {
-          if (chunk.length !== o.plan.headerLength) throw new Error('internal: the archive does not start with its header');
+          if (chunk.length !== o.plan.headerLength) throw new Error('internal: no header first');
           digest.push(chunk.slice());
         } else {
           // The digest's tag of each chunk: its last 16 bytes, whichever piece they came in.

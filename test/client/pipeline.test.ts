@@ -276,6 +276,6 @@ describe('Blob parts (the presigned adapters in browsers) beside part buffers', 
     );
     const p: PartPlan = { firstPartSize: HEADER_OVERHEAD + STRIDE + 5, partSize: STRIDE + 5, headerLength: HEADER_OVERHEAD, sealedChunkSize: STRIDE };
     const err = await upload(testBytes(4 * CHUNK, 1), p, engine, true).catch((e: unknown) => e);
-    expect(String(err)).toMatch(/straddles two parts/);
+    expect(String(err)).toMatch(/across two parts/);
   });
 });

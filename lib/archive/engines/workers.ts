@@ -495,7 +495,7 @@ class WorkerPool implements WorkerEngine {
    */
   release(sealed: Uint8Array): void {
     const left = this.#lent.get(sealed.buffer);
-    if (left?.delete(sealed.byteOffset) !== true) throw new Error('internal: released a sealed chunk that is not on loan');
+    if (left?.delete(sealed.byteOffset) !== true) throw new Error('internal: chunk not on loan');
     if (left.size === 0) {
       this.#lent.delete(sealed.buffer);
       this.#recycle(new Uint8Array(sealed.buffer));
@@ -520,7 +520,7 @@ class WorkerPool implements WorkerEngine {
     if (this.#failure) return Promise.reject(this.#failure);
     // The subkey and the AAD in one array, as for a batch (the worker wipes its copy; ours below).
     const meta = new Uint8Array(32 + aad.length);
-    if (!(cipher as WorkerChunkCipher).writeSubkey?.(meta)) return Promise.reject(new TypeError('not a live cipher of a worker pool'));
+    if (!(cipher as WorkerChunkCipher).writeSubkey?.(meta)) return Promise.reject(new TypeError('cipher disposed'));
     meta.set(aad, 32);
     // The least busy worker: a window read waits there on the network, not on a batch.
     const slot = this.#slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
