@@ -57,13 +57,13 @@ export interface Rfc9497Oprf {
   publicKey(secretKey: Uint8Array): Uint8Array;
   /** DeriveKeyPair(seed, info) (§3.2.1); `seed` is 32 bytes. The caller wipes `secretKey`. */
   deriveKeyPair(seed: Uint8Array, info: Uint8Array): { secretKey: Uint8Array; publicKey: Uint8Array };
-  /** Blind(input) (§3.3.1) with a fresh scalar from `random`. The caller wipes `blind`. */
+  /** Blind(input) (§3.3.1) with a fresh scalar from `random`. The caller wipes `blind` (wiped here if Blind throws). */
   blind(input: Uint8Array, random: RandomSource): { blind: Uint8Array; blinded: Uint8Array };
   /** Blind with a given scalar (test vectors): SerializeElement(blind · HashToGroup(input)). */
   blindWith(input: Uint8Array, blind: Uint8Array): Uint8Array;
   /** BlindEvaluate(skS, blindedElement) (§3.3.1). */
   blindEvaluate(secretKey: Uint8Array, blinded: Uint8Array): Uint8Array;
-  /** Finalize(input, blind, evaluatedElement) (§3.3.1): Nh bytes; the caller wipes them. */
+  /** Finalize(input, blind, evaluatedElement) (§3.3.1): Nh bytes; the caller wipes them. The unblinded element is wiped on every path. */
   finalize(input: Uint8Array, blind: Uint8Array, evaluated: Uint8Array): Uint8Array;
 }
 
@@ -126,22 +126,32 @@ export function rfc9497Oprf<P extends Rfc9497Point<P>>(suite: Rfc9497Suite<P>): 
       throw new RangeError('DeriveKeyPairError'); // 256 zero scalars in a row: not in practice
     },
     blind(input: Uint8Array, random: RandomSource) {
+      u16(input.length); // before drawing: nothing secret exists yet
       // RandomScalar (§4.7, "extra random bits"): 48 bytes reduced mod n, bias below 2^-128; never 0.
-      for (;;) {
+      // A source that keeps giving zero is broken: refuse it rather than draw forever.
+      for (let tries = 0; tries < 8; tries++) {
         const r = abytes(random(48), 'random(48)', 48);
         const s = Fn.create(bytesToNumberBE(r));
         wipe(r);
         if (Fn.is0(s)) continue;
         const blind = Fn.toBytes(s);
-        return { blind, blinded: blindWith(input, blind) };
+        try {
+          return { blind, blinded: blindWith(input, blind) };
+        } catch (e) {
+          wipe(blind);
+          throw e;
+        }
       }
+      throw new RangeError('random(48) reduced to zero 8 times: not a random source');
     },
     blindEvaluate: (sk: Uint8Array, blinded: Uint8Array) => decode(blinded).multiply(scalar(sk)).toBytes(),
     finalize(input: Uint8Array, blind: Uint8Array, evaluated: Uint8Array) {
+      const inputLength = u16(input.length); // before unblinding: a throw leaves nothing secret
       // Fermat inversion: a public exponent, see the module comment.
       const unblinded = decode(evaluated).multiply(invertCt(scalar(blind), Fn.ORDER)).toBytes();
-      const hashInput = concatBytes(lp(input), lp(unblinded), finalizeLabel);
+      let hashInput: Uint8Array | undefined;
       try {
+        hashInput = concatBytes(inputLength, input, lp(unblinded), finalizeLabel);
         return hash(hashInput);
       } finally {
         wipe(unblinded, hashInput);
