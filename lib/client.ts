@@ -1078,7 +1078,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
             throw isBackupError(e, 'KEYRING_NOT_CURRENT')
               ? new BackupError(
                   'KEYRING_NOT_CURRENT',
-                  "the passkey's envelope holds an older keyring than the account's (from before a reset, or put back): unlock with the recovery code, then add the passkey again",
+                  "the passkey's envelope holds a keyring that is not the account's current one (from before a reset, or put back): unlock with the recovery code, then add the passkey again",
                   { cause: e },
                 )
               : e;

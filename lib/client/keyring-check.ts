@@ -34,7 +34,7 @@ export async function writeKeyringMarker(ctx: MarkerContext, k: Keyring, random:
 function notCurrent(cause?: unknown): BackupError {
   return new BackupError(
     'KEYRING_NOT_CURRENT',
-    "the device cache's keyring is older than the account's (a reset elsewhere, or a replaced cache): unlock with the recovery code",
+    "the device cache's keyring is not the account's current one (a reset elsewhere, or a replaced cache): unlock with the recovery code",
     cause === undefined ? {} : { cause },
   );
 }

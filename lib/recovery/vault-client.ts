@@ -287,7 +287,7 @@ export function createVaultClient(options: VaultClientOptions): VaultClient {
       }
     }
     if (mine.length === 0) throw new BackupError('FLEET_UNTRUSTED', 'the fleet is not trusted', { fleetId });
-    throw new BackupError('FLEET_KEY_MISMATCH', 'the vault presented a key the fleet is not trusted with', { fleetId });
+    throw new BackupError('FLEET_KEY_MISMATCH', 'the vault presented a key that is not a trusted key of the fleet', { fleetId });
   }
 
   function vaultError(code: string, status: number, extra: { guessesRemaining?: number; retryAfterMs?: number }): BackupError {

@@ -161,6 +161,8 @@ describe('BackupClient passkeys', () => {
     const b = device();
     const e = await errorOf(b.unlockWithPasskey());
     expect(isBackupError(e, 'KEYRING_NOT_CURRENT'), String(e)).toBe(true);
+    // The check proves "not current", not "older" (a planted keyring fails it too): the message says that.
+    expect((e as Error).message).toMatch(/not the account's current one/);
     // Nothing was held: no backup goes under the old keyring.
     expect(isBackupError(await errorOf(b.backup(testBytes(100))), 'NOT_ENABLED')).toBe(true);
   });

@@ -149,6 +149,9 @@ describe('vault flows (in-process)', () => {
     const keyring = createKeyring();
     expect((await code(client(impostor.handler).enroll({ password: pw('a'), keyring }))).code).toBe('FLEET_KEY_MISMATCH');
     expect(impostor.store.dump().size).toBe(0); // the client never sent a record
+    // The key is what is not trusted (FLEET_UNTRUSTED is the fleet): the message must say so.
+    const mismatch = await client(impostor.handler).enroll({ password: pw('a'), keyring }).catch((e: unknown) => e);
+    expect((mismatch as Error).message).toMatch(/key that is not a trusted key of the fleet/);
     // Unknown fleet: resolveUnknown is asked, then FLEET_UNTRUSTED.
     const asked: Uint8Array[] = [];
     const unknown: FleetTrust = {

@@ -46,6 +46,9 @@ describe('device cache: only the current keyring (issue 14, finding 6)', () => {
     const reloaded = makeClient(vault, blobs, storage, { accountId, deviceCache: deviceCacheSupport() });
     const e = await errorOf(reloaded.backup(testBytes(3000, 2)));
     expect(isBackupError(e, 'KEYRING_NOT_CURRENT'), String(e)).toBe(true);
+    // A planted keyring is not an older one: the message must not send the investigator that way.
+    expect((e as Error).message).toMatch(/not the account's current one/);
+    expect((e as Error).message).not.toMatch(/older/);
     expect(await blobs.list('archives/')).toEqual([]);
   });
 
