@@ -804,6 +804,9 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
         wipeKeyring(k);
         throw e;
       }
+      // Without the cache, a record an earlier client left holds the keyring just replaced (which
+      // still opens the backups made under it): remove it. Best effort: the code must reach the user.
+      if (cache === undefined) await Promise.resolve(DEVICE_CACHE_KEY_PREFIX + accountId).then((key) => o.storage.delete(key)).catch(() => undefined);
       await markCurrent(k, opts.signal);
       // Passkeys of an earlier enrollment (a reset) cannot vouch for a new keyring: remove them.
       if (o.passkeys !== undefined) {

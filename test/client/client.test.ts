@@ -333,6 +333,24 @@ describe('list, prune, status, disable, device cache', () => {
     expect((await storage.keys()).some((k) => k.startsWith('device-cache/'))).toBe(false);
   });
 
+  it('enable() without the cache removes a record left by an earlier client: it holds the replaced keyring', async () => {
+    const server = makeBlobServer();
+    const { store } = blobClient(server);
+    const storage = createMemoryStore();
+    const accountId = nextAccount();
+    const cached = makeClient(vault, store, storage, { accountId, deviceCache: deviceCacheSupport() });
+    await cached.enable();
+    await cached.backup(testBytes(2000, 71));
+    cached.close();
+    expect(await storage.get(`device-cache/v1/${accountId}`)).toBeDefined();
+    // A reset on this device by a client without the cache: the old keyring (which still opens the
+    // backups made before the reset) must not stay sealed under a key any script on the origin can use.
+    const plain = makeClient(vault, store, storage, { accountId, deviceCache: false });
+    await plain.enable({ reset: true });
+    expect(await storage.get(`device-cache/v1/${accountId}`)).toBeUndefined();
+    plain.close();
+  });
+
   it('misuse at the edge throws TypeError/RangeError naming the argument', async () => {
     const { client } = await enabledClient();
     await expect(client.pruneBackups({ keep: 0 })).rejects.toThrow(/keep/);
