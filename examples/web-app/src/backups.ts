@@ -8,6 +8,7 @@ import {
   type BackupClient,
 } from 'e2ee-backup';
 import { createS3BlobStore, type BlobOp } from 'e2ee-backup/stores';
+import { deviceCacheSupport } from 'e2ee-backup/keys';
 // The fleet's public configuration, shipped in the build (src/fleet.json from the fleet operator).
 import fleet from './fleet.json' with { type: 'json' };
 
@@ -45,7 +46,7 @@ export function createBackups(userId: string, api: BackupApi): Backups {
     store,
     trust,
     storage: createIndexedDbStore(),
-    deviceCache: true, // later backups on this device need no code
+    deviceCache: deviceCacheSupport(), // later backups on this device need no code
     engine,
   });
   return {
