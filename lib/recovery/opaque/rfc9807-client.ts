@@ -75,11 +75,12 @@ export function malformed(what: string, cause?: unknown): BackupError {
   return new BackupError('PROTOCOL', `malformed OPAQUE ${what}`, cause === undefined ? {} : { cause });
 }
 
-function checkPassword(password: Uint8Array): Uint8Array {
+/** Check the password; its copy (the caller wipes it) unless `copy` is false. */
+function checkPassword(password: Uint8Array, copy = true): Uint8Array {
   abytes(password, 'password');
   if (password.length === 0) throw new RangeError('password must not be empty');
   if (password.length > MAX_PASSWORD_BYTES) throw new RangeError(`password must be at most ${MAX_PASSWORD_BYTES} bytes`);
-  return Uint8Array.from(password);
+  return copy ? Uint8Array.from(password) : password;
 }
 
 /** @internal Check a message's length and run `f`; any throw (bad length, bad element) is `PROTOCOL`. */
@@ -125,11 +126,19 @@ export class Rfc9807ClientSuite implements OpaqueSuite {
   }
 
   async startRegistration(password: Uint8Array): Promise<OpaqueRegistrationStart> {
-    const pw = checkPassword(password);
-    const g = await this.g();
+    checkPassword(password, false);
+    const g = await this.g(); // may be ENGINE_UNAVAILABLE (P-256): before the password is copied
     const s = sizes(g);
+    const pw = checkPassword(password);
     // RFC 9497 Blind (a fresh scalar; fails, negligibly, when the input maps to the identity).
-    const { blind, blinded } = blindRandom(g, pw, (n) => this.rand(n));
+    let b: { blind: Uint8Array; blinded: Uint8Array };
+    try {
+      b = blindRandom(g, pw, (n) => this.rand(n));
+    } catch (e) {
+      wipe(pw);
+      throw e;
+    }
+    const { blind, blinded } = b;
     let used = false;
     const parseResponse = (response: Uint8Array): Uint8Array =>
       parse('registration response', response, s.response, (b) => {
@@ -157,14 +166,25 @@ export class Rfc9807ClientSuite implements OpaqueSuite {
   }
 
   async startLogin(password: Uint8Array): Promise<OpaqueLoginStart> {
-    const pw = checkPassword(password);
-    const g = await this.g();
+    checkPassword(password, false);
+    const g = await this.g(); // may be ENGINE_UNAVAILABLE (P-256): before the password is copied
     const s = sizes(g);
-    // RFC 9497 Blind (a fresh scalar; fails, negligibly, when the input maps to the identity).
-    const { blind, blinded } = blindRandom(g, pw, (n) => this.rand(n));
-    const seed = this.rand(NSEED);
-    const state = generateKE1(g, blinded, blind, this.rand(NN), seed);
-    wipe(seed);
+    const pw = checkPassword(password);
+    let blind: Uint8Array | undefined;
+    let seed: Uint8Array | undefined;
+    let state: ReturnType<typeof generateKE1>;
+    try {
+      // RFC 9497 Blind (a fresh scalar; fails, negligibly, when the input maps to the identity).
+      const b = blindRandom(g, pw, (n) => this.rand(n));
+      blind = b.blind;
+      seed = this.rand(NSEED);
+      state = generateKE1(g, b.blinded, blind, this.rand(NN), seed);
+    } catch (e) {
+      wipe(pw, blind);
+      throw e;
+    } finally {
+      wipe(seed);
+    }
     let used = false;
     return {
       ke1: Uint8Array.from(state.ke1),
