@@ -8,7 +8,6 @@ import {
   createBackupClient,
   createIndexedDbStore,
   createVaultClient,
-  createWorkerEngine,
   type BackupClient,
   type BackupClientOptions,
   type KeyValueStore,
@@ -16,6 +15,7 @@ import {
 } from '../lib/index.js';
 import { deviceCacheSupport } from '../lib/keys.js';
 import { createHttpBlobStore } from '../lib/stores.js';
+import { createWorkerEngine } from '../lib/workers.js';
 import {
   createTrustStore,
   witnessLogClient,

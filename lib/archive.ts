@@ -3,7 +3,7 @@
  * encrypt files themselves, outside a backup client: one-shot, streaming (`TransformStream`s) and
  * random-access encryption and decryption, the header parser, size arithmetic, the format's
  * constants and the cipher engines (noble, `node:crypto`, the platform default). The worker pool
- * browsers should use is `createWorkerEngine` in the package entry; the libsodium engine is
+ * browsers should use is `createWorkerEngine` from `e2ee-backup/workers`; the libsodium engine is
  * `e2ee-backup/engines/libsodium`. An app that uses `createBackupClient` needs none of this: the
  * client writes and reads archives for it.
  *

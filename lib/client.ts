@@ -15,7 +15,6 @@
  * @module
  */
 import type { CipherEngine } from './archive/engine.js';
-import { restoreWorkerPool, type WorkerEngine } from './archive/engines/workers.js';
 import { runBackup, type BackupProgress, type BackupSource } from './client/backup.js';
 import { incrementalContext, incrementalUnavailable, isSnapshot, openIfSnapshot, type HookContext, type IncrementalLoader } from './incremental/client-hook.js';
 import { withExclusiveLock, timerSleep, type LockManagerLike, type LockSleep } from './client/lock.js';
@@ -102,9 +101,10 @@ export interface BackupClientOptions {
    */
   readonly readTimeoutMs?: number;
   /**
-   * Cipher engine for archives. Default: the default engine for backups; for restores, where Web
-   * Workers exist (browsers), a worker pool the client starts at the first restore and terminates
-   * in `close()`, so decryption stays off the page's main thread (docs/CLIENT.md).
+   * Cipher engine for backups and restores. Default: the default engine, on the calling thread
+   * (streams yield so the page gets turns). Browsers should pass a worker pool,
+   * `createWorkerEngine()` from `e2ee-backup/workers`, so encryption and decryption run off the
+   * page's main thread on several cores (docs/ENGINES.md).
    */
   readonly engine?: CipherEngine;
   /**
@@ -531,7 +531,7 @@ function checkClientNumbers(o: BackupClientOptions): void {
     if (o[name] !== undefined && typeof o[name] !== 'function') throw invalidOption(name, 'must be a function');
   }
   if (o.engine !== undefined && (typeof o.engine !== 'object' || o.engine === null || typeof o.engine.create !== 'function')) {
-    throw invalidOption('engine', 'must be a CipherEngine, e.g. createWorkerEngine() (docs/ENGINES.md)');
+    throw invalidOption('engine', 'must be a CipherEngine, e.g. createWorkerEngine() from e2ee-backup/workers');
   }
 }
 
@@ -591,8 +591,6 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
   // aborts them (ABORTED) and bumps `epoch`, so nothing that finishes later holds a keyring again.
   const running = new Set<AbortController>();
   const openRestores = new Set<{ close(): void }>();
-  /** Browsers' default restore engine, started at the first restore (restoreWorkerPool). */
-  let restorePool: Promise<WorkerEngine | undefined> | undefined;
   let epoch = 0;
 
   /** Start an operation: its signal follows the caller's and aborts on close(). */
@@ -920,8 +918,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
           backupId = hexOf(pointer.backupId);
         }
         const snap = await openIfSnapshot(hookContext(k, signal), backupId, o.incrementalSupport);
-        const engine = snap === undefined ? o.engine ?? (await (restorePool ??= restoreWorkerPool())) : undefined;
-        const opened = snap ?? (await openBackup({ ...catalog(k, signal), ...(engine === undefined ? {} : { engine }) }, backupId));
+        const opened = snap ?? (await openBackup({ ...catalog(k, signal), ...(o.engine === undefined ? {} : { engine: o.engine }) }, backupId));
         if (signal.aborted) {
           opened.close();
           throwIfAborted(signal);
@@ -1125,10 +1122,6 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       running.clear();
       for (const r of openRestores) r.close();
       openRestores.clear();
-      // The restore pool the client started (never an engine the app passed).
-      const pool = restorePool;
-      restorePool = undefined;
-      void pool?.then((p) => p?.terminate());
       if (keyring !== undefined) wipeKeyring(keyring);
       keyring = undefined;
     },

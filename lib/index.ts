@@ -2,16 +2,15 @@
  * e2ee-backup: end-to-end encrypted chat backups for web apps.
  *
  * The package entry holds what an app integrating backups calls: the backup client and the vault
- * client, pinned fleet keys, device storage, the worker engine browsers should restore with,
- * recovery codes, typed errors, and every type those functions' options and results name. It is
- * browser-safe: no Node built-ins, no server code.
+ * client, pinned fleet keys, device storage, recovery codes, typed errors, and every type those
+ * functions' options and results name. It is browser-safe: no Node built-ins, no server code.
  *
  * Everything else has its own entry (README §Package entries): blob-store adapters in
  * `e2ee-backup/stores`, over-the-air fleet bundles in `e2ee-backup/trust`, the archive format in
  * `e2ee-backup/archive`, keyrings, self-custody keys and manifests in `e2ee-backup/keys`, wire-level
- * pieces and OPAQUE suites in `e2ee-backup/protocol`, and the opt-ins (`e2ee-backup/passkeys`,
- * `e2ee-backup/incremental`, `e2ee-backup/opaque-ts`, `e2ee-backup/rfc9807-extras`) that a client
- * takes as options.
+ * pieces and OPAQUE suites in `e2ee-backup/protocol`, and the opt-ins that a client takes as
+ * options: the worker pool (`e2ee-backup/workers`), `e2ee-backup/passkeys`, `e2ee-backup/incremental`,
+ * `e2ee-backup/opaque-ts`, `e2ee-backup/rfc9807-extras`.
  *
  * @packageDocumentation
  */
@@ -21,8 +20,6 @@ export { createMemoryStore, createIndexedDbStore } from './storage/kv.js';
 export type { KeyValueStore, StoredValue, IndexedDbStoreOptions } from './storage/kv.js';
 export { pinnedFleets } from './recovery/fleet-trust.js';
 export type { FleetTrust, TrustedFleet } from './recovery/fleet-trust.js';
-export { createWorkerEngine } from './archive/engines/workers.js';
-export type { WorkerEngine, WorkerEngineOptions, WorkerLike, WorkerCipherKind } from './archive/engines/workers.js';
 export type { CipherEngine, ChunkCipher, SealedParts } from './archive/engine.js';
 export { generateRecoveryCode, parseRecoveryCode } from './recovery/code.js';
 export type { Keyring, KeyGeneration } from './recovery/keyring.js';

@@ -24,10 +24,10 @@
  * superseded opaque-ts suite (`e2ee-backup/opaque-ts`) must be absent from `.` altogether (its
  * default suite is RFC 9807 on @noble/curves), and, in an app that names it, stay out of the
  * initial chunks (the lazy boundary of lib/recovery/opaque/opaque-ts-lazy.ts). Opt-in capabilities
- * (incremental, the RFC 9807 extras, passkeys) must put no byte into `.`, and Node-only code (the
- * default engine's Node selection, the Node engine) none into the app entries, nor noble's
- * VOPRF/POPRF module (OPAQUE runs our base-mode OPRF) or the RFC 9807 vault side. A regression
- * fails the run.
+ * (incremental, the RFC 9807 extras, passkeys, the device cache, the worker pool) must put no byte
+ * into `.`, and Node-only code (the default engine's Node selection, the Node engine) none into the
+ * app entries, nor noble's VOPRF/POPRF module (OPAQUE runs our base-mode OPRF) or the RFC 9807
+ * vault side. A regression fails the run.
  *
  * Flags: --json (machine-readable), --budget=KB (gzipped, default 60).
  */
@@ -75,6 +75,13 @@ const OPT_IN = [
   /lib\/recovery\/passkeys?(-webauthn)?\.ts$/,
   /@noble\/curves\/abstract\/montgomery\.js$/,
 ];
+
+/**
+ * The worker pool (lib/archive/engines/workers.ts), opt-in through `engine: createWorkerEngine()`
+ * from `e2ee-backup/workers` (README's quick start passes one): without an engine, the client runs
+ * the default engine on the main thread.
+ */
+const WORKER_POOL = [/lib\/archive\/engines\/workers\.ts$/];
 
 /** The device cache (sealed keyring under a non-extractable key), opt-in through `deviceCache: deviceCacheSupport()` from `e2ee-backup/keys` (README's quick start opts in). */
 const DEVICE_CACHE = [/lib\/storage\/device-cache\.ts$/];
@@ -144,7 +151,7 @@ const ENTRIES: Entry[] = [
     budgeted: true,
     note: 'package entry, everything it exports (the app-facing front door; RFC 9807 OPAQUE, no opaque-ts)',
     // Since the front door `.` exports no Node engine (createNodeEngine is in e2ee-backup/archive).
-    absent: [...OPAQUE_STACK, ...OPT_IN, ...DEVICE_CACHE, ...NODE_ONLY, ...UNUSED, ...OTHER_ENTRIES],
+    absent: [...OPAQUE_STACK, ...OPT_IN, ...DEVICE_CACHE, ...WORKER_POOL, ...NODE_ONLY, ...UNUSED, ...OTHER_ENTRIES],
   },
   {
     name: '. + opaque-ts',
@@ -157,7 +164,7 @@ const ENTRIES: Entry[] = [
     name: 'app: quick start',
     contents: app(quickStartImports()),
     budgeted: false,
-    note: "for scale: exactly what README.md's quick start imports (backup and vault clients, pinned keys, IndexedDB, S3 from e2ee-backup/stores)",
+    note: "for scale: exactly what README.md's quick start imports (backup and vault clients, pinned keys, IndexedDB, S3 from e2ee-backup/stores, the device cache, the worker pool)",
     absent: [...OPAQUE_STACK, ...OPT_IN, ...NODE_ONLY, ...UNUSED],
   },
   {
@@ -168,7 +175,7 @@ const ENTRIES: Entry[] = [
     }),
     budgeted: false,
     note: 'for scale: an app using what it needs (backup client, vault client, pinned fleet keys, IndexedDB, S3)',
-    absent: [...OPAQUE_STACK, ...OPT_IN, ...DEVICE_CACHE, ...NODE_ONLY, ...UNUSED],
+    absent: [...OPAQUE_STACK, ...OPT_IN, ...DEVICE_CACHE, ...WORKER_POOL, ...NODE_ONLY, ...UNUSED],
   },
   {
     name: 'app: bundle trust',
@@ -179,7 +186,7 @@ const ENTRIES: Entry[] = [
     }),
     budgeted: false,
     note: 'for scale: the same app with over-the-air fleet bundles (trust store, witness log: Ed25519, Merkle proofs)',
-    absent: [...OPAQUE_STACK, ...OPT_IN, ...DEVICE_CACHE, ...NODE_ONLY, ...UNUSED],
+    absent: [...OPAQUE_STACK, ...OPT_IN, ...DEVICE_CACHE, ...WORKER_POOL, ...NODE_ONLY, ...UNUSED],
   },
   { name: 'worker script', file: here('lib/archive/engines/chacha-worker.ts'), budgeted: false, note: 'chacha-worker.js, fetched only when a worker pool starts' },
   { name: 'stores', file: here('lib/stores.ts'), budgeted: false, note: 'for scale: e2ee-backup/stores, all three blob-store adapters (an app imports one)' },
@@ -187,6 +194,7 @@ const ENTRIES: Entry[] = [
   { name: 'archive', file: here('lib/archive.ts'), budgeted: false, note: 'for scale: e2ee-backup/archive, the archive format + engines (noble, node:crypto selection)' },
   { name: 'keys', file: here('lib/keys.ts'), budgeted: false, note: 'for scale: e2ee-backup/keys (keyring, self-custody key, device cache, manifest sealing)' },
   { name: 'passkeys', file: here('lib/passkeys.ts'), budgeted: false, note: 'for scale: e2ee-backup/passkeys (passkeySupport, WebAuthn ceremonies, envelope codec: X25519)' },
+  { name: 'workers', file: here('lib/workers.ts'), budgeted: false, note: 'for scale: e2ee-backup/workers (createWorkerEngine: the worker pool; the worker script is fetched apart)' },
   { name: 'protocol', file: here('lib/protocol.ts'), budgeted: false, note: 'for scale: e2ee-backup/protocol (vault codec, OPAQUE suites, transport)' },
 ];
 

@@ -9,7 +9,7 @@ import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { encryptArchive, decryptArchive } from '../../lib/archive/archive.js';
 import { defaultEngine } from '../../lib/archive/engines/default.js';
 import { nobleEngine } from '../../lib/archive/engines/noble.js';
-import { createWorkerEngine, restoreWorkerPool, type WorkerEngine } from '../../lib/archive/engines/workers.js';
+import { createWorkerEngine, type WorkerEngine } from '../../lib/archive/engines/workers.js';
 import { openArchive } from '../../lib/archive/random-access.js';
 import { chunkNonceTail, type CipherEngine } from '../../lib/archive/engine.js';
 import { copyBytes, equalBytes } from '../../lib/util/bytes.js';
@@ -199,19 +199,21 @@ async function equivalence(): Promise<Record<string, unknown>> {
   const random = (n: number): Uint8Array => new Uint8Array(n).fill(0x42);
   const plain = piece().subarray(0, 300_000 + 123);
   const reference = await encryptArchive(key, new Uint8Array(16), plain, { engine: nobleEngine(), chunkSize: 4096, random });
-  // The pool a browser client restores with by default (lib/client.ts), and it reads right.
-  const restorePool = await restoreWorkerPool();
-  let restoreRead = false;
-  if (restorePool !== undefined) {
+  // A pool with the defaults (noble inside, what `createWorkerEngine()` gives an app) reads a window right.
+  const pool = createWorkerEngine();
+  let poolRead: boolean;
+  try {
+    await pool.ready();
     const src = piece().subarray(0, 300_000);
     const archive = await encryptArchive(key, new Uint8Array(16), src, { chunkSize: 4096, random });
-    const reader = await openArchive({ size: archive.length, readAt: async (o, n) => archive.subarray(o, o + n), key, engine: restorePool });
+    const reader = await openArchive({ size: archive.length, readAt: async (o, n) => archive.subarray(o, o + n), key, engine: pool });
     const got = await reader.read(1000, 200_000);
-    restoreRead = equalBytes(got, src.subarray(1000, 201_000));
+    poolRead = equalBytes(got, src.subarray(1000, 201_000));
     reader.close();
-    restorePool.terminate();
+  } finally {
+    pool.terminate();
   }
-  const out: Record<string, unknown> = { defaultEngine: defaultEngine().name, workerDefined: typeof Worker, restorePool: restorePool?.name, restoreRead };
+  const out: Record<string, unknown> = { defaultEngine: defaultEngine().name, workerDefined: typeof Worker, pool: pool.name, poolRead };
   for (const choice of ['libsodium', 'workers-noble', 'workers-libsodium'] as const) {
     const { engine, done } = await engineFor(choice, 2);
     try {

@@ -35,9 +35,9 @@ describeBrowsers('engines', (engine) => {
     expect(r.workerDefined).toBe('function');
     // No process.getBuiltinModule in a browser: the default is the pure-JS engine.
     expect(r.defaultEngine).toBe('noble');
-    // Where workers exist, a client restores in a pool of them by default (lib/client.ts).
-    expect(r.restorePool).toBe('workers');
-    expect(r.restoreRead).toBe(true);
+    // A pool with the defaults (createWorkerEngine(), what README's quick start passes) reads a window right.
+    expect(r.pool).toBe('workers');
+    expect(r.poolRead).toBe(true);
     for (const choice of ['libsodium', 'workers-noble', 'workers-libsodium']) {
       expect(r[choice], choice).toEqual({ sameBytes: true, decrypts: true, tamperCode: 'ARCHIVE_AUTH_FAILED', streamed: 300_123 });
     }

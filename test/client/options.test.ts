@@ -8,13 +8,13 @@ import {
   createIndexedDbStore,
   createMemoryStore,
   createVaultClient,
-  createWorkerEngine,
   isBackupError,
   pinnedFleets,
   type BackupClientOptions,
   type VaultClientOptions,
 } from '../../lib/index.js';
 import { createHttpBlobStore, createMemoryBlobStore, createS3BlobStore } from '../../lib/stores.js';
+import { createWorkerEngine } from '../../lib/workers.js';
 import { createTestFleet } from '../../lib/testing/index.js';
 
 function refusal(run: () => unknown): { option: string | undefined; message: string } {

@@ -10,7 +10,8 @@ import { describeBrowsers, launchBrowser, waitForGlobal, type TestBrowser, type 
 import { bundlePage, servePage } from '../support/test-page.js';
 
 const PAGE = `
-import { createIndexedDbStore, createWorkerEngine, isBackupError } from './lib/index.ts';
+import { createIndexedDbStore, isBackupError } from './lib/index.ts';
+import { createWorkerEngine } from './lib/workers.ts';
 import { deviceCacheSupport } from './lib/keys.ts';
 import { decryptArchive, encryptArchive } from './lib/archive.ts';
 import { createTestFleet } from './lib/testing/index.ts';

@@ -13,7 +13,6 @@ export const FRONT_DOOR: readonly string[] = [
   'RFC9807_DEFAULT_SUITE_ID', // the suite a pinned entry names for every new fleet
   'createIndexedDbStore',
   'createMemoryStore',
-  'createWorkerEngine', // the engine browsers should restore with (docs/ENGINES.md)
   // generated recovery codes (PINs and passwords: normalizePassword in e2ee-backup/keys)
   'generateRecoveryCode',
   'parseRecoveryCode',

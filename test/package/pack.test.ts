@@ -20,7 +20,7 @@ const entries = Object.entries(pkg.exports)
     types: typeof target === 'string' ? undefined : target.types,
   }));
 /** Capability subpaths for browser apps (README §Package entries), bundled with Vite below. */
-const BROWSER_SUBPATHS = ['stores', 'trust', 'archive', 'keys', 'passkeys', 'protocol', 'incremental', 'opaque-ts', 'rfc9807-extras'] as const;
+const BROWSER_SUBPATHS = ['stores', 'trust', 'archive', 'keys', 'passkeys', 'workers', 'protocol', 'incremental', 'opaque-ts', 'rfc9807-extras'] as const;
 /** The worker script is loaded as a Web Worker, never imported on a main thread or in Node. */
 const WORKER_ENTRY = `${pkg.name}/engines/worker`;
 

@@ -3,12 +3,12 @@ import {
   createBackupClient,
   createIndexedDbStore,
   createVaultClient,
-  createWorkerEngine,
   pinnedFleets,
   type BackupClient,
 } from 'e2ee-backup';
 import { createS3BlobStore, type BlobOp } from 'e2ee-backup/stores';
 import { deviceCacheSupport } from 'e2ee-backup/keys';
+import { createWorkerEngine } from 'e2ee-backup/workers';
 // The fleet's public configuration, shipped in the build (src/fleet.json from the fleet operator).
 import fleet from './fleet.json' with { type: 'json' };
 

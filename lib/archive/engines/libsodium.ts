@@ -217,7 +217,7 @@ export function loadLibsodium(): Promise<LibsodiumAead> {
 /**
  * Load libsodium (dynamic `import('libsodium-wrappers')`, once per realm) and return an engine on it.
  * Synchronous once created; `parallelism` 1. For several cores, use it inside the worker pool:
- * `createWorkerEngine({ workers: 2, engine: 'libsodium' })`.
+ * `createWorkerEngine({ workers: 2, engine: 'libsodium' })` from `e2ee-backup/workers`.
  *
  * @param options - optionally a ready libsodium instance.
  * @example

@@ -171,7 +171,7 @@ function count(value: number | undefined, fallback: number, max: number, name: s
  * @param options - workers, implementation, worker URL or factory, abort signal.
  * @example
  * ```ts
- * import { createWorkerEngine } from 'e2ee-backup';
+ * import { createWorkerEngine } from 'e2ee-backup/workers';
  * import { encryptArchive } from 'e2ee-backup/archive';
  *
  * const engine = createWorkerEngine({ workers: 2, engine: 'noble' });
@@ -197,26 +197,6 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): WorkerEng
   const { signal } = options;
   if (signal?.aborted) throw new BackupError('ABORTED', 'operation was aborted', { cause: signal.reason });
   return new WorkerPool(n, perWorker, kind, options.createWorker ?? defaultWorker(options.workerUrl), signal);
-}
-
-/**
- * @internal The engine a browser client restores with when the app chose none: a worker pool
- * (noble inside, default size), ready, so decryption stays off the page's main thread. `undefined`
- * where there are no Web Workers or in Node (whose default engine is native), and when the pool
- * cannot start (CSP, the worker script missing): the caller then uses the default engine.
- */
-export async function restoreWorkerPool(): Promise<WorkerEngine | undefined> {
-  const proc = (globalThis as { process?: { versions?: { node?: unknown } } }).process;
-  if (typeof Worker !== 'function' || typeof proc?.versions?.node === 'string') return undefined;
-  let pool: WorkerEngine | undefined;
-  try {
-    pool = createWorkerEngine({ engine: 'noble' });
-    await pool.ready();
-    return pool;
-  } catch {
-    pool?.terminate();
-    return undefined;
-  }
 }
 
 class WorkerPool implements WorkerEngine {
