@@ -256,7 +256,16 @@ async function launchFirefox(options: LaunchBrowserOptions): Promise<TestBrowser
           const el = await page.waitForSelector(s);
           await el!.click();
         },
-        fill: (s, v) => page.locator(s).fill(v),
+        // Not page.locator(s).fill(): with Firefox ESR 140 over WebDriver BiDi it waited out its
+        // timeout on the demo's recovery-code input. Focus, select what is there, type.
+        fill: async (s, v) => {
+          const el = await page.waitForSelector(s, { visible: true });
+          await el!.evaluate((e) => {
+            (e as HTMLInputElement).focus();
+            (e as HTMLInputElement).select();
+          });
+          await el!.type(v);
+        },
         text: (s) => page.evaluate((sel) => document.querySelector(sel)?.textContent ?? '', s),
         screenshot: async (path) => void (await page.screenshot({ path: path as `${string}.png`, fullPage: true })),
         consoleErrors: async () => [...errors],
