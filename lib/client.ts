@@ -256,6 +256,18 @@ export interface BackupClientEvents {
     /** Set when removing failed: the stale envelopes stay, and a passkey unlock with one fails with `KEYRING_NOT_CURRENT`. */
     readonly error?: unknown;
   };
+  /**
+   * `enable()` succeeded but the device cache could not save the new keyring (a full quota, a
+   * storage the browser refuses): the keyring is held in memory for this client only, and the
+   * next client on this device asks for the code. `enable()` still resolves with the code, which
+   * is the only copy of it.
+   */
+  'device-cache-failed': {
+    /** The client's account. */
+    readonly accountId: string;
+    /** What the device storage threw. */
+    readonly error: unknown;
+  };
   /** `changeRecoveryCode` succeeded: only the new code opens the escrow now. */
   'code-changed': {
     /** The client's account. */
@@ -795,13 +807,11 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
         wipe(password);
       }
       // enable() is not aborted by close(): the enrollment is done and its code must reach the
-      // user. The cache gets the keyring; memory keeps it only if the client was not closed.
-      try {
-        if (cache !== undefined) await cache.save(k);
-      } catch (e) {
-        wipeKeyring(k);
-        throw e;
-      }
+      // user. The cache gets the keyring; memory keeps it only if the client was not closed. A
+      // cache that fails to save does not fail enable(): throwing here would lose the only copy
+      // of a generated code for an account the vault has already enrolled.
+      let cacheError: { error: unknown } | undefined;
+      if (cache !== undefined) await cache.save(k).catch((error: unknown) => void (cacheError = { error }));
       // Without the cache, a record an earlier client left holds the keyring just replaced (which
       // still opens the backups made under it): remove it. Best effort: the code must reach the user.
       if (cache === undefined) await Promise.resolve(DEVICE_CACHE_KEY_PREFIX + accountId).then((key) => o.storage.delete(key)).catch(() => undefined);
@@ -826,6 +836,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       if (epoch === at) hold(k);
       else wipeKeyring(k);
       emit('enabled', { accountId });
+      if (cacheError !== undefined) emit('device-cache-failed', { accountId, error: cacheError.error });
       return generated === undefined ? {} : { recoveryCode: generated };
     },
 

@@ -2,7 +2,7 @@
 // in-process, with the fault-injecting fetch between the client and the blob server.
 import { describe, expect, it } from 'vitest';
 import { isBackupError } from '../../lib/errors.js';
-import { createMemoryStore } from '../../lib/storage/kv.js';
+import { createMemoryStore, type KeyValueStore } from '../../lib/storage/kv.js';
 import { equalBytes } from '../../lib/util/bytes.js';
 import { errorOf } from '../support/errors.js';
 import type { Fault } from '../support/faulty-fetch.js';
@@ -349,6 +349,42 @@ describe('list, prune, status, disable, device cache', () => {
     await plain.enable({ reset: true });
     expect(await storage.get(`device-cache/v1/${accountId}`)).toBeUndefined();
     plain.close();
+  });
+
+  it('enable(): a device cache that fails to save after the enrollment loses nothing: the code is returned, the keyring held, the failure reported', async () => {
+    const server = makeBlobServer();
+    const { store } = blobClient(server);
+    const inner = createMemoryStore();
+    // The device's storage refuses the cache record (a full quota, private browsing), nothing else.
+    const storage: KeyValueStore = {
+      ...inner,
+      get: (k) => inner.get(k),
+      delete: (k) => inner.delete(k),
+      update: (k, f) => inner.update(k, f),
+      keys: (p) => inner.keys(p),
+      set: async (k, v) => {
+        if (k.startsWith('device-cache/')) throw new DOMException('quota exceeded', 'QuotaExceededError');
+        await inner.set(k, v);
+      },
+    };
+    const accountId = nextAccount();
+    const client = makeClient(vault, store, storage, { accountId, deviceCache: deviceCacheSupport() });
+    const failures: unknown[] = [];
+    client.on('device-cache-failed', (e) => failures.push(e.error));
+    // Before: enable() threw after the vault had enrolled the account, and the only copy of the
+    // generated code was gone with it.
+    const { recoveryCode } = await client.enable();
+    expect(recoveryCode).toMatch(/^[0-9A-Z-]{20,}$/);
+    expect(failures).toHaveLength(1);
+    expect((failures[0] as DOMException).name).toBe('QuotaExceededError');
+    expect(await client.status()).toMatchObject({ unlocked: true, deviceCached: false });
+    await client.backup(testBytes(3000, 81));
+    client.close();
+    // The code the user was shown opens the account on a new device.
+    const fresh = makeClient(vault, store, createMemoryStore(), { accountId });
+    await fresh.unlock({ recoveryCode: recoveryCode! });
+    const restored = await readAll((await fresh.restore()).stream);
+    expect(equalBytes(restored, testBytes(3000, 81))).toBe(true);
   });
 
   it('misuse at the edge throws TypeError/RangeError naming the argument', async () => {
