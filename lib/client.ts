@@ -651,6 +651,8 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     ...(o.readTimeoutMs === undefined ? {} : { readTimeoutMs: o.readTimeoutMs }),
   });
   /** Write the keyring marker for an authoritative keyring (enable, the vault); best effort. */
+  /** Remove this account's device-cache record: the cache's own, or one an earlier client with the cache on left. */
+  const forgetCachedKeyring = (): Promise<void> => cache?.clear() ?? o.storage.delete(DEVICE_CACHE_KEY_PREFIX + accountId);
   const markCurrent = (k: Keyring, signal: AbortSignal | undefined) => writeKeyringMarker(markerCtx(signal), k, random).catch(() => undefined);
 
   const unlock = async (code: RecoveryCodeInput | undefined, signal: AbortSignal): Promise<Keyring> => {
@@ -814,7 +816,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       if (cache !== undefined) await cache.save(k).catch((error: unknown) => void (cacheError = { error }));
       // Without the cache, a record an earlier client left holds the keyring just replaced (which
       // still opens the backups made under it): remove it. Best effort: the code must reach the user.
-      if (cache === undefined) await Promise.resolve(DEVICE_CACHE_KEY_PREFIX + accountId).then((key) => o.storage.delete(key)).catch(() => undefined);
+      if (cache === undefined) await Promise.resolve().then(forgetCachedKeyring).catch(() => undefined);
       await markCurrent(k, opts.signal);
       // Passkeys of an earlier enrollment (a reset) cannot vouch for a new keyring: remove them.
       if (o.passkeys !== undefined) {
@@ -986,7 +988,7 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
       }
       await o.vault.remove(signal === undefined ? {} : { signal });
       // Also a record left by an earlier client of this account with the cache on.
-      await (cache?.clear() ?? o.storage.delete(DEVICE_CACHE_KEY_PREFIX + accountId));
+      await forgetCachedKeyring();
       await clearSeen(o.storage, accountId);
       await clearSession(o.storage, accountId);
       if (keyring !== undefined) wipeKeyring(keyring);

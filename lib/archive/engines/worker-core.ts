@@ -21,6 +21,7 @@
  */
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { isBytes, wipe } from '../../util/bytes.js';
+import { chunkNonceTail } from '../engine.js';
 import { rawSodiumAead, type LibsodiumAead } from './libsodium.js';
 
 /** Which implementation a worker runs. */
@@ -325,10 +326,8 @@ async function fetchWindow(m: Partial<Record<string, unknown>>, impl: RawAead, i
     }
     if (data.length !== count * sealed) return { response: { id, status: 0 }, transfer: [] };
     const iv = new Uint8Array(12);
-    const ivView = new DataView(iv.buffer);
     for (let i = 0; i < count; i++) {
-      // Nonce 0x00000000 ‖ counter (7 bytes, big-endian) ‖ 0 (not final): the 8-byte BE value shifted.
-      ivView.setBigUint64(4, BigInt(first! + i) << 8n);
+      iv.set(chunkNonceTail(first! + i, false), 4); // none of the window's chunks is the final one
       const at = i * sealed;
       if (!impl.openInto(key, iv, aad, data.subarray(at, at + sealed), data.subarray(at, at + chunk))) {
         wipe(data);
