@@ -24,8 +24,9 @@ export type BackupErrorCode =
   | 'INVALID_ARGUMENT'
   /**
    * Code that loads on demand could not start: a cipher engine (worker script blocked, WebAssembly
-   * unavailable) or the lazily imported OPAQUE implementation (its chunk failed to load; the next
-   * call retries).
+   * unavailable), the lazily imported OPAQUE implementation (its chunk failed to load; the next
+   * call retries), or the recovery code's key stretching (Argon2id) could not have its memory
+   * (46 MiB with the default suite) in WebAssembly nor in JavaScript.
    */
   | 'ENGINE_UNAVAILABLE'
   // --- archive format (docs/FORMAT.md) ---

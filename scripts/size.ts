@@ -26,8 +26,8 @@
  * initial chunks (the lazy boundary of lib/recovery/opaque/opaque-ts-lazy.ts). Opt-in capabilities
  * (incremental, the RFC 9807 extras, passkeys, the device cache, the worker pool) must put no byte
  * into `.`, and Node-only code (the default engine's Node selection, the Node engine) none into the
- * app entries, nor noble's VOPRF/POPRF module (OPAQUE runs our base-mode OPRF) or the RFC 9807
- * vault side. A regression fails the run.
+ * app entries, nor noble's VOPRF/POPRF module (OPAQUE runs our base-mode OPRF), noble's Argon2
+ * (the KSF runs lib/recovery/argon2/) or the RFC 9807 vault side. A regression fails the run.
  *
  * Flags: --json (machine-readable), --budget=KB (gzipped, default 60).
  */
@@ -96,10 +96,12 @@ const NODE_ONLY = [NODE_SELECTION, /lib\/archive\/engines\/node\.ts$/];
 
 /**
  * Code no browser entry needs: noble's RFC 9497 module (VOPRF, POPRF, DLEQ proofs; OPAQUE runs our
- * base-mode OPRF, lib/recovery/opaque/rfc9497.ts) and the vault side of the RFC 9807 suites (the
+ * base-mode OPRF, lib/recovery/opaque/rfc9497.ts), noble's Argon2 (the KSF runs ours,
+ * lib/recovery/argon2/: WebAssembly with a JavaScript fallback; noble's is not kept as a second
+ * fallback) and the vault side of the RFC 9807 suites (the
  * vault client runs rfc9807-client.ts; `rfc9807Suite()` from `e2ee-backup/protocol` has both).
  */
-const UNUSED = [/@noble\/curves\/abstract\/oprf\.js$/, /lib\/recovery\/opaque\/rfc9807\.ts$/];
+const UNUSED = [/@noble\/curves\/abstract\/oprf\.js$/, /lib\/recovery\/opaque\/rfc9807\.ts$/, /@noble\/hashes\/argon2\.js$/];
 
 /** The package's subpaths as an app writes them, and the source file each maps to (package.json `exports`). */
 const SUBPATHS: Readonly<Record<string, string>> = Object.fromEntries(

@@ -1,6 +1,7 @@
 /**
  * Key stretching functions for the RFC 9807 suites (RFC 9807 §2.3 "KSF", §7): Argon2id
- * (RFC 9106) and scrypt (RFC 7914) from `@noble/hashes`, each with a 16-byte all-zero salt and an
+ * (RFC 9106; ours, lib/recovery/argon2/argon2id.ts: WebAssembly, or JavaScript where a page's CSP
+ * forbids it) and scrypt (RFC 7914, from `@noble/hashes`), each with a 16-byte all-zero salt and an
  * output of `Nh` bytes, as RFC 9807 §7's recommended configurations and opaque-ke's Argon2id
  * (`hash_password_into(input, [0; 16], out[Nh])`) do. The parameters are part of the KSF id, and so
  * of the suite id, so a client and a vault with different parameters never mistake each other
@@ -8,8 +9,8 @@
  *
  * @module
  */
-import { argon2idAsync } from '@noble/hashes/argon2.js';
 import { BackupError } from '../../errors.js';
+import { argon2id, intIn } from '../argon2/argon2id.js';
 import type { Rfc9807Ksf } from './rfc9807-core.js';
 
 export type { Rfc9807Ksf };
@@ -45,11 +46,6 @@ export interface ScryptParams {
   readonly p: number;
 }
 
-function intIn(v: unknown, lo: number, hi: number, name: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new RangeError(`${name} must be an integer in ${lo}..${hi}`);
-  return v;
-}
-
 /**
  * Argon2id with the given parameters (salt: 16 zero bytes; output: Nh bytes). The bounds keep a
  * published suite id from asking a device for a uselessly weak or a crippling computation.
@@ -65,7 +61,7 @@ export function argon2idKsf(params: Argon2idParams): Rfc9807Ksf {
   const p = intIn(params.p, 1, 16, 'p');
   return Object.freeze({
     id: `argon2id-m${m}-t${t}-p${p}`,
-    stretch: (input: Uint8Array, dkLen: number) => argon2idAsync(input, SALT, { m, t, p, dkLen, maxmem: 2 ** 32 - 1 }),
+    stretch: (input: Uint8Array, dkLen: number) => argon2id(input, SALT, { m, t, p, dkLen }),
   });
 }
 
