@@ -14,9 +14,17 @@
 // page's thread does only client work (OPAQUE, the KSF, sealing, fetch bookkeeping).
 //
 // Target (issue 15): recover <= 500 ms client CPU in Node, <= 1 s in Chromium, default suite.
+//
+// Then the default suite's KSF alone (Argon2id m=47104 t=1 p=1, 64-byte output), in Node and in
+// Chromium, same run: @noble/hashes' argon2idAsync (what the suite ran before) against ours
+// (lib/recovery/argon2/) with its WebAssembly compression and with its JavaScript fallback (what
+// a page whose CSP lacks 'wasm-unsafe-eval' runs). Each call allocates its memory afresh, as a
+// recovery does.
 import { fileURLToPath } from 'node:url';
+import { argon2idAsync } from '@noble/hashes/argon2.js';
 import * as serenity from '@serenity-kit/opaque';
 import { build } from 'esbuild';
+import { argon2id } from '../lib/recovery/argon2/argon2id.js';
 import { pinnedFleets } from '../lib/recovery/fleet-trust.js';
 import { createKeyring } from '../lib/recovery/keyring.js';
 import { OPAQUE_TS_SUITE_ID, opaqueTsSuite } from '../lib/recovery/opaque/opaque-ts.js';
@@ -141,8 +149,13 @@ const PAGE = `
 import { createVaultClient, pinnedFleets } from './lib/index.ts';
 import { createKeyring } from './lib/keys.ts';
 import { opaqueTsSuite } from './lib/opaque-ts.ts';
+import { argon2idAsync } from '@noble/hashes/argon2.js';
 import * as serenity from '@serenity-kit/opaque';
+import { argon2idAsync } from '@noble/hashes/argon2.js';
+import { argon2id } from './lib/recovery/argon2/argon2id.ts';
 const enc = (s) => new TextEncoder().encode(s);
+const KSF_PW = new Uint8Array(64).fill(7);
+const KSF_SALT = new Uint8Array(16);
 const unhex = (s) => Uint8Array.from(s.match(/../g), (h) => parseInt(h, 16));
 let client;
 let st = {};
@@ -157,6 +170,11 @@ globalThis.bench = {
   async enroll() { await client.enroll({ password: enc('bench code'), keyring: createKeyring() }); },
   async recover() { await client.recover({ password: enc('bench code') }); },
   async ready() { await serenity.ready; },
+  async ksf(which) {
+    const o = { m: 47104, t: 1, p: 1, dkLen: 64 };
+    if (which === 'noble') await argon2idAsync(KSF_PW, KSF_SALT, o);
+    else await argon2id(KSF_PW, KSF_SALT, { ...o, engine: which });
+  },
   regStart() { st = serenity.client.startRegistration({ password: 'bench code' }); return st.registrationRequest; },
   regFinish(response) {
     return serenity.client.finishRegistration({ clientRegistrationState: st.clientRegistrationState, registrationResponse: response, password: 'bench code' }).registrationRecord;
@@ -170,7 +188,7 @@ globalThis.bench = {
 };
 `;
 
-async function chromium(): Promise<{ version: string; rows: [string, Figures][] }> {
+async function chromium(): Promise<{ version: string; rows: [string, Figures][]; ksf: Record<KsfImpl, number[]> }> {
   const bundle = await build({
     stdin: { contents: PAGE, resolveDir: ROOT, loader: 'ts', sourcefile: 'recovery-page.ts' },
     bundle: true,
@@ -220,6 +238,7 @@ async function chromium(): Promise<{ version: string; rows: [string, Figures][] 
       enroll(): Promise<void>;
       recover(): Promise<void>;
       ready(): Promise<void>;
+      ksf(which: KsfImpl): Promise<void>;
       regStart(): string;
       regFinish(r: string): string;
       loginStart(): string;
@@ -265,11 +284,49 @@ async function chromium(): Promise<{ version: string; rows: [string, Figures][] 
       }
     }
     rows.push(['serenity', out]);
-    return { version: browser.version(), rows };
+    const ksf = await ksfRuns((which) => cpu(() => call('ksf', which)).then(([, ms]) => ms));
+    return { version: browser.version(), rows, ksf };
   } finally {
     await browser.close();
     await served.close();
   }
+}
+
+type KsfImpl = 'noble' | 'wasm' | 'js';
+const KSF_IMPLS: readonly KsfImpl[] = ['noble', 'wasm', 'js'];
+const KSF_LABEL: Record<KsfImpl, string> = {
+  noble: '@noble/hashes argon2idAsync (before)',
+  wasm: 'ours, WebAssembly compression',
+  js: "ours, JavaScript fallback (CSP without 'wasm-unsafe-eval')",
+};
+
+/** ITER measured runs of each implementation after one warm-up, interleaved (noble, wasm, js, noble, ...). */
+async function ksfRuns(run: (which: KsfImpl) => Promise<number>): Promise<Record<KsfImpl, number[]>> {
+  const out: Record<KsfImpl, number[]> = { noble: [], wasm: [], js: [] };
+  for (let i = 0; i <= ITER; i++) {
+    for (const which of KSF_IMPLS) {
+      const ms = await run(which);
+      if (i > 0) out[which].push(ms);
+    }
+  }
+  return out;
+}
+
+const KSF_PW = new Uint8Array(64).fill(7);
+const KSF_SALT = new Uint8Array(16);
+const ksfNode = () =>
+  ksfRuns(async (which) => {
+    const o = { m: 47104, t: 1, p: 1, dkLen: 64 };
+    const t = process.cpuUsage();
+    if (which === 'noble') await argon2idAsync(KSF_PW, KSF_SALT, o);
+    else await argon2id(KSF_PW, KSF_SALT, { ...o, engine: which });
+    return cpuMs(process.cpuUsage(t));
+  });
+
+function reportKsf(where: string, f: Record<KsfImpl, number[]>): void {
+  console.log(`Argon2id alone (${where}), m=47104 KiB t=1 p=1, 64-byte output, fresh memory each call:`);
+  for (const which of KSF_IMPLS) console.log(`  ${KSF_LABEL[which]}: ${fmt(f[which])}`);
+  console.log(`  ratio: noble / ours (WebAssembly) ${(median(f.noble) / median(f.wasm)).toFixed(2)}x; ours JavaScript / ours WebAssembly ${(median(f.js) / median(f.wasm)).toFixed(2)}x`);
 }
 
 function report(where: string, rows: [string, Figures][], targetMs: number): void {
@@ -294,12 +351,14 @@ const nodeRows: [string, Figures][] = [
 ];
 console.log(`Node ${process.version}, ${ITER} iterations after 1 warm-up; client CPU only (user+system), vault CPU subtracted`);
 report('Node', nodeRows, 500);
+reportKsf('Node, client CPU user+system', await ksfNode());
 
 if (BROWSER && haveChromium) {
   const c = await chromium();
   console.log('');
   console.log(`Chromium ${c.version} (headless), ${ITER} iterations after 1 warm-up; renderer main-thread CPU per operation (CDP ThreadTime), vault in Node`);
   report('Chromium', c.rows, 1000);
+  reportKsf('Chromium, renderer main-thread CPU', c.ksf);
 } else {
   console.log(BROWSER ? 'Chromium: /usr/bin/chromium not found, skipped' : 'Chromium: skipped (BROWSER=0)');
 }
