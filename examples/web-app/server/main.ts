@@ -77,7 +77,7 @@ async function handle(req: Request): Promise<Response> {
     return new Response(body, {
       headers: {
         'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
-        'content-security-policy': `default-src 'self'; connect-src 'self' ${s3.origin}; worker-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'`,
+        'content-security-policy': `default-src 'self'; connect-src 'self' ${s3.origin}; worker-src 'self'; script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'`,
       },
     });
   } catch {
