@@ -199,6 +199,31 @@ describe('input checks', () => {
   });
 });
 
+describe('calls that overlap', () => {
+  it('the inputs are read before the first await: changing them after the call starts changes nothing', async () => {
+    const password = new Uint8Array(32).fill(1);
+    const salt = new Uint8Array(16).fill(2);
+    const secret = new Uint8Array(8).fill(3);
+    const o = { m: 256, t: 2, p: 2, dkLen: 32 };
+    const want = toHex(nobleArgon2id(password, salt, { ...o, key: secret }));
+    const running = argon2id(password, salt, { ...o, secret, engine: 'wasm' });
+    password.fill(0);
+    salt.fill(0);
+    secret.fill(0);
+    expect(toHex(await running)).toBe(want);
+  });
+
+  it('calls on both paths at once, interleaving at their yields, each give their own tag', async () => {
+    const pause = () => new Promise<void>((r) => setImmediate(r)); // yield after every 32 blocks
+    const cases = [1, 2, 3, 4].map((i) => ({ password: new Uint8Array(16).fill(i), o: { m: 512 + 64 * i, t: 1 + (i % 2), p: i, dkLen: 32 } }));
+    const want = cases.map(({ password, o }) => toHex(nobleArgon2id(password, new Uint8Array(16), o)));
+    const got = await Promise.all(
+      cases.flatMap(({ password, o }) => ENGINES.map((engine) => argon2id(password, new Uint8Array(16), { ...o, engine, pause }).then(toHex))),
+    );
+    expect(got).toEqual(want.flatMap((w) => [w, w]));
+  });
+});
+
 describe('event loop and memory', () => {
   const password = new Uint8Array(32).fill(9);
   const salt = new Uint8Array(16);
