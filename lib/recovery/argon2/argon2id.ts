@@ -76,8 +76,6 @@ interface Work {
   /** The whole memory, as 32-bit little-endian words (block 0 first). */
   readonly words: Uint32Array;
   readonly compress: Compress;
-  /** 'wasm' or 'js': which ran (the tests and the bench read it). */
-  readonly engine: 'wasm' | 'js';
 }
 
 let wasmModule: Promise<WebAssembly.Module | undefined> | undefined;
@@ -116,7 +114,7 @@ async function wasmWork(bytes: number): Promise<Work | undefined> {
   } catch {
     return undefined; // nothing derived from the password is in the memory yet
   }
-  return { words: new Uint32Array(memory.buffer, 0, bytes / 4), compress: instance.exports.c as Compress, engine: 'wasm' };
+  return { words: new Uint32Array(memory.buffer, 0, bytes / 4), compress: instance.exports.c as Compress };
 }
 
 /** The memory of one call for the JavaScript compression (`undefined` when it cannot be allocated). */
@@ -127,7 +125,7 @@ function jsWork(bytes: number): Work | undefined {
   } catch {
     return undefined;
   }
-  return { words, compress: (x, y, out, xor) => compressJs(words, x, y, out, xor), engine: 'js' };
+  return { words, compress: (x, y, out, xor) => compressJs(words, x, y, out, xor) };
 }
 
 /** Little-endian words are what the blocks are made of; a big-endian host would get wrong bytes from the fallback's Uint32Array. */
