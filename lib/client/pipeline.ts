@@ -14,7 +14,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { BackupError, isBackupError, throwIfAborted } from '../errors.js';
 import type { BlobStore, CompletedPart, UploadRef, UploadedPart } from '../storage/blob/types.js';
-import { BLOB_PARTS, type BlobParts } from '../storage/blob/body.js';
+import { BLOB_PARTS, type BlobParts, type BuildBlob } from '../storage/blob/body.js';
 import type { CipherEngine } from '../archive/engine.js';
 import { toHex } from '../util/bytes.js';
 
@@ -34,6 +34,8 @@ export interface PartPlan {
 /** An engine that lends its sealed chunks (the worker pool: lib/archive/engines/workers.ts). */
 interface Lender {
   release(sealed: Uint8Array): void;
+  /** Make a part's `Blob` off the page's thread (the pool's `blobOf`). */
+  blobOf?: BuildBlob;
 }
 
 /**
@@ -217,13 +219,18 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
     if (b instanceof Uint8Array && b.length === o.plan.partSize && spare.length <= concurrency) spare.push(b);
   };
 
-  const dispatch = (partNumber: number, bytes: Uint8Array<ArrayBuffer> | Blob, length: number, hash: string) => {
+  const dispatch = (partNumber: number, made: Uint8Array<ArrayBuffer> | Blob | Promise<Blob>, length: number, hash: string) => {
+    // A body still being made in a worker: awaited by the task (not by the loop reading the next
+    // part); a part skipped below never needs it, and its failure is the pool's, reported there.
+    if (made instanceof Promise) made.catch(() => undefined);
+    let bytes: Uint8Array<ArrayBuffer> | Blob | undefined = made instanceof Promise ? undefined : made;
     const task = (async () => {
       const prior = o.confirmed.get(partNumber);
       if (prior !== undefined && prior.size === length && o.started[String(partNumber)] === hash) {
         parts.push({ partNumber, etag: prior.etag });
       } else {
         if (o.started[String(partNumber)] !== hash) await o.onPartStart(partNumber, hash);
+        bytes ??= await made;
         await acquireSlot();
         let etag: string;
         try {
@@ -238,11 +245,11 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
     })().then(
       () => {
         inflight.delete(task);
-        recycle(bytes);
+        if (bytes !== undefined) recycle(bytes);
       },
       (e: unknown) => {
         inflight.delete(task);
-        recycle(bytes);
+        if (bytes !== undefined) recycle(bytes);
         if (failure === undefined) failure = e;
         internal.abort(e);
       },
@@ -253,7 +260,10 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
   const blobs = o.blobParts;
   const lender = blobs?.lender;
   /** Blob parts: the body being built, the digest's inputs (header, tags), the chunk being read. */
-  const body = blobs?.parts((v) => lender!.release(v));
+  const body = blobs?.parts(
+    (v) => lender!.release(v),
+    lender?.blobOf === undefined ? undefined : (b, n) => lender.blobOf!(b, n),
+  );
   let digest: Uint8Array[] = [];
   let tail = new Uint8Array(0);
   let sealed = 0;
@@ -310,7 +320,7 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
     if (failure === undefined && fill > 0) await emit();
 
     async function emit(): Promise<void> {
-      let bytes: Uint8Array<ArrayBuffer> | Blob;
+      let bytes: Uint8Array<ArrayBuffer> | Blob | Promise<Blob>;
       let hash: string;
       if (body) {
         if (sealed > 0) digest.push(tail); // the final, shorter chunk

@@ -139,6 +139,102 @@ describe('sealLent: chunks on loan from the worker pool', () => {
   });
 });
 
+describe('part bodies made in a worker (WorkerPool.blobOf)', () => {
+  type BlobOf = (b: Uint8Array<ArrayBuffer>, n: number) => Promise<{ blob: Blob; buffer: Uint8Array<ArrayBuffer> }>;
+
+  /** In-process workers running the real handler, cloned and transferred as real ones; counts starts and ends. */
+  function countingWorkers(tamper?: (response: Record<string, unknown>) => void) {
+    const started: number[] = [];
+    const ended: number[] = [];
+    const make = (index: number): WorkerLike => {
+      started.push(index);
+      const me = started.length - 1;
+      const handle = createWorkerHandler(loadLibsodium);
+      const listeners: ((ev: { data?: unknown }) => void)[] = [];
+      let alive = true;
+      return {
+        postMessage(message, transfer) {
+          if (!alive) throw new Error('worker terminated');
+          void handle(structuredClone(message, { transfer })).then(({ response, transfer: back }) => {
+            const data = structuredClone(response, { transfer: back }) as Record<string, unknown>;
+            tamper?.(data);
+            setTimeout(() => {
+              if (alive) for (const l of listeners) l({ data });
+            }, 1);
+          });
+        },
+        addEventListener(type, listener) {
+          if (type === 'message') listeners.push(listener);
+        },
+        terminate() {
+          if (alive) ended.push(me);
+          alive = false;
+        },
+      };
+    };
+    return { make, started, ended };
+  }
+
+  it('gives the Blob of the bytes and the buffer back; replaces its worker after 64 MiB and ends the old one once it has answered', async () => {
+    const w = countingWorkers();
+    const pool = createWorkerEngine({ createWorker: w.make, workers: 2 });
+    try {
+      await pool.ready();
+      const blobOf = (pool as unknown as { blobOf: BlobOf }).blobOf.bind(pool);
+      expect(w.started).toEqual([0, 1]); // no body worker until a body is asked for
+      const part = new Uint8Array(8 << 20);
+      for (let i = 0; i < part.length; i += 4096) part[i] = i >>> 12;
+      const want = hex(part.subarray(0, part.length - 5));
+      let buf = part.slice();
+      const first = await blobOf(buf, buf.length - 5);
+      expect(buf.length).toBe(0); // transferred
+      expect(first.blob.size).toBe(part.length - 5);
+      expect(hex(new Uint8Array(await first.blob.arrayBuffer()))).toBe(want);
+      expect(first.buffer.length).toBe(part.length); // handed back whole, for reuse
+      buf = first.buffer;
+      expect(w.started).toEqual([0, 1, 2]);
+      // After 64 MiB (nine parts: the first 5 bytes short) the tenth body starts another worker,
+      // in flight together with the ninth, so the old one ends only once it has answered.
+      for (let i = 1; i < 8; i++) buf = (await blobOf(buf, buf.length)).buffer;
+      expect(w.started).toEqual([0, 1, 2]);
+      const spare = new Uint8Array(8 << 20);
+      const ninth = blobOf(buf, buf.length);
+      const tenth = blobOf(spare, spare.length);
+      expect(w.started).toEqual([0, 1, 2, 2]);
+      expect(w.ended).toEqual([]);
+      await Promise.all([ninth, tenth]);
+      expect(w.ended).toEqual([2]); // the first body worker; the cipher workers and the new one live
+      expect((await tenth).blob.size).toBe(8 << 20);
+    } finally {
+      pool.terminate();
+    }
+    expect([...w.ended].sort()).toEqual([0, 1, 2, 3]);
+  });
+
+  it('a reply whose Blob is not the length asked for ends the pool (ENGINE_UNAVAILABLE), and pending bodies fail; a terminated pool refuses more', async () => {
+    const w = countingWorkers((r) => {
+      if ('blob' in r) r.blob = new Blob([new Uint8Array(3)]);
+    });
+    const pool = createWorkerEngine({ createWorker: w.make, workers: 1 });
+    await pool.ready();
+    const blobOf = (pool as unknown as { blobOf: BlobOf }).blobOf.bind(pool);
+    const err = await blobOf(new Uint8Array(100), 100).catch((e: unknown) => e);
+    expect(isBackupError(err) && err.code).toBe('ENGINE_UNAVAILABLE');
+    expect(w.ended.length).toBe(2); // the cipher worker and the body worker
+    const again = await blobOf(new Uint8Array(10), 10).catch((e: unknown) => e);
+    expect(isBackupError(again) && again.code).toBe('ENGINE_UNAVAILABLE');
+    // A view into a larger buffer is refused (it would be transferred whole).
+    const ok = createWorkerEngine({ createWorker: countingWorkers().make, workers: 1 });
+    try {
+      const of2 = (ok as unknown as { blobOf: BlobOf }).blobOf.bind(ok);
+      await expect(of2(new Uint8Array(100).subarray(10) as Uint8Array<ArrayBuffer>, 10)).rejects.toThrow(TypeError);
+      await expect(of2(new Uint8Array(100), 101)).rejects.toThrow(TypeError);
+    } finally {
+      ok.terminate();
+    }
+  });
+});
+
 /** The presigned HTTP adapter with Blob bodies (as in browsers), the server behind `handler`. */
 function blobStore(server: ReturnType<typeof makeBlobServer>, handler: (r: Request) => Promise<Response>): BlobStore {
   return createHttpBlobStore({

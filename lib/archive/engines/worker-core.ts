@@ -64,7 +64,13 @@ export type WorkerRequest =
       readonly n: number;
       readonly meta: Uint8Array;
       readonly data: Uint8Array;
-    };
+    }
+  /**
+   * A backup part's body made here: `new Blob([data[0..length)])` (ciphertext only), so the copy
+   * into the browser's blob storage costs this thread, not the page's. `data` is a whole buffer,
+   * transferred, and comes back with the `Blob`.
+   */
+  | { readonly op: 'blob'; readonly id: number; readonly data: Uint8Array; readonly length: number };
 
 /**
  * Worker → main thread. For a batch: `ok[i]` is 1 when entry `i` succeeded (a seal always does; an
@@ -87,6 +93,8 @@ export type WorkerResponse =
    * read did not give the window: the pool then reads it through the store.
    */
   | { readonly id: number; readonly plain: Uint8Array }
+  /** For a blob request: the part's body, and the request's buffer handed back. */
+  | { readonly id: number; readonly blob: Blob; readonly data: Uint8Array }
   | { readonly id: number; readonly auth: true }
   | { readonly id: number; readonly status: number };
 
@@ -224,6 +232,13 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
       return { response: { id, ok: true }, transfer: [] };
     }
     if (m.op === 'fetch') return fetchWindow(m, await aead, id);
+    if (m.op === 'blob') {
+      const { data, length } = m;
+      if (!isBytes(data) || data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer)) return fail('malformed request');
+      if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || length > data.length || length > MAX_DATA) return fail('malformed request');
+      const blob = new Blob([data.subarray(0, length) as Uint8Array<ArrayBuffer>]);
+      return { response: { id, blob, data }, transfer: [data.buffer] };
+    }
     const { op, n, meta, data } = m;
     if (op !== 'batch' || !isBytes(meta) || !isBytes(data) || typeof n !== 'number' || !Number.isSafeInteger(n)) {
       if (isBytes(meta)) wipe(meta.subarray(0, 32));

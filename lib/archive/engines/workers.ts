@@ -110,7 +110,7 @@ interface Batch {
 interface Slot {
   readonly worker: WorkerLike;
   /** In-flight batches (and the init request, and window reads) by id. */
-  readonly pending: Map<number, Batch | InitRequest | FetchRequest>;
+  readonly pending: Map<number, Batch | InitRequest | FetchRequest | BlobRequest>;
 }
 
 interface InitRequest {
@@ -126,11 +126,21 @@ interface FetchRequest {
   readonly reject: (reason: unknown) => void;
 }
 
+/** A part's body made in a worker ({@link WorkerPool.blobOf}). */
+interface BlobRequest {
+  readonly blob: true;
+  readonly length: number;
+  readonly resolve: (made: { readonly blob: Blob; readonly buffer: Uint8Array<ArrayBuffer> }) => void;
+  readonly reject: (reason: unknown) => void;
+}
+
 /** `into` of a seal whose result is lent: a view of the returned batch buffer (see WorkerPool.release). */
 const LEND = 0;
 const DEFAULT_WORKERS = 2;
 const MAX_WORKERS = 64;
 const TAG = 16;
+/** Part bodies one worker makes before it is replaced (WorkerPool.blobOf): 64 MiB. */
+const BLOB_WORKER_BYTES = 64 * 1024 * 1024;
 /** Size of a (recycled) batch buffer; a chunk larger than this travels in a buffer of its own size. */
 const BATCH_BYTES = 1024 * 1024;
 /** A batch with this much input (or {@link READY_ENTRIES} chunks) goes to an idle worker at once. */
@@ -218,6 +228,12 @@ class WorkerPool implements WorkerEngine {
   readonly #onAbort = (): void => this.#shutdown(this.#abortedError());
   #nextId = 1;
   #failure: BackupError | undefined;
+  readonly #make: (index: number) => WorkerLike;
+  /** The worker that makes part bodies now (blobOf), and the bytes it has made. */
+  #blobSlot: Slot | undefined;
+  #blobBytes = 0;
+  /** Every part-body worker not yet terminated: the current one and those retiring. */
+  readonly #blobSlots = new Set<Slot>();
 
   constructor(
     n: number,
@@ -230,16 +246,12 @@ class WorkerPool implements WorkerEngine {
     this.#perWorker = perWorker;
     this.#maxFree = n * perWorker + 2;
     this.#signal = signal;
+    this.#make = make;
     const inits: Promise<void>[] = [];
     try {
       for (let i = 0; i < n; i++) {
-        const slot: Slot = { worker: make(i), pending: new Map() };
+        const slot = this.#addSlot(i);
         this.#slots.push(slot);
-        slot.worker.addEventListener('message', (ev) => this.#onMessage(slot, ev.data));
-        const broken = (): void =>
-          this.#shutdown(new BackupError('ENGINE_UNAVAILABLE', 'a cipher worker failed (script not loaded or crashed)'));
-        slot.worker.addEventListener('error', broken);
-        slot.worker.addEventListener('messageerror', broken);
         inits.push(this.#init(slot, kind));
       }
     } catch (e) {
@@ -250,6 +262,17 @@ class WorkerPool implements WorkerEngine {
     // Callers that never await ready() must not see an unhandled rejection; calls report failure.
     this.#ready.catch(() => undefined);
     signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** A worker from the factory, its answers and failures wired to the pool. */
+  #addSlot(index: number): Slot {
+    const slot: Slot = { worker: this.#make(index), pending: new Map() };
+    slot.worker.addEventListener('message', (ev) => this.#onMessage(slot, ev.data));
+    const broken = (): void =>
+      this.#shutdown(new BackupError('ENGINE_UNAVAILABLE', 'a cipher worker failed (script not loaded or crashed)'));
+    slot.worker.addEventListener('error', broken);
+    slot.worker.addEventListener('messageerror', broken);
+    return slot;
   }
 
   #abortedError(): BackupError {
@@ -409,6 +432,19 @@ class WorkerPool implements WorkerEngine {
       this.#pump();
       return;
     }
+    if ('blob' in request) {
+      const { blob, data: back } = r as { blob?: unknown; data?: unknown };
+      // Duck-typed: in tests the reply may come from another realm.
+      const size = (blob as { size?: unknown } | null)?.size;
+      if (typeof blob !== 'object' || blob === null || size !== request.length || typeof (blob as Blob).slice !== 'function' || !isBytes(back)) {
+        this.#shutdown(malformed());
+        request.reject(this.#failure);
+        return;
+      }
+      request.resolve({ blob: blob as Blob, buffer: back as Uint8Array<ArrayBuffer> });
+      if (slot !== this.#blobSlot && slot.pending.size === 0) this.#retire(slot); // replaced: see blobOf
+      return;
+    }
     if ('init' in request) {
       if (r!.ok === true) {
         request.resolve();
@@ -516,7 +552,64 @@ class WorkerPool implements WorkerEngine {
     });
   }
 
-  #settleFailed(request: Batch | InitRequest | FetchRequest): void {
+  /**
+   * @internal `new Blob([bytes[0..length)])` made in a worker of its own (a backup part's body,
+   * ciphertext only), so the copy into the browser's blob storage does not cost the page's thread
+   * a long task per part. `bytes` must be a whole buffer: it is transferred, and comes back with
+   * the `Blob` for reuse.
+   *
+   * The worker is replaced after {@link BLOB_WORKER_BYTES} (and terminated once it has answered):
+   * a `Blob` holds its bytes in the browser's blob storage until every object referring to it is
+   * garbage-collected, and a worker that allocates nothing is almost never collected, so its dead
+   * `Blob`s filled Chromium's blob storage within one 256 MiB backup (`ERR_BLOB_OUT_OF_MEMORY`,
+   * every later part failing). Ending the worker releases them all.
+   */
+  blobOf(bytes: Uint8Array<ArrayBuffer>, length: number): Promise<{ readonly blob: Blob; readonly buffer: Uint8Array<ArrayBuffer> }> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength || !Number.isSafeInteger(length) || length < 0 || length > bytes.length) {
+      return Promise.reject(new TypeError('blobOf: a whole buffer and a length within it'));
+    }
+    if (this.#blobSlot !== undefined && this.#blobBytes >= BLOB_WORKER_BYTES) {
+      const old = this.#blobSlot;
+      this.#blobSlot = undefined;
+      if (old.pending.size === 0) this.#retire(old); // else once its last answer came (#onMessage)
+    }
+    let slot = this.#blobSlot;
+    if (slot === undefined) {
+      try {
+        slot = this.#addSlot(this.#slots.length);
+      } catch (e) {
+        return Promise.reject(new BackupError('ENGINE_UNAVAILABLE', 'could not start a worker for part bodies', { cause: e }));
+      }
+      this.#blobSlot = slot;
+      this.#blobSlots.add(slot);
+      this.#blobBytes = 0;
+    }
+    this.#blobBytes += length;
+    const target = slot;
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      target.pending.set(id, { blob: true, length, resolve, reject });
+      const msg: WorkerRequest = { op: 'blob', id, data: bytes, length };
+      try {
+        target.worker.postMessage(msg, [bytes.buffer]);
+      } catch (e) {
+        target.pending.delete(id);
+        reject(new BackupError('ENGINE_UNAVAILABLE', 'could not post a part to a worker', { cause: e }));
+      }
+    });
+  }
+
+  #retire(slot: Slot): void {
+    this.#blobSlots.delete(slot);
+    try {
+      slot.worker.terminate();
+    } catch {
+      // already gone
+    }
+  }
+
+  #settleFailed(request: Batch | InitRequest | FetchRequest | BlobRequest): void {
     if (!('entries' in request)) request.reject(this.#failure);
     else for (const e of request.entries) e.reject(this.#failure);
   }
@@ -525,7 +618,10 @@ class WorkerPool implements WorkerEngine {
     if (this.#failure) return;
     this.#failure = reason;
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    for (const s of this.#slots) {
+    const blobSlots = [...this.#blobSlots];
+    this.#blobSlots.clear();
+    this.#blobSlot = undefined;
+    for (const s of [...this.#slots, ...blobSlots]) {
       try {
         s.worker.terminate();
       } catch {

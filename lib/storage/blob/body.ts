@@ -43,28 +43,41 @@ export type RangeRequest = (
 /** @internal See {@link BLOB_PARTS}. */
 export interface BlobParts {
   /** The part bodies of one upload, built one after the other: see {@link blobParts}. */
-  parts(release: (lent: Uint8Array) => void): PartBodies;
+  parts(release: (lent: Uint8Array) => void, build?: BuildBlob): PartBodies;
   /** Send a part whose body {@link PartBodies.end} made. */
   readonly put: PutPartBlob;
 }
+
+/**
+ * @internal `new Blob([bytes[0..length)])` made off the page's thread (the worker pool's
+ * `blobOf`): `bytes`, a whole buffer, is transferred and comes back with the `Blob`.
+ */
+export type BuildBlob = (bytes: Uint8Array<ArrayBuffer>, length: number) => Promise<{ readonly blob: Blob; readonly buffer: Uint8Array<ArrayBuffer> }>;
 
 /** @internal See {@link blobParts}. */
 export interface PartBodies {
   /** Add the part's next piece; `lent`: a view to hand back with `release` once copied. */
   add(piece: Uint8Array, lent: boolean): void;
-  /** The part's body, and the next part starts. */
-  end(): Blob;
+  /** The part's body (made in a worker with `build`), and the next part starts. */
+  end(): Blob | Promise<Blob>;
 }
 
 /**
- * @internal A part's body built as its pieces come, in order, as a `Blob` of `Blob`s of about
- * {@link BLOB_SLICE_BYTES} each (so no `Blob` built costs a long main-thread task). A lent piece
- * (the worker pool's sealed chunks: adjacent ones of one buffer are taken as one view) is copied
- * only into its `Blob`, then handed back with `release`; any other piece is copied first into one
- * reused staging buffer (the encrypt stream reuses its buffers as soon as the next piece is
- * read), and stays nowhere else.
+ * @internal A part's body built as its pieces come, in order.
+ *
+ * With `build` (the worker pool): every piece is copied into a part staging buffer (a lent piece
+ * is handed back with `release` at once), and at the part's end the buffer goes to a worker,
+ * which makes the part's one `Blob` (the body the raw upload measured fastest: one item, one
+ * registration) and hands the buffer back for the next part. The page's thread only copies.
+ *
+ * Without it: a `Blob` of `Blob`s of about {@link BLOB_SLICE_BYTES} each (so no `Blob` built costs
+ * a long main-thread task). A lent piece (adjacent ones of one buffer are taken as one view) is
+ * copied only into its `Blob`, then handed back with `release`; any other piece is copied first
+ * into one reused staging buffer (the encrypt stream reuses its buffers as soon as the next piece
+ * is read), and stays nowhere else.
  */
-export function blobParts(release: (lent: Uint8Array) => void): PartBodies {
+export function blobParts(release: (lent: Uint8Array) => void, build?: BuildBlob): PartBodies {
+  if (build !== undefined) return workerBlobParts(release, build);
   let slices: Blob[] = [];
   let run: Uint8Array<ArrayBuffer>[] = [];
   let owed: Uint8Array[] = [];
@@ -105,6 +118,45 @@ export function blobParts(release: (lent: Uint8Array) => void): PartBodies {
     },
   };
 }
+
+/** {@link blobParts} with `build`: parts staged in reused buffers, each made a `Blob` in a worker. */
+function workerBlobParts(release: (lent: Uint8Array) => void, build: BuildBlob): PartBodies {
+  const spare: Uint8Array<ArrayBuffer>[] = [];
+  let part: Uint8Array<ArrayBuffer> | undefined;
+  let fill = 0;
+  return {
+    add(piece, lent) {
+      part ??= spare.pop() ?? new Uint8Array(Math.max(PART_STAGING_BYTES, piece.length));
+      if (fill + piece.length > part.length) {
+        // A part larger than the buffer (parts are 8 MiB by default): a larger one, kept from now on.
+        const bigger = new Uint8Array(Math.max(2 * part.length, fill + piece.length));
+        bigger.set(part.subarray(0, fill));
+        part = bigger;
+      }
+      part.set(piece, fill);
+      fill += piece.length;
+      if (lent) release(piece);
+    },
+    end() {
+      const bytes = part ?? new Uint8Array(0);
+      const length = fill;
+      part = undefined;
+      fill = 0;
+      return build(bytes, length).then(({ blob, buffer }) => {
+        // Reused: a fresh 8 MiB buffer per part cost Chromium's page thread about 8 ms per MiB in
+        // page faults here (bench/RESULTS.md), more than everything else the page does per part.
+        if (spare.length < SPARE_STAGING) spare.push(buffer);
+        return blob;
+      });
+    },
+  };
+}
+
+/** Part staging buffers kept for reuse by {@link workerBlobParts}: one filling, two with the worker. */
+const SPARE_STAGING = 3;
+
+/** Size of a part staging buffer (the default part size: lib/client/backup.ts). */
+const PART_STAGING_BYTES = 8 * 1024 * 1024;
 
 /** @internal A presigned adapter's {@link BlobParts.put}. */
 export type PutPartBlob = (upload: UploadRef, partNumber: number, body: Blob, options?: BlobCallOptions) => Promise<{ readonly etag: string }>;
