@@ -181,11 +181,15 @@ async function main(): Promise<void> {
       const task = { backup: 0, restore: 0 };
       const tasks = { backup: [] as number[], restore: [] as number[] };
       const run = async (k: keyof typeof t, f: () => Promise<{ ms: number }>): Promise<{ ms: number }> => {
-        // Untimed: collect the page's garbage first, so the Blobs the previous operation left
-        // (part bodies, freed only when their objects are collected) do not fill Chromium's blob
-        // storage under this one (ERR_BLOB_OUT_OF_MEMORY at 256 MiB on a loaded machine).
-        await page.cdp?.('HeapProfiler.collectGarbage');
-        const r = await withCpu(f);
+        // The page's garbage collected before and every 500 ms during each operation (all of them
+        // alike): a Blob's bytes stay in Chromium's blob storage until its object is collected,
+        // and a loop that allocates little (the raw upload above all) is rarely collected, so at
+        // 256 MiB the part bodies of one operation filled the storage under the next one
+        // (ERR_BLOB_OUT_OF_MEMORY, 'Failed to fetch') in most runs on this machine.
+        const gc = (): Promise<unknown> => page.cdp?.('HeapProfiler.collectGarbage').catch(() => undefined) ?? Promise.resolve();
+        await gc();
+        const timer = setInterval(() => void gc(), 500);
+        const r = await withCpu(f).finally(() => clearInterval(timer));
         t[k].push(r.value.ms);
         c[k].push(r.cpu);
         return r.value;

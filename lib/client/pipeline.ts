@@ -85,11 +85,11 @@ export interface UploadPartsOptions {
   readonly onProgress?: (confirmedBytes: number) => void;
   /**
    * Blob parts (browsers: the presigned adapters' {@link BLOB_PARTS}): each part's body is built
-   * as its pieces come, in `Blob`s of about 1 MiB (one copy, made once for every attempt), with no
-   * part buffer. Sealed chunks the worker pool lent (`lender`, with the `lend` encrypt stream) are
-   * copied straight out of the workers' buffers and handed back; other pieces go through one
-   * reused staging buffer. Without it, parts are cut into recycled part buffers and sent with
-   * `putPart`.
+   * as its pieces come and made a `Blob` once for every attempt (`blobParts`, lib/storage/blob/body.ts). Sealed chunks
+   * the worker pool lent (`lender`, with the `lend` encrypt stream) are copied straight out of the
+   * workers' buffers and handed back, and the pool makes the part's `Blob` in a worker
+   * (`blobOf`); without a pool, `Blob`s of about 1 MiB are built on the page. Without Blob parts,
+   * parts are cut into recycled part buffers and sent with `putPart`.
    */
   readonly blobParts?: BlobParts & { readonly lender?: Lender };
 }

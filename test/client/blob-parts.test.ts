@@ -175,7 +175,7 @@ describe('part bodies made in a worker (WorkerPool.blobOf)', () => {
     return { make, started, ended };
   }
 
-  it('gives the Blob of the bytes and the buffer back; replaces its worker after 64 MiB and ends the old one once it has answered', async () => {
+  it('gives the Blob of the bytes and the buffer back; replaces its worker after 32 MiB and ends the old one once it has answered; ends it when idle', async () => {
     const w = countingWorkers();
     const pool = createWorkerEngine({ createWorker: w.make, workers: 2 });
     try {
@@ -193,22 +193,27 @@ describe('part bodies made in a worker (WorkerPool.blobOf)', () => {
       expect(first.buffer.length).toBe(part.length); // handed back whole, for reuse
       buf = first.buffer;
       expect(w.started).toEqual([0, 1, 2]);
-      // After 64 MiB (nine parts: the first 5 bytes short) the tenth body starts another worker,
-      // in flight together with the ninth, so the old one ends only once it has answered.
-      for (let i = 1; i < 8; i++) buf = (await blobOf(buf, buf.length)).buffer;
+      // After 32 MiB (five parts: the first 5 bytes short) the sixth body starts another worker,
+      // in flight together with the fifth, so the old one ends only once it has answered.
+      for (let i = 1; i < 4; i++) buf = (await blobOf(buf, buf.length)).buffer;
       expect(w.started).toEqual([0, 1, 2]);
       const spare = new Uint8Array(8 << 20);
-      const ninth = blobOf(buf, buf.length);
-      const tenth = blobOf(spare, spare.length);
+      const fifth = blobOf(buf, buf.length);
+      const sixth = blobOf(spare, spare.length);
       expect(w.started).toEqual([0, 1, 2, 2]);
       expect(w.ended).toEqual([]);
-      await Promise.all([ninth, tenth]);
+      await Promise.all([fifth, sixth]);
       expect(w.ended).toEqual([2]); // the first body worker; the cipher workers and the new one live
-      expect((await tenth).blob.size).toBe(8 << 20);
+      expect((await sixth).blob.size).toBe(8 << 20);
+      // Idle for a second (the backup ended): the body worker ends too, and its Blobs with it.
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(w.ended).toEqual([2, 3]);
+      buf = (await blobOf((await sixth).buffer, 10)).buffer; // and a new one starts when asked
+      expect(w.started).toEqual([0, 1, 2, 2, 2]);
     } finally {
       pool.terminate();
     }
-    expect([...w.ended].sort()).toEqual([0, 1, 2, 3]);
+    expect([...w.ended].sort()).toEqual([0, 1, 2, 3, 4]);
   });
 
   it('a reply whose Blob is not the length asked for ends the pool (ENGINE_UNAVAILABLE), and pending bodies fail; a terminated pool refuses more', async () => {

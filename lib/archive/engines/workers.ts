@@ -45,7 +45,12 @@ export interface WorkerLike {
 
 /** Options for {@link createWorkerEngine}. */
 export interface WorkerEngineOptions {
-  /** Number of workers (1–64). Default 2. */
+  /**
+   * Number of cipher workers (1–64). Default 2. A browser backup through the presigned adapters
+   * also starts one short-lived worker at a time (the same script, no cipher) that makes each
+   * part's `Blob` off the page's thread; it is replaced every 32 MiB of parts and ended after a
+   * second without work (docs/STORAGE.md §7).
+   */
   readonly workers?: number;
   /**
    * Which implementation runs inside the workers: `noble` (pure JS, the default) or
@@ -58,7 +63,10 @@ export interface WorkerEngineOptions {
    * `new Worker(new URL(…, import.meta.url))` (Vite, webpack 5, Parcel) pick up on their own.
    */
   readonly workerUrl?: string | URL;
-  /** Make a worker yourself (tests, CSP setups, Node's worker_threads). Overrides `workerUrl`. */
+  /**
+   * Make a worker yourself (tests, CSP setups, Node's worker_threads). Overrides `workerUrl`.
+   * `index` is 0 to `workers − 1` for the cipher workers, and `workers` for a part-body worker.
+   */
   readonly createWorker?: (index: number) => WorkerLike;
   /**
    * Batches handed to one worker at a time (1–16). Default 2: while a worker works on one batch
@@ -139,8 +147,14 @@ const LEND = 0;
 const DEFAULT_WORKERS = 2;
 const MAX_WORKERS = 64;
 const TAG = 16;
-/** Part bodies one worker makes before it is replaced (WorkerPool.blobOf): 64 MiB. */
-const BLOB_WORKER_BYTES = 64 * 1024 * 1024;
+/**
+ * Part bodies one worker makes before it is replaced (WorkerPool.blobOf): 32 MiB. Chromium here
+ * keeps about 500 MiB of Blobs in memory in all (a 256 MiB source Blob takes half of it), and a
+ * worker's dead Blobs count until it ends.
+ */
+const BLOB_WORKER_BYTES = 32 * 1024 * 1024;
+/** A part-body worker asked for nothing this long is ended (WorkerPool.blobOf). */
+const BLOB_WORKER_IDLE_MS = 1000;
 /** Size of a (recycled) batch buffer; a chunk larger than this travels in a buffer of its own size. */
 const BATCH_BYTES = 1024 * 1024;
 /** A batch with this much input (or {@link READY_ENTRIES} chunks) goes to an idle worker at once. */
@@ -232,6 +246,7 @@ class WorkerPool implements WorkerEngine {
   /** The worker that makes part bodies now (blobOf), and the bytes it has made. */
   #blobSlot: Slot | undefined;
   #blobBytes = 0;
+  #blobIdle: ReturnType<typeof setTimeout> | undefined;
   /** Every part-body worker not yet terminated: the current one and those retiring. */
   readonly #blobSlots = new Set<Slot>();
 
@@ -442,7 +457,10 @@ class WorkerPool implements WorkerEngine {
         return;
       }
       request.resolve({ blob: blob as Blob, buffer: back as Uint8Array<ArrayBuffer> });
-      if (slot !== this.#blobSlot && slot.pending.size === 0) this.#retire(slot); // replaced: see blobOf
+      if (slot.pending.size === 0) {
+        if (slot !== this.#blobSlot) this.#retire(slot); // replaced: see blobOf
+        else this.#retireWhenIdle(slot);
+      }
       return;
     }
     if ('init' in request) {
@@ -558,7 +576,8 @@ class WorkerPool implements WorkerEngine {
    * a long task per part. `bytes` must be a whole buffer: it is transferred, and comes back with
    * the `Blob` for reuse.
    *
-   * The worker is replaced after {@link BLOB_WORKER_BYTES} (and terminated once it has answered):
+   * The worker is replaced after {@link BLOB_WORKER_BYTES} (and terminated once it has answered),
+   * and ended when idle for {@link BLOB_WORKER_IDLE_MS}:
    * a `Blob` holds its bytes in the browser's blob storage until every object referring to it is
    * garbage-collected, and a worker that allocates nothing is almost never collected, so its dead
    * `Blob`s filled Chromium's blob storage within one 256 MiB backup (`ERR_BLOB_OUT_OF_MEMORY`,
@@ -566,6 +585,7 @@ class WorkerPool implements WorkerEngine {
    */
   blobOf(bytes: Uint8Array<ArrayBuffer>, length: number): Promise<{ readonly blob: Blob; readonly buffer: Uint8Array<ArrayBuffer> }> {
     if (this.#failure) return Promise.reject(this.#failure);
+    clearTimeout(this.#blobIdle);
     if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength || !Number.isSafeInteger(length) || length < 0 || length > bytes.length) {
       return Promise.reject(new TypeError('blobOf: a whole buffer and a length within it'));
     }
@@ -577,7 +597,7 @@ class WorkerPool implements WorkerEngine {
     let slot = this.#blobSlot;
     if (slot === undefined) {
       try {
-        slot = this.#addSlot(this.#slots.length);
+        slot = this.#addSlot(this.#slots.length); // index `workers`: see WorkerEngineOptions.createWorker
       } catch (e) {
         return Promise.reject(new BackupError('ENGINE_UNAVAILABLE', 'could not start a worker for part bodies', { cause: e }));
       }
@@ -600,6 +620,22 @@ class WorkerPool implements WorkerEngine {
     });
   }
 
+  /**
+   * End the part-body worker once no body was asked of it for {@link BLOB_WORKER_IDLE_MS} (the
+   * backup ended), so the `Blob`s it made do not hold blob storage until the next backup.
+   */
+  #retireWhenIdle(slot: Slot): void {
+    clearTimeout(this.#blobIdle);
+    const t = setTimeout(() => {
+      if (this.#blobSlot === slot && slot.pending.size === 0) {
+        this.#blobSlot = undefined;
+        this.#retire(slot);
+      }
+    }, BLOB_WORKER_IDLE_MS);
+    (t as { unref?: () => void }).unref?.(); // Node: never what keeps a process alive
+    this.#blobIdle = t;
+  }
+
   #retire(slot: Slot): void {
     this.#blobSlots.delete(slot);
     try {
@@ -618,6 +654,7 @@ class WorkerPool implements WorkerEngine {
     if (this.#failure) return;
     this.#failure = reason;
     this.#signal?.removeEventListener('abort', this.#onAbort);
+    clearTimeout(this.#blobIdle);
     const blobSlots = [...this.#blobSlots];
     this.#blobSlots.clear();
     this.#blobSlot = undefined;

@@ -17,10 +17,10 @@ import type { BlobCallOptions, UploadRef } from './types.js';
 
 /**
  * @internal The key of a presigned adapter's Blob parts ({@link BlobParts}), present where request
- * bodies travel as `Blob`s (browsers). The backup then builds each part's body once, from the
- * sealed chunks the worker pool lent it, in 1 MiB `Blob`s as they come (lib/client/pipeline.ts),
- * instead of copying them into a part buffer and the buffer into a `Blob`. Stores without it get
- * the part's bytes through `putPart`, as always.
+ * bodies travel as `Blob`s (browsers). The backup then builds each part's body once as its sealed
+ * chunks come (lib/client/pipeline.ts, {@link blobParts}): made in a worker with the worker pool,
+ * as 1 MiB `Blob`s on the page otherwise. Stores without it get the part's bytes through
+ * `putPart`, as always.
  */
 export const BLOB_PARTS = Symbol('blobParts');
 
