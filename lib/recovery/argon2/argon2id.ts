@@ -128,7 +128,11 @@ function jsWork(bytes: number): Work | undefined {
   return { words, compress: (x, y, out, xor) => compressJs(words, x, y, out, xor) };
 }
 
-/** Little-endian words are what the blocks are made of; a big-endian host would get wrong bytes from the fallback's Uint32Array. */
+/**
+ * Little-endian words are what the blocks are made of (WebAssembly's memory is little-endian too),
+ * and the driver reads J1, J2 and writes the input block Z through a Uint32Array on both paths:
+ * a big-endian host would compute a different key, so it gets none (ENGINE_UNAVAILABLE).
+ */
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 /** `v` if it is an integer in lo..hi, else a RangeError naming it (also rfc9807-ksf.ts's check). */
@@ -184,7 +188,7 @@ function hPrime(out: Uint8Array, ...parts: Uint8Array[]): void {
  *
  * Failures: `TypeError`/`RangeError` for bad arguments; `BackupError` `ENGINE_UNAVAILABLE` when
  * the memory cannot be had (neither a WebAssembly.Memory nor an ArrayBuffer of that size), or when
- * `engine: 'wasm'` is asked for and WebAssembly cannot run.
+ * `engine: 'wasm'` is asked for and WebAssembly cannot run, or on a big-endian host.
  *
  * @example
  * ```ts
@@ -217,9 +221,9 @@ export async function argon2id(password: Uint8Array, salt: Uint8Array, options: 
     const q = seg * SYNC_POINTS;
     const blocks = q * p;
     const bytes = (SCRATCH_BLOCKS + blocks) * BLOCK;
+    if (!LITTLE_ENDIAN) throw new BackupError('ENGINE_UNAVAILABLE', 'Argon2id: a big-endian host');
     if (engine !== 'js') work = await wasmWork(bytes);
-    // The fallback's Uint32Array words are the host's byte order: little-endian only.
-    if (work === undefined && engine !== 'wasm' && LITTLE_ENDIAN) work = jsWork(bytes);
+    if (work === undefined && engine !== 'wasm') work = jsWork(bytes);
     if (work === undefined) throw new BackupError('ENGINE_UNAVAILABLE', `Argon2id: no memory of ${bytes >>> 20} MiB for it (${engine})`);
     const { words, compress } = work;
     const mem8 = new Uint8Array(words.buffer, words.byteOffset, bytes);
