@@ -286,4 +286,38 @@ describe('event loop and memory', () => {
     expect(n).toBe(100);
     expect(zero(m!)).toBe(true);
   });
+
+  it('the JavaScript path too: its memory is zeroed when the call returns and when its checkpoint throws half-way', async () => {
+    const want = toHex(nobleArgon2id(password, salt, { m: 4096, t: 2, p: 2, dkLen: 32 }));
+    const made: Uint32Array[] = [];
+    const Real = Uint32Array;
+    // Keep the call's memory (the one large Uint32Array; BLAKE2b allocates small ones).
+    vi.stubGlobal(
+      'Uint32Array',
+      new Proxy(Real, {
+        construct(target, args: unknown[]) {
+          const a = Reflect.construct(target, args) as Uint32Array;
+          if (typeof args[0] === 'number' && args[0] > 10_000) made.push(a);
+          return a;
+        },
+      }),
+    );
+    const boom = new Error('stop');
+    let n = 0;
+    const o = { m: 4096, t: 2, p: 2, dkLen: 32, engine: 'js' as const };
+    try {
+      const tag = await argon2id(password, salt, o);
+      expect(toHex(tag)).toBe(want);
+      const pause = () => {
+        if (++n === 100) throw boom;
+        return undefined;
+      };
+      await expect(argon2id(password, salt, { ...o, pause })).rejects.toBe(boom);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(n).toBe(100);
+    expect(made.map((w) => w.length)).toEqual([((4096 + 4) * 1024) / 4, ((4096 + 4) * 1024) / 4]);
+    for (const w of made) expect(w.every((x) => x === 0)).toBe(true);
+  });
 });
