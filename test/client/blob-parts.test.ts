@@ -15,7 +15,7 @@ import { loadLibsodium } from '../../lib/archive/engines/libsodium.js';
 import { nobleEngine } from '../../lib/archive/engines/noble.js';
 import { createEncryptStream, createRecyclingEncryptStream } from '../../lib/archive/stream.js';
 import { isBackupError } from '../../lib/errors.js';
-import { BLOB_PARTS, type BlobParts } from '../../lib/storage/blob/body.js';
+import { BLOB_PARTS, blobParts, type BlobParts } from '../../lib/storage/blob/body.js';
 import { createHttpBlobStore } from '../../lib/storage/blob/http.js';
 import type { BlobStore } from '../../lib/storage/blob/types.js';
 import { createMemoryStore } from '../../lib/storage/kv.js';
@@ -237,6 +237,163 @@ describe('part bodies made in a worker (WorkerPool.blobOf)', () => {
     } finally {
       ok.terminate();
     }
+  });
+});
+
+describe('part bodies made in a worker: what a reviewer tried (attacks on blobOf)', () => {
+  type BlobOf = (b: Uint8Array<ArrayBuffer>, n: number) => Promise<{ blob: Blob; buffer: Uint8Array<ArrayBuffer> }>;
+  const blobOfPool = (pool: unknown): BlobOf => (pool as { blobOf: BlobOf }).blobOf.bind(pool);
+  const MiB = 1 << 20;
+
+  /**
+   * In-process workers running the real handler, cloned and transferred as real ones. Worker `n`
+   * (its rank among those started: 0 and 1 the cipher workers) holds its replies while `held`
+   * has it, so a later part's body can come back before an earlier one's.
+   */
+  function gatedWorkers() {
+    const held = new Set<number>();
+    const waiting = new Map<number, (() => void)[]>();
+    const ended: number[] = [];
+    let count = 0;
+    const make = (): WorkerLike => {
+      const me = count++;
+      const handle = createWorkerHandler(loadLibsodium);
+      const listeners: ((ev: { data?: unknown }) => void)[] = [];
+      let alive = true;
+      return {
+        postMessage(message, transfer) {
+          if (!alive) throw new Error('worker terminated');
+          void handle(structuredClone(message, { transfer })).then(({ response, transfer: back }) => {
+            const data = structuredClone(response, { transfer: back });
+            const deliver = () => {
+              if (alive) for (const l of listeners) l({ data });
+            };
+            if (!held.has(me)) setTimeout(deliver, 1);
+            else waiting.set(me, [...(waiting.get(me) ?? []), deliver]);
+          });
+        },
+        addEventListener(type, listener) {
+          if (type === 'message') listeners.push(listener);
+        },
+        terminate() {
+          if (alive) ended.push(me);
+          alive = false;
+        },
+      };
+    };
+    const release = (n: number) => {
+      held.delete(n);
+      for (const d of waiting.get(n)?.splice(0) ?? []) d();
+    };
+    return { make, held, release, ended };
+  }
+
+  const filled = (size: number, v: number) => new Uint8Array(size).fill(v) as Uint8Array<ArrayBuffer>;
+  const bytesOf = async (b: Blob) => [...new Uint8Array(await b.arrayBuffer())];
+  const ends = async (b: Blob) => [b.size, ...(await bytesOf(b.slice(0, 1))), ...(await bytesOf(b.slice(-1)))];
+
+  it("a retiring worker's body answered after its successor's: each part still gets its own bytes, and the old worker ends only then", { timeout: 30_000 }, async () => {
+    const w = gatedWorkers();
+    const pool = createWorkerEngine({ createWorker: w.make, workers: 2 });
+    try {
+      await pool.ready();
+      const blobOf = blobOfPool(pool);
+      const first = await blobOf(filled(16 * MiB, 1), 16 * MiB); // worker 2 starts
+      w.held.add(2);
+      const second = blobOf(filled(16 * MiB + 64, 2), 16 * MiB); // worker 2 has made 32 MiB now
+      const third = blobOf(filled(8 * MiB, 3), 8 * MiB); // so worker 3 makes this one
+      expect(await ends((await third).blob)).toEqual([8 * MiB, 3, 3]);
+      expect(w.ended).toEqual([]); // worker 2 still owes the second body
+      w.release(2);
+      expect(await ends((await second).blob)).toEqual([16 * MiB, 2, 2]);
+      expect(await ends(first.blob)).toEqual([16 * MiB, 1, 1]);
+      expect(w.ended).toEqual([2]);
+    } finally {
+      pool.terminate();
+    }
+  });
+
+  it('the pool terminated, or its signal aborted, while a body is being made: the body fails (ABORTED) and the body worker ends', async () => {
+    for (const how of ['terminate', 'abort'] as const) {
+      const w = gatedWorkers();
+      const stop = new AbortController();
+      const pool = createWorkerEngine({ createWorker: w.make, workers: 1, signal: stop.signal });
+      await pool.ready();
+      w.held.add(1);
+      const pending = blobOfPool(pool)(filled(1000, 9), 1000);
+      if (how === 'terminate') pool.terminate();
+      else stop.abort(new Error('user'));
+      const e = await pending.catch((x: unknown) => x);
+      expect(isBackupError(e) && e.code).toBe('ABORTED');
+      expect(w.ended.sort()).toEqual([0, 1]);
+      w.release(1); // a reply after the end reaches no one
+    }
+  });
+
+  it('a body over 64 MiB (a part size an app may set; S3 takes parts up to 5 GiB) is made like any other', async () => {
+    const w = gatedWorkers();
+    const pool = createWorkerEngine({ createWorker: w.make, workers: 1 });
+    try {
+      await pool.ready();
+      const size = 64 * MiB + 4096;
+      const made = await blobOfPool(pool)(filled(size, 5), size - 1);
+      expect(await ends(made.blob)).toEqual([size - 1, 5, 5]);
+      expect(made.buffer.length).toBe(size);
+    } finally {
+      pool.terminate();
+    }
+  }, 30_000);
+});
+
+describe("the worker's 'blob' request (worker-core.ts)", () => {
+  it('refuses what the pool never sends: a view into a larger buffer, a length past the bytes, a negative or fractional length, no bytes', async () => {
+    const handle = createWorkerHandler(loadLibsodium);
+    const bad: unknown[] = [
+      { op: 'blob', id: 1, data: new Uint8Array(100).subarray(1), length: 10 },
+      { op: 'blob', id: 2, data: new Uint8Array(100), length: 101 },
+      { op: 'blob', id: 3, data: new Uint8Array(100), length: -1 },
+      { op: 'blob', id: 4, data: new Uint8Array(100), length: 1.5 },
+      { op: 'blob', id: 5, data: [1, 2, 3], length: 1 },
+    ];
+    for (const m of bad) {
+      const { response } = await handle(m);
+      expect(response).toEqual({ id: (m as { id: number }).id, error: 'malformed request' });
+    }
+    const { response, transfer } = await handle({ op: 'blob', id: 6, data: new Uint8Array(100).fill(4), length: 0 });
+    expect((response as { blob: Blob }).blob.size).toBe(0);
+    expect(transfer.length).toBe(1);
+  });
+});
+
+describe('workerBlobParts (lib/storage/blob/body.ts): a staging buffer in flight', () => {
+  it('is not written while its Blob is made: the next part is staged in another buffer, and each part gets its own body, whichever is made first', async () => {
+    const builds: { bytes: Uint8Array<ArrayBuffer>; length: number; done: () => void }[] = [];
+    const build = (bytes: Uint8Array<ArrayBuffer>, length: number) =>
+      new Promise<{ blob: Blob; buffer: Uint8Array<ArrayBuffer> }>((resolve) => {
+        builds.push({ bytes, length, done: () => resolve({ blob: new Blob([bytes.slice(0, length)]), buffer: bytes }) });
+      });
+    const released: Uint8Array[] = [];
+    const parts = blobParts((v) => released.push(v), build);
+    parts.add(new Uint8Array(1000).fill(1), false);
+    parts.add(new Uint8Array(24).fill(2), true);
+    const one = parts.end();
+    const kept = hex(builds[0]!.bytes.subarray(0, 1024));
+    parts.add(new Uint8Array(500).fill(3), false);
+    const two = parts.end();
+    expect(builds.length).toBe(2);
+    expect(builds[1]!.bytes.buffer).not.toBe(builds[0]!.bytes.buffer);
+    expect(hex(builds[0]!.bytes.subarray(0, 1024))).toBe(kept);
+    expect(released.length).toBe(1); // the lent piece, handed back once copied
+    builds[1]!.done();
+    builds[0]!.done();
+    const [b1, b2] = await Promise.all([one, two]);
+    expect([b1.size, b2.size]).toEqual([1024, 500]);
+    expect(new Uint8Array(await b1.arrayBuffer()).at(-1)).toBe(2);
+    expect(new Uint8Array(await b2.arrayBuffer()).at(0)).toBe(3);
+    // The buffers came back: the next part reuses one instead of allocating.
+    parts.add(new Uint8Array(10), false);
+    void parts.end();
+    expect([builds[0]!.bytes.buffer, builds[1]!.bytes.buffer]).toContain(builds[2]!.bytes.buffer);
   });
 });
 

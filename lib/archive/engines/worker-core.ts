@@ -235,7 +235,9 @@ export function createWorkerHandler(loadSodium: () => Promise<LibsodiumAead>): (
     if (m.op === 'blob') {
       const { data, length } = m;
       if (!isBytes(data) || data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer)) return fail('malformed request');
-      if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || length > data.length || length > MAX_DATA) return fail('malformed request');
+      // No MAX_DATA here: the bytes are already this thread's (transferred), and a part may be
+      // larger than any batch (partSize is the app's, up to the store's maxPartSize).
+      if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || length > data.length) return fail('malformed request');
       const blob = new Blob([data.subarray(0, length) as Uint8Array<ArrayBuffer>]);
       return { response: { id, blob, data }, transfer: [data.buffer] };
     }
