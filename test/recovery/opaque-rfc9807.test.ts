@@ -46,6 +46,18 @@ describe('RFC 9807 suite ids', () => {
       'rfc9807/ristretto255-SHA512/argon2id-m1024-t1-p1', // too little memory
       'rfc9807/ristretto255-SHA512/argon2id-m65536-t0-p1',
       'rfc9807/ristretto255-SHA512/argon2id-m065536-t1-p1',
+      'rfc9807/ristretto255-SHA512/argon2id-m65536-t01-p1', // leading zeros anywhere
+      'rfc9807/ristretto255-SHA512/argon2id-m65536-t1-p01',
+      'rfc9807/ristretto255-SHA512/argon2id-m2097153-t1-p1', // over 2^21 KiB
+      'rfc9807/ristretto255-SHA512/argon2id-m99999999-t1-p1',
+      'rfc9807/ristretto255-SHA512/argon2id-m999999999-t1-p1', // more digits than the parser reads
+      'rfc9807/ristretto255-SHA512/argon2id-m65536-t11-p1',
+      'rfc9807/ristretto255-SHA512/argon2id-m65536-t1-p17',
+      'rfc9807/ristretto255-SHA512/argon2id-m65536-t1-p0',
+      'rfc9807/ristretto255-SHA512/argon2id-m+65536-t1-p1',
+      'rfc9807/ristretto255-SHA512/argon2id-m65536.0-t1-p1',
+      'rfc9807/ristretto255-SHA512/argon2id-m65536-t1-p1 ',
+      'rfc9807/ristretto255-SHA512/argon2id-m6e4-t1-p1',
       'rfc9807/P256-SHA256/scrypt-N30000-r8-p1', // not a power of two
       'rfc9807/P256-SHA256/scrypt-N1048576-r32-p1', // 4 GiB
       'opaque-ts/P256-SHA256-scrypt/v1',
