@@ -26,7 +26,7 @@ export type BackupErrorCode =
    * Code that loads on demand could not start: a cipher engine (worker script blocked, WebAssembly
    * unavailable), the lazily imported OPAQUE implementation (its chunk failed to load; the next
    * call retries), or the recovery code's key stretching (Argon2id) could not have its memory
-   * (46 MiB with the default suite) in WebAssembly nor in JavaScript.
+   * (46 MiB with the default suite) in WebAssembly nor in JavaScript, or runs on a big-endian host.
    */
   | 'ENGINE_UNAVAILABLE'
   // --- archive format (docs/FORMAT.md) ---
