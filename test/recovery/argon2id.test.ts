@@ -145,6 +145,28 @@ describe('fallback', () => {
     expect(toHex(await argon2id(password, salt, o))).toBe(want);
   });
 
+  it('a WebAssembly compression that traps half-way: the call fails with that error, no JavaScript rerun on the dirty memory, which is zeroed', async () => {
+    const realInstantiate = WebAssembly.instantiate.bind(WebAssembly) as (m: WebAssembly.Module, i: WebAssembly.Imports) => Promise<WebAssembly.Instance>;
+    const trap = new WebAssembly.RuntimeError('unreachable');
+    let memory: WebAssembly.Memory | undefined;
+    let calls = 0;
+    vi.spyOn(WebAssembly, 'instantiate').mockImplementation((async (module: WebAssembly.Module, imports: WebAssembly.Imports) => {
+      memory = (imports as { e: { m: WebAssembly.Memory } }).e.m;
+      const c = (await realInstantiate(module, imports)).exports.c as (...a: number[]) => void;
+      return {
+        exports: {
+          c: (...a: number[]) => {
+            if (++calls === 40) throw trap;
+            c(...a);
+          },
+        },
+      };
+    }) as unknown as typeof WebAssembly.instantiate);
+    await expect(argon2id(password, salt, { ...o, m: 256 })).rejects.toBe(trap);
+    expect(calls).toBe(40);
+    expect(new Uint8Array(memory!.buffer).every((b) => b === 0)).toBe(true);
+  });
+
   it('neither memory: ENGINE_UNAVAILABLE, never a wrong answer', async () => {
     vi.spyOn(WebAssembly, 'Memory').mockImplementation(() => {
       throw new RangeError('WebAssembly.Memory(): could not allocate memory');
