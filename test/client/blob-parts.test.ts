@@ -7,7 +7,7 @@
  * the order (workers answer out of order), one body per part for every attempt, and a lent chunk
  * used wrongly failing loudly.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { chunkNonceTail } from '../../lib/archive/engine.js';
 import { createWorkerHandler } from '../../lib/archive/engines/worker-core.js';
 import { createWorkerEngine, type WorkerLike } from '../../lib/archive/engines/workers.js';
@@ -328,6 +328,32 @@ describe('part bodies made in a worker: what a reviewer tried (attacks on blobOf
       expect(w.ended.sort()).toEqual([0, 1]);
       w.release(1); // a reply after the end reaches no one
     }
+  });
+
+  it("the idle timer that ends the body worker never keeps a Node process alive, and a terminated pool clears it", async () => {
+    const timers: { ms: number | undefined; t: NodeJS.Timeout }[] = [];
+    const real = globalThis.setTimeout;
+    const spy = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      const t = real(fn, ms);
+      timers.push({ ms, t });
+      return t;
+    }) as typeof setTimeout);
+    const w = gatedWorkers();
+    const pool = createWorkerEngine({ createWorker: w.make, workers: 1 });
+    try {
+      await pool.ready();
+      await blobOfPool(pool)(filled(100, 1), 100);
+    } finally {
+      spy.mockRestore();
+    }
+    const idle = timers.filter((x) => x.ms === 1000);
+    expect(idle.length).toBe(1);
+    expect(idle[0]!.t.hasRef()).toBe(false);
+    const cleared = vi.spyOn(globalThis, 'clearTimeout');
+    pool.terminate();
+    expect(cleared.mock.calls.some(([t]) => t === idle[0]!.t)).toBe(true);
+    cleared.mockRestore();
+    expect(w.ended.sort()).toEqual([0, 1]);
   });
 
   it('a body over 64 MiB (a part size an app may set; S3 takes parts up to 5 GiB) is made like any other', async () => {
