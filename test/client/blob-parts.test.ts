@@ -216,6 +216,22 @@ describe('part bodies made in a worker (WorkerPool.blobOf)', () => {
     expect([...w.ended].sort()).toEqual([0, 1, 2, 3, 4]);
   });
 
+  it('a part-body worker that fails is named as such in the error (not as a cipher worker)', async () => {
+    const w = countingWorkers((r) => {
+      if ('blob' in r) {
+        delete r.blob;
+        delete r.data;
+        r.error = 'boom';
+      }
+    });
+    const pool = createWorkerEngine({ createWorker: w.make, workers: 1 });
+    await pool.ready();
+    const blobOf = (pool as unknown as { blobOf: BlobOf }).blobOf.bind(pool);
+    const err = await blobOf(new Uint8Array(100), 100).catch((e: unknown) => e);
+    expect(isBackupError(err) && err.code).toBe('ENGINE_UNAVAILABLE');
+    expect((err as Error).message).toMatch(/^a part-body worker failed: boom/);
+  });
+
   it('a reply whose Blob is not the length asked for ends the pool (ENGINE_UNAVAILABLE), and pending bodies fail; a terminated pool refuses more', async () => {
     const w = countingWorkers((r) => {
       if ('blob' in r) r.blob = new Blob([new Uint8Array(3)]);

@@ -280,11 +280,11 @@ class WorkerPool implements WorkerEngine {
   }
 
   /** A worker from the factory, its answers and failures wired to the pool. */
-  #addSlot(index: number): Slot {
+  #addSlot(index: number, what = 'a cipher worker'): Slot {
     const slot: Slot = { worker: this.#make(index), pending: new Map() };
     slot.worker.addEventListener('message', (ev) => this.#onMessage(slot, ev.data));
     const broken = (): void =>
-      this.#shutdown(new BackupError('ENGINE_UNAVAILABLE', 'a cipher worker failed (script not loaded or crashed)'));
+      this.#shutdown(new BackupError('ENGINE_UNAVAILABLE', `${what} failed (script not loaded or crashed)`));
     slot.worker.addEventListener('error', broken);
     slot.worker.addEventListener('messageerror', broken);
     return slot;
@@ -437,7 +437,7 @@ class WorkerPool implements WorkerEngine {
     }
     slot.pending.delete(id as number);
     if ('error' in r!) {
-      this.#shutdown(new BackupError('ENGINE_UNAVAILABLE', `a cipher worker failed: ${String(r.error)}`));
+      this.#shutdown(new BackupError('ENGINE_UNAVAILABLE', `${this.#blobSlots.has(slot) ? 'a part-body worker' : 'a cipher worker'} failed: ${String(r.error)}`));
       this.#settleFailed(request);
       return;
     }
@@ -597,7 +597,7 @@ class WorkerPool implements WorkerEngine {
     let slot = this.#blobSlot;
     if (slot === undefined) {
       try {
-        slot = this.#addSlot(this.#slots.length); // index `workers`: see WorkerEngineOptions.createWorker
+        slot = this.#addSlot(this.#slots.length, 'a part-body worker'); // index `workers`: see WorkerEngineOptions.createWorker
       } catch (e) {
         return Promise.reject(new BackupError('ENGINE_UNAVAILABLE', 'could not start a worker for part bodies', { cause: e }));
       }
