@@ -650,9 +650,9 @@ export function createBackupClient(options: BackupClientOptions): BackupClient {
     ...(signal === undefined ? {} : { signal }),
     ...(o.readTimeoutMs === undefined ? {} : { readTimeoutMs: o.readTimeoutMs }),
   });
-  /** Write the keyring marker for an authoritative keyring (enable, the vault); best effort. */
   /** Remove this account's device-cache record: the cache's own, or one an earlier client with the cache on left. */
   const forgetCachedKeyring = (): Promise<void> => cache?.clear() ?? o.storage.delete(DEVICE_CACHE_KEY_PREFIX + accountId);
+  /** Write the keyring marker for an authoritative keyring (enable, the vault); best effort. */
   const markCurrent = (k: Keyring, signal: AbortSignal | undefined) => writeKeyringMarker(markerCtx(signal), k, random).catch(() => undefined);
 
   const unlock = async (code: RecoveryCodeInput | undefined, signal: AbortSignal): Promise<Keyring> => {

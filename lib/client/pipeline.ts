@@ -85,11 +85,12 @@ export interface UploadPartsOptions {
   readonly onProgress?: (confirmedBytes: number) => void;
   /**
    * Blob parts (browsers: the presigned adapters' {@link BLOB_PARTS}): each part's body is built
-   * as its pieces come and made a `Blob` once for every attempt (`blobParts`, lib/storage/blob/body.ts). Sealed chunks
-   * the worker pool lent (`lender`, with the `lend` encrypt stream) are copied straight out of the
-   * workers' buffers and handed back, and the pool makes the part's `Blob` in a worker
-   * (`blobOf`); without a pool, `Blob`s of about 1 MiB are built on the page. Without Blob parts,
-   * parts are cut into recycled part buffers and sent with `putPart`.
+   * as its pieces come and made a `Blob` once for every attempt (`blobParts` in
+   * lib/storage/blob/body.ts). Sealed chunks the worker pool lent (`lender`, with the `lend`
+   * encrypt stream) are copied straight out of the workers' buffers and handed back, and the pool
+   * makes the part's `Blob` in a worker (`blobOf`); without a pool, `Blob`s of about 1 MiB are
+   * built on the page. Without Blob parts, parts are cut into recycled part buffers and sent with
+   * `putPart`.
    */
   readonly blobParts?: BlobParts & { readonly lender?: Lender };
 }
@@ -260,10 +261,7 @@ export async function uploadParts(o: UploadPartsOptions): Promise<UploadPartsRes
   const blobs = o.blobParts;
   const lender = blobs?.lender;
   /** Blob parts: the body being built, the digest's inputs (header, tags), the chunk being read. */
-  const body = blobs?.parts(
-    (v) => lender!.release(v),
-    lender?.blobOf === undefined ? undefined : (b, n) => lender.blobOf!(b, n),
-  );
+  const body = blobs?.parts((v) => lender!.release(v), lender?.blobOf?.bind(lender));
   let digest: Uint8Array[] = [];
   let tail = new Uint8Array(0);
   let sealed = 0;

@@ -139,48 +139,62 @@ describe('sealLent: chunks on loan from the worker pool', () => {
   });
 });
 
-describe('part bodies made in a worker (WorkerPool.blobOf)', () => {
-  type BlobOf = (b: Uint8Array<ArrayBuffer>, n: number) => Promise<{ blob: Blob; buffer: Uint8Array<ArrayBuffer> }>;
+type BlobOf = (b: Uint8Array<ArrayBuffer>, n: number) => Promise<{ blob: Blob; buffer: Uint8Array<ArrayBuffer> }>;
+const blobOfPool = (pool: unknown): BlobOf => (pool as { blobOf: BlobOf }).blobOf.bind(pool);
 
-  /** In-process workers running the real handler, cloned and transferred as real ones; counts starts and ends. */
-  function countingWorkers(tamper?: (response: Record<string, unknown>) => void) {
-    const started: number[] = [];
-    const ended: number[] = [];
-    const make = (index: number): WorkerLike => {
-      started.push(index);
-      const me = started.length - 1;
-      const handle = createWorkerHandler(loadLibsodium);
-      const listeners: ((ev: { data?: unknown }) => void)[] = [];
-      let alive = true;
-      return {
-        postMessage(message, transfer) {
-          if (!alive) throw new Error('worker terminated');
-          void handle(structuredClone(message, { transfer })).then(({ response, transfer: back }) => {
-            const data = structuredClone(response, { transfer: back }) as Record<string, unknown>;
-            tamper?.(data);
-            setTimeout(() => {
-              if (alive) for (const l of listeners) l({ data });
-            }, 1);
-          });
-        },
-        addEventListener(type, listener) {
-          if (type === 'message') listeners.push(listener);
-        },
-        terminate() {
-          if (alive) ended.push(me);
-          alive = false;
-        },
-      };
+/**
+ * In-process workers running the real request handler, cloned and transferred as real ones'
+ * messages are. `started`: the index each was made with; `ended`: the ones terminated, by rank
+ * among those started (0 and 1 the cipher workers of a 2-worker pool). `tamper` edits a reply; a
+ * worker whose rank is in `held` holds its replies until `release`, so a later part's body can
+ * come back before an earlier one's.
+ */
+function inProcessWorkers(tamper?: (response: Record<string, unknown>) => void) {
+  const started: number[] = [];
+  const ended: number[] = [];
+  const held = new Set<number>();
+  const waiting = new Map<number, (() => void)[]>();
+  const make = (index: number): WorkerLike => {
+    const me = started.push(index) - 1;
+    const handle = createWorkerHandler(loadLibsodium);
+    const listeners: ((ev: { data?: unknown }) => void)[] = [];
+    let alive = true;
+    return {
+      postMessage(message, transfer) {
+        if (!alive) throw new Error('worker terminated');
+        void handle(structuredClone(message, { transfer })).then(({ response, transfer: back }) => {
+          const data = structuredClone(response, { transfer: back }) as Record<string, unknown>;
+          tamper?.(data);
+          const deliver = () => {
+            if (alive) for (const l of listeners) l({ data });
+          };
+          if (!held.has(me)) setTimeout(deliver, 1);
+          else waiting.set(me, [...(waiting.get(me) ?? []), deliver]);
+        });
+      },
+      addEventListener(type, listener) {
+        if (type === 'message') listeners.push(listener);
+      },
+      terminate() {
+        if (alive) ended.push(me);
+        alive = false;
+      },
     };
-    return { make, started, ended };
-  }
+  };
+  const release = (n: number) => {
+    held.delete(n);
+    for (const d of waiting.get(n)?.splice(0) ?? []) d();
+  };
+  return { make, started, ended, held, release };
+}
 
+describe('part bodies made in a worker (WorkerPool.blobOf)', () => {
   it('gives the Blob of the bytes and the buffer back; replaces its worker after 32 MiB and ends the old one once it has answered; ends it when idle', async () => {
-    const w = countingWorkers();
+    const w = inProcessWorkers();
     const pool = createWorkerEngine({ createWorker: w.make, workers: 2 });
     try {
       await pool.ready();
-      const blobOf = (pool as unknown as { blobOf: BlobOf }).blobOf.bind(pool);
+      const blobOf = blobOfPool(pool);
       expect(w.started).toEqual([0, 1]); // no body worker until a body is asked for
       const part = new Uint8Array(8 << 20);
       for (let i = 0; i < part.length; i += 4096) part[i] = i >>> 12;
@@ -217,7 +231,7 @@ describe('part bodies made in a worker (WorkerPool.blobOf)', () => {
   });
 
   it('a part-body worker that fails is named as such in the error (not as a cipher worker)', async () => {
-    const w = countingWorkers((r) => {
+    const w = inProcessWorkers((r) => {
       if ('blob' in r) {
         delete r.blob;
         delete r.data;
@@ -226,28 +240,28 @@ describe('part bodies made in a worker (WorkerPool.blobOf)', () => {
     });
     const pool = createWorkerEngine({ createWorker: w.make, workers: 1 });
     await pool.ready();
-    const blobOf = (pool as unknown as { blobOf: BlobOf }).blobOf.bind(pool);
+    const blobOf = blobOfPool(pool);
     const err = await blobOf(new Uint8Array(100), 100).catch((e: unknown) => e);
     expect(isBackupError(err) && err.code).toBe('ENGINE_UNAVAILABLE');
     expect((err as Error).message).toMatch(/^a part-body worker failed: boom/);
   });
 
   it('a reply whose Blob is not the length asked for ends the pool (ENGINE_UNAVAILABLE), and pending bodies fail; a terminated pool refuses more', async () => {
-    const w = countingWorkers((r) => {
+    const w = inProcessWorkers((r) => {
       if ('blob' in r) r.blob = new Blob([new Uint8Array(3)]);
     });
     const pool = createWorkerEngine({ createWorker: w.make, workers: 1 });
     await pool.ready();
-    const blobOf = (pool as unknown as { blobOf: BlobOf }).blobOf.bind(pool);
+    const blobOf = blobOfPool(pool);
     const err = await blobOf(new Uint8Array(100), 100).catch((e: unknown) => e);
     expect(isBackupError(err) && err.code).toBe('ENGINE_UNAVAILABLE');
     expect(w.ended.length).toBe(2); // the cipher worker and the body worker
     const again = await blobOf(new Uint8Array(10), 10).catch((e: unknown) => e);
     expect(isBackupError(again) && again.code).toBe('ENGINE_UNAVAILABLE');
     // A view into a larger buffer is refused (it would be transferred whole).
-    const ok = createWorkerEngine({ createWorker: countingWorkers().make, workers: 1 });
+    const ok = createWorkerEngine({ createWorker: inProcessWorkers().make, workers: 1 });
     try {
-      const of2 = (ok as unknown as { blobOf: BlobOf }).blobOf.bind(ok);
+      const of2 = blobOfPool(ok);
       await expect(of2(new Uint8Array(100).subarray(10) as Uint8Array<ArrayBuffer>, 10)).rejects.toThrow(TypeError);
       await expect(of2(new Uint8Array(100), 101)).rejects.toThrow(TypeError);
     } finally {
@@ -257,59 +271,14 @@ describe('part bodies made in a worker (WorkerPool.blobOf)', () => {
 });
 
 describe('part bodies made in a worker: what a reviewer tried (attacks on blobOf)', () => {
-  type BlobOf = (b: Uint8Array<ArrayBuffer>, n: number) => Promise<{ blob: Blob; buffer: Uint8Array<ArrayBuffer> }>;
-  const blobOfPool = (pool: unknown): BlobOf => (pool as { blobOf: BlobOf }).blobOf.bind(pool);
   const MiB = 1 << 20;
-
-  /**
-   * In-process workers running the real handler, cloned and transferred as real ones. Worker `n`
-   * (its rank among those started: 0 and 1 the cipher workers) holds its replies while `held`
-   * has it, so a later part's body can come back before an earlier one's.
-   */
-  function gatedWorkers() {
-    const held = new Set<number>();
-    const waiting = new Map<number, (() => void)[]>();
-    const ended: number[] = [];
-    let count = 0;
-    const make = (): WorkerLike => {
-      const me = count++;
-      const handle = createWorkerHandler(loadLibsodium);
-      const listeners: ((ev: { data?: unknown }) => void)[] = [];
-      let alive = true;
-      return {
-        postMessage(message, transfer) {
-          if (!alive) throw new Error('worker terminated');
-          void handle(structuredClone(message, { transfer })).then(({ response, transfer: back }) => {
-            const data = structuredClone(response, { transfer: back });
-            const deliver = () => {
-              if (alive) for (const l of listeners) l({ data });
-            };
-            if (!held.has(me)) setTimeout(deliver, 1);
-            else waiting.set(me, [...(waiting.get(me) ?? []), deliver]);
-          });
-        },
-        addEventListener(type, listener) {
-          if (type === 'message') listeners.push(listener);
-        },
-        terminate() {
-          if (alive) ended.push(me);
-          alive = false;
-        },
-      };
-    };
-    const release = (n: number) => {
-      held.delete(n);
-      for (const d of waiting.get(n)?.splice(0) ?? []) d();
-    };
-    return { make, held, release, ended };
-  }
 
   const filled = (size: number, v: number) => new Uint8Array(size).fill(v) as Uint8Array<ArrayBuffer>;
   const bytesOf = async (b: Blob) => [...new Uint8Array(await b.arrayBuffer())];
   const ends = async (b: Blob) => [b.size, ...(await bytesOf(b.slice(0, 1))), ...(await bytesOf(b.slice(-1)))];
 
   it("a retiring worker's body answered after its successor's: each part still gets its own bytes, and the old worker ends only then", { timeout: 30_000 }, async () => {
-    const w = gatedWorkers();
+    const w = inProcessWorkers();
     const pool = createWorkerEngine({ createWorker: w.make, workers: 2 });
     try {
       await pool.ready();
@@ -331,7 +300,7 @@ describe('part bodies made in a worker: what a reviewer tried (attacks on blobOf
 
   it('the pool terminated, or its signal aborted, while a body is being made: the body fails (ABORTED) and the body worker ends', async () => {
     for (const how of ['terminate', 'abort'] as const) {
-      const w = gatedWorkers();
+      const w = inProcessWorkers();
       const stop = new AbortController();
       const pool = createWorkerEngine({ createWorker: w.make, workers: 1, signal: stop.signal });
       await pool.ready();
@@ -354,7 +323,7 @@ describe('part bodies made in a worker: what a reviewer tried (attacks on blobOf
       timers.push({ ms, t });
       return t;
     }) as typeof setTimeout);
-    const w = gatedWorkers();
+    const w = inProcessWorkers();
     const pool = createWorkerEngine({ createWorker: w.make, workers: 1 });
     try {
       await pool.ready();
@@ -373,7 +342,7 @@ describe('part bodies made in a worker: what a reviewer tried (attacks on blobOf
   });
 
   it('a body over 64 MiB (a part size an app may set; S3 takes parts up to 5 GiB) is made like any other', async () => {
-    const w = gatedWorkers();
+    const w = inProcessWorkers();
     const pool = createWorkerEngine({ createWorker: w.make, workers: 1 });
     try {
       await pool.ready();

@@ -117,6 +117,8 @@ interface Batch {
 
 interface Slot {
   readonly worker: WorkerLike;
+  /** What it is, for messages: a cipher worker or a part-body worker (blobOf). */
+  readonly what: string;
   /** In-flight batches (and the init request, and window reads) by id. */
   readonly pending: Map<number, Batch | InitRequest | FetchRequest | BlobRequest>;
 }
@@ -281,10 +283,10 @@ class WorkerPool implements WorkerEngine {
 
   /** A worker from the factory, its answers and failures wired to the pool. */
   #addSlot(index: number, what = 'a cipher worker'): Slot {
-    const slot: Slot = { worker: this.#make(index), pending: new Map() };
+    const slot: Slot = { worker: this.#make(index), what, pending: new Map() };
     slot.worker.addEventListener('message', (ev) => this.#onMessage(slot, ev.data));
     const broken = (): void =>
-      this.#shutdown(new BackupError('ENGINE_UNAVAILABLE', `${what} failed (script not loaded or crashed)`));
+      this.#shutdown(new BackupError('ENGINE_UNAVAILABLE', `${slot.what} failed (script not loaded or crashed)`));
     slot.worker.addEventListener('error', broken);
     slot.worker.addEventListener('messageerror', broken);
     return slot;
@@ -437,7 +439,7 @@ class WorkerPool implements WorkerEngine {
     }
     slot.pending.delete(id as number);
     if ('error' in r!) {
-      this.#shutdown(new BackupError('ENGINE_UNAVAILABLE', `${this.#blobSlots.has(slot) ? 'a part-body worker' : 'a cipher worker'} failed: ${String(r.error)}`));
+      this.#shutdown(new BackupError('ENGINE_UNAVAILABLE', `${slot.what} failed: ${String(r.error)}`));
       this.#settleFailed(request);
       return;
     }
@@ -453,7 +455,7 @@ class WorkerPool implements WorkerEngine {
       const size = (blob as { size?: unknown } | null)?.size;
       if (typeof blob !== 'object' || blob === null || size !== request.length || typeof (blob as Blob).slice !== 'function' || !isBytes(back)) {
         this.#shutdown(malformed());
-        request.reject(this.#failure);
+        this.#settleFailed(request);
         return;
       }
       request.resolve({ blob: blob as Blob, buffer: back as Uint8Array<ArrayBuffer> });
@@ -638,11 +640,7 @@ class WorkerPool implements WorkerEngine {
 
   #retire(slot: Slot): void {
     this.#blobSlots.delete(slot);
-    try {
-      slot.worker.terminate();
-    } catch {
-      // already gone
-    }
+    stopWorker(slot.worker);
   }
 
   #settleFailed(request: Batch | InitRequest | FetchRequest | BlobRequest): void {
@@ -659,15 +657,8 @@ class WorkerPool implements WorkerEngine {
     this.#blobSlots.clear();
     this.#blobSlot = undefined;
     for (const s of [...this.#slots, ...blobSlots]) {
-      try {
-        s.worker.terminate();
-      } catch {
-        // already gone
-      }
-      for (const request of s.pending.values()) {
-        if (!('entries' in request)) request.reject(reason);
-        else for (const e of request.entries) e.reject(reason);
-      }
+      stopWorker(s.worker);
+      for (const request of s.pending.values()) this.#settleFailed(request); // with `reason`, now #failure
       s.pending.clear();
     }
     const waiting = this.#queue.splice(0);
@@ -675,6 +666,14 @@ class WorkerPool implements WorkerEngine {
     this.#open = undefined;
     for (const b of waiting) this.#drop(b, reason);
     this.#free.length = 0;
+  }
+}
+
+function stopWorker(worker: WorkerLike): void {
+  try {
+    worker.terminate();
+  } catch {
+    // already gone
   }
 }
 

@@ -24,53 +24,52 @@
 const S = new Uint32Array(256);
 
 /**
- * GB (RFC 9106 Figure 19) on the 64-bit words `a`, `b`, `c`, `d` of the scratch block. Values stay
- * int32 (`| 0`), which V8 keeps unboxed; `>>> 0` only where an unsigned value enters a product or
- * a carry.
+ * The high half of BlaMka's `x + y + 2 · trunc(x) · trunc(y)` (RFC 9106 Figure 19) of the 64-bit
+ * words `x` and `y` given as halves; the low half is {@link blamkaLo}. Values stay int32 (`| 0`),
+ * which V8 keeps unboxed; `>>> 0` only where an unsigned value enters a product or a carry.
  */
+function blamkaHi(xl: number, xh: number, yl: number, yh: number): number {
+  const lo = Math.imul(xl, yl);
+  const mh = (((xl >>> 0) * (yl >>> 0) - (lo >>> 0)) / 0x100000000 + 0.5) | 0;
+  const s = (xl >>> 0) + (yl >>> 0) + ((lo << 1) >>> 0);
+  return (xh + yh + ((mh << 1) | (lo >>> 31)) + ((s / 0x100000000) | 0)) | 0;
+}
+
+/** The low half of BlaMka's result (see {@link blamkaHi}). */
+const blamkaLo = (xl: number, yl: number): number => (xl + yl + (Math.imul(xl, yl) << 1)) | 0;
+
+/** GB (RFC 9106 Figure 19) on the 64-bit words `a`, `b`, `c`, `d` of the scratch block. */
 function gb(a: number, b: number, c: number, d: number): void {
   let al = S[2 * a]! | 0, ah = S[2 * a + 1]! | 0, bl = S[2 * b]! | 0, bh = S[2 * b + 1]! | 0; // prettier-ignore
   let cl = S[2 * c]! | 0, ch = S[2 * c + 1]! | 0, dl = S[2 * d]! | 0, dh = S[2 * d + 1]! | 0; // prettier-ignore
-  let lo: number, hi: number, s: number, x: number; // prettier-ignore
+  let x: number;
 
-  // a = a + b + 2·trunc(a)·trunc(b); d = rotr64(d ^ a, 32)
-  lo = Math.imul(al, bl);
-  hi = (((al >>> 0) * (bl >>> 0) - (lo >>> 0)) / 0x100000000 + 0.5) | 0;
-  s = (al >>> 0) + (bl >>> 0) + ((lo << 1) >>> 0);
-  ah = (ah + bh + ((hi << 1) | (lo >>> 31)) + ((s / 0x100000000) | 0)) | 0;
-  al = s | 0;
+  // a = blamka(a, b); d = rotr64(d ^ a, 32)
+  ah = blamkaHi(al, ah, bl, bh);
+  al = blamkaLo(al, bl);
   x = dh ^ ah;
   dh = dl ^ al;
   dl = x;
 
-  // c = c + d + 2·trunc(c)·trunc(d); b = rotr64(b ^ c, 24)
-  lo = Math.imul(cl, dl);
-  hi = (((cl >>> 0) * (dl >>> 0) - (lo >>> 0)) / 0x100000000 + 0.5) | 0;
-  s = (cl >>> 0) + (dl >>> 0) + ((lo << 1) >>> 0);
-  ch = (ch + dh + ((hi << 1) | (lo >>> 31)) + ((s / 0x100000000) | 0)) | 0;
-  cl = s | 0;
+  // c = blamka(c, d); b = rotr64(b ^ c, 24)
+  ch = blamkaHi(cl, ch, dl, dh);
+  cl = blamkaLo(cl, dl);
   x = bh ^ ch;
   bl ^= cl;
   bh = (x >>> 24) | (bl << 8);
   bl = (bl >>> 24) | (x << 8);
 
-  // a = a + b + 2·trunc(a)·trunc(b); d = rotr64(d ^ a, 16)
-  lo = Math.imul(al, bl);
-  hi = (((al >>> 0) * (bl >>> 0) - (lo >>> 0)) / 0x100000000 + 0.5) | 0;
-  s = (al >>> 0) + (bl >>> 0) + ((lo << 1) >>> 0);
-  ah = (ah + bh + ((hi << 1) | (lo >>> 31)) + ((s / 0x100000000) | 0)) | 0;
-  al = s | 0;
+  // a = blamka(a, b); d = rotr64(d ^ a, 16)
+  ah = blamkaHi(al, ah, bl, bh);
+  al = blamkaLo(al, bl);
   x = dh ^ ah;
   dl ^= al;
   dh = (x >>> 16) | (dl << 16);
   dl = (dl >>> 16) | (x << 16);
 
-  // c = c + d + 2·trunc(c)·trunc(d); b = rotr64(b ^ c, 63) (= rotl64 by 1)
-  lo = Math.imul(cl, dl);
-  hi = (((cl >>> 0) * (dl >>> 0) - (lo >>> 0)) / 0x100000000 + 0.5) | 0;
-  s = (cl >>> 0) + (dl >>> 0) + ((lo << 1) >>> 0);
-  ch = (ch + dh + ((hi << 1) | (lo >>> 31)) + ((s / 0x100000000) | 0)) | 0;
-  cl = s | 0;
+  // c = blamka(c, d); b = rotr64(b ^ c, 63) (= rotl64 by 1)
+  ch = blamkaHi(cl, ch, dl, dh);
+  cl = blamkaLo(cl, dl);
   x = bh ^ ch;
   bl ^= cl;
   bh = (x << 1) | (bl >>> 31);
